@@ -1,0 +1,157 @@
+//! [`load_dir`]: reads the three files of a configuration directory and reports every error.
+//!
+//! Each file is parsed as JSON first; a syntax error ends the checks of that file. Then the
+//! file is deserialized in parts (the root, each runner, each runner's `restart`, each device
+//! section) so that one bad part does not hide errors in the others, and finally the semantic
+//! passes of [`crate::validate`] run over the parts that deserialized.
+
+use std::io;
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::error::{ConfigError, ConfigErrors};
+use crate::path::JsonPath;
+use crate::source::Source;
+use crate::types::{
+    ApiSettings, CLOUD_FILE, CloudConfig, Config, DEVICE_FILE, DeviceConfig, MANIFEST_FILE,
+    RestartSpec, RunnerManifest, RunnerSpec, SupervisorSettings,
+};
+use crate::validate;
+
+/// Loads and validates the configuration in `dir`.
+///
+/// `runner_manifest.json` is required; `qcity-device-config.json` and `qmoi_cloud_config.json`
+/// default when absent. Values are never clamped or repaired: anything out of range is an
+/// error. Relative `working_dir`s are kept as written (they are relative to [`Config::dir`],
+/// which is set to `dir`).
+pub fn load_dir(dir: &Path) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let manifest = check_file(dir, MANIFEST_FILE, true, &mut errors, manifest);
+    let device = check_file(dir, DEVICE_FILE, false, &mut errors, device);
+    let cloud = check_file(dir, CLOUD_FILE, false, &mut errors, cloud);
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(Config {
+        dir: dir.to_path_buf(),
+        manifest: manifest.unwrap_or_default(),
+        device: device.unwrap_or_default(),
+        cloud: cloud.unwrap_or_default(),
+    })
+}
+
+/// Reads `dir/name` and runs `check` over it, appending its errors to `errors`. `None` when
+/// the file is absent (an error if `required`), unreadable, or has errors.
+fn check_file<T>(
+    dir: &Path,
+    name: &str,
+    required: bool,
+    errors: &mut Vec<ConfigError>,
+    check: fn(&mut Source) -> Option<T>,
+) -> Option<T> {
+    let file = dir.join(name);
+    let text = match std::fs::read_to_string(&file) {
+        Ok(text) => text,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && !required => return None,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let message = "required file is missing".to_owned();
+            errors.push(Source::whole_file(&file, message));
+            return None;
+        }
+        Err(e) => {
+            errors.push(Source::whole_file(&file, format!("cannot read file: {e}")));
+            return None;
+        }
+    };
+    let mut src = Source::new(file, text);
+    let out = check(&mut src);
+    let found = src.into_errors();
+    let ok = found.is_empty();
+    errors.extend(found);
+    out.filter(|_| ok)
+}
+
+/// `runner_manifest.json`: the root without `runners`, then each runner on its own.
+fn manifest(src: &mut Source) -> Option<RunnerManifest> {
+    let root = JsonPath::root();
+    let value = src.parse()?;
+    let mut map = src.object(value, &root)?;
+    let runners_value = map.remove("runners");
+    let root_only = src.deserialize(&Value::Object(map), &root);
+    let mut manifest: RunnerManifest = root_only.unwrap_or_default();
+    let at = root.key("runners");
+    let mut runners = Vec::new();
+    let mut restarts = Vec::new();
+    match runners_value {
+        None => {}
+        Some(Value::Array(items)) => {
+            for (i, item) in items.into_iter().enumerate() {
+                let (spec, restart) = runner(src, item, &at.index(i));
+                restarts.extend(restart.map(|r| (i, r)));
+                runners.extend(spec.map(|r| (i, r)));
+            }
+        }
+        Some(other) => {
+            src.deserialize::<Vec<RunnerSpec>>(&other, &at);
+        }
+    }
+    validate::runners(&runners, src);
+    validate::restarts(&restarts, src);
+    manifest.runners = runners.into_iter().map(|(_, r)| r).collect();
+    Some(manifest)
+}
+
+/// One runner: everything but `restart`, then `restart` on its own, so that both are
+/// checked even if the other is bad. The spec carries the parsed `restart` (or the default);
+/// the second value is the parsed `restart`, if any, for the restart passes.
+fn runner(
+    src: &mut Source,
+    value: Value,
+    at: &JsonPath,
+) -> (Option<RunnerSpec>, Option<RestartSpec>) {
+    let Some(mut map) = src.object(value, at) else {
+        return (None, None);
+    };
+    let crash_loop_ok = match map.get("restart").and_then(|r| r.get("crash_loop")) {
+        Some(v) => src.is_object(v, true, &at.key("restart").key("crash_loop")),
+        None => true,
+    };
+    let restart: Option<RestartSpec> = if crash_loop_ok {
+        src.take_struct(&mut map, "restart", at)
+    } else {
+        map.remove("restart");
+        None
+    };
+    let spec = src
+        .deserialize::<RunnerSpec>(&Value::Object(map), at)
+        .map(|mut spec| {
+            spec.restart = restart.clone().unwrap_or_default();
+            spec
+        });
+    (spec, restart)
+}
+
+/// `qcity-device-config.json`: `api` and `supervisor` on their own, then the rest.
+fn device(src: &mut Source) -> Option<DeviceConfig> {
+    let root = JsonPath::root();
+    let value = src.parse()?;
+    let mut map = src.object(value, &root)?;
+    let api: Option<ApiSettings> = src.take_struct(&mut map, "api", &root);
+    let supervisor: Option<SupervisorSettings> = src.take_struct(&mut map, "supervisor", &root);
+    let mut device: DeviceConfig = src
+        .deserialize(&Value::Object(map), &root)
+        .unwrap_or_default();
+    device.api = api.unwrap_or_default();
+    device.supervisor = supervisor.unwrap_or_default();
+    validate::device(&device, src);
+    Some(device)
+}
+
+/// `qmoi_cloud_config.json`: nothing but `$schema` so far.
+fn cloud(src: &mut Source) -> Option<CloudConfig> {
+    let root = JsonPath::root();
+    let value = src.parse()?;
+    let map = src.object(value, &root)?;
+    src.deserialize(&Value::Object(map), &root)
+}

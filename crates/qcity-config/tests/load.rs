@@ -1,0 +1,329 @@
+//! `load_dir` on real temporary directories: error format, positions, and all-errors reporting.
+
+use qcity_config::{
+    ApiSettings, CloudConfig, CrashLoopSpec, DeviceConfig, RestartPolicy, RestartSpec, load_dir,
+};
+use tempfile::TempDir;
+
+const MANIFEST: &str = "runner_manifest.json";
+const DEVICE: &str = "qcity-device-config.json";
+
+/// A temp dir holding `files`.
+fn dir_with(files: &[(&str, &str)]) -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// The error lines of loading `files`, with the temp dir shown as `<dir>`.
+fn errors(files: &[(&str, &str)]) -> Vec<String> {
+    let dir = dir_with(files);
+    let errs = load_dir(dir.path()).expect_err("config should be rejected");
+    let prefix = dir.path().display().to_string();
+    errs.0
+        .iter()
+        .map(|e| e.to_string().replace(&prefix, "<dir>"))
+        .collect()
+}
+
+fn manifest_errors(manifest: &str) -> Vec<String> {
+    errors(&[(MANIFEST, manifest)])
+}
+
+#[test]
+fn wrong_type_deep_in_a_runner_names_file_line_column_and_path() {
+    let manifest = r#"{
+  "runners": [
+    { "name": "a", "command": ["true"] },
+    { "name": "b", "command": ["true"] },
+    {
+      "name": "c",
+      "command": ["true"],
+      "restart": {
+        "policy": "always",
+        "delay_ms": "x"
+      }
+    }
+  ]
+}"#;
+    let dir = dir_with(&[(MANIFEST, manifest)]);
+    let errs = load_dir(dir.path()).unwrap_err();
+    assert_eq!(errs.0.len(), 1, "{errs}");
+    let e = &errs.0[0];
+    assert_eq!(e.file, dir.path().join(MANIFEST));
+    assert_eq!((e.line, e.column), (10, 21));
+    assert_eq!(e.path, "runners[2].restart.delay_ms");
+    assert_eq!(
+        errs.to_string(),
+        format!(
+            "{}:10:21: runners[2].restart.delay_ms: invalid type: string \"x\", expected u64",
+            dir.path().join(MANIFEST).display()
+        )
+    );
+}
+
+#[test]
+fn unknown_field_points_at_the_key_and_suggests_the_known_one() {
+    let manifest = r#"{"runners": [
+  {"name": "a", "command": ["true"], "restart": {"delay": 5}}
+]}"#;
+    assert_eq!(
+        manifest_errors(manifest),
+        [
+            "<dir>/runner_manifest.json:2:50: runners[0].restart.delay: unknown field `delay`, \
+          did you mean `delay_ms`? Expected one of `policy`, `delay_ms`, `max_delay_ms`, \
+          `factor`, `jitter_percent`, `reset_after_ms`, `crash_loop`"
+        ]
+    );
+}
+
+#[test]
+fn unknown_top_level_field_and_misspelt_runner_field() {
+    let manifest = r#"{"runner": [], "runners": [{"name": "a", "comand": ["true"]}]}"#;
+    let errs = manifest_errors(manifest);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    let want = [
+        "<dir>/runner_manifest.json:1:2: runner: unknown field `runner`, did you mean `runners`? ",
+        "<dir>/runner_manifest.json:1:42: runners[0].comand: unknown field `comand`, did you \
+         mean `command`? ",
+    ];
+    for (got, want) in errs.iter().zip(want) {
+        assert!(got.starts_with(want), "{got}");
+    }
+}
+
+#[test]
+fn unknown_policy_variant_suggests_the_known_one() {
+    let manifest = r#"{"runners": [{"name": "a", "command": ["true"],
+  "restart": {"policy": "on_failure"}}]}"#;
+    assert_eq!(
+        manifest_errors(manifest),
+        [
+            "<dir>/runner_manifest.json:2:25: runners[0].restart.policy: unknown variant \
+          `on_failure`, did you mean `on-failure`? Expected one of `always`, `on-failure`, `never`"
+        ]
+    );
+}
+
+#[test]
+fn errors_in_two_runners_are_both_reported() {
+    let manifest = r#"{"runners": [
+  {"name": "a", "command": "true"},
+  {"name": "b", "command": ["true"]},
+  {"name": "c", "command": ["true"]},
+  {"name": "d", "command": ["true"], "autostart": "yes", "restart": {"factor": 0.5}}
+]}"#;
+    assert_eq!(
+        manifest_errors(manifest),
+        [
+            "<dir>/runner_manifest.json:2:28: runners[0].command: invalid type: string \"true\", \
+             expected a sequence",
+            "<dir>/runner_manifest.json:5:51: runners[3].autostart: invalid type: string \"yes\", \
+             expected a boolean",
+            "<dir>/runner_manifest.json:5:80: runners[3].restart.factor: factor 0.5 is out of \
+             range: must be from 1.0 to 10.0",
+        ]
+    );
+}
+
+#[test]
+fn duplicate_name_is_reported_at_the_second_runner_naming_the_first() {
+    let manifest = r#"{"runners": [
+  {"name": "build", "command": ["true"]},
+  {"name": "other", "command": ["true"]},
+  {"name": "build", "command": ["true"]}
+]}"#;
+    assert_eq!(
+        manifest_errors(manifest),
+        [
+            "<dir>/runner_manifest.json:4:12: runners[2].name: duplicate runner name `build`: \
+          runners[0] has it"
+        ]
+    );
+}
+
+#[test]
+fn json_syntax_error_has_its_position_and_stops_that_file_only() {
+    let device = "{\"api\": {\"host\": \"0.0.0.0\"}}";
+    let errs = errors(&[
+        (
+            MANIFEST,
+            "{\n  \"runners\": [\n    {\"name\": \"a\",}\n  ]\n}",
+        ),
+        (DEVICE, device),
+    ]);
+    assert_eq!(
+        errs,
+        [
+            "<dir>/runner_manifest.json:3:18: trailing comma",
+            "<dir>/qcity-device-config.json:1:18: api.host: \"0.0.0.0\" is not a loopback \
+             address: use 127.0.0.1, ::1 or localhost",
+        ]
+    );
+}
+
+#[test]
+fn missing_manifest_is_one_error_naming_the_file() {
+    assert_eq!(
+        errors(&[]),
+        ["<dir>/runner_manifest.json: required file is missing"]
+    );
+}
+
+#[test]
+fn unreadable_file_is_an_error_without_position() {
+    let dir = dir_with(&[]);
+    std::fs::create_dir(dir.path().join(MANIFEST)).unwrap();
+    let errs = load_dir(dir.path()).unwrap_err();
+    let e = &errs.0[0];
+    assert_eq!((e.line, e.column, e.path.as_str()), (0, 0, ""));
+    assert!(e.message.starts_with("cannot read file: "), "{}", e.message);
+}
+
+#[test]
+fn optional_files_absent_give_defaults_and_dir_is_kept() {
+    let dir = dir_with(&[(
+        MANIFEST,
+        r#"{"runners": [{"name": "a", "command": ["true"], "working_dir": "sub/dir"}]}"#,
+    )]);
+    let config = load_dir(dir.path()).unwrap();
+    assert_eq!(config.dir, dir.path());
+    assert_eq!(config.device, DeviceConfig::default());
+    assert_eq!(config.cloud, CloudConfig::default());
+    let runner = &config.manifest.runners[0];
+    assert_eq!(
+        runner.working_dir.as_deref(),
+        Some(std::path::Path::new("sub/dir"))
+    );
+    assert_eq!(runner.restart, RestartSpec::default());
+    assert!(runner.autostart);
+}
+
+#[test]
+fn crash_loop_null_turns_detection_off_and_absent_gives_the_default() {
+    let manifest = r#"{"runners": [
+  {"name": "off", "command": ["true"], "restart": {"crash_loop": null}},
+  {"name": "default", "command": ["true"], "restart": {"policy": "never"}},
+  {"name": "custom", "command": ["true"], "restart": {"crash_loop": {"max_restarts": 2}}}
+]}"#;
+    let dir = dir_with(&[(MANIFEST, manifest)]);
+    let runners = load_dir(dir.path()).unwrap().manifest.runners;
+    assert_eq!(runners[0].restart.crash_loop, None);
+    assert_eq!(
+        runners[1].restart.crash_loop,
+        Some(CrashLoopSpec::default())
+    );
+    assert_eq!(runners[1].restart.policy, RestartPolicy::Never);
+    let custom = CrashLoopSpec {
+        max_restarts: 2,
+        ..CrashLoopSpec::default()
+    };
+    assert_eq!(runners[2].restart.crash_loop, Some(custom));
+}
+
+#[test]
+fn device_and_cloud_files_are_read() {
+    let device = r#"{"api": {"host": "::1", "port": 0}, "supervisor": {"log_keep": 1}}"#;
+    let dir = dir_with(&[
+        (MANIFEST, "{}"),
+        (DEVICE, device),
+        ("qmoi_cloud_config.json", "{}"),
+    ]);
+    let config = load_dir(dir.path()).unwrap();
+    assert_eq!(
+        config.device.api,
+        ApiSettings {
+            host: "::1".into(),
+            port: 0
+        }
+    );
+    assert_eq!(config.device.supervisor.log_keep, 1);
+    assert_eq!(config.device.supervisor.tail_bytes, 64 * 1024);
+    assert!(config.manifest.runners.is_empty());
+}
+
+#[test]
+fn semantic_passes_report_every_bad_value_without_repairing_it() {
+    let manifest = r#"{"runners": [
+  {"name": "bad name!", "command": []},
+  {"name": "", "command": [""], "env": {"A=B": "1", "": "2"}},
+  {"name": "r", "command": ["x"], "restart": {"delay_ms": 500, "max_delay_ms": 100,
+    "jitter_percent": 101, "crash_loop": {"max_restarts": 0, "window_ms": 0}}}
+]}"#;
+    let device = r#"{"api": {"host": "192.168.1.2"}, "supervisor": {"log_max_bytes": 4095}}"#;
+    let cloud = r#"{"executors": []}"#;
+    let errs = errors(&[
+        (MANIFEST, manifest),
+        (DEVICE, device),
+        ("qmoi_cloud_config.json", cloud),
+    ]);
+    let expected = [
+        "<dir>/runner_manifest.json:2:12: runners[0].name: invalid runner name \"bad name!\": \
+         use 1 to 64 letters, digits, `.`, `_` or `-`",
+        "<dir>/runner_manifest.json:2:36: runners[0].command: command is empty: give the \
+         program and its arguments",
+        "<dir>/runner_manifest.json:3:12: runners[1].name: invalid runner name \"\": use 1 to 64 \
+         letters, digits, `.`, `_` or `-`",
+        "<dir>/runner_manifest.json:3:28: runners[1].command[0]: program name is empty",
+        "<dir>/runner_manifest.json:3:41: runners[1].env[\"A=B\"]: environment variable name \
+         contains `=`",
+        "<dir>/runner_manifest.json:3:53: runners[1].env[\"\"]: environment variable name is empty",
+        "<dir>/runner_manifest.json:4:80: runners[2].restart.max_delay_ms: max_delay_ms (100) is \
+         less than delay_ms (500)",
+        "<dir>/runner_manifest.json:5:23: runners[2].restart.jitter_percent: jitter_percent 101 \
+         is more than 100",
+        "<dir>/runner_manifest.json:5:59: runners[2].restart.crash_loop.max_restarts: \
+         max_restarts must be at least 1 (use `crash_loop: null` to turn detection off)",
+        "<dir>/runner_manifest.json:5:75: runners[2].restart.crash_loop.window_ms: window_ms \
+         must be at least 1",
+        "<dir>/qcity-device-config.json:1:18: api.host: \"192.168.1.2\" is not a loopback \
+         address: use 127.0.0.1, ::1 or localhost",
+        "<dir>/qcity-device-config.json:1:66: supervisor.log_max_bytes: log_max_bytes 4095 is \
+         less than 4096",
+        "<dir>/qmoi_cloud_config.json:1:2: executors: unknown field `executors`, expected \
+         `$schema`",
+    ];
+    assert_eq!(errs, expected);
+}
+
+#[test]
+fn loopback_hosts_are_accepted() {
+    for host in ["127.0.0.1", "127.1.2.3", "::1", "localhost"] {
+        let device = format!(r#"{{"api": {{"host": "{host}"}}}}"#);
+        let dir = dir_with(&[(MANIFEST, "{}"), (DEVICE, &device)]);
+        assert_eq!(load_dir(dir.path()).unwrap().device.api.host, host);
+    }
+}
+
+#[test]
+fn arrays_are_not_accepted_where_objects_belong() {
+    let manifest = r#"{"runners": [["a", "command", ["true"]],
+  {"name": "b", "command": ["true"], "restart": []},
+  {"name": "c", "command": ["true"], "restart": {"crash_loop": [5]}}]}"#;
+    assert_eq!(
+        manifest_errors(manifest),
+        [
+            "<dir>/runner_manifest.json:1:14: runners[0]: invalid type: sequence, expected an \
+             object",
+            "<dir>/runner_manifest.json:2:49: runners[1].restart: invalid type: sequence, \
+             expected an object",
+            "<dir>/runner_manifest.json:3:64: runners[2].restart.crash_loop: invalid type: \
+             sequence, expected an object or null",
+        ]
+    );
+    assert_eq!(
+        manifest_errors("[]"),
+        ["<dir>/runner_manifest.json:1:1: invalid type: sequence, expected an object"]
+    );
+}
+
+#[test]
+fn missing_required_field_points_at_the_runner() {
+    let manifest = "{\"runners\": [\n  {\"command\": [\"true\"]}\n]}";
+    assert_eq!(
+        manifest_errors(manifest),
+        ["<dir>/runner_manifest.json:2:3: runners[0]: missing field `name`"]
+    );
+}

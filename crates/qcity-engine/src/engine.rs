@@ -1,0 +1,296 @@
+//! The engine: wires the bus, the durable subscribers and the supervisor, and offers the
+//! operations both faces (daemon, tray app) and the API use.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qcity_config::Config;
+use qcity_store::{Store, StoreError};
+use tokio::sync::{broadcast, watch};
+
+use crate::bus::Bus;
+use crate::datadir::{DataDir, LockError};
+use crate::event::{ControlAction, Event, EventKind, RunnerState};
+use crate::journal::{spawn_audit, spawn_journal};
+use crate::reconcile::reconcile;
+use crate::runner::Command;
+use crate::status::{RunnerStatus, StatusTable};
+use crate::supervisor::{ApplyReport, Supervisor};
+
+/// How to start an engine.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub config: Config,
+    pub data_dir: PathBuf,
+    /// Root of the proc filesystem (`/proc`); tests may point elsewhere.
+    pub proc_root: PathBuf,
+}
+
+impl EngineOptions {
+    pub fn new(config: Config, data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            config,
+            data_dir: data_dir.into(),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no runner named `{name}`")]
+    UnknownRunner { name: String },
+    #[error("configuration has errors:\n{errors}")]
+    Config { errors: qcity_config::ConfigErrors },
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+/// A running engine.
+pub struct Engine {
+    bus: Arc<Bus>,
+    status: Arc<StatusTable>,
+    supervisor: Supervisor,
+    data: DataDir,
+    config: Mutex<Config>,
+    journal: watch::Receiver<u64>,
+    audit: watch::Receiver<u64>,
+    _lock: std::fs::File,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("data", &self.data)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Locks the data dir, opens the store, terminates left-overs of a previous instance,
+    /// starts the subscribers and then the runners of `opts.config`.
+    pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
+        crate::process::raise_nofile_limit();
+        let data = DataDir::new(&opts.data_dir);
+        let lock = data.lock()?;
+        let db = data.db();
+        let instance = data.instance_id();
+        let grace = Duration::from_millis(opts.config.device.supervisor.stop_grace_ms);
+        let proc_root = opts.proc_root.clone();
+        let (store, leftovers) = tokio::task::spawn_blocking(move || {
+            let mut store = Store::open(&db)?;
+            let leftovers = reconcile(&mut store, &proc_root, &instance, grace)?;
+            Ok::<_, StoreError>((store, leftovers))
+        })
+        .await
+        .expect("reconcile task panicked")?;
+        let bus = Bus::new(store.last_event_id()? + 1);
+        let audit_store = Store::open(&data.db())?;
+        let journal = spawn_journal(
+            store,
+            bus.subscribe("journal", 65_536),
+            opts.proc_root.clone(),
+        );
+        let audit = spawn_audit(audit_store, bus.subscribe("audit", 65_536));
+        spawn_log_writer(bus.subscribe("log", 4096));
+
+        let status = Arc::new(StatusTable::default());
+        let supervisor = Supervisor::new(
+            bus.clone(),
+            status.clone(),
+            data.logs(),
+            &data.instance_id(),
+        );
+        let engine = Arc::new(Engine {
+            bus,
+            status,
+            supervisor,
+            data,
+            config: Mutex::new(opts.config.clone()),
+            journal,
+            audit,
+            _lock: lock,
+        });
+        engine.bus.publish(EventKind::EngineStarted {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            pid: std::process::id(),
+            config_dir: opts.config.dir.display().to_string(),
+            data_dir: engine.data.root().display().to_string(),
+        });
+        for l in leftovers {
+            engine.bus.publish(EventKind::Reconciled {
+                runner: l.runner,
+                pid: l.pid,
+                pgid: l.pgid,
+                found_by: l.found_by.to_string(),
+                killed: l.killed,
+            });
+        }
+        let report = engine.supervisor.apply(&opts.config).await;
+        engine.publish_applied(report);
+        Ok(engine)
+    }
+
+    pub fn bus(&self) -> &Arc<Bus> {
+        &self.bus
+    }
+
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// The configuration currently applied.
+    pub fn config(&self) -> Config {
+        self.config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Every runner's status, sorted by name.
+    pub fn status(&self) -> Vec<RunnerStatus> {
+        self.status.snapshot()
+    }
+
+    /// Runs a control action on a runner as `actor`; returns once it is done and its event
+    /// is durable.
+    pub async fn control(
+        &self,
+        actor: &str,
+        action: ControlAction,
+        runner: &str,
+    ) -> Result<RunnerState, EngineError> {
+        let make: fn(crate::runner::Reply) -> Command = match action {
+            ControlAction::Start => Command::Start,
+            ControlAction::Stop => Command::Stop,
+            ControlAction::Restart => Command::Restart,
+            ControlAction::Reload => unreachable!("reload is not a runner action"),
+        };
+        let Some(state) = self.supervisor.command(runner, make).await else {
+            return Err(EngineError::UnknownRunner {
+                name: runner.to_string(),
+            });
+        };
+        let ev = self.bus.publish(EventKind::Control {
+            actor: actor.to_string(),
+            action,
+            target: runner.to_string(),
+            outcome: state.name().to_string(),
+        });
+        self.wait_durable(ev.id).await;
+        Ok(state)
+    }
+
+    /// Reloads the configuration from its directory. A bad configuration is refused with
+    /// every error, and the last good one keeps running.
+    pub async fn reload(&self, actor: &str) -> Result<ApplyReport, EngineError> {
+        let dir = self.config().dir;
+        let result = match qcity_config::load_dir(&dir) {
+            Ok(config) => {
+                let report = self.supervisor.apply(&config).await;
+                *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+                self.publish_applied(report.clone());
+                Ok(report)
+            }
+            Err(errors) => {
+                self.bus.publish(EventKind::ConfigRejected {
+                    errors: errors.0.iter().map(|e| e.to_string()).collect(),
+                });
+                Err(EngineError::Config { errors })
+            }
+        };
+        let outcome = match &result {
+            Ok(_) => "applied",
+            Err(_) => "rejected",
+        };
+        let ev = self.bus.publish(EventKind::Control {
+            actor: actor.to_string(),
+            action: ControlAction::Reload,
+            target: dir.display().to_string(),
+            outcome: outcome.to_string(),
+        });
+        self.wait_durable(ev.id).await;
+        result
+    }
+
+    /// The last `n` lines of a runner's output kept in memory.
+    pub fn logs(&self, runner: &str, n: usize) -> Result<Vec<String>, EngineError> {
+        self.output(runner).map(|o| o.tail_lines(n))
+    }
+
+    /// A live feed of a runner's output.
+    pub fn follow(&self, runner: &str) -> Result<broadcast::Receiver<Arc<[u8]>>, EngineError> {
+        self.output(runner).map(|o| o.follow())
+    }
+
+    fn output(&self, runner: &str) -> Result<Arc<crate::output::RunnerOutput>, EngineError> {
+        self.supervisor
+            .output(runner)
+            .ok_or_else(|| EngineError::UnknownRunner {
+                name: runner.to_string(),
+            })
+    }
+
+    /// Waits until the journal and the audit log have committed event `id`.
+    pub async fn wait_durable(&self, id: u64) {
+        for rx in [&self.journal, &self.audit] {
+            let mut rx = rx.clone();
+            let _ = rx.wait_for(|&durable| durable >= id).await;
+        }
+    }
+
+    /// Stops every runner and waits until every event so far is durable.
+    pub async fn shutdown(&self, reason: &str) {
+        self.bus.publish(EventKind::EngineStopping {
+            reason: reason.to_string(),
+        });
+        self.supervisor.shutdown().await;
+        let last = self.bus.next_id() - 1;
+        self.wait_durable(last).await;
+    }
+
+    /// Stored events after `after_id`, oldest first.
+    pub fn events_after(&self, after_id: u64, limit: usize) -> Result<Vec<Event>, EngineError> {
+        let store = Store::open(&self.data.db())?;
+        let rows = store.events_after(after_id, limit)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| serde_json::from_str(&r.data).ok())
+            .collect())
+    }
+
+    fn publish_applied(&self, r: ApplyReport) {
+        self.bus.publish(EventKind::ConfigApplied {
+            added: r.added,
+            removed: r.removed,
+            changed: r.changed,
+            unchanged: r.unchanged,
+        });
+    }
+}
+
+/// The human-readable event log: every event through `tracing`.
+fn spawn_log_writer(mut rx: crate::bus::EventReceiver) {
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            match &ev.kind {
+                EventKind::RunnerState { runner, state } => {
+                    tracing::debug!(id = ev.id, %runner, state = state.name(), "runner state");
+                }
+                EventKind::Escalation {
+                    runner,
+                    reason,
+                    advice,
+                } => {
+                    tracing::warn!(id = ev.id, runner = ?runner, %reason, %advice, "escalation");
+                }
+                other => tracing::info!(id = ev.id, event = ?other, "{}", other.name()),
+            }
+        }
+    });
+}

@@ -1,0 +1,167 @@
+//! Durable subscribers: the event journal and the audit log, each on its own thread with its
+//! own SQLite connection. Each drains its queue in batches (one transaction per batch), so a
+//! crash storm costs a few commits per second, and reports the last id it made durable.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use qcity_store::{AuditRecord, EventRow, LedgerOp, ProcessRecord, Store};
+use tokio::sync::watch;
+
+use crate::bus::EventReceiver;
+use crate::event::{Event, EventKind, RunnerState};
+use crate::process;
+
+const BATCH: usize = 4096;
+
+/// Starts the event journal: events rows plus the runner process ledger.
+pub fn spawn_journal(store: Store, rx: EventReceiver, proc_root: PathBuf) -> watch::Receiver<u64> {
+    let mut ledger = LedgerTracker {
+        proc_root,
+        pids: HashMap::new(),
+    };
+    spawn_writer("qcity-journal", store, rx, move |store, events| {
+        let rows: Vec<EventRow> = events.iter().map(|e| event_row(e)).collect();
+        let ops: Vec<LedgerOp> = events.iter().filter_map(|e| ledger.op(e)).collect();
+        store.write_batch(&rows, &ops)
+    })
+}
+
+/// Starts the audit writer: every control and state change, hash-chained.
+pub fn spawn_audit(store: Store, rx: EventReceiver) -> watch::Receiver<u64> {
+    spawn_writer("qcity-audit", store, rx, |store, events| {
+        let records: Vec<AuditRecord> = events.iter().map(|e| audit_record(e)).collect();
+        store.audit_append(&records)
+    })
+}
+
+fn spawn_writer<F>(
+    name: &str,
+    mut store: Store,
+    mut rx: EventReceiver,
+    mut write: F,
+) -> watch::Receiver<u64>
+where
+    F: FnMut(&mut Store, &[Arc<Event>]) -> Result<(), qcity_store::StoreError> + Send + 'static,
+{
+    let (durable_tx, durable_rx) = watch::channel(0u64);
+    let thread_name = name.to_string();
+    std::thread::Builder::new()
+        .name(thread_name.clone())
+        .spawn(move || {
+            let mut batch = Vec::with_capacity(64);
+            while let Some(first) = rx.blocking_recv() {
+                batch.push(first);
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(ev) => batch.push(ev),
+                        Err(_) => break,
+                    }
+                }
+                // A failed commit (disk full, locked) is retried: these rows must not be lost.
+                let mut delay = Duration::from_millis(50);
+                while let Err(err) = write(&mut store, &batch) {
+                    tracing::error!(writer = %thread_name, %err, "cannot write events; retrying");
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+                let last = batch.last().map(|e| e.id).unwrap_or(0);
+                durable_tx.send_replace(last);
+                batch.clear();
+            }
+        })
+        .expect("spawn writer thread");
+    durable_rx
+}
+
+fn event_row(e: &Event) -> EventRow {
+    EventRow {
+        id: e.id,
+        ts_ms: e.ts_ms,
+        kind: e.kind.name().to_string(),
+        runner: e.kind.runner().map(str::to_string),
+        data: serde_json::to_string(e).unwrap_or_default(),
+    }
+}
+
+fn audit_record(e: &Event) -> AuditRecord {
+    let (actor, action, target, detail) = match &e.kind {
+        EventKind::Control {
+            actor,
+            action,
+            target,
+            outcome,
+        } => (
+            actor.clone(),
+            format!("control.{}", action.as_str()),
+            target.clone(),
+            serde_json::json!({ "outcome": outcome, "event": e.id }).to_string(),
+        ),
+        EventKind::RunnerState { runner, state } => (
+            "engine".to_string(),
+            format!("state.{}", state.name()),
+            runner.clone(),
+            serde_json::json!({ "state": state, "event": e.id }).to_string(),
+        ),
+        other => (
+            "engine".to_string(),
+            other.name().to_string(),
+            other.runner().unwrap_or_default().to_string(),
+            serde_json::to_string(e).unwrap_or_default(),
+        ),
+    };
+    AuditRecord {
+        ts_ms: e.ts_ms,
+        actor,
+        action,
+        target,
+        detail,
+    }
+}
+
+/// Turns runner state events into ledger operations: which process each runner runs.
+struct LedgerTracker {
+    proc_root: PathBuf,
+    pids: HashMap<String, u32>,
+}
+
+impl LedgerTracker {
+    fn op(&mut self, e: &Event) -> Option<LedgerOp> {
+        let EventKind::RunnerState { runner, state } = &e.kind else {
+            return None;
+        };
+        match state {
+            RunnerState::Running {
+                pid,
+                pgid,
+                since_ms,
+            } => {
+                self.pids.insert(runner.clone(), *pid);
+                Some(LedgerOp::Started(ProcessRecord {
+                    runner: runner.clone(),
+                    pid: *pid,
+                    pgid: *pgid,
+                    start_ticks: start_ticks(&self.proc_root, *pid),
+                    started_ms: *since_ms,
+                }))
+            }
+            RunnerState::Exited { .. } | RunnerState::Stopped => {
+                let pid = self.pids.remove(runner)?;
+                Some(LedgerOp::Gone {
+                    runner: runner.clone(),
+                    pid,
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// 0 when the process is already gone (then its `Gone` follows in the same or next batch).
+fn start_ticks(proc_root: &Path, pid: u32) -> u64 {
+    process::stat(proc_root, pid)
+        .map(|s| s.start_ticks)
+        .unwrap_or(0)
+}

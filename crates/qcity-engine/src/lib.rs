@@ -1,0 +1,23 @@
+//! QCity's engine: supervises runners and turns everything that happens into typed events
+//! on one bus, with the store, the audit log and the log writer as subscribers.
+//!
+//! No GUI dependency, ever: the `qcity` daemon and the tray app are two faces over this.
+
+pub mod backoff;
+pub mod bus;
+pub mod clock;
+pub mod datadir;
+mod engine;
+pub mod event;
+mod journal;
+pub mod output;
+pub mod process;
+pub mod reconcile;
+pub mod runner;
+pub mod spawn;
+pub mod status;
+pub mod supervisor;
+
+pub use engine::{Engine, EngineError, EngineOptions};
+pub use event::{ControlAction, Event, EventKind, ExitInfo, RunnerState};
+pub use status::RunnerStatus;

@@ -1,0 +1,266 @@
+//! A runner's output: size-rotated files in the data dir, a bounded in-memory tail, and a
+//! live feed for `qcity logs -f`. Output is bytes: it is stored as written and decoded
+//! (lossily) only when shown, so non-UTF-8 output never fails anything.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+/// Limits of one runner's output.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputLimits {
+    pub max_file_bytes: u64,
+    pub keep_files: u32,
+    pub tail_bytes: usize,
+}
+
+/// Everything a runner has printed, across its restarts.
+#[derive(Debug)]
+pub struct RunnerOutput {
+    file: Mutex<RotatingFile>,
+    tail: Mutex<Tail>,
+    live: broadcast::Sender<Arc<[u8]>>,
+}
+
+impl RunnerOutput {
+    pub fn new(path: PathBuf, limits: OutputLimits) -> Arc<Self> {
+        Arc::new(Self {
+            file: Mutex::new(RotatingFile::new(
+                path,
+                limits.max_file_bytes,
+                limits.keep_files,
+            )),
+            tail: Mutex::new(Tail::new(limits.tail_bytes)),
+            live: broadcast::channel(256).0,
+        })
+    }
+
+    /// Records a chunk of output.
+    pub fn write(&self, chunk: &[u8]) {
+        if let Err(err) = lock(&self.file).write(chunk) {
+            tracing::warn!(%err, "cannot write runner log");
+        }
+        lock(&self.tail).push(chunk);
+        if self.live.receiver_count() > 0 {
+            let _ = self.live.send(Arc::from(chunk));
+        }
+    }
+
+    /// The last `n` lines kept in memory.
+    pub fn tail_lines(&self, n: usize) -> Vec<String> {
+        lock(&self.tail).lines(n)
+    }
+
+    /// A live feed of output chunks from now on.
+    pub fn follow(&self) -> broadcast::Receiver<Arc<[u8]>> {
+        self.live.subscribe()
+    }
+
+    /// Reads `fd` until end of file (every writer of the pipe has closed it).
+    pub async fn pump(self: Arc<Self>, fd: OwnedFd) {
+        if let Err(err) = self.pump_inner(fd).await {
+            tracing::warn!(%err, "runner output reader failed");
+        }
+    }
+
+    async fn pump_inner(&self, fd: OwnedFd) -> io::Result<()> {
+        set_nonblocking(&fd)?;
+        let fd = crate::process::async_fd(fd)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let mut guard = fd.readable().await?;
+            match guard.try_io(|inner| read(inner.get_ref(), &mut buf)) {
+                Ok(Ok(0)) => return Ok(()),
+                Ok(Ok(n)) => self.write(&buf[..n]),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => {}
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn read(fd: &OwnedFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// A log file that is rotated at `max_bytes`: `NAME.log` → `NAME.log.1` → … → `NAME.log.K`.
+/// Disk use stays below `(keep + 1) × max_bytes`. Opened lazily: a silent runner holds no fd.
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    max_bytes: u64,
+    keep: u32,
+    file: Option<(File, u64)>,
+}
+
+impl RotatingFile {
+    pub fn new(path: PathBuf, max_bytes: u64, keep: u32) -> Self {
+        Self {
+            path,
+            max_bytes: max_bytes.max(1),
+            keep,
+            file: None,
+        }
+    }
+
+    pub fn write(&mut self, mut chunk: &[u8]) -> io::Result<()> {
+        while !chunk.is_empty() {
+            let max = self.max_bytes;
+            let (file, size) = self.open()?;
+            let room = max.saturating_sub(*size) as usize;
+            if room == 0 {
+                self.rotate()?;
+                continue;
+            }
+            let n = room.min(chunk.len());
+            file.write_all(&chunk[..n])?;
+            *size += n as u64;
+            chunk = &chunk[n..];
+        }
+        Ok(())
+    }
+
+    fn open(&mut self) -> io::Result<&mut (File, u64)> {
+        if self.file.is_none() {
+            if let Some(dir) = self.path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+            let size = f.metadata()?.len();
+            self.file = Some((f, size));
+        }
+        Ok(self.file.as_mut().expect("opened above"))
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        self.file = None;
+        if self.keep == 0 {
+            return std::fs::remove_file(&self.path).or_else(ignore_missing);
+        }
+        for k in (1..self.keep).rev() {
+            let _ = std::fs::rename(rotated(&self.path, k), rotated(&self.path, k + 1));
+        }
+        std::fs::rename(&self.path, rotated(&self.path, 1)).or_else(ignore_missing)
+    }
+}
+
+fn ignore_missing(e: io::Error) -> io::Result<()> {
+    if e.kind() == io::ErrorKind::NotFound {
+        Ok(())
+    } else {
+        Err(e)
+    }
+}
+
+/// `path.N`.
+pub fn rotated(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// The newest `cap` bytes of output.
+#[derive(Debug)]
+struct Tail {
+    cap: usize,
+    buf: VecDeque<u8>,
+    truncated: bool,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap,
+            buf: VecDeque::new(),
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        if chunk.len() > self.cap {
+            self.truncated = true;
+        }
+        let chunk = &chunk[chunk.len().saturating_sub(self.cap)..];
+        let overflow = (self.buf.len() + chunk.len()).saturating_sub(self.cap);
+        if overflow > 0 {
+            self.buf.drain(..overflow);
+            self.truncated = true;
+        }
+        self.buf.extend(chunk);
+    }
+
+    fn lines(&self, n: usize) -> Vec<String> {
+        let (a, b) = self.buf.as_slices();
+        let bytes = [a, b].concat();
+        let text = String::from_utf8_lossy(&bytes);
+        let mut lines: Vec<&str> = text.lines().collect();
+        // The first line may have lost its beginning to the cap.
+        if self.truncated && !lines.is_empty() {
+            lines.remove(0);
+        }
+        let start = lines.len().saturating_sub(n);
+        lines[start..].iter().map(|l| l.to_string()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_keeps_the_newest_bytes_and_whole_lines() {
+        let mut t = Tail::new(16);
+        t.push(b"first line\nsecond\nthird\n");
+        assert_eq!(t.lines(10), vec!["second", "third"]);
+        assert!(t.buf.len() <= 16);
+        t.push(&[0xff, 0xfe, b'\n']);
+        assert_eq!(t.lines(1), vec!["\u{fffd}\u{fffd}"]);
+    }
+
+    #[test]
+    fn rotation_bounds_disk_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.log");
+        let mut f = RotatingFile::new(path.clone(), 1000, 2);
+        for _ in 0..100 {
+            f.write(&[b'x'; 333]).unwrap();
+        }
+        let total: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum();
+        assert!(total <= 3000, "{total}");
+        assert!(rotated(&path, 2).exists());
+        assert!(!rotated(&path, 3).exists());
+    }
+}

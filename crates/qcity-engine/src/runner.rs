@@ -1,0 +1,398 @@
+//! One runner's supervision task: the state machine in one place.
+//!
+//! ```text
+//!  stopped ──start──▶ starting ──spawned──▶ running ──exit──▶ exited ──policy──▶ backoff ──timer──▶ starting
+//!     ▲                  │ spawn error ─────────────────────────▲   └──too many──▶ crash-looping ──cool-down──▶ starting
+//!     └──────── stopping ◀──stop── running        (stop in backoff / crash-looping / exited ──▶ stopped)
+//! ```
+//! Waiting (backoff, cool-down) is a `select!` on the timer and the command queue, so a stop
+//! or start is acted on at once. Exits are seen through a pidfd in the reactor: no polling.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use qcity_config::{RestartPolicy, RestartSpec};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, sleep_until};
+
+use crate::backoff::{Backoff, Next};
+use crate::bus::Bus;
+use crate::clock::now_ms;
+use crate::event::{EventKind, ExitInfo, RunnerState};
+use crate::output::RunnerOutput;
+use crate::process::{self, ExitStatus};
+use crate::spawn::{self, SpawnRequest};
+use crate::status::StatusTable;
+
+/// A runner's spec resolved against the config dir and the device defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunnerPlan {
+    pub name: String,
+    pub argv: Vec<String>,
+    pub env: Vec<(OsString, OsString)>,
+    pub cwd: Option<PathBuf>,
+    pub autostart: bool,
+    pub restart: RestartSpec,
+    pub stop_grace: Duration,
+}
+
+/// A control command for a runner task; the reply carries the state it ended in.
+#[derive(Debug)]
+pub enum Command {
+    Start(Reply),
+    Stop(Reply),
+    Restart(Reply),
+    /// Stop and end the task (runner removed, or engine shutting down).
+    Shutdown(Reply),
+}
+
+pub type Reply = oneshot::Sender<RunnerState>;
+
+/// What the task shares with the engine.
+#[derive(Debug, Clone)]
+pub struct RunnerShared {
+    pub bus: Arc<Bus>,
+    pub status: Arc<StatusTable>,
+    pub output: Arc<RunnerOutput>,
+}
+
+struct Child {
+    pid: u32,
+    started: Instant,
+    exit: ExitWatch,
+}
+
+/// Where the task waits for its next step.
+enum Phase {
+    Idle,
+    Spawn,
+    Running(Child),
+    Wait(Instant),
+}
+
+/// What a command does to the phase, or the end of the task.
+enum Flow {
+    Go(Phase),
+    End,
+}
+
+pub struct RunnerTask {
+    plan: RunnerPlan,
+    shared: RunnerShared,
+    backoff: Backoff,
+    rx: mpsc::Receiver<Command>,
+}
+
+impl RunnerTask {
+    pub fn new(plan: RunnerPlan, shared: RunnerShared, rx: mpsc::Receiver<Command>) -> Self {
+        let backoff = Backoff::new(plan.restart.clone());
+        Self {
+            plan,
+            shared,
+            backoff,
+            rx,
+        }
+    }
+
+    pub async fn run(mut self) {
+        let mut phase = if self.plan.autostart {
+            Phase::Spawn
+        } else {
+            Phase::Idle
+        };
+        if !self.plan.autostart {
+            self.set_state(RunnerState::Stopped);
+        }
+        loop {
+            let flow = match phase {
+                Phase::Idle => self.idle().await,
+                Phase::Spawn => Flow::Go(self.spawn()),
+                Phase::Running(child) => self.running(child).await,
+                Phase::Wait(until) => self.waiting(until).await,
+            };
+            match flow {
+                Flow::Go(next) => phase = next,
+                Flow::End => return,
+            }
+        }
+    }
+
+    async fn idle(&mut self) -> Flow {
+        match self.rx.recv().await {
+            None => Flow::End,
+            Some(Command::Start(reply) | Command::Restart(reply)) => self.start_now(reply),
+            Some(Command::Stop(reply)) => {
+                let state = self.current_state();
+                let state = if matches!(state, RunnerState::Exited { .. }) {
+                    self.set_state(RunnerState::Stopped)
+                } else {
+                    state
+                };
+                let _ = reply.send(state);
+                Flow::Go(Phase::Idle)
+            }
+            Some(Command::Shutdown(reply)) => {
+                let _ = reply.send(self.set_state(RunnerState::Stopped));
+                Flow::End
+            }
+        }
+    }
+
+    /// A manual start: a fresh beginning for the backoff; the reply follows the spawn.
+    fn start_now(&mut self, reply: Reply) -> Flow {
+        self.backoff.reset();
+        let next = self.spawn();
+        let _ = reply.send(self.current_state());
+        Flow::Go(next)
+    }
+
+    fn spawn(&mut self) -> Phase {
+        self.set_state(RunnerState::Starting);
+        let req = SpawnRequest {
+            argv: self.plan.argv.clone(),
+            env: self.plan.env.clone(),
+            cwd: self.plan.cwd.clone(),
+        };
+        let started = Instant::now();
+        match spawn::spawn(&req) {
+            Ok(sp) => {
+                let exit = ExitWatch::new(sp.pid, sp.pidfd);
+                tokio::spawn(self.shared.output.clone().pump(sp.output));
+                self.set_state(RunnerState::Running {
+                    pid: sp.pid,
+                    pgid: sp.pid,
+                    since_ms: now_ms(),
+                });
+                Phase::Running(Child {
+                    pid: sp.pid,
+                    started,
+                    exit,
+                })
+            }
+            Err(err) => {
+                let msg = err.to_string();
+                self.shared
+                    .output
+                    .write(format!("[qcity] {msg}\n").as_bytes());
+                let exit = ExitInfo {
+                    code: None,
+                    signal: None,
+                    uptime_ms: 0,
+                    error: Some(msg),
+                    at_ms: now_ms(),
+                };
+                self.after_exit(exit)
+            }
+        }
+    }
+
+    async fn running(&mut self, mut child: Child) -> Flow {
+        tokio::select! {
+            status = child.exit.wait(child.pid) => {
+                // Leftovers of a runner that died on its own are orphans nobody will stop.
+                if process::group_alive(child.pid) {
+                    let _ = process::signal_group(child.pid, libc::SIGKILL);
+                }
+                let exit = exit_info(status, child.started);
+                Flow::Go(self.after_exit(exit))
+            }
+            cmd = self.rx.recv() => match cmd {
+                Some(Command::Start(reply)) => {
+                    let _ = reply.send(self.current_state());
+                    Flow::Go(Phase::Running(child))
+                }
+                Some(Command::Stop(reply)) => {
+                    self.stop_child(child).await;
+                    let _ = reply.send(self.set_state(RunnerState::Stopped));
+                    Flow::Go(Phase::Idle)
+                }
+                Some(Command::Restart(reply)) => {
+                    self.stop_child(child).await;
+                    self.start_now(reply)
+                }
+                Some(Command::Shutdown(reply)) => {
+                    self.stop_child(child).await;
+                    let _ = reply.send(self.set_state(RunnerState::Stopped));
+                    Flow::End
+                }
+                None => {
+                    self.stop_child(child).await;
+                    Flow::End
+                }
+            }
+        }
+    }
+
+    async fn waiting(&mut self, until: Instant) -> Flow {
+        tokio::select! {
+            () = sleep_until(until) => Flow::Go(Phase::Spawn),
+            cmd = self.rx.recv() => match cmd {
+                Some(Command::Start(reply) | Command::Restart(reply)) => self.start_now(reply),
+                Some(Command::Stop(reply)) => {
+                    let _ = reply.send(self.set_state(RunnerState::Stopped));
+                    Flow::Go(Phase::Idle)
+                }
+                Some(Command::Shutdown(reply)) => {
+                    let _ = reply.send(self.set_state(RunnerState::Stopped));
+                    Flow::End
+                }
+                None => Flow::End,
+            }
+        }
+    }
+
+    /// Records the exit and applies the restart policy.
+    fn after_exit(&mut self, exit: ExitInfo) -> Phase {
+        let restart = match self.plan.restart.policy {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !exit.success(),
+            RestartPolicy::Never => false,
+        };
+        let uptime = exit.uptime_ms;
+        let at = exit.at_ms;
+        self.shared
+            .status
+            .record_exit(&self.plan.name, exit.clone());
+        self.set_state(RunnerState::Exited { exit });
+        if !restart {
+            return Phase::Idle;
+        }
+        match self.backoff.on_exit(at, uptime, rand::random::<f64>()) {
+            Next::Restart { delay_ms: 0, .. } => Phase::Spawn,
+            Next::Restart { attempt, delay_ms } => {
+                let until_ms = now_ms() + delay_ms as i64;
+                self.set_state(RunnerState::Backoff {
+                    attempt,
+                    delay_ms,
+                    until_ms,
+                });
+                Phase::Wait(Instant::now() + Duration::from_millis(delay_ms))
+            }
+            Next::CrashLoop {
+                restarts,
+                window_ms,
+                cooldown_ms,
+            } => {
+                let until_ms = now_ms() + cooldown_ms as i64;
+                self.set_state(RunnerState::CrashLooping {
+                    restarts,
+                    window_ms,
+                    until_ms,
+                });
+                self.shared.bus.publish(EventKind::Escalation {
+                    runner: Some(self.plan.name.clone()),
+                    reason: format!(
+                        "{} restarted {restarts} times within {}s and keeps failing",
+                        self.plan.name,
+                        window_ms / 1000
+                    ),
+                    advice: format!(
+                        "run `qcity logs {}` to see why; QCity tries again in {}s",
+                        self.plan.name,
+                        cooldown_ms / 1000
+                    ),
+                });
+                Phase::Wait(Instant::now() + Duration::from_millis(cooldown_ms))
+            }
+        }
+    }
+
+    /// SIGTERM to the whole group, SIGKILL after the grace period; returns once the group
+    /// leader is reaped and no process of the group is left.
+    async fn stop_child(&mut self, mut child: Child) {
+        let grace = self.plan.stop_grace;
+        let deadline = Instant::now() + grace;
+        let kill_at_ms = now_ms() + grace.as_millis() as i64;
+        self.set_state(RunnerState::Stopping {
+            pid: child.pid,
+            kill_at_ms,
+        });
+        let pgid = child.pid;
+        let _ = process::signal_group(pgid, libc::SIGTERM);
+        let status = tokio::select! {
+            st = child.exit.wait(child.pid) => st,
+            () = sleep_until(deadline) => {
+                let _ = process::signal_group(pgid, libc::SIGKILL);
+                child.exit.wait(child.pid).await
+            }
+        };
+        // Grandchildren that outlive the leader get the rest of the grace period.
+        while process::group_alive(pgid) {
+            if Instant::now() >= deadline {
+                let _ = process::signal_group(pgid, libc::SIGKILL);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.shared
+            .status
+            .record_exit(&self.plan.name, exit_info(status, child.started));
+    }
+
+    fn set_state(&self, state: RunnerState) -> RunnerState {
+        self.shared.status.set_state(&self.plan.name, state.clone());
+        self.shared.bus.publish(EventKind::RunnerState {
+            runner: self.plan.name.clone(),
+            state: state.clone(),
+        });
+        state
+    }
+
+    fn current_state(&self) -> RunnerState {
+        self.shared
+            .status
+            .state(&self.plan.name)
+            .unwrap_or(RunnerState::Stopped)
+    }
+}
+
+fn exit_info(status: Option<ExitStatus>, started: Instant) -> ExitInfo {
+    ExitInfo {
+        code: status.and_then(|s| s.code),
+        signal: status.and_then(|s| s.signal),
+        uptime_ms: started.elapsed().as_millis() as u64,
+        error: None,
+        at_ms: now_ms(),
+    }
+}
+
+/// Waiting for a child's exit: a pidfd in the reactor, or (kernels before 5.3) a blocking
+/// `waitpid` on the blocking pool. Both are cancel-safe, so `select!` may drop the wait.
+enum ExitWatch {
+    Pidfd(AsyncFd<std::os::fd::OwnedFd>),
+    Thread(tokio::task::JoinHandle<std::io::Result<ExitStatus>>),
+    Done(Option<ExitStatus>),
+}
+
+impl ExitWatch {
+    fn new(pid: u32, pidfd: Option<std::os::fd::OwnedFd>) -> Self {
+        match pidfd.map(process::async_fd) {
+            Some(Ok(fd)) => Self::Pidfd(fd),
+            _ => Self::Thread(tokio::task::spawn_blocking(move || {
+                process::reap_blocking(pid)
+            })),
+        }
+    }
+
+    /// The exit status; `None` if it could not be read.
+    async fn wait(&mut self, pid: u32) -> Option<ExitStatus> {
+        let status = match self {
+            Self::Done(st) => return *st,
+            Self::Pidfd(fd) => loop {
+                let Ok(mut guard) = fd.readable().await else {
+                    break process::reap_blocking(pid).ok();
+                };
+                match process::try_reap(pid) {
+                    Ok(Some(st)) => break Some(st),
+                    Ok(None) => guard.clear_ready(),
+                    Err(_) => break None,
+                }
+            },
+            Self::Thread(handle) => handle.await.ok().and_then(|r| r.ok()),
+        };
+        *self = Self::Done(status);
+        status
+    }
+}

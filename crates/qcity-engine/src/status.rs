@@ -1,0 +1,89 @@
+//! The live status of every runner, as the API and the CLI show it.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::now_ms;
+use crate::event::{ExitInfo, RunnerState};
+
+/// One runner's status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunnerStatus {
+    pub name: String,
+    pub state: RunnerState,
+    /// Pid of the group leader while running or stopping.
+    pub pid: Option<u32>,
+    /// Milliseconds since the current process started, while running.
+    pub uptime_ms: Option<u64>,
+    /// Starts after the first one (automatic and manual), since the engine started.
+    pub restarts: u64,
+    pub last_exit: Option<ExitInfo>,
+}
+
+#[derive(Debug, Default)]
+struct Entry {
+    state: Option<RunnerState>,
+    starts: u64,
+    last_exit: Option<ExitInfo>,
+}
+
+/// Status of all runners; each update is one short lock.
+#[derive(Debug, Default)]
+pub struct StatusTable {
+    entries: Mutex<BTreeMap<String, Entry>>,
+}
+
+impl StatusTable {
+    pub fn set_state(&self, runner: &str, state: RunnerState) {
+        let mut map = self.lock();
+        let entry = map.entry(runner.to_string()).or_default();
+        if matches!(state, RunnerState::Starting) {
+            entry.starts += 1;
+        }
+        entry.state = Some(state);
+    }
+
+    pub fn record_exit(&self, runner: &str, exit: ExitInfo) {
+        self.lock().entry(runner.to_string()).or_default().last_exit = Some(exit);
+    }
+
+    pub fn state(&self, runner: &str) -> Option<RunnerState> {
+        self.lock().get(runner).and_then(|e| e.state.clone())
+    }
+
+    pub fn remove(&self, runner: &str) {
+        self.lock().remove(runner);
+    }
+
+    /// Every runner's status, sorted by name.
+    pub fn snapshot(&self) -> Vec<RunnerStatus> {
+        let now = now_ms();
+        self.lock()
+            .iter()
+            .map(|(name, e)| {
+                let state = e.state.clone().unwrap_or(RunnerState::Stopped);
+                let (pid, uptime_ms) = match &state {
+                    RunnerState::Running { pid, since_ms, .. } => {
+                        (Some(*pid), Some((now - since_ms).max(0) as u64))
+                    }
+                    RunnerState::Stopping { pid, .. } => (Some(*pid), None),
+                    _ => (None, None),
+                };
+                RunnerStatus {
+                    name: name.clone(),
+                    state,
+                    pid,
+                    uptime_ms,
+                    restarts: e.starts.saturating_sub(1),
+                    last_exit: e.last_exit.clone(),
+                }
+            })
+            .collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

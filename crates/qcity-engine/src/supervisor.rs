@@ -1,0 +1,199 @@
+//! The set of runners: creating their tasks from the config, applying a new config as a diff
+//! (added start, removed stop, changed restart, unchanged untouched), routing commands.
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qcity_config::{Config, RunnerSpec};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::bus::Bus;
+use crate::event::RunnerState;
+use crate::output::{OutputLimits, RunnerOutput};
+use crate::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
+use crate::status::StatusTable;
+
+/// Environment variable that marks every process started by one engine instance, so that
+/// processes left behind by a killed engine can be found again (see `reconcile`).
+pub const INSTANCE_ENV: &str = "QCITY_INSTANCE";
+
+/// What applying a config changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ApplyReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: usize,
+}
+
+struct Handle {
+    plan: RunnerPlan,
+    tx: mpsc::Sender<Command>,
+    output: Arc<RunnerOutput>,
+}
+
+pub struct Supervisor {
+    bus: Arc<Bus>,
+    status: Arc<StatusTable>,
+    logs_dir: PathBuf,
+    base_env: Vec<(OsString, OsString)>,
+    runners: Mutex<BTreeMap<String, Handle>>,
+    /// Serialises config applications; never held by a runner task.
+    apply_lock: tokio::sync::Mutex<()>,
+}
+
+impl Supervisor {
+    pub fn new(bus: Arc<Bus>, status: Arc<StatusTable>, logs_dir: PathBuf, instance: &str) -> Self {
+        let mut base_env: Vec<(OsString, OsString)> = std::env::vars_os()
+            .filter(|(k, _)| k != INSTANCE_ENV)
+            .collect();
+        base_env.push((INSTANCE_ENV.into(), instance.into()));
+        Self {
+            bus,
+            status,
+            logs_dir,
+            base_env,
+            runners: Mutex::new(BTreeMap::new()),
+            apply_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Brings the running set in line with `config`.
+    pub async fn apply(&self, config: &Config) -> ApplyReport {
+        let _serial = self.apply_lock.lock().await;
+        let limits = OutputLimits {
+            max_file_bytes: config.device.supervisor.log_max_bytes,
+            keep_files: config.device.supervisor.log_keep,
+            tail_bytes: config.device.supervisor.tail_bytes as usize,
+        };
+        let plans: BTreeMap<String, RunnerPlan> = config
+            .manifest
+            .runners
+            .iter()
+            .map(|spec| (spec.name.clone(), self.plan(config, spec)))
+            .collect();
+        let mut report = ApplyReport::default();
+        let mut to_stop = Vec::new();
+        let mut to_start = Vec::new();
+        {
+            let mut runners = self.lock();
+            let names: Vec<String> = runners.keys().cloned().collect();
+            for name in names {
+                match plans.get(&name) {
+                    None => {
+                        to_stop.push(runners.remove(&name).expect("listed above"));
+                        report.removed.push(name);
+                    }
+                    Some(plan) if *plan != runners[&name].plan => {
+                        let old = runners.remove(&name).expect("listed above");
+                        to_start.push((plan.clone(), Some(old.output.clone())));
+                        to_stop.push(old);
+                        report.changed.push(name);
+                    }
+                    Some(_) => report.unchanged += 1,
+                }
+            }
+            for (name, plan) in &plans {
+                if !runners.contains_key(name) && !report.changed.contains(name) {
+                    to_start.push((plan.clone(), None));
+                    report.added.push(name.clone());
+                }
+            }
+        }
+        let stopped = shutdown_all(to_stop.iter().map(|h| h.tx.clone()).collect()).await;
+        debug_assert_eq!(stopped, to_stop.len());
+        for name in &report.removed {
+            self.status.remove(name);
+        }
+        for (plan, output) in to_start {
+            let output = output.unwrap_or_else(|| {
+                RunnerOutput::new(self.logs_dir.join(format!("{}.log", plan.name)), limits)
+            });
+            self.launch(plan, output);
+        }
+        report
+    }
+
+    fn launch(&self, plan: RunnerPlan, output: Arc<RunnerOutput>) {
+        let (tx, rx) = mpsc::channel(16);
+        let shared = RunnerShared {
+            bus: self.bus.clone(),
+            status: self.status.clone(),
+            output: output.clone(),
+        };
+        let name = plan.name.clone();
+        tokio::spawn(RunnerTask::new(plan.clone(), shared, rx).run());
+        self.lock().insert(name, Handle { plan, tx, output });
+    }
+
+    /// Sends a command to `runner` and waits for the state it ended in.
+    /// `None` when there is no such runner.
+    pub async fn command(&self, runner: &str, make: fn(Reply) -> Command) -> Option<RunnerState> {
+        let tx = self.lock().get(runner)?.tx.clone();
+        let (reply, rx) = oneshot::channel();
+        tx.send(make(reply)).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Stops every runner (in parallel) and ends their tasks.
+    pub async fn shutdown(&self) {
+        let txs: Vec<_> = std::mem::take(&mut *self.lock())
+            .into_values()
+            .map(|h| h.tx)
+            .collect();
+        shutdown_all(txs).await;
+    }
+
+    pub fn output(&self, runner: &str) -> Option<Arc<RunnerOutput>> {
+        self.lock().get(runner).map(|h| h.output.clone())
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    fn plan(&self, config: &Config, spec: &RunnerSpec) -> RunnerPlan {
+        let mut env = self.base_env.clone();
+        env.push(("QCITY_RUNNER".into(), spec.name.clone().into()));
+        for (k, v) in &spec.env {
+            env.retain(|(ek, _)| ek != k.as_str());
+            env.push((k.into(), v.into()));
+        }
+        let cwd = Some(match &spec.working_dir {
+            Some(dir) => config.dir.join(dir),
+            None => config.dir.clone(),
+        });
+        RunnerPlan {
+            name: spec.name.clone(),
+            argv: spec.command.clone(),
+            env,
+            cwd,
+            autostart: spec.autostart,
+            restart: spec.restart.clone(),
+            stop_grace: Duration::from_millis(config.stop_grace_ms(spec)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Handle>> {
+        self.runners.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Sends `Shutdown` to every task first, then waits for all, so stops run in parallel.
+async fn shutdown_all(txs: Vec<mpsc::Sender<Command>>) -> usize {
+    let mut waits = Vec::new();
+    for tx in txs {
+        let (reply, rx) = oneshot::channel();
+        if tx.send(Command::Shutdown(reply)).await.is_ok() {
+            waits.push(rx);
+        }
+    }
+    let n = waits.len();
+    for rx in waits {
+        let _ = rx.await;
+    }
+    n
+}

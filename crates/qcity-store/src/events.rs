@@ -1,0 +1,71 @@
+use rusqlite::params;
+
+use crate::db::Store;
+use crate::error::{Context, StoreError};
+use crate::ledger::{self, LedgerOp};
+
+/// One stored event. Ids are assigned by the engine and strictly increase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub id: u64,
+    pub ts_ms: i64,
+    pub kind: String,
+    pub runner: Option<String>,
+    /// The whole event as JSON.
+    pub data: String,
+}
+
+impl Store {
+    /// Appends events and applies ledger operations in one transaction.
+    pub fn write_batch(&mut self, events: &[EventRow], ops: &[LedgerOp]) -> Result<(), StoreError> {
+        let tx = self.conn.transaction().ctx("starting an event batch")?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO events (id, ts_ms, kind, runner, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .ctx("preparing the event insert")?;
+            for e in events {
+                insert
+                    .execute(params![e.id as i64, e.ts_ms, e.kind, e.runner, e.data])
+                    .ctx("inserting an event")?;
+            }
+            for op in ops {
+                ledger::apply(&tx, op)?;
+            }
+        }
+        tx.commit().ctx("committing an event batch")
+    }
+
+    /// The id of the newest event, 0 when there is none.
+    pub fn last_event_id(&self) -> Result<u64, StoreError> {
+        self.conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|id| id as u64)
+            .ctx("reading the last event id")
+    }
+
+    /// Up to `limit` events with ids greater than `after_id`, oldest first.
+    pub fn events_after(&self, after_id: u64, limit: usize) -> Result<Vec<EventRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, ts_ms, kind, runner, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
+            )
+            .ctx("preparing the event query")?;
+        let rows = stmt
+            .query_map(params![after_id as i64, limit as i64], |r| {
+                Ok(EventRow {
+                    id: r.get::<_, i64>(0)? as u64,
+                    ts_ms: r.get(1)?,
+                    kind: r.get(2)?,
+                    runner: r.get(3)?,
+                    data: r.get(4)?,
+                })
+            })
+            .ctx("querying events")?;
+        rows.collect::<Result<_, _>>().ctx("reading events")
+    }
+}

@@ -1,0 +1,16 @@
+//! QCity's SQLite store. Synchronous (rusqlite): the engine calls it from its own writer
+//! threads. It stores rows given to it and knows nothing of the engine's types.
+
+mod audit;
+mod db;
+mod error;
+mod events;
+mod ledger;
+mod migrate;
+
+pub use audit::{AuditRecord, AuditReport, AuditRow};
+pub use db::Store;
+pub use error::StoreError;
+pub use events::EventRow;
+pub use ledger::{LedgerOp, ProcessRecord};
+pub use migrate::SCHEMA_VERSION;
