@@ -1,1 +1,21 @@
-//! QCity API.
+//! QCity's local HTTP API, under `/api/v1`: the one way the CLI (and later the dashboard and
+//! the tray app) reach the engine.
+//!
+//! Every request carries the master token as `Authorization: Bearer TOKEN`; the document in
+//! `openapi.json` is the contract, and a test keeps the router and the document in step.
+
+mod error;
+mod routes;
+pub mod token;
+pub mod types;
+
+pub use error::ApiError;
+pub use routes::{ROUTES, router};
+pub use token::{Token, TokenError};
+
+/// The OpenAPI 3.1 document of this API, served at `/api/v1/openapi.json`.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// Header a client sets to say which face it is (`cli`, `tray`…); it becomes part of the
+/// actor recorded in the audit log, after the role the token proves.
+pub const CLIENT_HEADER: &str = "x-qcity-client";

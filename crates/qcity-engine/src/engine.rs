@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qcity_config::Config;
-use qcity_store::{Store, StoreError};
+use qcity_store::{AuditReport, AuditRow, Store, StoreError};
 use tokio::sync::{broadcast, watch};
 
 use crate::bus::Bus;
@@ -262,6 +262,16 @@ impl Engine {
             .iter()
             .filter_map(|r| serde_json::from_str(&r.data).ok())
             .collect())
+    }
+
+    /// Walks the audit chain from the first row to the head.
+    pub fn audit_verify(&self) -> Result<AuditReport, EngineError> {
+        Ok(Store::open(&self.data.db())?.audit_verify()?)
+    }
+
+    /// The newest `n` audit rows, oldest first.
+    pub fn audit_tail(&self, n: usize) -> Result<Vec<AuditRow>, EngineError> {
+        Ok(Store::open(&self.data.db())?.audit_tail(n)?)
     }
 
     fn publish_applied(&self, r: ApplyReport) {

@@ -21,7 +21,7 @@ use crate::status::StatusTable;
 pub const INSTANCE_ENV: &str = "QCITY_INSTANCE";
 
 /// What applying a config changed.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ApplyReport {
     pub added: Vec<String>,
     pub removed: Vec<String>,
