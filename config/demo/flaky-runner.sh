@@ -1,6 +1,6 @@
 #!/bin/sh
 # Demo runner of QCity's sample config: pretends to run a build job and fails about one run in
-# three (exit 1), so restarts and backoff show up in the dashboard. POSIX sh and coreutils only.
+# three (exit 1), so restarts and backoff show up at once in `qcity status`. POSIX sh and coreutils only.
 set -eu
 
 roll=$(od -An -N1 -tu1 /dev/urandom | tr -d ' ')

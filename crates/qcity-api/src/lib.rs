@@ -10,7 +10,7 @@ pub mod token;
 pub mod types;
 
 pub use error::ApiError;
-pub use routes::{ROUTES, router};
+pub use routes::{ROUTES, router, serve};
 pub use token::{Token, TokenError};
 
 /// The OpenAPI 3.1 document of this API, served at `/api/v1/openapi.json`.

@@ -76,6 +76,15 @@ pub fn router(engine: Arc<Engine>, token: Token) -> Router {
         .with_state(state)
 }
 
+/// Serves the API on `listener` until the task is dropped or the listener fails.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    engine: Arc<Engine>,
+    token: Token,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine, token)).await
+}
+
 async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let presented = req
         .headers()

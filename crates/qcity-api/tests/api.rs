@@ -32,8 +32,7 @@ async fn serve() -> Server {
     let token = Token::load_or_create(&engine.data_dir().token()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = qcity_api::router(engine.clone(), token.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    tokio::spawn(qcity_api::serve(listener, engine.clone(), token.clone()));
     let agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

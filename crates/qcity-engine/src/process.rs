@@ -59,15 +59,8 @@ fn reap(pid: u32, flags: libc::c_int) -> io::Result<Option<ExitStatus>> {
 
 /// Sends `sig` to every process of group `pgid`. `Ok(false)` when the group is empty.
 pub fn signal_group(pgid: u32, sig: libc::c_int) -> io::Result<bool> {
-    // SAFETY: plain syscall; a negative pid addresses the process group.
-    if unsafe { libc::kill(-(pgid as libc::pid_t), sig) } == 0 {
-        return Ok(true);
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::ESRCH) => Ok(false),
-        _ => Err(err),
-    }
+    // A negative pid addresses the process group.
+    kill(-(pgid as libc::pid_t), sig)
 }
 
 /// Whether any process of group `pgid` is still alive (zombies of a reaped leader aside).
@@ -83,8 +76,20 @@ pub fn async_fd(fd: OwnedFd) -> io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
 
 /// Sends `sig` to one process. `Ok(false)` when it no longer exists.
 pub fn signal_pid(pid: u32, sig: libc::c_int) -> io::Result<bool> {
+    kill(pid as libc::pid_t, sig)
+}
+
+/// Whether process `pid` exists (signal 0; a process of another user counts).
+pub fn pid_alive(pid: u32) -> bool {
+    match signal_pid(pid, 0) {
+        Ok(alive) => alive,
+        Err(e) => e.raw_os_error() == Some(libc::EPERM),
+    }
+}
+
+fn kill(target: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
     // SAFETY: plain syscall.
-    if unsafe { libc::kill(pid as libc::pid_t, sig) } == 0 {
+    if unsafe { libc::kill(target, sig) } == 0 {
         return Ok(true);
     }
     let err = io::Error::last_os_error();

@@ -1,1 +1,194 @@
-fn main() {}
+//! `qcity`: the daemon (`qcity up`) and the CLI that talks to it. A thin face over the engine
+//! and the API crates; anyhow and process exit codes live only here.
+
+mod client;
+mod commands;
+mod daemon;
+mod exit;
+mod format;
+mod paths;
+mod sample;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use qcity_engine::datadir::DataDir;
+
+use crate::exit::{CliError, CliResult};
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon running, \
+4 unknown runner, 5 invalid config, 6 audit chain broken.";
+
+/// Keeps self-hosted CI runners and automation alive: supervises them, restarts them with
+/// backoff, records every event, and proves the audit log was not edited.
+#[derive(Debug, Parser)]
+#[command(name = "qcity", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// Data directory: SQLite store, runner logs, token, daemon.json
+    /// [default: $XDG_DATA_HOME/qcity or ~/.local/share/qcity]
+    #[arg(long, global = true, env = "QCITY_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the engine in the foreground: start every runner and serve the local API.
+    /// SIGTERM or Ctrl-C stops it and every runner; SIGHUP reloads the config.
+    #[command(after_help = EXIT_CODES)]
+    Up {
+        /// Config directory with runner_manifest.json [default: $XDG_CONFIG_HOME/qcity or
+        /// ~/.config/qcity, created from the sample config on first run]
+        #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
+        config: Option<PathBuf>,
+    },
+    /// Show every runner: state, pid, uptime, restarts, last exit.
+    #[command(after_help = EXIT_CODES)]
+    Status {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a stopped runner.
+    #[command(after_help = EXIT_CODES)]
+    Start { name: String },
+    /// Stop a runner: SIGTERM to its process group, SIGKILL after the grace period.
+    #[command(after_help = EXIT_CODES)]
+    Stop { name: String },
+    /// Stop a runner, then start it again.
+    #[command(after_help = EXIT_CODES)]
+    Restart { name: String },
+    /// Print a runner's latest output (stdout and stderr), or follow it live.
+    #[command(after_help = EXIT_CODES)]
+    Logs {
+        name: String,
+        /// How many of the newest lines to print
+        #[arg(short = 'n', long = "lines", default_value_t = 50, value_name = "N")]
+        lines: usize,
+        /// Keep printing new output until interrupted
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Re-read the config directory: added runners start, removed ones stop, changed ones
+    /// restart; a bad config is refused and the last good one keeps running.
+    #[command(after_help = EXIT_CODES)]
+    Reload,
+    /// Work with the configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Check or show the hash-chained audit log (read from the data dir; no daemon needed).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate the config files and print every error as file:line:column: path: message.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// Config directory [default: $XDG_CONFIG_HOME/qcity or ~/.config/qcity]
+        #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain: OK with the row count, or the first row where it breaks (exit 6).
+    #[command(after_help = EXIT_CODES)]
+    Verify {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the newest audit rows.
+    #[command(after_help = EXIT_CODES)]
+    Tail {
+        /// How many rows
+        #[arg(short = 'n', long = "rows", default_value_t = 20, value_name = "N")]
+        rows: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("qcity: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QCITY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run(cli: Cli) -> CliResult {
+    let data = || -> CliResult<DataDir> {
+        match &cli.data_dir {
+            Some(d) => Ok(DataDir::new(d)),
+            None => paths::default_data_dir().map(DataDir::new),
+        }
+    };
+    match &cli.command {
+        Command::Up { config } => {
+            let dir = match config {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = paths::default_config_dir()?;
+                    if sample::install_if_missing(&dir).map_err(|e| {
+                        CliError::error(format!("cannot create {}: {e}", dir.display()))
+                    })? {
+                        eprintln!(
+                            "qcity: first run: created the sample configuration in {}",
+                            dir.display()
+                        );
+                    }
+                    dir
+                }
+            };
+            let config = daemon::load_config(&dir)?;
+            daemon::run(config, data()?.root().to_path_buf())
+        }
+        Command::Status { json } => commands::status(&data()?, *json),
+        Command::Start { name } => commands::control(&data()?, "start", name),
+        Command::Stop { name } => commands::control(&data()?, "stop", name),
+        Command::Restart { name } => commands::control(&data()?, "restart", name),
+        Command::Logs {
+            name,
+            lines,
+            follow,
+        } => commands::logs(&data()?, name, *lines, *follow),
+        Command::Reload => commands::reload(&data()?),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let dir = match config {
+                Some(d) => d.clone(),
+                None => paths::default_config_dir()?,
+            };
+            commands::config_check(&dir)
+        }
+        Command::Audit { command } => match command {
+            AuditCommand::Verify { json } => commands::audit_verify(&data()?, *json),
+            AuditCommand::Tail { rows, json } => commands::audit_tail(&data()?, *rows, *json),
+        },
+    }
+}

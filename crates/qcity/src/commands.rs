@@ -1,0 +1,198 @@
+//! The commands that talk to a running daemon, and those that read the data dir directly.
+
+use std::io::{Read, Write};
+
+use qcity_api::types::{ApplyReport, AuditEntry, ControlOutcome, LogTail, RunnerStatus};
+use qcity_engine::datadir::DataDir;
+use qcity_store::{AuditReport, Store};
+
+use crate::client::Client;
+use crate::exit::{CliError, CliResult, Code};
+use crate::format;
+
+pub fn status(data: &DataDir, json: bool) -> CliResult {
+    let runners: Vec<RunnerStatus> = Client::connect(data)?.get("/runners")?;
+    if json {
+        return print_json(&runners);
+    }
+    let rows: Vec<Vec<String>> = runners
+        .iter()
+        .map(|r| {
+            vec![
+                r.name.clone(),
+                format::state(&r.state),
+                r.pid.map_or("-".into(), |p| p.to_string()),
+                r.uptime_ms.map_or("-".into(), format::duration),
+                r.restarts.to_string(),
+                r.last_exit.as_ref().map_or("-".into(), |e| {
+                    format!("{} ({})", e.describe(), format::ago(e.at_ms))
+                }),
+            ]
+        })
+        .collect();
+    emit(&format::table(
+        &["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"],
+        &rows,
+    ));
+    Ok(())
+}
+
+pub fn control(data: &DataDir, action: &str, name: &str) -> CliResult {
+    let out: ControlOutcome =
+        Client::connect(data)?.post(&format!("/runners/{}/{action}", encode(name)))?;
+    println!("{}: {}", out.runner, format::state(&out.state));
+    Ok(())
+}
+
+pub fn logs(data: &DataDir, name: &str, lines: usize, follow: bool) -> CliResult {
+    let client = Client::connect(data)?;
+    let path = format!("/runners/{}/logs", encode(name));
+    let tail: LogTail = client.get(&format!("{path}?n={lines}"))?;
+    let mut out = std::io::stdout().lock();
+    for line in &tail.lines {
+        if writeln!(out, "{line}").is_err() {
+            return Ok(()); // the reader went away (`| head`)
+        }
+    }
+    if !follow {
+        return Ok(());
+    }
+    let _ = out.flush();
+    let mut stream = client.stream(&format!("{path}/follow"))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                return Err(CliError::new(
+                    Code::NoDaemon,
+                    format!("lost the connection to the qcity daemon: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+pub fn reload(data: &DataDir) -> CliResult {
+    let r: ApplyReport = Client::connect(data)?.post("/reload")?;
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
+        }
+    };
+    println!(
+        "reloaded: added {}; removed {}; changed {}; {} unchanged",
+        list(&r.added),
+        list(&r.removed),
+        list(&r.changed),
+        r.unchanged
+    );
+    Ok(())
+}
+
+pub fn config_check(dir: &std::path::Path) -> CliResult {
+    let config = crate::daemon::load_config(dir)?;
+    println!(
+        "{}: OK ({} runner(s))",
+        dir.display(),
+        config.manifest.runners.len()
+    );
+    Ok(())
+}
+
+/// The audit log is read straight from the SQLite file: verifying must not depend on the
+/// daemon that wrote it.
+fn open_store(data: &DataDir) -> CliResult<Store> {
+    let db = data.db();
+    if !db.exists() {
+        return Err(CliError::error(format!(
+            "no QCity data at {} (has `qcity up` run with this data dir?)",
+            data.root().display()
+        )));
+    }
+    Store::open(&db).map_err(|e| CliError::error(format!("{}: {e}", db.display())))
+}
+
+pub fn audit_verify(data: &DataDir, json: bool) -> CliResult {
+    let store = open_store(data)?;
+    let report = store
+        .audit_verify()
+        .map_err(|e| CliError::error(e.to_string()))?;
+    if json {
+        print_json(&qcity_api::types::AuditVerdict::from(report.clone()))?;
+    }
+    match report {
+        AuditReport::Ok { rows } => {
+            if !json {
+                println!("audit log OK: {rows} rows, hash chain intact");
+            }
+            Ok(())
+        }
+        AuditReport::Broken { seq, reason } => Err(CliError::new(
+            Code::AuditBroken,
+            format!("audit log BROKEN at row {seq}: {reason}"),
+        )),
+    }
+}
+
+pub fn audit_tail(data: &DataDir, n: usize, json: bool) -> CliResult {
+    let store = open_store(data)?;
+    let rows: Vec<AuditEntry> = store
+        .audit_tail(n)
+        .map_err(|e| CliError::error(e.to_string()))?
+        .into_iter()
+        .map(AuditEntry::from)
+        .collect();
+    if json {
+        return print_json(&rows);
+    }
+    let rows: Vec<Vec<String>> = rows
+        .into_iter()
+        .map(|r| {
+            vec![
+                r.seq.to_string(),
+                format::utc(r.ts_ms),
+                r.actor,
+                r.action,
+                r.target,
+                r.detail,
+            ]
+        })
+        .collect();
+    emit(&format::table(
+        &["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAIL"],
+        &rows,
+    ));
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> CliResult {
+    let text = serde_json::to_string_pretty(v).map_err(|e| CliError::error(e.to_string()))?;
+    emit(&(text + "\n"));
+    Ok(())
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn emit(text: &str) {
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
+/// Percent-encodes a runner name for a URL path segment.
+fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

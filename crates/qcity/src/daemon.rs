@@ -1,0 +1,174 @@
+//! `qcity up`: the engine, the API on loopback, and the signals that stop and reload it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use qcity_api::Token;
+use qcity_config::Config;
+use qcity_engine::datadir::LockError;
+use qcity_engine::{Engine, EngineError, EngineOptions};
+use serde::{Deserialize, Serialize};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::exit::{CliError, CliResult, Code};
+
+/// What `daemon.json` in the data dir tells clients: where the API listens, which process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub pid: u32,
+    pub addr: SocketAddr,
+    pub version: String,
+    pub config_dir: PathBuf,
+}
+
+impl DaemonInfo {
+    pub fn read(path: &Path) -> Option<DaemonInfo> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    /// Written whole or not at all: clients never read half a file.
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serializable"))?;
+        std::fs::rename(tmp, path)
+    }
+}
+
+/// Loads the config, or every error in it (exit 5).
+pub fn load_config(dir: &Path) -> CliResult<Config> {
+    qcity_config::load_dir(dir).map_err(|errors| {
+        CliError::new(
+            Code::InvalidConfig,
+            format!("{errors}\n{} error(s) in {}", errors.0.len(), dir.display()),
+        )
+    })
+}
+
+/// Only loopback addresses: the API gives full control of the runners to whoever holds the
+/// token, and this version has no TLS.
+fn listen_addr(config: &Config) -> CliResult<SocketAddr> {
+    let api = &config.device.api;
+    let ip = if api.host == "localhost" {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        api.host.parse::<IpAddr>().map_err(|_| {
+            CliError::new(
+                Code::InvalidConfig,
+                format!(
+                    "{}: api.host: `{}` is not an IP address (use 127.0.0.1 or ::1)",
+                    config.dir.join(qcity_config::DEVICE_FILE).display(),
+                    api.host
+                ),
+            )
+        })?
+    };
+    if !ip.is_loopback() {
+        return Err(CliError::new(
+            Code::InvalidConfig,
+            format!(
+                "{}: api.host: `{ip}` is not a loopback address; this version only listens on loopback (127.0.0.1 or ::1)",
+                config.dir.join(qcity_config::DEVICE_FILE).display()
+            ),
+        ));
+    }
+    Ok(SocketAddr::new(ip, api.port))
+}
+
+pub fn run(config: Config, data_dir: PathBuf) -> CliResult {
+    let addr = listen_addr(&config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))?;
+    rt.block_on(serve(config, data_dir, addr))
+}
+
+async fn serve(config: Config, data_dir: PathBuf, addr: SocketAddr) -> CliResult {
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        CliError::error(format!(
+            "cannot listen on {addr}: {e} (another qcity with a different data dir? set api.port in {})",
+            config.dir.join(qcity_config::DEVICE_FILE).display()
+        ))
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::error(e.to_string()))?;
+    // Signals are caught from here on, so a SIGTERM during start-up still stops every runner.
+    let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
+
+    let config_dir = config.dir.clone();
+    let runners = config.manifest.runners.len();
+    let engine = Engine::start(EngineOptions::new(config, &data_dir))
+        .await
+        .map_err(|e| match e {
+            EngineError::Lock(LockError::Busy { .. }) => CliError::error(format!(
+                "another qcity is already running with data dir {}",
+                data_dir.display()
+            )),
+            other => CliError::error(other.to_string()),
+        })?;
+    let data = engine.data_dir().clone();
+    let token = match Token::load_or_create(&data.token()) {
+        Ok(t) => t,
+        Err(e) => {
+            engine.shutdown("cannot read the token").await;
+            return Err(CliError::error(e.to_string()));
+        }
+    };
+    let info = DaemonInfo {
+        pid: std::process::id(),
+        addr,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        config_dir: config_dir.clone(),
+    };
+    if let Err(e) = info.write(&data.daemon_info()) {
+        engine.shutdown("cannot write daemon.json").await;
+        return Err(CliError::error(format!(
+            "cannot write {}: {e}",
+            data.daemon_info().display()
+        )));
+    }
+    let mut server = tokio::spawn(qcity_api::serve(listener, engine.clone(), token));
+    tracing::info!(
+        runners,
+        api = %format!("http://{addr}/api/v1"),
+        token = %data.token().display(),
+        config = %config_dir.display(),
+        data = %data.root().display(),
+        "qcity is up"
+    );
+
+    let reason = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => match engine.reload("signal:SIGHUP").await {
+                Ok(r) => tracing::info!(added = ?r.added, removed = ?r.removed, changed = ?r.changed, "reloaded"),
+                Err(e) => tracing::error!("reload refused, the last good configuration keeps running:\n{e}"),
+            },
+            r = &mut server => {
+                let why = match r {
+                    Ok(Ok(())) => "it ended".to_string(),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!("the API server stopped: {why}");
+                break "API server stopped";
+            }
+        }
+    };
+    tracing::info!(reason, "stopping every runner");
+    engine.shutdown(reason).await;
+    // Only our own file: a newer daemon may already have replaced it.
+    if DaemonInfo::read(&data.daemon_info()).is_some_and(|i| i.pid == std::process::id()) {
+        let _ = std::fs::remove_file(data.daemon_info());
+    }
+    Ok(())
+}
+
+fn signal_err(e: std::io::Error) -> CliError {
+    CliError::error(format!("cannot install signal handlers: {e}"))
+}

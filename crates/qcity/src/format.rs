@@ -1,0 +1,124 @@
+//! How the CLI prints durations, times and tables.
+
+use qcity_engine::RunnerState;
+use qcity_engine::clock::now_ms;
+
+/// `950ms`, `12s`, `3m05s`, `2h07m`, `3d04h`.
+pub fn duration(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        _ if ms < 1000 => format!("{ms}ms"),
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// Time from now until `at_ms` (0 if past).
+fn until(at_ms: i64) -> String {
+    duration((at_ms - now_ms()).max(0) as u64)
+}
+
+/// Time from `at_ms` until now.
+pub fn ago(at_ms: i64) -> String {
+    format!("{} ago", duration((now_ms() - at_ms).max(0) as u64))
+}
+
+/// The state column: the name and what the state is waiting for.
+pub fn state(s: &RunnerState) -> String {
+    match s {
+        RunnerState::Backoff {
+            attempt, until_ms, ..
+        } => format!("backoff (restart #{attempt} in {})", until(*until_ms)),
+        RunnerState::CrashLooping {
+            restarts, until_ms, ..
+        } => format!(
+            "crash-looping ({restarts} restarts; retry in {})",
+            until(*until_ms)
+        ),
+        RunnerState::Stopping { kill_at_ms, .. } => {
+            format!("stopping (SIGKILL in {})", until(*kill_at_ms))
+        }
+        other => other.name().to_string(),
+    }
+}
+
+/// UTC wall time of `ms` since the epoch: `2026-11-23 18:07:10.123Z`.
+pub fn utc(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60,
+        ms.rem_euclid(1000)
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
+/// algorithm), so the CLI needs no date crate for one column.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Left-aligned columns, two spaces apart; the last column is not padded.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let last = row.len().saturating_sub(1);
+        for (i, cell) in row.iter().enumerate() {
+            if i == last {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(950), "950ms");
+        assert_eq!(duration(12_400), "12s");
+        assert_eq!(duration(185_000), "3m05s");
+        assert_eq!(duration(7_620_000), "2h07m");
+        assert_eq!(duration(273_600_000), "3d04h");
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00.000Z");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000Z");
+        assert_eq!(utc(1_795_457_209_591), "2026-11-23 18:06:49.591Z");
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["A", "BB"], &[vec!["long".into(), "x".into()]]);
+        assert_eq!(t, "A     BB\nlong  x\n");
+    }
+}

@@ -1,0 +1,29 @@
+//! Where the configuration and the data live when no flag says: the XDG base directories.
+
+use std::path::PathBuf;
+
+use crate::exit::{CliError, CliResult};
+
+fn xdg(var: &str, fallback: &str) -> CliResult<PathBuf> {
+    if let Some(dir) = std::env::var_os(var).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(dir).join("qcity"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            CliError::error(format!(
+                "neither {var} nor HOME is set: pass the directory explicitly"
+            ))
+        })?;
+    Ok(PathBuf::from(home).join(fallback).join("qcity"))
+}
+
+/// `$XDG_CONFIG_HOME/qcity`, else `~/.config/qcity`.
+pub fn default_config_dir() -> CliResult<PathBuf> {
+    xdg("XDG_CONFIG_HOME", ".config")
+}
+
+/// `$XDG_DATA_HOME/qcity`, else `~/.local/share/qcity`.
+pub fn default_data_dir() -> CliResult<PathBuf> {
+    xdg("XDG_DATA_HOME", ".local/share")
+}
