@@ -1,1 +1,9 @@
+//! End-to-end tests of the real `qcity` binary: a daemon with real runner processes, driven
+//! through the CLI and the HTTP API, its store edited with SQL behind its back.
 
+mod support;
+
+mod audit;
+mod cli;
+mod crash;
+mod daemon;

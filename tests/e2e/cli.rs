@@ -1,0 +1,97 @@
+//! The CLI on its own: help, exit codes, config errors, no daemon.
+
+use std::process::Command;
+
+use crate::support::{QCITY, text, write};
+
+fn qcity(args: &[&str]) -> std::process::Output {
+    Command::new(QCITY).args(args).output().unwrap()
+}
+
+#[test]
+fn every_command_has_help_with_the_exit_codes() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["up"],
+        &["status"],
+        &["start"],
+        &["stop"],
+        &["restart"],
+        &["logs"],
+        &["reload"],
+        &["config", "check"],
+        &["audit", "verify"],
+        &["audit", "tail"],
+    ];
+    for cmd in commands {
+        let mut args = cmd.to_vec();
+        args.push("--help");
+        let out = qcity(&args);
+        let help = text(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(help.contains("Usage: qcity"), "{args:?}: {help}");
+        assert!(help.contains("3 no daemon running"), "{args:?}: {help}");
+    }
+    let out = qcity(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2), "a usage error exits 2");
+}
+
+#[test]
+fn commands_without_a_daemon_say_so_and_exit_3() {
+    let data = tempfile::tempdir().unwrap();
+    let data = data.path().to_str().unwrap();
+    for args in [
+        vec!["status"],
+        vec!["stop", "anything"],
+        vec!["logs", "anything"],
+        vec!["reload"],
+    ] {
+        let mut args = args.clone();
+        args.extend(["--data-dir", data]);
+        let out = qcity(&args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "one line: {err}");
+        assert!(err.contains("no qcity daemon is running"), "{err}");
+    }
+    let out = qcity(&["audit", "verify", "--data-dir", data]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no QCity data at"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn config_check_names_file_line_column_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().to_str().unwrap();
+    let manifest = dir.path().join("runner_manifest.json");
+    write(
+        &manifest,
+        r#"{"runners": [{"name": "a", "command": ["true"]}, {"name": "b", "command": ["true"]}]}"#,
+    );
+    let out = qcity(&["config", "check", "--config", conf]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("OK (2 runner(s))"));
+
+    write(
+        &manifest,
+        "{\"runners\": [\n  {\"name\": \"a\", \"command\": [\"true\"]},\n  {\"name\": \"b\", \"command\": [\"true\"],\n   \"restart\": {\"delay_ms\": \"soon\"}},\n  {\"name\": \"c\", \"comand\": [\"true\"]}\n]}",
+    );
+    let out = qcity(&["config", "check", "--config", conf]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("runner_manifest.json:4:") && err.contains("runners[1].restart.delay_ms"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `command`"), "{err}");
+
+    // `up` refuses the same config before starting anything.
+    let data = dir.path().join("data");
+    let out = qcity(&["up", "--config", conf, "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
+    assert!(!data.join("daemon.json").exists());
+}

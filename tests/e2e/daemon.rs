@@ -1,0 +1,215 @@
+//! A running daemon driven through the CLI and the API.
+
+use crate::support::{Daemon, alive, runner_processes, text, unique, wait_until, write};
+
+pub fn manifest(runners: &[(&str, &str)]) -> String {
+    manifest_with_grace(runners, 3000)
+}
+
+pub fn manifest_with_grace(runners: &[(&str, &str)], grace_ms: u64) -> String {
+    let list: Vec<String> = runners
+        .iter()
+        .map(|(name, script)| {
+            format!(
+                r#"{{"name": "{name}", "command": ["sh", "-c", {}], "stop_grace_ms": {grace_ms}}}"#,
+                serde_json::to_string(script).unwrap()
+            )
+        })
+        .collect();
+    format!("{{\"runners\": [{}]}}", list.join(",\n"))
+}
+
+#[test]
+fn controls_logs_and_errors_through_the_cli() {
+    let svc = unique("svc");
+    let m = format!(
+        r#"{{"runners": [
+  {{"name": "{svc}", "command": ["sh", "-c", "echo started; exec sleep 300"]}},
+  {{"name": "ghost", "command": ["/nonexistent/qcity-no-such-program"], "restart": {{"policy": "never"}}}}
+]}}"#
+    );
+    let d = Daemon::start(&m);
+    let first = d.wait_state(&svc, "running");
+    let pid = first["pid"].as_u64().unwrap() as u32;
+
+    // A program that does not exist is the runner's last exit; the engine goes on.
+    let ghost = wait_until("ghost's spawn error", || {
+        let r = d.runner("ghost");
+        r["last_exit"]["error"].is_string().then_some(r)
+    });
+    assert!(
+        ghost["last_exit"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/qcity-no-such-program"),
+        "{ghost}"
+    );
+    let table = text(&d.qcity(&["status"]).stdout);
+    assert!(table.contains("spawn failed"), "{table}");
+
+    let out = d.qcity(&["stop", &svc]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), format!("{svc}: stopped"));
+    assert!(!alive(pid), "stop returns after the process is gone");
+
+    let out = d.qcity(&["start", &svc]);
+    assert_eq!(text(&out.stdout).trim(), format!("{svc}: running"));
+    let out = d.qcity(&["restart", &svc]);
+    assert!(out.status.success());
+    let after = d.runner(&svc);
+    assert_ne!(after["pid"], first["pid"]);
+    assert_eq!(after["restarts"], 2, "{after}");
+
+    let logs = wait_until("output in the tail", || {
+        let out = d.qcity(&["logs", &svc, "-n", "2"]);
+        let t = text(&out.stdout);
+        (t.lines().count() == 2).then_some(t)
+    });
+    assert_eq!(logs, "started\nstarted\n");
+
+    for cmd in ["stop", "start", "restart", "logs"] {
+        let out = d.qcity(&[cmd, "no-such-runner"]);
+        assert_eq!(out.status.code(), Some(4), "{cmd}");
+        assert_eq!(
+            text(&out.stderr).trim(),
+            "qcity: no runner named `no-such-runner`"
+        );
+    }
+}
+
+#[test]
+fn the_api_refuses_requests_without_the_token() {
+    let d = Daemon::start(&manifest(&[(&unique("quiet"), "exec sleep 300")]));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let base = d.api_base();
+    assert!(
+        base.starts_with("http://127.0.0.1:"),
+        "loopback by default: {base}"
+    );
+    for auth in [
+        None,
+        Some("Bearer nope".to_string()),
+        Some(format!("Basic {}", d.token())),
+    ] {
+        let mut req = agent.get(format!("{base}/runners"));
+        if let Some(a) = &auth {
+            req = req.header("Authorization", a);
+        }
+        let resp = req.call().unwrap();
+        assert_eq!(resp.status().as_u16(), 401, "{auth:?}");
+    }
+    let resp = agent
+        .get(format!("{base}/runners"))
+        .header("Authorization", format!("Bearer {}", d.token()))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(d.data().join("token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn sigterm_stops_every_runner_and_the_daemon() {
+    let name = unique("family");
+    // The grandchild ignores SIGTERM: only the SIGKILL after the grace period ends it.
+    let mut d = Daemon::start(&manifest_with_grace(
+        &[(
+            &name,
+            "sh -c 'trap \"\" TERM; exec sleep 300' & exec sleep 301",
+        )],
+        500,
+    ));
+    d.wait_state(&name, "running");
+    let procs = wait_until("runner and grandchild", || {
+        let p = runner_processes(&name);
+        (p.len() == 2).then_some(p)
+    });
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+    for pid in procs {
+        assert!(!alive(pid), "pid {pid} survived the daemon's SIGTERM");
+    }
+    assert!(!d.data().join("daemon.json").exists());
+}
+
+#[test]
+fn one_daemon_per_data_dir() {
+    let d = Daemon::start(&manifest(&[(&unique("solo"), "exec sleep 300")]));
+    let out = std::process::Command::new(crate::support::QCITY)
+        .args(["up", "--config"])
+        .arg(d.conf())
+        .arg("--data-dir")
+        .arg(d.data())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("another qcity is already running"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(d.status().len(), 1, "the first daemon is untouched");
+}
+
+#[test]
+fn reload_applies_a_diff_and_a_bad_config_keeps_the_last_good_one() {
+    let (keep, gone, new) = (unique("keep"), unique("gone"), unique("new"));
+    let mut d = Daemon::start(&manifest(&[
+        (&keep, "exec sleep 300"),
+        (&gone, "exec sleep 300"),
+    ]));
+    let keep_pid = d.wait_state(&keep, "running")["pid"].clone();
+    d.wait_state(&gone, "running");
+    let manifest_path = d.conf().join("runner_manifest.json");
+
+    // A broken file: SIGHUP and `qcity reload` both refuse it; nothing changes.
+    write(&manifest_path, "{\"runners\": [\n  {\"name\": 5}\n]}");
+    d.signal(libc::SIGHUP);
+    let out = d.qcity(&["reload"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("runner_manifest.json:2:") && err.contains("runners[0].name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("last good configuration keeps running"),
+        "{err}"
+    );
+    assert_eq!(d.runner(&keep)["pid"], keep_pid);
+    assert_eq!(d.status().len(), 2);
+
+    write(
+        &manifest_path,
+        &manifest(&[(&keep, "exec sleep 300"), (&new, "exec sleep 300")]),
+    );
+    let out = d.qcity(&["reload"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains(&format!("added {new}")), "{said}");
+    assert!(said.contains(&format!("removed {gone}")), "{said}");
+    assert!(said.contains("1 unchanged"), "{said}");
+    d.wait_state(&new, "running");
+    let names: Vec<_> = d.status().iter().map(|r| r["name"].clone()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(
+        d.runner(&keep)["pid"],
+        keep_pid,
+        "unchanged runners are untouched"
+    );
+    assert!(runner_processes(&gone).is_empty());
+
+    // SIGHUP applies a good file too.
+    write(&manifest_path, &manifest(&[(&keep, "exec sleep 300")]));
+    d.signal(libc::SIGHUP);
+    wait_until("SIGHUP reload", || (d.status().len() == 1).then_some(()));
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+}

@@ -1,0 +1,206 @@
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const QCITY: &str = env!("CARGO_BIN_EXE_qcity");
+
+/// A `qcity up` daemon on its own config and data dirs, API on an ephemeral loopback port.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+}
+
+impl Daemon {
+    /// Writes `manifest` and a device config (port 0), then starts the daemon.
+    pub fn start(manifest: &str) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("config");
+        std::fs::create_dir_all(&conf).unwrap();
+        std::fs::write(conf.join("runner_manifest.json"), manifest).unwrap();
+        std::fs::write(
+            conf.join("qcity-device-config.json"),
+            r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000}}"#,
+        )
+        .unwrap();
+        let mut d = Daemon { dir, child: None };
+        d.spawn();
+        d
+    }
+
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Starts `qcity up` and waits until it has written its daemon.json.
+    pub fn spawn(&mut self) {
+        let child = Command::new(QCITY)
+            .args(["up", "--config"])
+            .arg(self.conf())
+            .arg("--data-dir")
+            .arg(self.data())
+            .env("QCITY_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.child = Some(child);
+        wait_until("daemon.json of the new daemon", || {
+            let info: Value =
+                serde_json::from_slice(&std::fs::read(self.data().join("daemon.json")).ok()?)
+                    .ok()?;
+            (info["pid"] == pid).then_some(())
+        });
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// Runs the CLI against this daemon's data dir.
+    pub fn qcity(&self, args: &[&str]) -> Output {
+        Command::new(QCITY)
+            .args(args)
+            .arg("--data-dir")
+            .arg(self.data())
+            .env("QCITY_LOG", "warn")
+            .output()
+            .unwrap()
+    }
+
+    /// `qcity status --json`, as a list of runner objects.
+    pub fn status(&self) -> Vec<Value> {
+        let out = self.qcity(&["status", "--json"]);
+        assert!(out.status.success(), "status failed: {}", text(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn runner(&self, name: &str) -> Value {
+        self.status()
+            .into_iter()
+            .find(|r| r["name"] == name)
+            .unwrap_or_else(|| panic!("no runner {name} in status"))
+    }
+
+    /// Waits until `name` is in `state`, returns its status.
+    pub fn wait_state(&self, name: &str, state: &str) -> Value {
+        wait_until(&format!("{name} to be {state}"), || {
+            let r = self.runner(name);
+            (r["state"]["state"] == state).then_some(r)
+        })
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain syscall on our own child.
+        assert_eq!(unsafe { libc::kill(self.pid() as i32, sig) }, 0);
+    }
+
+    /// Waits for the daemon process to exit and returns its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "the daemon did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.data().join("token"))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    pub fn api_base(&self) -> String {
+        let info: Value =
+            serde_json::from_slice(&std::fs::read(self.data().join("daemon.json")).unwrap())
+                .unwrap();
+        format!("http://{}/api/v1", info["addr"].as_str().unwrap())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: plain syscall on our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Polls `f` until it returns Some, for up to 20 s.
+pub fn wait_until<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A process that exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+/// Live processes whose environment has `QCITY_RUNNER=name` and whose data dir instance
+/// matches: every process of that runner, grandchildren included.
+pub fn runner_processes(name: &str) -> Vec<u32> {
+    let needle = format!("QCITY_RUNNER={name}");
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) && alive(pid) {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids
+}
+
+/// A unique runner name, so parallel tests never see each other's processes.
+pub fn unique(prefix: &str) -> String {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
+pub fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+}
