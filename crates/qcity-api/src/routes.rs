@@ -292,7 +292,7 @@ async fn audit(
     let n = query(q)?.n.unwrap_or(50).min(MAX_EVENTS);
     let engine = st.engine.clone();
     let rows = blocking(move || engine.audit_tail(n)).await?;
-    Ok(Json(rows.into_iter().map(AuditEntry::from).collect()))
+    Ok(Json(rows))
 }
 
 async fn audit_verify(State(st): State<AppState>) -> Result<Json<AuditVerdict>, ApiError> {

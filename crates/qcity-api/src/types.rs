@@ -5,6 +5,8 @@ use serde::{Deserialize, Serialize};
 
 pub use qcity_engine::RunnerStatus;
 pub use qcity_engine::supervisor::ApplyReport;
+/// One audit row as stored, with its chain hashes.
+pub use qcity_store::AuditRow as AuditEntry;
 
 /// Every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,34 +41,6 @@ pub struct EventPage {
     pub events: Vec<Event>,
     /// Pass as `after` to get the next page; equal to the request's `after` when empty.
     pub next_after: u64,
-}
-
-/// One audit row as stored, with its chain hashes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AuditEntry {
-    pub seq: u64,
-    pub ts_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl From<qcity_store::AuditRow> for AuditEntry {
-    fn from(r: qcity_store::AuditRow) -> Self {
-        Self {
-            seq: r.seq,
-            ts_ms: r.ts_ms,
-            actor: r.actor,
-            action: r.action,
-            target: r.target,
-            detail: r.detail,
-            prev_hash: r.prev_hash,
-            hash: r.hash,
-        }
-    }
 }
 
 /// The result of walking the audit chain.

@@ -31,7 +31,7 @@ pub struct AuditRecord {
 }
 
 /// A stored audit row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditRow {
     pub seq: u64,
     pub ts_ms: i64,

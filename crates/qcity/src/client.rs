@@ -51,33 +51,18 @@ impl Client {
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
-        let resp = self
-            .agent
-            .get(&self.url(path))
-            .header("Authorization", &self.auth())
-            .header(qcity_api::CLIENT_HEADER, "cli")
-            .call();
+        let resp = self.request(self.agent.get(self.url(path))).call();
         self.json(resp)
     }
 
     pub fn post<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
-        let resp = self
-            .agent
-            .post(&self.url(path))
-            .header("Authorization", &self.auth())
-            .header(qcity_api::CLIENT_HEADER, "cli")
-            .send_empty();
+        let resp = self.request(self.agent.post(self.url(path))).send_empty();
         self.json(resp)
     }
 
     /// A streaming body, read until the daemon closes it.
     pub fn stream(&self, path: &str) -> CliResult<impl Read + use<>> {
-        let resp = self
-            .agent
-            .get(&self.url(path))
-            .header("Authorization", &self.auth())
-            .header(qcity_api::CLIENT_HEADER, "cli")
-            .call();
+        let resp = self.request(self.agent.get(self.url(path))).call();
         let resp = self.check(resp)?;
         Ok(resp.into_body().into_reader())
     }
@@ -86,8 +71,10 @@ impl Client {
         format!("{}/api/v1{path}", self.base)
     }
 
-    fn auth(&self) -> String {
-        format!("Bearer {}", self.token.expose())
+    /// The token, and the face the audit log records.
+    fn request<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
+        r.header("Authorization", format!("Bearer {}", self.token.expose()))
+            .header(qcity_api::CLIENT_HEADER, "cli")
     }
 
     fn check(

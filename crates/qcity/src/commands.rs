@@ -146,10 +146,7 @@ pub fn audit_tail(data: &DataDir, n: usize, json: bool) -> CliResult {
     let store = open_store(data)?;
     let rows: Vec<AuditEntry> = store
         .audit_tail(n)
-        .map_err(|e| CliError::error(e.to_string()))?
-        .into_iter()
-        .map(AuditEntry::from)
-        .collect();
+        .map_err(|e| CliError::error(e.to_string()))?;
     if json {
         return print_json(&rows);
     }
