@@ -24,7 +24,21 @@ pub struct OutputLimits {
 pub struct RunnerOutput {
     file: Mutex<RotatingFile>,
     tail: Mutex<Tail>,
-    live: broadcast::Sender<Arc<[u8]>>,
+    /// Created by the first follower: most runners are never followed, and a channel holds
+    /// its slots from the start.
+    live: Mutex<Option<broadcast::Sender<Arc<[u8]>>>>,
+}
+
+/// Capacity of a follower's feed, in chunks; a slower follower is told what it missed.
+const LIVE_CHUNKS: usize = 256;
+
+/// Bytes read from a runner's pipe at a time.
+const READ_BYTES: usize = 64 * 1024;
+
+thread_local! {
+    // One read buffer per worker thread rather than one per runner: a pipe is drained
+    // synchronously between two awaits, so the buffer is never held across one.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_BYTES]);
 }
 
 impl RunnerOutput {
@@ -36,7 +50,7 @@ impl RunnerOutput {
                 limits.keep_files,
             )),
             tail: Mutex::new(Tail::new(limits.tail_bytes)),
-            live: broadcast::channel(256).0,
+            live: Mutex::new(None),
         })
     }
 
@@ -46,8 +60,10 @@ impl RunnerOutput {
             tracing::warn!(%err, "cannot write runner log");
         }
         lock(&self.tail).push(chunk);
-        if self.live.receiver_count() > 0 {
-            let _ = self.live.send(Arc::from(chunk));
+        if let Some(live) = lock(&self.live).as_ref()
+            && live.receiver_count() > 0
+        {
+            let _ = live.send(Arc::from(chunk));
         }
     }
 
@@ -58,7 +74,9 @@ impl RunnerOutput {
 
     /// A live feed of output chunks from now on.
     pub fn follow(&self) -> broadcast::Receiver<Arc<[u8]>> {
-        self.live.subscribe()
+        lock(&self.live)
+            .get_or_insert_with(|| broadcast::channel(LIVE_CHUNKS).0)
+            .subscribe()
     }
 
     /// Reads `fd` until end of file (every writer of the pipe has closed it).
@@ -71,12 +89,20 @@ impl RunnerOutput {
     async fn pump_inner(&self, fd: OwnedFd) -> io::Result<()> {
         set_nonblocking(&fd)?;
         let fd = crate::process::async_fd(fd)?;
-        let mut buf = vec![0u8; 64 * 1024];
         loop {
             let mut guard = fd.readable().await?;
-            match guard.try_io(|inner| read(inner.get_ref(), &mut buf)) {
+            let result = guard.try_io(|inner| {
+                READ_BUF.with_borrow_mut(|buf| {
+                    let n = read(inner.get_ref(), buf)?;
+                    if n > 0 {
+                        self.write(&buf[..n]);
+                    }
+                    Ok(n)
+                })
+            });
+            match result {
                 Ok(Ok(0)) => return Ok(()),
-                Ok(Ok(n)) => self.write(&buf[..n]),
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => {}

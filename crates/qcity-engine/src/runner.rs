@@ -84,6 +84,13 @@ pub struct RunnerTask {
     shared: RunnerShared,
     backoff: Backoff,
     rx: mpsc::Receiver<Command>,
+    /// Jitter source: seeded once, so a restart costs no `getrandom` call.
+    rng: SplitMix64,
+    /// States whose events wait until the next spawn has been issued (see `hold`).
+    held: Vec<RunnerState>,
+    holding: bool,
+    /// The process that just exited, until its replacement has been spawned.
+    exited: Option<Child>,
 }
 
 impl RunnerTask {
@@ -94,6 +101,10 @@ impl RunnerTask {
             shared,
             backoff,
             rx,
+            rng: SplitMix64(rand::random()),
+            held: Vec::new(),
+            holding: false,
+            exited: None,
         }
     }
 
@@ -107,6 +118,9 @@ impl RunnerTask {
             self.set_state(RunnerState::Stopped);
         }
         loop {
+            if !matches!(phase, Phase::Spawn) {
+                self.release();
+            }
             let flow = match phase {
                 Phase::Idle => self.idle().await,
                 Phase::Spawn => Flow::Go(self.spawn()),
@@ -155,6 +169,7 @@ impl RunnerTask {
             argv: self.plan.argv.clone(),
             env: self.plan.env.clone(),
             cwd: self.plan.cwd.clone(),
+            yield_cpu: self.holding,
         };
         let started = Instant::now();
         match spawn::spawn(&req) {
@@ -166,6 +181,7 @@ impl RunnerTask {
                     pgid: sp.pid,
                     since_ms: now_ms(),
                 });
+                self.release();
                 Phase::Running(Child {
                     pid: sp.pid,
                     started,
@@ -184,7 +200,9 @@ impl RunnerTask {
                     error: Some(msg),
                     at_ms: now_ms(),
                 };
-                self.after_exit(exit)
+                let next = self.after_exit(exit);
+                self.release();
+                next
             }
         }
     }
@@ -192,11 +210,9 @@ impl RunnerTask {
     async fn running(&mut self, mut child: Child) -> Flow {
         tokio::select! {
             status = child.exit.wait(child.pid) => {
-                // Leftovers of a runner that died on its own are orphans nobody will stop.
-                if process::group_alive(child.pid) {
-                    let _ = process::signal_group(child.pid, libc::SIGKILL);
-                }
                 let exit = exit_info(status, child.started);
+                self.hold();
+                self.exited = Some(child);
                 Flow::Go(self.after_exit(exit))
             }
             cmd = self.rx.recv() => match cmd {
@@ -260,7 +276,8 @@ impl RunnerTask {
         if !restart {
             return Phase::Idle;
         }
-        match self.backoff.on_exit(at, uptime, rand::random::<f64>()) {
+        let unit = self.rng.unit();
+        match self.backoff.on_exit(at, uptime, unit) {
             Next::Restart { delay_ms: 0, .. } => Phase::Spawn,
             Next::Restart { attempt, delay_ms } => {
                 let until_ms = now_ms() + delay_ms as i64;
@@ -331,13 +348,42 @@ impl RunnerTask {
             .record_exit(&self.plan.name, exit_info(status, child.started));
     }
 
-    fn set_state(&self, state: RunnerState) -> RunnerState {
+    fn set_state(&mut self, state: RunnerState) -> RunnerState {
         self.shared.status.set_state(&self.plan.name, state.clone());
+        if self.holding {
+            self.held.push(state.clone());
+        } else {
+            self.publish(state.clone());
+        }
+        state
+    }
+
+    /// From an exit until the replacement is spawned, state events and the clean-up of the
+    /// old process (its pidfd, its group's leftovers) are held back: on a small machine that
+    /// work would delay the new process. The status table is updated at once; the events
+    /// keep their order. No command reply is sent while holding.
+    fn hold(&mut self) {
+        self.holding = true;
+    }
+
+    fn release(&mut self) {
+        if let Some(old) = self.exited.take() {
+            // Leftovers of a runner that died on its own are orphans nobody would stop.
+            if process::group_alive(old.pid) {
+                let _ = process::signal_group(old.pid, libc::SIGKILL);
+            }
+        }
+        self.holding = false;
+        for state in std::mem::take(&mut self.held) {
+            self.publish(state);
+        }
+    }
+
+    fn publish(&self, state: RunnerState) {
         self.shared.bus.publish(EventKind::RunnerState {
             runner: self.plan.name.clone(),
-            state: state.clone(),
+            state,
         });
-        state
     }
 
     fn current_state(&self) -> RunnerState {
@@ -345,6 +391,21 @@ impl RunnerTask {
             .status
             .state(&self.plan.name)
             .unwrap_or(RunnerState::Stopped)
+    }
+}
+
+/// A small fast generator for backoff jitter (not for anything secret).
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

@@ -20,6 +20,9 @@ pub struct SpawnRequest {
     pub argv: Vec<String>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
+    /// Let the child run before the caller goes on: right for one restart, wrong for a
+    /// batch of starts (each would wait for the previous child's exec).
+    pub yield_cpu: bool,
 }
 
 /// A started process: the group leader's pid, a pidfd to wait on, the read end of its output.
@@ -86,7 +89,7 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
         None => None,
     };
     let (read_end, write_end) = pipe().map_err(setup("pipe"))?;
-    let devnull = open_devnull().map_err(setup("open /dev/null"))?;
+    let devnull = devnull().map_err(setup("open /dev/null"))?;
 
     let mut argv_p: Vec<*const libc::c_char> = argv_c.iter().map(|a| a.as_ptr()).collect();
     argv_p.push(ptr::null());
@@ -94,9 +97,7 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
     env_p.push(ptr::null());
 
     let mut actions = FileActions::new().map_err(setup("file actions"))?;
-    actions
-        .dup2(devnull.as_raw_fd(), 0)
-        .map_err(setup("dup2 stdin"))?;
+    actions.dup2(devnull, 0).map_err(setup("dup2 stdin"))?;
     actions
         .dup2(write_end.as_raw_fd(), 1)
         .map_err(setup("dup2 stdout"))?;
@@ -130,6 +131,12 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
         return Err(SpawnError::Exec { program, source });
     }
     let pid = pid as u32;
+    if req.yield_cpu {
+        // The child has just exec'd, and the scheduler woke us on its CPU, ahead of it: give
+        // the CPU back so the runner starts now rather than after our bookkeeping.
+        // SAFETY: plain syscall.
+        unsafe { libc::sched_yield() };
+    }
     Ok(Spawned {
         pid,
         pidfd: pidfd_open(pid).ok(),
@@ -192,9 +199,14 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn open_devnull() -> io::Result<OwnedFd> {
+/// /dev/null, opened once (close-on-exec; each child gets it as stdin through dup2).
+fn devnull() -> io::Result<RawFd> {
+    static DEVNULL: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = DEVNULL.get() {
+        return Ok(fd.as_raw_fd());
+    }
     let f = std::fs::OpenOptions::new().read(true).open("/dev/null")?;
-    Ok(f.into())
+    Ok(DEVNULL.get_or_init(|| f.into()).as_raw_fd())
 }
 
 /// A pidfd for `pid`: readable once the process has exited. `None` on kernels before 5.3.

@@ -76,6 +76,9 @@ fn listen_addr(config: &Config) -> CliResult<SocketAddr> {
 
 pub fn run(config: Config, data_dir: PathBuf) -> CliResult {
     let addr = listen_addr(&config)?;
+    // Two workers: starting 200 runners spreads its spawns over both cores (measured: 0.17 s
+    // against 0.21 s on one thread), and idle workers cost nothing. Store writes have threads
+    // of their own, so no worker waits on the disk.
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
