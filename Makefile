@@ -1,4 +1,4 @@
-# One task runner: .ci/run calls `make ci`; README's test command is `make test`.
+# One task runner: .ci/run and README.md both use `make test`.
 CARGO ?= cargo
 
 .PHONY: fmt lint walls test ci run bench schemas
