@@ -293,6 +293,8 @@ impl RunnerTask {
                 window_ms,
                 cooldown_ms,
             } => {
+                // The escalation below is published directly: the held states go first.
+                self.release();
                 let until_ms = now_ms() + cooldown_ms as i64;
                 self.set_state(RunnerState::CrashLooping {
                     restarts,

@@ -109,6 +109,10 @@ async fn crash_loop_escalates_then_retries_after_cooldown() {
         unreachable!()
     };
     assert_eq!(runner.as_deref(), Some("looper"));
+    assert!(
+        esc.id > looping.id,
+        "the escalation follows the state it explains"
+    );
     assert!(reason.contains("3 times"), "{reason}");
     assert!(advice.contains("qcity logs looper"), "{advice}");
     // Not terminal: after the cool-down it starts again.
