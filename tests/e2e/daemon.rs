@@ -213,3 +213,33 @@ fn reload_applies_a_diff_and_a_bad_config_keeps_the_last_good_one() {
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit(), Some(0));
 }
+
+#[test]
+fn a_github_runner_shows_its_job_and_waits_for_registration() {
+    // The fake listener prints exactly the lines of ../shared/facts/runners.md.
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/fake-github-runner.sh"
+    );
+    let name = unique("gh");
+    let m = format!(
+        r#"{{"runners": [{{"name": "{name}", "kind": "github", "command": ["sh", "{script}", "job-then-deleted"],
+            "restart": {{"delay_ms": 50}}}}]}}"#
+    );
+    let d = Daemon::start(&m);
+    let job = wait_until("the job in status", || {
+        let t = text(&d.qcity(&["status"]).stdout);
+        t.contains("running: running job build (ubuntu-latest)")
+            .then_some(t)
+    });
+    assert!(job.contains(&name), "{job}");
+    let r = d.wait_state(&name, "needs-registration");
+    assert_eq!(r["restarts"], 0, "not restarted: {r}");
+    let table = text(&d.qcity(&["status"]).stdout);
+    assert!(
+        table.contains("needs-registration (the runner's registration was deleted on GitHub)"),
+        "{table}"
+    );
+    let out = d.qcity(&["start", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -27,7 +27,8 @@ pub struct RunnerManifest {
 pub struct RunnerSpec {
     /// Unique name: letters, digits, `-`, `_` and `.`, 1 to 64 characters.
     pub name: String,
-    /// What kind of runner this is. Only `command` (any program) exists so far.
+    /// What kind of runner this is: `command` (any program) or `github` (the GitHub Actions
+    /// runner, whose output and exit codes QCity reads).
     #[serde(default)]
     pub kind: RunnerKind,
     /// Program and arguments, as an argv array (no shell). `command[0]` is looked up in PATH.
@@ -50,13 +51,18 @@ pub struct RunnerSpec {
     pub stop_grace_ms: Option<u64>,
 }
 
-/// The kind of runner. Later kinds (github, gitlab, buildkite) read their runner's own output.
+/// The kind of runner.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunnerKind {
     /// Any program; its state is its process state.
     #[default]
     Command,
+    /// The GitHub Actions runner: `command` runs `bin/Runner.Listener run` (better than
+    /// `run.sh`, which turns the listener's exit codes into 0). QCity follows its output
+    /// (connected, listening, running a job, offline) and its exit codes: a deleted
+    /// registration is not restarted but waits in `needs-registration`.
+    Github,
 }
 
 /// When to restart a runner that exited.

@@ -28,6 +28,11 @@ pub enum EventKind {
     EngineStopping { reason: String },
     /// A runner moved to a new state.
     RunnerState { runner: String, state: RunnerState },
+    /// What a runner that reports its work (kind `github`) is doing, from its own output.
+    RunnerActivity {
+        runner: String,
+        activity: crate::github::Activity,
+    },
     /// Something needs a human: what happened and what to do.
     Escalation {
         runner: Option<String>,
@@ -69,6 +74,7 @@ impl EventKind {
             Self::EngineStarted { .. } => "engine-started",
             Self::EngineStopping { .. } => "engine-stopping",
             Self::RunnerState { .. } => "runner-state",
+            Self::RunnerActivity { .. } => "runner-activity",
             Self::Escalation { .. } => "escalation",
             Self::Control { .. } => "control",
             Self::ConfigApplied { .. } => "config-applied",
@@ -81,7 +87,7 @@ impl EventKind {
     /// The runner this event is about, if any.
     pub fn runner(&self) -> Option<&str> {
         match self {
-            Self::RunnerState { runner, .. } => Some(runner),
+            Self::RunnerState { runner, .. } | Self::RunnerActivity { runner, .. } => Some(runner),
             Self::Escalation { runner, .. } | Self::Reconciled { runner, .. } => runner.as_deref(),
             Self::Control { target, .. } => Some(target),
             _ => None,
@@ -186,6 +192,9 @@ pub enum RunnerState {
         window_ms: u64,
         until_ms: i64,
     },
+    /// The runner's registration is gone (kind `github`): not restarted until it is
+    /// registered again and started by hand.
+    NeedsRegistration { reason: String },
 }
 
 impl RunnerState {
@@ -199,6 +208,7 @@ impl RunnerState {
             Self::Stopping { .. } => "stopping",
             Self::Exited { .. } => "exited",
             Self::CrashLooping { .. } => "crash-looping",
+            Self::NeedsRegistration { .. } => "needs-registration",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod datadir;
 mod engine;
 pub mod event;
+pub mod github;
 mod journal;
 pub mod output;
 pub mod process;

@@ -27,6 +27,56 @@ pub struct RunnerOutput {
     /// Created by the first follower: most runners are never followed, and a channel holds
     /// its slots from the start.
     live: Mutex<Option<broadcast::Sender<Arc<[u8]>>>>,
+    /// For runners whose output says what they do: complete lines go to a parser.
+    lines: Mutex<Option<LineWatch>>,
+}
+
+/// Splits output into lines and hands what `parse` recognises to the runner task.
+struct LineWatch {
+    partial: Vec<u8>,
+    parse: LineParser,
+    tx: SignalSender,
+}
+
+impl std::fmt::Debug for LineWatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineWatch").finish_non_exhaustive()
+    }
+}
+
+/// Reads one line of a runner's output.
+pub type LineParser = fn(&str) -> Option<crate::github::Signal>;
+/// Where recognised lines go: the runner task.
+pub type SignalSender = tokio::sync::mpsc::Sender<crate::github::Signal>;
+
+/// A line longer than this is parsed by its first bytes; no parser needs more.
+const MAX_LINE: usize = 8 * 1024;
+
+impl LineWatch {
+    fn feed(&mut self, mut chunk: &[u8]) {
+        while let Some(nl) = chunk.iter().position(|&b| b == b'\n') {
+            if self.partial.len() < MAX_LINE {
+                let room = MAX_LINE - self.partial.len();
+                self.partial.extend_from_slice(&chunk[..nl.min(room)]);
+            }
+            self.emit();
+            chunk = &chunk[nl + 1..];
+        }
+        let room = MAX_LINE.saturating_sub(self.partial.len());
+        self.partial
+            .extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+
+    fn emit(&mut self) {
+        let line = String::from_utf8_lossy(&self.partial);
+        if let Some(signal) = (self.parse)(line.trim_end_matches('\r')) {
+            // Signals are a few per job; a full queue means the task is gone or stuck.
+            if self.tx.try_send(signal).is_err() {
+                tracing::warn!("runner signal dropped: the runner task is not reading");
+            }
+        }
+        self.partial.clear();
+    }
 }
 
 /// Capacity of a follower's feed, in chunks; a slower follower is told what it missed.
@@ -51,6 +101,7 @@ impl RunnerOutput {
             )),
             tail: Mutex::new(Tail::new(limits.tail_bytes)),
             live: Mutex::new(None),
+            lines: Mutex::new(None),
         })
     }
 
@@ -60,11 +111,23 @@ impl RunnerOutput {
             tracing::warn!(%err, "cannot write runner log");
         }
         lock(&self.tail).push(chunk);
+        if let Some(watch) = lock(&self.lines).as_mut() {
+            watch.feed(chunk);
+        }
         if let Some(live) = lock(&self.live).as_ref()
             && live.receiver_count() > 0
         {
             let _ = live.send(Arc::from(chunk));
         }
+    }
+
+    /// Sends every complete line that `parse` recognises to `tx` from now on (`None`: stop).
+    pub fn watch_lines(&self, watch: Option<(LineParser, SignalSender)>) {
+        *lock(&self.lines) = watch.map(|(parse, tx)| LineWatch {
+            partial: Vec::new(),
+            parse,
+            tx,
+        });
     }
 
     /// The last `n` lines kept in memory.

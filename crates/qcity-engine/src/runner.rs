@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use qcity_config::{RestartPolicy, RestartSpec};
+use qcity_config::{RestartPolicy, RestartSpec, RunnerKind};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
@@ -22,6 +22,7 @@ use crate::backoff::{Backoff, Next};
 use crate::bus::Bus;
 use crate::clock::now_ms;
 use crate::event::{EventKind, ExitInfo, RunnerState};
+use crate::github;
 use crate::output::RunnerOutput;
 use crate::process::{self, ExitStatus};
 use crate::spawn::{self, SpawnRequest};
@@ -31,6 +32,7 @@ use crate::status::StatusTable;
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunnerPlan {
     pub name: String,
+    pub kind: RunnerKind,
     pub argv: Vec<String>,
     pub env: Vec<(OsString, OsString)>,
     pub cwd: Option<PathBuf>,
@@ -63,6 +65,8 @@ struct Child {
     pid: u32,
     started: Instant,
     exit: ExitWatch,
+    /// The reader of its output: done when every writer of the pipe has exited.
+    pump: tokio::task::JoinHandle<()>,
 }
 
 /// Where the task waits for its next step.
@@ -91,10 +95,25 @@ pub struct RunnerTask {
     holding: bool,
     /// The process that just exited, until its replacement has been spawned.
     exited: Option<Child>,
+    /// What the runner's own output says (kind `github`), and what it said since its start.
+    signals: Option<mpsc::Receiver<github::Signal>>,
+    said: Said,
+}
+
+/// Output signals that decide what an exit means, since the last spawn.
+#[derive(Debug, Default)]
+struct Said {
+    registration_deleted: bool,
+    not_configured: bool,
 }
 
 impl RunnerTask {
-    pub fn new(plan: RunnerPlan, shared: RunnerShared, rx: mpsc::Receiver<Command>) -> Self {
+    pub fn new(
+        plan: RunnerPlan,
+        shared: RunnerShared,
+        rx: mpsc::Receiver<Command>,
+        signals: Option<mpsc::Receiver<github::Signal>>,
+    ) -> Self {
         let backoff = Backoff::new(plan.restart.clone());
         Self {
             plan,
@@ -105,6 +124,8 @@ impl RunnerTask {
             held: Vec::new(),
             holding: false,
             exited: None,
+            signals,
+            said: Said::default(),
         }
     }
 
@@ -140,7 +161,10 @@ impl RunnerTask {
             Some(Command::Start(reply) | Command::Restart(reply)) => self.start_now(reply),
             Some(Command::Stop(reply)) => {
                 let state = self.current_state();
-                let state = if matches!(state, RunnerState::Exited { .. }) {
+                let state = if matches!(
+                    state,
+                    RunnerState::Exited { .. } | RunnerState::NeedsRegistration { .. }
+                ) {
                     self.set_state(RunnerState::Stopped)
                 } else {
                     state
@@ -175,7 +199,11 @@ impl RunnerTask {
         match spawn::spawn(&req) {
             Ok(sp) => {
                 let exit = ExitWatch::new(sp.pid, sp.pidfd);
-                tokio::spawn(self.shared.output.clone().pump(sp.output));
+                let pump = tokio::spawn(self.shared.output.clone().pump(sp.output));
+                self.said = Said::default();
+                if self.signals.is_some() {
+                    self.set_activity(Some(github::Activity::Connecting));
+                }
                 self.set_state(RunnerState::Running {
                     pid: sp.pid,
                     pgid: sp.pid,
@@ -186,6 +214,7 @@ impl RunnerTask {
                     pid: sp.pid,
                     started,
                     exit,
+                    pump,
                 })
             }
             Err(err) => {
@@ -211,9 +240,20 @@ impl RunnerTask {
         tokio::select! {
             status = child.exit.wait(child.pid) => {
                 let exit = exit_info(status, child.started);
+                if self.signals.is_some() {
+                    // The last lines (the reason for the exit) may still be in the pipe.
+                    let _ = tokio::time::timeout(OUTPUT_DRAIN, &mut child.pump).await;
+                    while let Some(Ok(signal)) = self.signals.as_mut().map(|rx| rx.try_recv()) {
+                        self.on_signal(signal);
+                    }
+                }
                 self.hold();
                 self.exited = Some(child);
                 Flow::Go(self.after_exit(exit))
+            }
+            Some(signal) = next_signal(&mut self.signals) => {
+                self.on_signal(signal);
+                Flow::Go(Phase::Running(child))
             }
             cmd = self.rx.recv() => match cmd {
                 Some(Command::Start(reply)) => {
@@ -269,10 +309,42 @@ impl RunnerTask {
         };
         let uptime = exit.uptime_ms;
         let at = exit.at_ms;
+        let code = exit.code;
         self.shared
             .status
             .record_exit(&self.plan.name, exit.clone());
+        if self.plan.kind == RunnerKind::Github {
+            self.set_activity(None);
+        }
         self.set_state(RunnerState::Exited { exit });
+        if self.plan.kind == RunnerKind::Github {
+            let said = &self.said;
+            match github::exit_verdict(code, said.registration_deleted, said.not_configured) {
+                github::ExitVerdict::Policy => {}
+                github::ExitVerdict::NeedsRegistration { reason } => {
+                    self.release();
+                    self.set_state(RunnerState::NeedsRegistration {
+                        reason: reason.clone(),
+                    });
+                    self.escalate(
+                        format!("{}: {reason}; it is not restarted", self.plan.name),
+                        format!(
+                            "register it again (`./config.sh --url URL --token TOKEN` in the runner's directory), then `qcity start {}`",
+                            self.plan.name
+                        ),
+                    );
+                    return Phase::Idle;
+                }
+                github::ExitVerdict::Stop { reason, advice } => {
+                    self.release();
+                    self.escalate(
+                        format!("{}: {reason}; it is not restarted", self.plan.name),
+                        advice.replace("NAME", &self.plan.name),
+                    );
+                    return Phase::Idle;
+                }
+            }
+        }
         if !restart {
             return Phase::Idle;
         }
@@ -301,19 +373,18 @@ impl RunnerTask {
                     window_ms,
                     until_ms,
                 });
-                self.shared.bus.publish(EventKind::Escalation {
-                    runner: Some(self.plan.name.clone()),
-                    reason: format!(
+                self.escalate(
+                    format!(
                         "{} restarted {restarts} times within {}s and keeps failing",
                         self.plan.name,
                         window_ms / 1000
                     ),
-                    advice: format!(
+                    format!(
                         "run `qcity logs {}` to see why; QCity tries again in {}s",
                         self.plan.name,
                         cooldown_ms / 1000
                     ),
-                });
+                );
                 Phase::Wait(Instant::now() + Duration::from_millis(cooldown_ms))
             }
         }
@@ -381,6 +452,40 @@ impl RunnerTask {
         }
     }
 
+    fn escalate(&self, reason: String, advice: String) {
+        self.shared.bus.publish(EventKind::Escalation {
+            runner: Some(self.plan.name.clone()),
+            reason,
+            advice,
+        });
+    }
+
+    /// Follows what the runner's output said.
+    fn on_signal(&mut self, signal: github::Signal) {
+        match &signal {
+            github::Signal::RegistrationDeleted => self.said.registration_deleted = true,
+            github::Signal::NotConfigured => self.said.not_configured = true,
+            _ => {}
+        }
+        if let Some(activity) = signal.activity() {
+            self.set_activity(Some(activity));
+        }
+    }
+
+    /// Records what the runner does; an event only when that changes.
+    fn set_activity(&self, activity: Option<github::Activity>) {
+        let changed = self
+            .shared
+            .status
+            .set_activity(&self.plan.name, activity.clone());
+        if let Some(activity) = activity.filter(|_| changed) {
+            self.shared.bus.publish(EventKind::RunnerActivity {
+                runner: self.plan.name.clone(),
+                activity,
+            });
+        }
+    }
+
     fn publish(&self, state: RunnerState) {
         self.shared.bus.publish(EventKind::RunnerState {
             runner: self.plan.name.clone(),
@@ -393,6 +498,17 @@ impl RunnerTask {
             .status
             .state(&self.plan.name)
             .unwrap_or(RunnerState::Stopped)
+    }
+}
+
+/// How long an exited runner's last output may take to arrive through its pipe.
+const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
+
+/// The next output signal; never, for runners without any.
+async fn next_signal(rx: &mut Option<mpsc::Receiver<github::Signal>>) -> Option<github::Signal> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }
 

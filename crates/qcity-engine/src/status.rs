@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
 use crate::event::{ExitInfo, RunnerState};
+use crate::github::Activity;
 
 /// One runner's status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,6 +21,9 @@ pub struct RunnerStatus {
     /// Starts after the first one (automatic and manual), since the engine started.
     pub restarts: u64,
     pub last_exit: Option<ExitInfo>,
+    /// What the runner says it is doing (kind `github`), while it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Activity>,
 }
 
 #[derive(Debug, Default)]
@@ -27,6 +31,7 @@ struct Entry {
     state: Option<RunnerState>,
     starts: u64,
     last_exit: Option<ExitInfo>,
+    activity: Option<Activity>,
 }
 
 /// Status of all runners; each update is one short lock.
@@ -43,6 +48,15 @@ impl StatusTable {
             entry.starts += 1;
         }
         entry.state = Some(state);
+    }
+
+    /// Returns whether the activity changed.
+    pub fn set_activity(&self, runner: &str, activity: Option<Activity>) -> bool {
+        let mut map = self.lock();
+        let entry = map.entry(runner.to_string()).or_default();
+        let changed = entry.activity != activity;
+        entry.activity = activity;
+        changed
     }
 
     pub fn record_exit(&self, runner: &str, exit: ExitInfo) {
@@ -78,6 +92,7 @@ impl StatusTable {
                     uptime_ms,
                     restarts: e.starts.saturating_sub(1),
                     last_exit: e.last_exit.clone(),
+                    activity: e.activity.clone(),
                 }
             })
             .collect()

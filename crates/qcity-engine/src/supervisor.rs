@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use qcity_config::{Config, RunnerSpec};
+use qcity_config::{Config, RunnerKind, RunnerSpec};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::Bus;
@@ -125,7 +125,18 @@ impl Supervisor {
             output: output.clone(),
         };
         let name = plan.name.clone();
-        tokio::spawn(RunnerTask::new(plan.clone(), shared, rx).run());
+        let signals = match plan.kind {
+            RunnerKind::Github => {
+                let (tx, rx) = mpsc::channel(256);
+                output.watch_lines(Some((crate::github::parse, tx)));
+                Some(rx)
+            }
+            RunnerKind::Command => {
+                output.watch_lines(None);
+                None
+            }
+        };
+        tokio::spawn(RunnerTask::new(plan.clone(), shared, rx, signals).run());
         self.lock().insert(name, Handle { plan, tx, output });
     }
 
@@ -168,6 +179,7 @@ impl Supervisor {
         });
         RunnerPlan {
             name: spec.name.clone(),
+            kind: spec.kind,
             argv: spec.command.clone(),
             env,
             cwd,

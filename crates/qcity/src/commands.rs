@@ -20,7 +20,7 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
         .map(|r| {
             vec![
                 r.name.clone(),
-                format::state(&r.state),
+                format::status(&r.state, r.activity.as_ref()),
                 r.pid.map_or("-".into(), |p| p.to_string()),
                 r.uptime_ms.map_or("-".into(), format::duration),
                 r.restarts.to_string(),

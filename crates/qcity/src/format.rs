@@ -2,6 +2,7 @@
 
 use qcity_engine::RunnerState;
 use qcity_engine::clock::now_ms;
+use qcity_engine::github::Activity;
 
 /// `950ms`, `12s`, `3m05s`, `2h07m`, `3d04h`.
 pub fn duration(ms: u64) -> String {
@@ -25,7 +26,27 @@ pub fn ago(at_ms: i64) -> String {
     format!("{} ago", duration((now_ms() - at_ms).max(0) as u64))
 }
 
-/// The state column: the name and what the state is waiting for.
+/// The state column: the name, what the state is waiting for, and what the runner says it
+/// is doing.
+pub fn status(s: &RunnerState, activity: Option<&Activity>) -> String {
+    match (s, activity) {
+        (RunnerState::Running { .. }, Some(a)) => format!("running: {}", self::activity(a)),
+        _ => state(s),
+    }
+}
+
+fn activity(a: &Activity) -> String {
+    match a {
+        Activity::Connecting => "connecting".into(),
+        Activity::Listening => "listening for jobs".into(),
+        Activity::RunningJob { job } => format!("running job {job}"),
+        Activity::JobCompleted { job, result } => format!("job {job} {result}"),
+        Activity::Offline { reason } => format!("offline ({reason})"),
+        Activity::Updating => "updating itself".into(),
+    }
+}
+
+/// The state column without activity.
 pub fn state(s: &RunnerState) -> String {
     match s {
         RunnerState::Backoff {
@@ -40,6 +61,7 @@ pub fn state(s: &RunnerState) -> String {
         RunnerState::Stopping { kill_at_ms, .. } => {
             format!("stopping (SIGKILL in {})", until(*kill_at_ms))
         }
+        RunnerState::NeedsRegistration { reason } => format!("needs-registration ({reason})"),
         other => other.name().to_string(),
     }
 }
@@ -114,6 +136,24 @@ mod tests {
         assert_eq!(utc(0), "1970-01-01 00:00:00.000Z");
         assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00.000Z");
         assert_eq!(utc(1_795_457_209_591), "2026-11-23 18:06:49.591Z");
+    }
+
+    #[test]
+    fn github_runners_show_what_they_do() {
+        let running = RunnerState::Running {
+            pid: 1,
+            pgid: 1,
+            since_ms: 0,
+        };
+        let job = Activity::RunningJob {
+            job: "build".into(),
+        };
+        assert_eq!(status(&running, Some(&job)), "running: running job build");
+        assert_eq!(status(&running, None), "running");
+        let needs = RunnerState::NeedsRegistration {
+            reason: "deleted".into(),
+        };
+        assert_eq!(status(&needs, Some(&job)), "needs-registration (deleted)");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 mod support;
 
 mod control;
+mod github;
 mod output;
 mod reload;
 mod restart;

@@ -58,6 +58,10 @@ impl Harness {
             events,
             seen: Vec::new(),
         };
+        // Events published before the subscription are read back from the store once the
+        // writers have committed them (they group-commit).
+        let published = h.engine.bus().next_id() - 1;
+        h.engine.wait_durable(published).await;
         let early = h.engine.events_after(0, 10_000).unwrap_or_default();
         h.seen.extend(early.into_iter().map(Arc::new));
         h

@@ -1,0 +1,259 @@
+//! The GitHub Actions runner (actions/runner 2.336): what its output lines and its listener's
+//! exit codes mean. The strings and codes are those of `../shared/facts/runners.md`; lines are
+//! matched on their stable part (the `{UTC}: ` prefix and the job names vary).
+
+use serde::{Deserialize, Serialize};
+
+/// What one output line of the listener says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signal {
+    Connected,
+    Listening,
+    JobStarted {
+        job: String,
+    },
+    JobCompleted {
+        job: String,
+        result: String,
+    },
+    ConnectionLost {
+        message: String,
+    },
+    Reconnected,
+    /// The registration was deleted on the server; restarting cannot help.
+    RegistrationDeleted,
+    /// The runner directory holds no registration (`config.sh` never ran, or its files went).
+    NotConfigured,
+    /// Another listener holds this registration's session.
+    SessionConflict,
+    /// A self-update started; the listener will exit with code 3 or 4.
+    Updating,
+}
+
+/// What the runner is doing, as far as its output tells.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "activity", rename_all = "kebab-case")]
+pub enum Activity {
+    /// Started, not yet connected.
+    Connecting,
+    /// Connected and waiting for a job.
+    Listening,
+    /// Running a job.
+    RunningJob { job: String },
+    /// The last job ended with this result, and no new `Listening for Jobs` line came yet.
+    JobCompleted { job: String, result: String },
+    /// Lost its connection and retrying.
+    Offline { reason: String },
+    /// Updating itself.
+    Updating,
+}
+
+/// Reads one line of the listener's output.
+pub fn parse(line: &str) -> Option<Signal> {
+    // The `√` of the connected line is printed in colour: match the words only.
+    if line.contains("Connected to GitHub") {
+        return Some(Signal::Connected);
+    }
+    if line.ends_with(": Listening for Jobs") {
+        return Some(Signal::Listening);
+    }
+    if let Some((_, job)) = line.split_once(": Running job: ") {
+        return Some(Signal::JobStarted {
+            job: job.to_string(),
+        });
+    }
+    if let Some((head, result)) = line.split_once(" completed with result: ")
+        && let Some((_, job)) = head.split_once(": Job ")
+    {
+        return Some(Signal::JobCompleted {
+            job: job.to_string(),
+            result: result.trim().to_string(),
+        });
+    }
+    if let Some((_, rest)) = line.split_once(": Runner connect error: ") {
+        let message = rest.trim_end_matches(" Retrying until reconnected.");
+        return Some(Signal::ConnectionLost {
+            message: message.trim_end_matches('.').to_string(),
+        });
+    }
+    if line.ends_with(": Runner reconnected.") {
+        return Some(Signal::Reconnected);
+    }
+    if line.contains("The runner registration has been deleted from the server")
+        || line.contains("The runner no longer exists on the server")
+    {
+        return Some(Signal::RegistrationDeleted);
+    }
+    if line.contains("Runner is not configured.") {
+        return Some(Signal::NotConfigured);
+    }
+    if line.contains("A session for this runner already exists.") {
+        return Some(Signal::SessionConflict);
+    }
+    if line.contains("Runner update in progress") {
+        return Some(Signal::Updating);
+    }
+    None
+}
+
+impl Signal {
+    /// The activity this signal moves the runner to, if it moves it.
+    pub fn activity(&self) -> Option<Activity> {
+        Some(match self {
+            Self::Connected | Self::Reconnected => Activity::Listening,
+            Self::Listening => Activity::Listening,
+            Self::JobStarted { job } => Activity::RunningJob { job: job.clone() },
+            Self::JobCompleted { job, result } => Activity::JobCompleted {
+                job: job.clone(),
+                result: result.clone(),
+            },
+            Self::ConnectionLost { message } => Activity::Offline {
+                reason: message.clone(),
+            },
+            Self::Updating => Activity::Updating,
+            Self::RegistrationDeleted | Self::NotConfigured | Self::SessionConflict => {
+                return None;
+            }
+        })
+    }
+}
+
+/// What to do when the listener exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitVerdict {
+    /// Let the restart policy decide (retryable errors, updates, success).
+    Policy,
+    /// Do not restart: it needs `config.sh` again. `reason` says why.
+    NeedsRegistration { reason: String },
+    /// Do not restart, and tell the master: restarting cannot fix this.
+    Stop { reason: String, advice: String },
+}
+
+/// The listener's exit code, read with what its output said before it exited.
+///
+/// Codes (`Runner.ReturnCode`): 0 success, 1 terminated error, 2 retryable error, 3/4 updating,
+/// 5 session conflict, 7 version deprecated.
+pub fn exit_verdict(
+    code: Option<i32>,
+    registration_deleted: bool,
+    not_configured: bool,
+) -> ExitVerdict {
+    if registration_deleted {
+        return ExitVerdict::NeedsRegistration {
+            reason: "the runner's registration was deleted on GitHub".into(),
+        };
+    }
+    if not_configured {
+        return ExitVerdict::NeedsRegistration {
+            reason: "the runner is not configured (no registration in its directory)".into(),
+        };
+    }
+    match code {
+        Some(1) => ExitVerdict::Stop {
+            reason: "the runner listener exited with a terminated error (code 1)".into(),
+            advice: "read its output (`qcity logs NAME`) and its `_diag/Runner_*.log`; start it again once fixed".into(),
+        },
+        Some(5) => ExitVerdict::Stop {
+            reason: "another runner process holds this registration's session (code 5)".into(),
+            advice: "stop the other copy of this runner (a service installed with svc.sh?), then start this one".into(),
+        },
+        Some(7) => ExitVerdict::Stop {
+            reason: "this runner version is deprecated and GitHub refuses it (code 7)".into(),
+            advice: "update the runner (download the current release into its directory), then start it".into(),
+        },
+        _ => ExitVerdict::Policy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_listener_lines_from_the_facts_file() {
+        let cases = [
+            (
+                "\u{1b}[32m√ Connected to GitHub\u{1b}[0m",
+                Some(Signal::Connected),
+            ),
+            ("Current runner version: '2.336.0'", None),
+            (
+                "2026-08-22 10:00:00Z: Listening for Jobs",
+                Some(Signal::Listening),
+            ),
+            (
+                "2026-08-22 10:00:05Z: Running job: build (ubuntu, 3.12)",
+                Some(Signal::JobStarted {
+                    job: "build (ubuntu, 3.12)".into(),
+                }),
+            ),
+            (
+                "2026-08-22 10:03:05Z: Job build (ubuntu, 3.12) completed with result: Succeeded",
+                Some(Signal::JobCompleted {
+                    job: "build (ubuntu, 3.12)".into(),
+                    result: "Succeeded".into(),
+                }),
+            ),
+            (
+                "2026-08-22 10:04:00Z: Runner connect error: The HTTP request timed out. Retrying until reconnected.",
+                Some(Signal::ConnectionLost {
+                    message: "The HTTP request timed out".into(),
+                }),
+            ),
+            (
+                "2026-08-22 10:05:00Z: Runner reconnected.",
+                Some(Signal::Reconnected),
+            ),
+            (
+                "Failed to create a session. The runner registration has been deleted from the server, please re-configure. Runner registrations are automatically deleted for runners that have not connected to the service recently.",
+                Some(Signal::RegistrationDeleted),
+            ),
+            (
+                "The runner no longer exists on the server. Cleaning up local configuration.",
+                Some(Signal::RegistrationDeleted),
+            ),
+            ("Runner is not configured.", Some(Signal::NotConfigured)),
+            (
+                "A session for this runner already exists.",
+                Some(Signal::SessionConflict),
+            ),
+            (
+                "Runner update in progress, do not shutdown runner.",
+                Some(Signal::Updating),
+            ),
+            ("echo Running job: not a listener line", None),
+        ];
+        for (line, want) in cases {
+            assert_eq!(parse(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn exit_codes_map_as_the_facts_file_says() {
+        assert_eq!(exit_verdict(Some(2), false, false), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(Some(3), false, false), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(Some(4), false, false), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(Some(0), false, false), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(None, false, false), ExitVerdict::Policy);
+        for code in [1, 5, 7] {
+            assert!(
+                matches!(
+                    exit_verdict(Some(code), false, false),
+                    ExitVerdict::Stop { .. }
+                ),
+                "{code}"
+            );
+        }
+        // Deleted registration: code 1 at session creation, code 0 while listening.
+        for code in [0, 1] {
+            assert!(matches!(
+                exit_verdict(Some(code), true, false),
+                ExitVerdict::NeedsRegistration { .. }
+            ));
+        }
+        assert!(matches!(
+            exit_verdict(Some(1), false, true),
+            ExitVerdict::NeedsRegistration { .. }
+        ));
+    }
+}
