@@ -243,3 +243,32 @@ fn a_github_runner_shows_its_job_and_waits_for_registration() {
     let out = d.qcity(&["start", &name]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+#[test]
+fn pause_and_resume_one_or_all() {
+    let (a, b) = (unique("pa"), unique("pb"));
+    let d = Daemon::start(&manifest(&[(&a, "exec sleep 300"), (&b, "exec sleep 300")]));
+    d.wait_state(&a, "running");
+    d.wait_state(&b, "running");
+    let out = d.qcity(&["pause", "--all"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!("{a}: paused")) && said.contains(&format!("{b}: paused")),
+        "{said}"
+    );
+    assert!(runner_processes(&a).is_empty() && runner_processes(&b).is_empty());
+    let out = d.qcity(&["resume", &a]);
+    assert_eq!(text(&out.stdout).trim(), format!("{a}: running"));
+    assert_eq!(
+        d.runner(&b)["state"]["state"],
+        "paused",
+        "the other stays paused"
+    );
+    assert_eq!(
+        d.qcity(&["pause"]).status.code(),
+        Some(2),
+        "a name or --all is required"
+    );
+    assert_eq!(d.qcity(&["pause", &a, "--all"]).status.code(), Some(2));
+}

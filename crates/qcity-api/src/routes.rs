@@ -41,6 +41,8 @@ fn table() -> Table {
             "/api/v1/runners/{name}/restart",
             post(restart),
         ),
+        (Method::POST, "/api/v1/runners/{name}/pause", post(pause)),
+        (Method::POST, "/api/v1/runners/{name}/resume", post(resume)),
         (Method::GET, "/api/v1/runners/{name}/logs", get(logs)),
         (
             Method::GET,
@@ -201,6 +203,22 @@ async fn restart(
     Path(name): Path<String>,
 ) -> Result<Json<ControlOutcome>, ApiError> {
     control(st, headers, name, ControlAction::Restart).await
+}
+
+async fn pause(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<ControlOutcome>, ApiError> {
+    control(st, headers, name, ControlAction::Pause).await
+}
+
+async fn resume(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<ControlOutcome>, ApiError> {
+    control(st, headers, name, ControlAction::Resume).await
 }
 
 #[derive(Deserialize)]

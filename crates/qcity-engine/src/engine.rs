@@ -169,6 +169,8 @@ impl Engine {
             ControlAction::Start => Command::Start,
             ControlAction::Stop => Command::Stop,
             ControlAction::Restart => Command::Restart,
+            ControlAction::Pause => Command::Pause,
+            ControlAction::Resume => Command::Resume,
             ControlAction::Reload => unreachable!("reload is not a runner action"),
         };
         let Some(state) = self.supervisor.command(runner, make).await else {

@@ -102,6 +102,8 @@ pub enum ControlAction {
     Start,
     Stop,
     Restart,
+    Pause,
+    Resume,
     Reload,
 }
 
@@ -111,6 +113,8 @@ impl ControlAction {
             Self::Start => "start",
             Self::Stop => "stop",
             Self::Restart => "restart",
+            Self::Pause => "pause",
+            Self::Resume => "resume",
             Self::Reload => "reload",
         }
     }
@@ -195,6 +199,10 @@ pub enum RunnerState {
     /// The runner's registration is gone (kind `github`): not restarted until it is
     /// registered again and started by hand.
     NeedsRegistration { reason: String },
+    /// Paused while running `job`: it finishes the job, then stops (drain).
+    Pausing { pid: u32, job: String },
+    /// Paused: stopped and not restarted until resumed.
+    Paused,
 }
 
 impl RunnerState {
@@ -209,6 +217,8 @@ impl RunnerState {
             Self::Exited { .. } => "exited",
             Self::CrashLooping { .. } => "crash-looping",
             Self::NeedsRegistration { .. } => "needs-registration",
+            Self::Pausing { .. } => "pausing",
+            Self::Paused => "paused",
         }
     }
 }

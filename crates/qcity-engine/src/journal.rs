@@ -153,7 +153,7 @@ impl LedgerTracker {
                     started_ms: *since_ms,
                 }))
             }
-            RunnerState::Exited { .. } | RunnerState::Stopped => {
+            RunnerState::Exited { .. } | RunnerState::Stopped | RunnerState::Paused => {
                 let pid = self.pids.remove(runner)?;
                 Some(LedgerOp::Gone {
                     runner: runner.clone(),

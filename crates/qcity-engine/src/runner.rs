@@ -47,6 +47,10 @@ pub enum Command {
     Start(Reply),
     Stop(Reply),
     Restart(Reply),
+    /// Drain: let the running job finish (kind `github`), then stop; no restart until resumed.
+    Pause(Reply),
+    /// Undo a pause: start again (or keep running, if the job has not ended yet).
+    Resume(Reply),
     /// Stop and end the task (runner removed, or engine shutting down).
     Shutdown(Reply),
 }
@@ -98,6 +102,8 @@ pub struct RunnerTask {
     /// What the runner's own output says (kind `github`), and what it said since its start.
     signals: Option<mpsc::Receiver<github::Signal>>,
     said: Said,
+    /// Paused while a job runs: stop as soon as it ends.
+    draining: bool,
 }
 
 /// Output signals that decide what an exit means, since the last spawn.
@@ -126,6 +132,7 @@ impl RunnerTask {
             exited: None,
             signals,
             said: Said::default(),
+            draining: false,
         }
     }
 
@@ -158,12 +165,20 @@ impl RunnerTask {
     async fn idle(&mut self) -> Flow {
         match self.rx.recv().await {
             None => Flow::End,
-            Some(Command::Start(reply) | Command::Restart(reply)) => self.start_now(reply),
+            Some(Command::Start(reply) | Command::Restart(reply) | Command::Resume(reply)) => {
+                self.start_now(reply)
+            }
+            Some(Command::Pause(reply)) => {
+                let _ = reply.send(self.set_state(RunnerState::Paused));
+                Flow::Go(Phase::Idle)
+            }
             Some(Command::Stop(reply)) => {
                 let state = self.current_state();
                 let state = if matches!(
                     state,
-                    RunnerState::Exited { .. } | RunnerState::NeedsRegistration { .. }
+                    RunnerState::Exited { .. }
+                        | RunnerState::NeedsRegistration { .. }
+                        | RunnerState::Paused
                 ) {
                     self.set_state(RunnerState::Stopped)
                 } else {
@@ -247,12 +262,25 @@ impl RunnerTask {
                         self.on_signal(signal);
                     }
                 }
+                if std::mem::take(&mut self.draining) {
+                    self.shared.status.record_exit(&self.plan.name, exit.clone());
+                    self.set_activity(None);
+                    self.set_state(RunnerState::Exited { exit });
+                    self.set_state(RunnerState::Paused);
+                    return Flow::Go(Phase::Idle);
+                }
                 self.hold();
                 self.exited = Some(child);
                 Flow::Go(self.after_exit(exit))
             }
             Some(signal) = next_signal(&mut self.signals) => {
                 self.on_signal(signal);
+                if self.draining && !self.in_job() {
+                    self.draining = false;
+                    self.stop_child(child).await;
+                    self.set_state(RunnerState::Paused);
+                    return Flow::Go(Phase::Idle);
+                }
                 Flow::Go(Phase::Running(child))
             }
             cmd = self.rx.recv() => match cmd {
@@ -260,7 +288,30 @@ impl RunnerTask {
                     let _ = reply.send(self.current_state());
                     Flow::Go(Phase::Running(child))
                 }
+                Some(Command::Pause(reply)) => {
+                    if let Some(job) = self.current_job() {
+                        self.draining = true;
+                        let _ = reply.send(self.set_state(RunnerState::Pausing { pid: child.pid, job }));
+                        return Flow::Go(Phase::Running(child));
+                    }
+                    self.draining = false;
+                    self.stop_child(child).await;
+                    let _ = reply.send(self.set_state(RunnerState::Paused));
+                    Flow::Go(Phase::Idle)
+                }
+                Some(Command::Resume(reply)) => {
+                    if std::mem::take(&mut self.draining) {
+                        self.set_state(RunnerState::Running {
+                            pid: child.pid,
+                            pgid: child.pid,
+                            since_ms: now_ms() - child.started.elapsed().as_millis() as i64,
+                        });
+                    }
+                    let _ = reply.send(self.current_state());
+                    Flow::Go(Phase::Running(child))
+                }
                 Some(Command::Stop(reply)) => {
+                    self.draining = false;
                     self.stop_child(child).await;
                     let _ = reply.send(self.set_state(RunnerState::Stopped));
                     Flow::Go(Phase::Idle)
@@ -286,7 +337,13 @@ impl RunnerTask {
         tokio::select! {
             () = sleep_until(until) => Flow::Go(Phase::Spawn),
             cmd = self.rx.recv() => match cmd {
-                Some(Command::Start(reply) | Command::Restart(reply)) => self.start_now(reply),
+                Some(
+                    Command::Start(reply) | Command::Restart(reply) | Command::Resume(reply),
+                ) => self.start_now(reply),
+                Some(Command::Pause(reply)) => {
+                    let _ = reply.send(self.set_state(RunnerState::Paused));
+                    Flow::Go(Phase::Idle)
+                }
                 Some(Command::Stop(reply)) => {
                     let _ = reply.send(self.set_state(RunnerState::Stopped));
                     Flow::Go(Phase::Idle)
@@ -470,6 +527,19 @@ impl RunnerTask {
         if let Some(activity) = signal.activity() {
             self.set_activity(Some(activity));
         }
+    }
+
+    /// The job the runner is running, as its output says (kind `github`).
+    fn current_job(&self) -> Option<String> {
+        let status = self.shared.status.snapshot_of(&self.plan.name)?;
+        match status.activity? {
+            github::Activity::RunningJob { job } => Some(job),
+            _ => None,
+        }
+    }
+
+    fn in_job(&self) -> bool {
+        self.current_job().is_some()
     }
 
     /// Records what the runner does; an event only when that changes.

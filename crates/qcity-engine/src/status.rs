@@ -71,6 +71,11 @@ impl StatusTable {
         self.lock().remove(runner);
     }
 
+    /// One runner's status.
+    pub fn snapshot_of(&self, runner: &str) -> Option<RunnerStatus> {
+        self.snapshot().into_iter().find(|s| s.name == runner)
+    }
+
     /// Every runner's status, sorted by name.
     pub fn snapshot(&self) -> Vec<RunnerStatus> {
         let now = now_ms();
@@ -83,6 +88,7 @@ impl StatusTable {
                         (Some(*pid), Some((now - since_ms).max(0) as u64))
                     }
                     RunnerState::Stopping { pid, .. } => (Some(*pid), None),
+                    RunnerState::Pausing { pid, .. } => (Some(*pid), None),
                     _ => (None, None),
                 };
                 RunnerStatus {

@@ -44,6 +44,20 @@ pub fn control(data: &DataDir, action: &str, name: &str) -> CliResult {
     Ok(())
 }
 
+/// `action` on one runner, or on every runner when `name` is None.
+pub fn control_many(data: &DataDir, action: &str, name: Option<&str>) -> CliResult {
+    if let Some(name) = name {
+        return control(data, action, name);
+    }
+    let client = Client::connect(data)?;
+    let runners: Vec<RunnerStatus> = client.get("/runners")?;
+    for r in runners {
+        let out: ControlOutcome = client.post(&format!("/runners/{}/{action}", encode(&r.name)))?;
+        println!("{}: {}", out.runner, format::state(&out.state));
+    }
+    Ok(())
+}
+
 pub fn logs(data: &DataDir, name: &str, lines: usize, follow: bool) -> CliResult {
     let client = Client::connect(data)?;
     let path = format!("/runners/{}/logs", encode(name));

@@ -62,6 +62,7 @@ pub fn state(s: &RunnerState) -> String {
             format!("stopping (SIGKILL in {})", until(*kill_at_ms))
         }
         RunnerState::NeedsRegistration { reason } => format!("needs-registration ({reason})"),
+        RunnerState::Pausing { job, .. } => format!("pausing (finishing job {job})"),
         other => other.name().to_string(),
     }
 }

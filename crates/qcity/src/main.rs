@@ -60,6 +60,13 @@ enum Command {
     /// Stop a runner, then start it again.
     #[command(after_help = EXIT_CODES)]
     Restart { name: String },
+    /// Pause runners (drain): a GitHub runner in a job finishes it first, then stops; a paused
+    /// runner is not restarted until resumed.
+    #[command(after_help = EXIT_CODES)]
+    Pause(Targets),
+    /// Resume paused runners.
+    #[command(after_help = EXIT_CODES)]
+    Resume(Targets),
     /// Print a runner's latest output (stdout and stderr), or follow it live.
     #[command(after_help = EXIT_CODES)]
     Logs {
@@ -85,6 +92,17 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+}
+
+/// One runner, or all of them.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+struct Targets {
+    /// The runner
+    name: Option<String>,
+    /// Every runner
+    #[arg(long)]
+    all: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +189,8 @@ fn run(cli: Cli) -> CliResult {
         Command::Start { name } => commands::control(&data()?, "start", name),
         Command::Stop { name } => commands::control(&data()?, "stop", name),
         Command::Restart { name } => commands::control(&data()?, "restart", name),
+        Command::Pause(t) => commands::control_many(&data()?, "pause", t.name.as_deref()),
+        Command::Resume(t) => commands::control_many(&data()?, "resume", t.name.as_deref()),
         Command::Logs {
             name,
             lines,

@@ -188,3 +188,85 @@ async fn a_lost_connection_is_offline_until_reconnected() {
     assert_eq!(st.activity, Some(Activity::Listening));
     h.engine.shutdown("test").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_during_a_job_waits_for_the_job_to_end() {
+    let mut h = Harness::start(vec![github("busy", "long-job")]).await;
+    h.wait_event("the job", |e| {
+        matches!(
+            &e.kind,
+            EventKind::RunnerActivity {
+                activity: Activity::RunningJob { .. },
+                ..
+            }
+        )
+    })
+    .await;
+    let pid = h.wait_running("busy").await;
+    let state = h
+        .engine
+        .control("test", ControlAction::Pause, "busy")
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        RunnerState::Pausing {
+            pid,
+            job: "deploy".into()
+        }
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(crate::support::alive(pid), "the job is not cut short");
+    let paused = h
+        .wait_event("paused", |e| is_state(e, "busy", "paused"))
+        .await;
+    let done = h
+        .seen
+        .iter()
+        .find(|e| {
+            matches!(
+                &e.kind,
+                EventKind::RunnerActivity {
+                    activity: Activity::JobCompleted { .. },
+                    ..
+                }
+            )
+        })
+        .expect("the job's completion was seen")
+        .clone();
+    assert!(paused.id > done.id, "paused only after the job completed");
+    crate::support::eventually("the listener is gone", || !crate::support::alive(pid)).await;
+    not_restarted(&mut h, "busy", paused.id, 500).await;
+
+    let state = h
+        .engine
+        .control("test", ControlAction::Resume, "busy")
+        .await
+        .unwrap();
+    assert!(matches!(state, RunnerState::Running { .. }), "{state:?}");
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_runner_pauses_at_once_and_stays_down() {
+    let mut h = Harness::start(vec![runner("plain", "exec sleep 300")]).await;
+    let pid = h.wait_running("plain").await;
+    let state = h
+        .engine
+        .control("test", ControlAction::Pause, "plain")
+        .await
+        .unwrap();
+    assert_eq!(state, RunnerState::Paused);
+    assert!(!crate::support::alive(pid));
+    let paused = h
+        .wait_event("paused", |e| is_state(e, "plain", "paused"))
+        .await;
+    not_restarted(&mut h, "plain", paused.id, 300).await;
+    let state = h
+        .engine
+        .control("test", ControlAction::Resume, "plain")
+        .await
+        .unwrap();
+    assert!(matches!(state, RunnerState::Running { .. }), "{state:?}");
+    h.engine.shutdown("test").await;
+}
