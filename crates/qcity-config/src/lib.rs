@@ -24,6 +24,8 @@ mod suggest;
 mod types;
 mod validate;
 
+pub mod probe_target;
+
 pub use error::{ConfigError, ConfigErrors};
 pub use load::load_dir;
 pub use schema::schemas;

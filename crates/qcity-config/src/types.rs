@@ -49,6 +49,178 @@ pub struct RunnerSpec {
     /// Defaults to the device config's `supervisor.stop_grace_ms` (10 000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_grace_ms: Option<u64>,
+    /// Health checks of this runner; its health is the worst of theirs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeSpec>,
+}
+
+/// A health check. Exactly one of `process`, `exec`, `http`, `tcp` and `log` says what it
+/// checks; the other fields say how often and how many results make a verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// Unique within the runner: letters, digits, `.`, `_` or `-`.
+    pub name: String,
+    /// Passes while the runner's process is running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ProcessCheck>,
+    /// Runs a command; passes when it exits with the expected code within the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecCheck>,
+    /// An HTTP GET (http:// only); passes on the expected status (and body text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpCheck>,
+    /// Passes when a TCP connection to `address` opens within the timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpCheck>,
+    /// A regular expression on the runner's output lines within a time window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogCheck>,
+    /// Milliseconds between checks (default 10 000).
+    #[serde(default = "default_probe_interval")]
+    pub interval_ms: u64,
+    /// Milliseconds a check may take (default 5 000).
+    #[serde(default = "default_probe_timeout")]
+    pub timeout_ms: u64,
+    /// Consecutive failures that make the probe failing (default 3).
+    #[serde(default = "default_failure_threshold")]
+    pub failure_threshold: u32,
+    /// Consecutive successes that make a failing probe pass again (default 1).
+    #[serde(default = "default_success_threshold")]
+    pub success_threshold: u32,
+    /// Milliseconds after the runner starts before results count (default 10 000).
+    #[serde(default = "default_start_grace")]
+    pub start_grace_ms: u64,
+    /// A failing critical probe makes the runner unhealthy; a non-critical one, degraded.
+    #[serde(default = "default_true")]
+    pub critical: bool,
+}
+
+fn default_probe_interval() -> u64 {
+    10_000
+}
+fn default_probe_timeout() -> u64 {
+    5_000
+}
+fn default_failure_threshold() -> u32 {
+    3
+}
+fn default_success_threshold() -> u32 {
+    1
+}
+fn default_start_grace() -> u64 {
+    10_000
+}
+
+/// `process: {}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessCheck {}
+
+/// `exec: {command, expect_exit}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecCheck {
+    /// Program and arguments, as an argv array; run in the runner's working dir and env.
+    pub command: Vec<String>,
+    /// The exit code that means healthy (default 0).
+    #[serde(default)]
+    pub expect_exit: i32,
+}
+
+/// `http: {url, status, body_contains}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// `http://host:port/path`.
+    pub url: String,
+    /// The expected status code (default 200).
+    #[serde(default = "default_http_status")]
+    pub status: u16,
+    /// Text the response body must contain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+fn default_http_status() -> u16 {
+    200
+}
+
+/// `tcp: {address}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    /// `host:port`.
+    pub address: String,
+}
+
+/// `log: {pattern, window_ms, expect}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogCheck {
+    /// A regular expression (Rust `regex` syntax) matched against each output line.
+    pub pattern: String,
+    /// How far back a match counts, in ms (default 60 000).
+    #[serde(default = "default_log_window")]
+    pub window_ms: u64,
+    /// `absent` (default): failing while a line matched within the window (an error
+    /// pattern). `present`: failing unless a line matched within the window (a heartbeat).
+    #[serde(default)]
+    pub expect: LogExpect,
+}
+
+fn default_log_window() -> u64 {
+    60_000
+}
+
+/// Whether a log pattern is an error (`absent`) or a heartbeat (`present`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LogExpect {
+    #[default]
+    Absent,
+    Present,
+}
+
+/// What a probe checks, once validated: exactly one check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProbeCheck<'a> {
+    Process(&'a ProcessCheck),
+    Exec(&'a ExecCheck),
+    Http(&'a HttpCheck),
+    Tcp(&'a TcpCheck),
+    Log(&'a LogCheck),
+}
+
+impl ProbeSpec {
+    /// The checks this probe names (a valid probe names exactly one).
+    pub fn checks(&self) -> Vec<ProbeCheck<'_>> {
+        let mut v = Vec::new();
+        if let Some(c) = &self.process {
+            v.push(ProbeCheck::Process(c));
+        }
+        if let Some(c) = &self.exec {
+            v.push(ProbeCheck::Exec(c));
+        }
+        if let Some(c) = &self.http {
+            v.push(ProbeCheck::Http(c));
+        }
+        if let Some(c) = &self.tcp {
+            v.push(ProbeCheck::Tcp(c));
+        }
+        if let Some(c) = &self.log {
+            v.push(ProbeCheck::Log(c));
+        }
+        v
+    }
+
+    /// The one check of a validated probe.
+    pub fn check(&self) -> ProbeCheck<'_> {
+        self.checks()
+            .into_iter()
+            .next()
+            .expect("validated probes name exactly one check")
+    }
 }
 
 /// The kind of runner.

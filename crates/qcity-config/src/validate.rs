@@ -23,6 +23,96 @@ pub(crate) fn runners(runners: &[(usize, RunnerSpec)], src: &mut Source) {
         command_non_empty(runner, &at, src);
         no_nul_in_command_or_env_values(runner, &at, src);
         env_names_valid(runner, &at, src);
+        probes(runner, &at, src);
+    }
+}
+
+/// Every probe: one check, a unique name, sane timings, and a check that can run.
+fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, probe) in runner.probes.iter().enumerate() {
+        let at = at.key("probes").index(i);
+        let name_ok = probe
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if probe.name.is_empty() || probe.name.len() > MAX_NAME_LEN || !name_ok {
+            src.error(
+                &at.key("name"),
+                format!("invalid probe name: use 1 to {MAX_NAME_LEN} letters, digits, `.`, `_` or `-`"),
+            );
+        } else if let Some(first) = seen.insert(&probe.name, i) {
+            src.error(
+                &at.key("name"),
+                format!("duplicate probe name `{}`: probes[{first}] has it", probe.name),
+            );
+        }
+        let checks = probe.checks().len();
+        if checks != 1 {
+            src.error(
+                &at,
+                format!(
+                    "a probe needs exactly one of `process`, `exec`, `http`, `tcp`, `log`; this one has {checks}"
+                ),
+            );
+        }
+        if probe.interval_ms < 100 {
+            src.error(&at.key("interval_ms"), "must be at least 100");
+        }
+        if probe.timeout_ms == 0 {
+            src.error(&at.key("timeout_ms"), "must be positive");
+        }
+        if probe.failure_threshold == 0 {
+            src.error(&at.key("failure_threshold"), "must be at least 1");
+        }
+        if probe.success_threshold == 0 {
+            src.error(&at.key("success_threshold"), "must be at least 1");
+        }
+        if let Some(exec) = &probe.exec {
+            exec_runnable(exec, runner, &at.key("exec").key("command"), src);
+        }
+        if let Some(http) = &probe.http
+            && let Err(e) = crate::probe_target::parse_http_url(&http.url)
+        {
+            src.error(&at.key("http").key("url"), e);
+        }
+        if let Some(tcp) = &probe.tcp
+            && let Err(e) = crate::probe_target::parse_host_port(&tcp.address)
+        {
+            src.error(&at.key("tcp").key("address"), e);
+        }
+        if let Some(log) = &probe.log
+            && let Err(e) = regex::Regex::new(&log.pattern)
+        {
+            let first_line = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            src.error(
+                &at.key("log").key("pattern"),
+                format!("not a valid regular expression: {first_line}"),
+            );
+        }
+    }
+}
+
+/// The probe's program exists: a path that exists, or a name found in the runner's PATH.
+fn exec_runnable(exec: &crate::types::ExecCheck, runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
+    let Some(program) = exec.command.first().filter(|p| !p.is_empty()) else {
+        src.error(at, "command is empty: give the program and its arguments");
+        return;
+    };
+    let found = if program.contains('/') {
+        // Relative paths resolve against the runner's working dir at run time.
+        !program.starts_with('/') || std::path::Path::new(program).exists()
+    } else {
+        let path = runner
+            .env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        std::env::split_paths(&path).any(|dir| dir.join(program).is_file())
+    };
+    if !found {
+        src.error(&at.index(0), format!("program `{program}` not found"));
     }
 }
 

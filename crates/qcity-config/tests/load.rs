@@ -327,3 +327,33 @@ fn missing_required_field_points_at_the_runner() {
         ["<dir>/runner_manifest.json:2:3: runners[0]: missing field `name`"]
     );
 }
+
+#[test]
+fn probe_errors_name_the_field_and_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("runner_manifest.json"),
+        r#"{"runners": [{"name": "r", "command": ["true"], "probes": [
+  {"name": "both", "tcp": {"address": "127.0.0.1:1"}, "process": {}},
+  {"name": "re", "log": {"pattern": "error: (unclosed"}},
+  {"name": "url", "http": {"url": "https://example.org/health"}},
+  {"name": "cmd", "exec": {"command": ["qcity-no-such-probe-program"]}},
+  {"name": "addr", "tcp": {"address": "localhost"}, "interval_ms": 5},
+  {"name": "re", "process": {}}
+]}]}"#,
+    )
+    .unwrap();
+    let errs = qcity_config::load_dir(dir.path()).unwrap_err().to_string();
+    for want in [
+        "runners[0].probes[0]: a probe needs exactly one of",
+        "runners[0].probes[1].log.pattern: not a valid regular expression",
+        "runners[0].probes[2].http.url: `https://example.org/health`: only http:// URLs",
+        "runners[0].probes[3].exec.command[0]: program `qcity-no-such-probe-program` not found",
+        "runners[0].probes[4].tcp.address: `localhost`: expected host:port",
+        "runners[0].probes[4].interval_ms: must be at least 100",
+        "runners[0].probes[5].name: duplicate probe name `re`",
+    ] {
+        assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
+    }
+    assert!(errs.contains("runner_manifest.json:3:"), "{errs}");
+}

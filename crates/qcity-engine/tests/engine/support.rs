@@ -24,6 +24,7 @@ pub fn runner(name: &str, script: &str) -> RunnerSpec {
         autostart: true,
         restart: RestartSpec::default(),
         stop_grace_ms: Some(2_000),
+        probes: Vec::new(),
     }
 }
 
