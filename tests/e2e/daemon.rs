@@ -272,3 +272,25 @@ fn pause_and_resume_one_or_all() {
     );
     assert_eq!(d.qcity(&["pause", &a, "--all"]).status.code(), Some(2));
 }
+
+#[test]
+fn status_shows_health_and_why() {
+    let name = unique("probed");
+    // Port 1 on loopback: nothing listens there.
+    let m = format!(
+        r#"{{"runners": [{{"name": "{name}", "command": ["sh", "-c", "exec sleep 300"], "probes": [
+            {{"name": "alive", "process": {{}}, "interval_ms": 100, "start_grace_ms": 0}},
+            {{"name": "port", "tcp": {{"address": "127.0.0.1:1"}}, "interval_ms": 100,
+              "failure_threshold": 1, "start_grace_ms": 0}}]}}]}}"#
+    );
+    let d = Daemon::start(&m);
+    let r = wait_until("unhealthy", || {
+        let r = d.runner(&name);
+        (r["health"] == "unhealthy").then_some(r)
+    });
+    assert_eq!(r["probes"][0]["name"], "alive");
+    assert_eq!(r["probes"][0]["state"], "passing");
+    let table = text(&d.qcity(&["status"]).stdout);
+    assert!(table.contains("HEALTH"), "{table}");
+    assert!(table.contains("unhealthy (port: 127.0.0.1:1: "), "{table}");
+}

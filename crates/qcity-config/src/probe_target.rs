@@ -22,7 +22,11 @@ pub fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
     if host.is_empty() {
         return Err(format!("`{url}`: no host"));
     }
-    Ok((host.trim_matches(['[', ']']).to_string(), port, path.to_string()))
+    Ok((
+        host.trim_matches(['[', ']']).to_string(),
+        port,
+        path.to_string(),
+    ))
 }
 
 /// `host:port` → (host, port).
@@ -53,7 +57,11 @@ mod tests {
             parse_http_url("http://localhost").unwrap(),
             ("localhost".into(), 80, "/".into())
         );
-        assert!(parse_http_url("https://x/").unwrap_err().contains("only http://"));
+        assert!(
+            parse_http_url("https://x/")
+                .unwrap_err()
+                .contains("only http://")
+        );
         assert!(parse_http_url("http://x:port/").is_err());
         assert_eq!(parse_host_port("[::1]:22").unwrap(), ("::1".into(), 22));
         assert!(parse_host_port("nohost").is_err());

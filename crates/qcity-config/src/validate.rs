@@ -39,12 +39,17 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
         if probe.name.is_empty() || probe.name.len() > MAX_NAME_LEN || !name_ok {
             src.error(
                 &at.key("name"),
-                format!("invalid probe name: use 1 to {MAX_NAME_LEN} letters, digits, `.`, `_` or `-`"),
+                format!(
+                    "invalid probe name: use 1 to {MAX_NAME_LEN} letters, digits, `.`, `_` or `-`"
+                ),
             );
         } else if let Some(first) = seen.insert(&probe.name, i) {
             src.error(
                 &at.key("name"),
-                format!("duplicate probe name `{}`: probes[{first}] has it", probe.name),
+                format!(
+                    "duplicate probe name `{}`: probes[{first}] has it",
+                    probe.name
+                ),
             );
         }
         let checks = probe.checks().len();
@@ -84,7 +89,13 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
         if let Some(log) = &probe.log
             && let Err(e) = regex::Regex::new(&log.pattern)
         {
-            let first_line = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            let first_line = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             src.error(
                 &at.key("log").key("pattern"),
                 format!("not a valid regular expression: {first_line}"),
@@ -94,7 +105,12 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
 }
 
 /// The probe's program exists: a path that exists, or a name found in the runner's PATH.
-fn exec_runnable(exec: &crate::types::ExecCheck, runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
+fn exec_runnable(
+    exec: &crate::types::ExecCheck,
+    runner: &RunnerSpec,
+    at: &JsonPath,
+    src: &mut Source,
+) {
     let Some(program) = exec.command.first().filter(|p| !p.is_empty()) else {
         src.error(at, "command is empty: give the program and its arguments");
         return;

@@ -39,6 +39,13 @@ pub enum EventKind {
         reason: String,
         advice: String,
     },
+    /// A probe's verdict changed (pending, passing, failing), with what its check found.
+    ProbeChanged {
+        runner: String,
+        probe: String,
+        state: crate::probe::ProbeState,
+        detail: String,
+    },
     /// A control action, by whom, on what, and how it ended.
     Control {
         actor: String,
@@ -75,6 +82,7 @@ impl EventKind {
             Self::EngineStopping { .. } => "engine-stopping",
             Self::RunnerState { .. } => "runner-state",
             Self::RunnerActivity { .. } => "runner-activity",
+            Self::ProbeChanged { .. } => "probe-changed",
             Self::Escalation { .. } => "escalation",
             Self::Control { .. } => "control",
             Self::ConfigApplied { .. } => "config-applied",
@@ -87,7 +95,9 @@ impl EventKind {
     /// The runner this event is about, if any.
     pub fn runner(&self) -> Option<&str> {
         match self {
-            Self::RunnerState { runner, .. } | Self::RunnerActivity { runner, .. } => Some(runner),
+            Self::RunnerState { runner, .. }
+            | Self::RunnerActivity { runner, .. }
+            | Self::ProbeChanged { runner, .. } => Some(runner),
             Self::Escalation { runner, .. } | Self::Reconciled { runner, .. } => runner.as_deref(),
             Self::Control { target, .. } => Some(target),
             _ => None,

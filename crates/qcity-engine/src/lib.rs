@@ -12,6 +12,7 @@ pub mod event;
 pub mod github;
 mod journal;
 pub mod output;
+pub mod probe;
 pub mod process;
 pub mod reconcile;
 pub mod runner;

@@ -39,6 +39,7 @@ pub struct RunnerPlan {
     pub autostart: bool,
     pub restart: RestartSpec,
     pub stop_grace: Duration,
+    pub probes: Vec<qcity_config::ProbeSpec>,
 }
 
 /// A control command for a runner task; the reply carries the state it ended in.

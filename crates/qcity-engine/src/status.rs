@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::now_ms;
 use crate::event::{ExitInfo, RunnerState};
 use crate::github::Activity;
+use crate::probe::{Health, ProbeStatus, health_of};
 
 /// One runner's status.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +25,12 @@ pub struct RunnerStatus {
     /// What the runner says it is doing (kind `github`), while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<Activity>,
+    /// The worst verdict of its probes; absent without probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// Every probe's latest verdict and result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub probes: Vec<ProbeStatus>,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +39,7 @@ struct Entry {
     starts: u64,
     last_exit: Option<ExitInfo>,
     activity: Option<Activity>,
+    probes: BTreeMap<String, ProbeStatus>,
 }
 
 /// Status of all runners; each update is one short lock.
@@ -57,6 +65,20 @@ impl StatusTable {
         let changed = entry.activity != activity;
         entry.activity = activity;
         changed
+    }
+
+    pub fn set_probe(&self, runner: &str, probe: ProbeStatus) {
+        self.lock()
+            .entry(runner.to_string())
+            .or_default()
+            .probes
+            .insert(probe.name.clone(), probe);
+    }
+
+    pub fn clear_probes(&self, runner: &str) {
+        if let Some(e) = self.lock().get_mut(runner) {
+            e.probes.clear();
+        }
     }
 
     pub fn record_exit(&self, runner: &str, exit: ExitInfo) {
@@ -91,6 +113,7 @@ impl StatusTable {
                     RunnerState::Pausing { pid, .. } => (Some(*pid), None),
                     _ => (None, None),
                 };
+                let probes: Vec<ProbeStatus> = e.probes.values().cloned().collect();
                 RunnerStatus {
                     name: name.clone(),
                     state,
@@ -99,6 +122,8 @@ impl StatusTable {
                     restarts: e.starts.saturating_sub(1),
                     last_exit: e.last_exit.clone(),
                     activity: e.activity.clone(),
+                    health: health_of(&probes),
+                    probes,
                 }
             })
             .collect()

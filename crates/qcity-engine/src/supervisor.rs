@@ -33,6 +33,15 @@ struct Handle {
     plan: RunnerPlan,
     tx: mpsc::Sender<Command>,
     output: Arc<RunnerOutput>,
+    probes: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        for p in &self.probes {
+            p.abort();
+        }
+    }
 }
 
 pub struct Supervisor {
@@ -137,7 +146,24 @@ impl Supervisor {
             }
         };
         tokio::spawn(RunnerTask::new(plan.clone(), shared, rx, signals).run());
-        self.lock().insert(name, Handle { plan, tx, output });
+        self.status.clear_probes(&name);
+        let probes = crate::probe::spawn_probes(
+            &plan,
+            &crate::probe::ProbeContext {
+                bus: self.bus.clone(),
+                status: self.status.clone(),
+                output: output.clone(),
+            },
+        );
+        self.lock().insert(
+            name,
+            Handle {
+                plan,
+                tx,
+                output,
+                probes,
+            },
+        );
     }
 
     /// Sends a command to `runner` and waits for the state it ended in.
@@ -151,10 +177,9 @@ impl Supervisor {
 
     /// Stops every runner (in parallel) and ends their tasks.
     pub async fn shutdown(&self) {
-        let txs: Vec<_> = std::mem::take(&mut *self.lock())
-            .into_values()
-            .map(|h| h.tx)
-            .collect();
+        let handles = std::mem::take(&mut *self.lock());
+        let txs: Vec<_> = handles.values().map(|h| h.tx.clone()).collect();
+        drop(handles);
         shutdown_all(txs).await;
     }
 
@@ -186,6 +211,7 @@ impl Supervisor {
             autostart: spec.autostart,
             restart: spec.restart.clone(),
             stop_grace: Duration::from_millis(config.stop_grace_ms(spec)),
+            probes: spec.probes.clone(),
         }
     }
 

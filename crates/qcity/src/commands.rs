@@ -24,6 +24,7 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
                 r.pid.map_or("-".into(), |p| p.to_string()),
                 r.uptime_ms.map_or("-".into(), format::duration),
                 r.restarts.to_string(),
+                format::health(r),
                 r.last_exit.as_ref().map_or("-".into(), |e| {
                     format!("{} ({})", e.describe(), format::ago(e.at_ms))
                 }),
@@ -31,7 +32,15 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
         })
         .collect();
     emit(&format::table(
-        &["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST EXIT"],
+        &[
+            "NAME",
+            "STATE",
+            "PID",
+            "UPTIME",
+            "RESTARTS",
+            "HEALTH",
+            "LAST EXIT",
+        ],
         &rows,
     ));
     Ok(())

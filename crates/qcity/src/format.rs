@@ -1,8 +1,10 @@
 //! How the CLI prints durations, times and tables.
 
 use qcity_engine::RunnerState;
+use qcity_engine::RunnerStatus;
 use qcity_engine::clock::now_ms;
 use qcity_engine::github::Activity;
+use qcity_engine::probe::{Health, ProbeState};
 
 /// `950ms`, `12s`, `3m05s`, `2h07m`, `3d04h`.
 pub fn duration(ms: u64) -> String {
@@ -43,6 +45,29 @@ fn activity(a: &Activity) -> String {
         Activity::JobCompleted { job, result } => format!("job {job} {result}"),
         Activity::Offline { reason } => format!("offline ({reason})"),
         Activity::Updating => "updating itself".into(),
+    }
+}
+
+/// The health column: the verdict and, when not healthy, the failing probes and why.
+pub fn health(r: &RunnerStatus) -> String {
+    let Some(health) = r.health else {
+        return "-".into();
+    };
+    let name = match health {
+        Health::Healthy => "healthy",
+        Health::Degraded => "degraded",
+        Health::Unhealthy => "unhealthy",
+    };
+    let failing: Vec<String> = r
+        .probes
+        .iter()
+        .filter(|p| p.state == ProbeState::Failing)
+        .map(|p| format!("{}: {}", p.name, p.detail))
+        .collect();
+    if failing.is_empty() {
+        name.into()
+    } else {
+        format!("{name} ({})", failing.join("; "))
     }
 }
 

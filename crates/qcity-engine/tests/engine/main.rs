@@ -5,5 +5,6 @@ mod support;
 mod control;
 mod github;
 mod output;
+mod probes;
 mod reload;
 mod restart;

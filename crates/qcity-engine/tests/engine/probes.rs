@@ -1,0 +1,137 @@
+//! Health probes against real servers on loopback and real runner output.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use qcity_config::ProbeSpec;
+use qcity_engine::EventKind;
+use qcity_engine::probe::{Health, ProbeState};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::{Harness, runner};
+
+fn probe(json: serde_json::Value) -> ProbeSpec {
+    let mut v = serde_json::json!({
+        "interval_ms": 100, "timeout_ms": 1000, "failure_threshold": 2, "start_grace_ms": 0
+    });
+    v.as_object_mut()
+        .unwrap()
+        .extend(json.as_object().unwrap().clone());
+    serde_json::from_value(v).unwrap()
+}
+
+/// Waits for `name` to change to `state` after event `after`: (event id, detail).
+async fn wait_probe(h: &mut Harness, name: &str, state: ProbeState, after: u64) -> (u64, String) {
+    let name = name.to_string();
+    let ev = h
+        .wait_event(&format!("{name} {state:?}"), move |e| {
+            e.id > after
+                && matches!(&e.kind, EventKind::ProbeChanged { probe, state: s, .. } if *probe == name && *s == state)
+        })
+        .await;
+    let EventKind::ProbeChanged { detail, .. } = &ev.kind else {
+        unreachable!()
+    };
+    (ev.id, detail.clone())
+}
+
+fn health(h: &Harness, runner: &str) -> Option<Health> {
+    h.engine
+        .status()
+        .into_iter()
+        .find(|s| s.name == runner)
+        .unwrap()
+        .health
+}
+
+/// A real HTTP server on loopback that answers 200 "ok" or 500, as `healthy` says.
+async fn http_server(healthy: Arc<AtomicBool>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let healthy = healthy.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = sock.read(&mut buf).await;
+                let resp = if healthy.load(Ordering::SeqCst) {
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                } else {
+                    "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\nConnection: close\r\n\r\nfail"
+                };
+                let _ = sock.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_probe_follows_a_server_that_starts_failing() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let port = http_server(healthy.clone()).await;
+    let mut r = runner("web", "exec sleep 300");
+    r.probes = vec![probe(serde_json::json!({
+        "name": "health", "http": {"url": format!("http://127.0.0.1:{port}/health"), "body_contains": "ok"}
+    }))];
+    let mut h = Harness::start(vec![r]).await;
+    let (id, detail) = wait_probe(&mut h, "health", ProbeState::Passing, 0).await;
+    assert_eq!(detail, "status 200");
+    assert_eq!(health(&h, "web"), Some(Health::Healthy));
+
+    healthy.store(false, Ordering::SeqCst);
+    let (id, detail) = wait_probe(&mut h, "health", ProbeState::Failing, id).await;
+    assert_eq!(detail, "status 500, expected 200");
+    assert_eq!(health(&h, "web"), Some(Health::Unhealthy));
+
+    healthy.store(true, Ordering::SeqCst);
+    wait_probe(&mut h, "health", ProbeState::Passing, id).await;
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tcp_probe_fails_when_the_port_closes() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut r = runner("db", "exec sleep 300");
+    r.probes = vec![probe(serde_json::json!({
+        "name": "port", "tcp": {"address": format!("127.0.0.1:{port}")}
+    }))];
+    let mut h = Harness::start(vec![r]).await;
+    let (id, _) = wait_probe(&mut h, "port", ProbeState::Passing, 0).await;
+    drop(listener);
+    let (_, detail) = wait_probe(&mut h, "port", ProbeState::Failing, id).await;
+    assert!(detail.contains("refused"), "{detail}");
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_probe_sees_an_error_line_and_a_soft_exec_probe_degrades() {
+    let mut r = runner(
+        "job",
+        "echo starting; sleep 0.5; echo 'ERROR: disk full'; exec sleep 300",
+    );
+    r.probes = vec![
+        probe(serde_json::json!({
+            "name": "errors", "log": {"pattern": "^ERROR:", "window_ms": 60000}
+        })),
+        probe(serde_json::json!({
+            "name": "soft", "exec": {"command": ["false"]}, "critical": false
+        })),
+    ];
+    let mut h = Harness::start(vec![r]).await;
+    let (id, _) = wait_probe(&mut h, "errors", ProbeState::Passing, 0).await;
+    wait_probe(&mut h, "soft", ProbeState::Failing, 0).await;
+    assert_eq!(
+        health(&h, "job"),
+        Some(Health::Degraded),
+        "only a non-critical probe fails"
+    );
+    let (_, detail) = wait_probe(&mut h, "errors", ProbeState::Failing, id).await;
+    assert_eq!(detail, "`^ERROR:` matched in the last 60 s");
+    assert_eq!(health(&h, "job"), Some(Health::Unhealthy));
+    h.engine.shutdown("test").await;
+}
