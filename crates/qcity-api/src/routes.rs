@@ -49,6 +49,7 @@ fn table() -> Table {
             "/api/v1/runners/{name}/logs/follow",
             get(follow),
         ),
+        (Method::GET, "/api/v1/machine", get(machine)),
         (Method::POST, "/api/v1/reload", post(reload)),
         (Method::GET, "/api/v1/events", get(events)),
         (Method::GET, "/api/v1/audit", get(audit)),
@@ -149,6 +150,10 @@ async fn blocking<T: Send + 'static>(
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+async fn machine(State(st): State<AppState>) -> Json<qcity_engine::resources::MachineStatus> {
+    Json(st.engine.machine())
 }
 
 async fn list_runners(State(st): State<AppState>) -> Json<Vec<RunnerStatus>> {

@@ -334,6 +334,41 @@ pub struct DeviceConfig {
     /// Supervisor defaults for every runner.
     #[serde(default)]
     pub supervisor: SupervisorSettings,
+    /// Thresholds of the machine's own health: disk, memory, load, battery.
+    #[serde(default)]
+    pub resources: ResourceSettings,
+}
+
+/// Machine resources and the thresholds that make the machine unhealthy (disk, memory) or
+/// degraded (load, battery).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResourceSettings {
+    /// Milliseconds between readings (default 10 000).
+    pub interval_ms: u64,
+    /// Free space below this on the data dir or a runner's working dir: unhealthy (default 1024).
+    pub min_free_disk_mb: u64,
+    /// Available memory below this: unhealthy (default 256).
+    pub min_free_memory_mb: u64,
+    /// 1-minute load average per CPU above this: degraded (default 2.0).
+    pub max_load_per_cpu: f64,
+    /// Battery below this percentage while not on AC power: degraded (default 20).
+    pub min_battery_percent: u8,
+    /// Where the kernel's power-supply interface is (default `/sys/class/power_supply`).
+    pub power_supply_root: PathBuf,
+}
+
+impl Default for ResourceSettings {
+    fn default() -> Self {
+        Self {
+            interval_ms: 10_000,
+            min_free_disk_mb: 1024,
+            min_free_memory_mb: 256,
+            max_load_per_cpu: 2.0,
+            min_battery_percent: 20,
+            power_supply_root: PathBuf::from("/sys/class/power_supply"),
+        }
+    }
 }
 
 /// The local HTTP API.

@@ -148,6 +148,21 @@ pub(crate) fn restarts(restarts: &[(usize, RestartSpec)], src: &mut Source) {
 pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     api_host_loopback(device, src);
     log_max_bytes_minimum(device, src);
+    resource_thresholds_sane(device, src);
+}
+
+fn resource_thresholds_sane(device: &DeviceConfig, src: &mut Source) {
+    let r = &device.resources;
+    let at = JsonPath::root().key("resources");
+    if r.interval_ms < 100 {
+        src.error(&at.key("interval_ms"), "must be at least 100");
+    }
+    if r.max_load_per_cpu.is_nan() || r.max_load_per_cpu <= 0.0 {
+        src.error(&at.key("max_load_per_cpu"), "must be positive");
+    }
+    if r.min_battery_percent > 100 {
+        src.error(&at.key("min_battery_percent"), "must be at most 100");
+    }
 }
 
 /// A duplicate is reported at the second runner, naming the first one's index.

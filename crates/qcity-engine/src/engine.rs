@@ -14,6 +14,7 @@ use crate::datadir::{DataDir, LockError};
 use crate::event::{ControlAction, Event, EventKind, RunnerState};
 use crate::journal::{spawn_audit, spawn_journal};
 use crate::reconcile::reconcile;
+use crate::resources::MachineStatus;
 use crate::runner::Command;
 use crate::status::{RunnerStatus, StatusTable};
 use crate::supervisor::{ApplyReport, Supervisor};
@@ -60,6 +61,8 @@ pub struct Engine {
     config: Mutex<Config>,
     journal: watch::Receiver<u64>,
     audit: watch::Receiver<u64>,
+    machine: Arc<Mutex<MachineStatus>>,
+    monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     _lock: std::fs::File,
 }
 
@@ -114,6 +117,8 @@ impl Engine {
             config: Mutex::new(opts.config.clone()),
             journal,
             audit,
+            machine: Arc::new(Mutex::new(MachineStatus::default())),
+            monitor: Mutex::new(None),
             _lock: lock,
         });
         engine.bus.publish(EventKind::EngineStarted {
@@ -133,6 +138,7 @@ impl Engine {
         }
         let report = engine.supervisor.apply(&opts.config).await;
         engine.publish_applied(report);
+        engine.watch_machine(&opts.config);
         Ok(engine)
     }
 
@@ -195,6 +201,7 @@ impl Engine {
         let result = match qcity_config::load_dir(&dir) {
             Ok(config) => {
                 let report = self.supervisor.apply(&config).await;
+                self.watch_machine(&config);
                 *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
                 self.publish_applied(report.clone());
                 Ok(report)
@@ -246,8 +253,53 @@ impl Engine {
         }
     }
 
+    /// The machine's resources and their verdicts.
+    pub fn machine(&self) -> MachineStatus {
+        self.machine
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// (Re)starts the resource monitor for `config`: the data dir and every runner's working
+    /// dir are the disks watched.
+    fn watch_machine(&self, config: &Config) {
+        let mut disks = vec![self.data.root().to_path_buf()];
+        for r in &config.manifest.runners {
+            let dir = match &r.working_dir {
+                Some(d) => config.dir.join(d),
+                None => config.dir.clone(),
+            };
+            if !disks.contains(&dir) {
+                disks.push(dir);
+            }
+        }
+        let handle = crate::resources::spawn_monitor(
+            self.bus.clone(),
+            self.machine.clone(),
+            config.device.resources.clone(),
+            disks,
+        );
+        if let Some(old) = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(handle)
+        {
+            old.abort();
+        }
+    }
+
     /// Stops every runner and waits until every event so far is durable.
     pub async fn shutdown(&self, reason: &str) {
+        if let Some(m) = self
+            .monitor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            m.abort();
+        }
         self.bus.publish(EventKind::EngineStopping {
             reason: reason.to_string(),
         });

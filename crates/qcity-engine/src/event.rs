@@ -46,6 +46,12 @@ pub enum EventKind {
         state: crate::probe::ProbeState,
         detail: String,
     },
+    /// A machine resource's verdict changed (disk, memory, load, battery).
+    ResourceChanged {
+        resource: String,
+        state: crate::probe::ProbeState,
+        detail: String,
+    },
     /// A control action, by whom, on what, and how it ended.
     Control {
         actor: String,
@@ -83,6 +89,7 @@ impl EventKind {
             Self::RunnerState { .. } => "runner-state",
             Self::RunnerActivity { .. } => "runner-activity",
             Self::ProbeChanged { .. } => "probe-changed",
+            Self::ResourceChanged { .. } => "resource-changed",
             Self::Escalation { .. } => "escalation",
             Self::Control { .. } => "control",
             Self::ConfigApplied { .. } => "config-applied",

@@ -15,6 +15,7 @@ pub mod output;
 pub mod probe;
 pub mod process;
 pub mod reconcile;
+pub mod resources;
 pub mod runner;
 pub mod spawn;
 pub mod status;

@@ -11,10 +11,12 @@ use crate::exit::{CliError, CliResult, Code};
 use crate::format;
 
 pub fn status(data: &DataDir, json: bool) -> CliResult {
-    let runners: Vec<RunnerStatus> = Client::connect(data)?.get("/runners")?;
+    let client = Client::connect(data)?;
+    let runners: Vec<RunnerStatus> = client.get("/runners")?;
     if json {
         return print_json(&runners);
     }
+    let machine: qcity_engine::resources::MachineStatus = client.get("/machine")?;
     let rows: Vec<Vec<String>> = runners
         .iter()
         .map(|r| {
@@ -43,6 +45,7 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
         ],
         &rows,
     ));
+    emit(&format!("\nmachine: {}\n", format::machine(&machine)));
     Ok(())
 }
 

@@ -4,7 +4,8 @@ use qcity_engine::RunnerState;
 use qcity_engine::RunnerStatus;
 use qcity_engine::clock::now_ms;
 use qcity_engine::github::Activity;
-use qcity_engine::probe::{Health, ProbeState};
+use qcity_engine::probe::{Health, ProbeState, ProbeStatus};
+use qcity_engine::resources::MachineStatus;
 
 /// `950ms`, `12s`, `3m05s`, `2h07m`, `3d04h`.
 pub fn duration(ms: u64) -> String {
@@ -50,7 +51,19 @@ fn activity(a: &Activity) -> String {
 
 /// The health column: the verdict and, when not healthy, the failing probes and why.
 pub fn health(r: &RunnerStatus) -> String {
-    let Some(health) = r.health else {
+    verdict(r.health, &r.probes)
+}
+
+/// The machine line: its verdict and what fails.
+pub fn machine(m: &MachineStatus) -> String {
+    match m.health {
+        None => "not read yet".into(),
+        health => verdict(health, &m.resources),
+    }
+}
+
+fn verdict(health: Option<Health>, probes: &[ProbeStatus]) -> String {
+    let Some(health) = health else {
         return "-".into();
     };
     let name = match health {
@@ -58,8 +71,7 @@ pub fn health(r: &RunnerStatus) -> String {
         Health::Degraded => "degraded",
         Health::Unhealthy => "unhealthy",
     };
-    let failing: Vec<String> = r
-        .probes
+    let failing: Vec<String> = probes
         .iter()
         .filter(|p| p.state == ProbeState::Failing)
         .map(|p| format!("{}: {}", p.name, p.detail))

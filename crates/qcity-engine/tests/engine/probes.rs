@@ -135,3 +135,74 @@ async fn a_log_probe_sees_an_error_line_and_a_soft_exec_probe_degrades() {
     assert_eq!(health(&h, "job"), Some(Health::Unhealthy));
     h.engine.shutdown("test").await;
 }
+
+fn set(root: &std::path::Path, entry: &str, file: &str, value: &str) {
+    std::fs::create_dir_all(root.join(entry)).unwrap();
+    std::fs::write(root.join(entry).join(file), format!("{value}\n")).unwrap();
+}
+
+async fn wait_resource(h: &mut Harness, name: &str, state: ProbeState) -> String {
+    let name = name.to_string();
+    let ev = h
+        .wait_event(&format!("{name} {state:?}"), move |e| {
+            matches!(&e.kind, EventKind::ResourceChanged { resource, state: s, .. } if resource.starts_with(name.as_str()) && *s == state)
+        })
+        .await;
+    let EventKind::ResourceChanged { detail, .. } = &ev.kind else {
+        unreachable!()
+    };
+    detail.clone()
+}
+
+/// A machine whose battery (a fixture laid out like the kernel's power-supply class) and disk
+/// thresholds are ours to set.
+async fn machine(min_free_disk_mb: u64) -> (Harness, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let power = dir.path().join("power_supply");
+    set(&power, "AC", "type", "Mains");
+    set(&power, "AC", "online", "1");
+    set(&power, "BAT0", "type", "Battery");
+    set(&power, "BAT0", "capacity", "80");
+    set(&power, "BAT0", "status", "Charging");
+    let conf = dir.path().join("config");
+    std::fs::create_dir_all(&conf).unwrap();
+    let mut cfg = crate::support::config(&conf, vec![runner("idle", "exec sleep 300")]);
+    cfg.device.resources.interval_ms = 100;
+    cfg.device.resources.power_supply_root = power.clone();
+    cfg.device.resources.min_free_disk_mb = min_free_disk_mb;
+    crate::support::write_manifest(&conf, &cfg);
+    (Harness::start_with(dir, cfg).await, power)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_battery_discharging_at_15_percent_degrades_the_machine() {
+    let (mut h, power) = machine(1).await;
+    assert_eq!(
+        wait_resource(&mut h, "battery", ProbeState::Passing).await,
+        "80% on AC (Charging)"
+    );
+    set(&power, "AC", "online", "0");
+    set(&power, "BAT0", "status", "Discharging");
+    set(&power, "BAT0", "capacity", "15");
+    assert_eq!(
+        wait_resource(&mut h, "battery", ProbeState::Failing).await,
+        "15% on battery (Discharging), below 20%"
+    );
+    let m = h.engine.machine();
+    let battery = m.resources.iter().find(|r| r.name == "battery").unwrap();
+    assert!(!battery.critical);
+    assert!(m.health >= Some(Health::Degraded), "{m:?}");
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_threshold_above_the_real_free_space_makes_the_machine_unhealthy() {
+    let (mut h, _) = machine(u64::MAX / 4).await;
+    let detail = wait_resource(&mut h, "disk:", ProbeState::Failing).await;
+    assert!(
+        detail.contains("MiB free on ") && detail.contains("below"),
+        "{detail}"
+    );
+    assert_eq!(h.engine.machine().health, Some(Health::Unhealthy));
+    h.engine.shutdown("test").await;
+}

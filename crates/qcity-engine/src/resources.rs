@@ -1,0 +1,297 @@
+//! The machine's own health: free disk where runners work, available memory, load, battery.
+//!
+//! Read straight from the kernel (`statvfs`, `/proc/meminfo`, `/proc/loadavg`, the
+//! power-supply class), as sysinfo does on Linux, without its dependency. The power-supply root
+//! is configurable so tests can use a directory laid out like the kernel's.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qcity_config::ResourceSettings;
+use serde::{Deserialize, Serialize};
+
+use crate::bus::Bus;
+use crate::clock::now_ms;
+use crate::event::EventKind;
+use crate::probe::{Health, ProbeState, ProbeStatus, health_of};
+
+/// What the machine has, at one reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Readings {
+    /// Free space in MiB for each watched directory.
+    pub disks: Vec<DiskReading>,
+    pub available_memory_mb: Option<u64>,
+    pub load_1m: Option<f64>,
+    pub cpus: usize,
+    pub battery: Option<Battery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DiskReading {
+    pub path: PathBuf,
+    pub free_mb: Option<u64>,
+}
+
+/// The batteries and mains adapters of the power-supply class, summed up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Battery {
+    /// Charge of the first battery, in percent.
+    pub percent: u8,
+    /// `Charging`, `Discharging`, `Full`, `Not charging` as the kernel says.
+    pub status: String,
+    /// Whether a mains adapter says it is online (`None`: there is no adapter entry).
+    pub ac_online: Option<bool>,
+}
+
+impl Battery {
+    /// Running on the battery: no adapter online and the battery discharging.
+    pub fn on_battery(&self) -> bool {
+        self.ac_online != Some(true) && self.status == "Discharging"
+    }
+}
+
+/// The machine's status: readings, a verdict per resource, and the worst of them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MachineStatus {
+    pub health: Option<Health>,
+    pub resources: Vec<ProbeStatus>,
+    pub readings: Option<Readings>,
+}
+
+/// Reads every resource; what cannot be read is `None`, never an error.
+pub fn read(disk_paths: &[PathBuf], power_supply_root: &Path) -> Readings {
+    Readings {
+        disks: disk_paths
+            .iter()
+            .map(|p| DiskReading {
+                path: p.clone(),
+                free_mb: free_disk_mb(p),
+            })
+            .collect(),
+        available_memory_mb: available_memory_mb(),
+        load_1m: std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse().ok()),
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        battery: battery(power_supply_root),
+    }
+}
+
+fn free_disk_mb(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is NUL-terminated and st is a valid out-pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64) / (1024 * 1024))
+}
+
+fn available_memory_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
+}
+
+/// The power-supply class: `*/type` is `Battery` or `Mains`; batteries have `capacity` and
+/// `status`, adapters `online`.
+pub fn battery(root: &Path) -> Option<Battery> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(root)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    let read = |dir: &Path, file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let mut ac_online = None;
+    let mut battery = None;
+    for dir in &entries {
+        match read(dir, "type").as_deref() {
+            Some("Mains") => {
+                let online = read(dir, "online").as_deref() == Some("1");
+                ac_online = Some(ac_online.unwrap_or(false) || online);
+            }
+            Some("Battery") if battery.is_none() => {
+                let percent = read(dir, "capacity").and_then(|c| c.parse::<u8>().ok());
+                if let Some(percent) = percent {
+                    battery = Some((percent.min(100), read(dir, "status").unwrap_or_default()));
+                }
+            }
+            _ => {}
+        }
+    }
+    battery.map(|(percent, status)| Battery {
+        percent,
+        status,
+        ac_online,
+    })
+}
+
+/// A verdict per resource for `r` under `s`.
+pub fn evaluate(r: &Readings, s: &ResourceSettings) -> Vec<ProbeStatus> {
+    let at = now_ms();
+    let verdict = |name: String, critical: bool, result: Option<Result<String, String>>| {
+        let (state, detail) = match result {
+            None => (ProbeState::Pending, "cannot be read here".to_string()),
+            Some(Ok(d)) => (ProbeState::Passing, d),
+            Some(Err(d)) => (ProbeState::Failing, d),
+        };
+        ProbeStatus {
+            name,
+            state,
+            critical,
+            detail,
+            checked_ms: at,
+        }
+    };
+    let mut out = Vec::new();
+    for d in &r.disks {
+        let result = d.free_mb.map(|free| {
+            let text = format!("{free} MiB free on {}", d.path.display());
+            if free < s.min_free_disk_mb {
+                Err(format!("{text}, below {} MiB", s.min_free_disk_mb))
+            } else {
+                Ok(text)
+            }
+        });
+        out.push(verdict(format!("disk:{}", d.path.display()), true, result));
+    }
+    let memory = r.available_memory_mb.map(|mb| {
+        if mb < s.min_free_memory_mb {
+            Err(format!(
+                "{mb} MiB available, below {} MiB",
+                s.min_free_memory_mb
+            ))
+        } else {
+            Ok(format!("{mb} MiB available"))
+        }
+    });
+    out.push(verdict("memory".into(), true, memory));
+    let load = r.load_1m.map(|l| {
+        let per_cpu = l / r.cpus.max(1) as f64;
+        let text = format!("load {l:.2} on {} CPUs", r.cpus);
+        if per_cpu > s.max_load_per_cpu {
+            Err(format!("{text}, above {} per CPU", s.max_load_per_cpu))
+        } else {
+            Ok(text)
+        }
+    });
+    out.push(verdict("load".into(), false, load));
+    if let Some(b) = &r.battery {
+        let power = if b.on_battery() {
+            "on battery"
+        } else {
+            "on AC"
+        };
+        let text = format!("{}% {power} ({})", b.percent, b.status);
+        let result = if b.on_battery() && b.percent < s.min_battery_percent {
+            Err(format!("{text}, below {}%", s.min_battery_percent))
+        } else {
+            Ok(text)
+        };
+        out.push(verdict("battery".into(), false, Some(result)));
+    }
+    out
+}
+
+/// Reads the machine every `interval_ms`, keeps `status` current and publishes each change of
+/// a resource's verdict. Ends when the returned handle is aborted.
+pub fn spawn_monitor(
+    bus: Arc<Bus>,
+    status: Arc<Mutex<MachineStatus>>,
+    settings: ResourceSettings,
+    disk_paths: Vec<PathBuf>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_millis(settings.interval_ms));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let paths = disk_paths.clone();
+            let root = settings.power_supply_root.clone();
+            let Ok(readings) = tokio::task::spawn_blocking(move || read(&paths, &root)).await
+            else {
+                continue;
+            };
+            let resources = evaluate(&readings, &settings);
+            let previous = {
+                let mut st = status.lock().unwrap_or_else(|e| e.into_inner());
+                let previous = std::mem::take(&mut st.resources);
+                st.health = health_of(&resources);
+                st.resources = resources.clone();
+                st.readings = Some(readings);
+                previous
+            };
+            for r in &resources {
+                let before = previous.iter().find(|p| p.name == r.name).map(|p| p.state);
+                if before != Some(r.state) {
+                    bus.publish(EventKind::ResourceChanged {
+                        resource: r.name.clone(),
+                        state: r.state,
+                        detail: r.detail.clone(),
+                    });
+                }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, entry: &str, file: &str, value: &str) {
+        std::fs::create_dir_all(root.join(entry)).unwrap();
+        std::fs::write(root.join(entry).join(file), format!("{value}\n")).unwrap();
+    }
+
+    #[test]
+    fn reads_a_power_supply_class_laid_out_like_the_kernels() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert_eq!(battery(root), None, "a desktop without a battery");
+        write(root, "AC", "type", "Mains");
+        write(root, "AC", "online", "1");
+        write(root, "BAT0", "type", "Battery");
+        write(root, "BAT0", "capacity", "87");
+        write(root, "BAT0", "status", "Charging");
+        let b = battery(root).unwrap();
+        assert_eq!(
+            (b.percent, b.ac_online, b.on_battery()),
+            (87, Some(true), false)
+        );
+        write(root, "AC", "online", "0");
+        write(root, "BAT0", "capacity", "15");
+        write(root, "BAT0", "status", "Discharging");
+        let b = battery(root).unwrap();
+        assert!(b.on_battery());
+        let s = ResourceSettings::default();
+        let r = Readings {
+            disks: vec![],
+            available_memory_mb: Some(4096),
+            load_1m: Some(0.5),
+            cpus: 2,
+            battery: Some(b),
+        };
+        let v = evaluate(&r, &s);
+        let bat = v.iter().find(|p| p.name == "battery").unwrap();
+        assert_eq!(bat.state, ProbeState::Failing);
+        assert_eq!(bat.detail, "15% on battery (Discharging), below 20%");
+        assert_eq!(health_of(&v), Some(Health::Degraded));
+    }
+
+    #[test]
+    fn the_real_machine_can_be_read() {
+        let r = read(&[PathBuf::from("/")], Path::new("/sys/class/power_supply"));
+        assert!(r.disks[0].free_mb.is_some());
+        assert!(r.available_memory_mb.is_some_and(|m| m > 0));
+        assert!(r.load_1m.is_some());
+    }
+}
