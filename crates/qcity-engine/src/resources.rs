@@ -210,16 +210,13 @@ pub fn spawn_monitor(
     disk_paths: Vec<PathBuf>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_millis(settings.interval_ms));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticker =
+            crate::probe::aligned_interval(Duration::from_millis(settings.interval_ms));
         loop {
             ticker.tick().await;
-            let paths = disk_paths.clone();
-            let root = settings.power_supply_root.clone();
-            let Ok(readings) = tokio::task::spawn_blocking(move || read(&paths, &root)).await
-            else {
-                continue;
-            };
+            // A few small files from /proc and /sys and one statvfs per disk: cheaper inline
+            // than a trip to the blocking pool.
+            let readings = read(&disk_paths, &settings.power_supply_root);
             let resources = evaluate(&readings, &settings);
             let previous = {
                 let mut st = status.lock().unwrap_or_else(|e| e.into_inner());
