@@ -294,3 +294,37 @@ fn status_shows_health_and_why() {
     assert!(table.contains("HEALTH"), "{table}");
     assert!(table.contains("unhealthy (port: 127.0.0.1:1: "), "{table}");
 }
+
+#[test]
+fn tasks_from_the_cli() {
+    let m = r#"{"runners": [], "tasks": [
+        {"name": "ok", "command": ["sh", "-c", "echo fine"], "autotest": true},
+        {"name": "broken", "command": ["sh", "-c", "echo 'missing thing' >&2; exit 3"], "retries": 1, "retry_delay_ms": 100}
+    ]}"#;
+    let d = Daemon::start(m);
+    let list = text(&d.qcity(&["task", "list"]).stdout);
+    assert!(
+        list.contains("ok") && list.contains("on demand") && list.contains("yes"),
+        "{list}"
+    );
+    let out = d.qcity(&["task", "run", "ok"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("ok: attempt 1/1: exit 0"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = d.qcity(&["task", "run", "broken"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains("attempt 1/2: exit 3") && said.contains("attempt 2/2: exit 3"),
+        "{said}"
+    );
+    assert!(
+        text(&out.stderr).contains("| missing thing"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(d.qcity(&["task", "run", "nope"]).status.code(), Some(4));
+}

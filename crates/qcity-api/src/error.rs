@@ -49,6 +49,9 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownRunner { .. } => {
                 Self::new(StatusCode::NOT_FOUND, "unknown_runner", e.to_string())
             }
+            EngineError::UnknownTask { .. } => {
+                Self::new(StatusCode::NOT_FOUND, "unknown_task", e.to_string())
+            }
             EngineError::Config { errors } => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 body: ErrorBody {

@@ -50,6 +50,9 @@ fn table() -> Table {
             get(follow),
         ),
         (Method::GET, "/api/v1/machine", get(machine)),
+        (Method::GET, "/api/v1/tasks", get(list_tasks)),
+        (Method::POST, "/api/v1/tasks/{name}/run", post(run_task)),
+        (Method::GET, "/api/v1/tasks/{name}/runs", get(task_runs)),
         (Method::POST, "/api/v1/reload", post(reload)),
         (Method::GET, "/api/v1/events", get(events)),
         (Method::GET, "/api/v1/audit", get(audit)),
@@ -154,6 +157,30 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 
 async fn machine(State(st): State<AppState>) -> Json<qcity_engine::resources::MachineStatus> {
     Json(st.engine.machine())
+}
+
+async fn list_tasks(State(st): State<AppState>) -> Json<Vec<qcity_engine::task::TaskInfo>> {
+    Json(st.engine.tasks())
+}
+
+async fn run_task(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<qcity_engine::task::RunOutcome>, ApiError> {
+    Ok(Json(st.engine.run_task(&name, "manual").await?))
+}
+
+async fn task_runs(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    q: Result<Query<LogsQuery>, QueryRejection>,
+) -> Result<Json<Vec<qcity_engine::task::TaskRun>>, ApiError> {
+    let n = query(q)?.n.unwrap_or(20).min(MAX_EVENTS);
+    if !st.engine.tasks().iter().any(|t| t.name == name) {
+        return Err(EngineError::UnknownTask { name }.into());
+    }
+    let engine = st.engine.clone();
+    Ok(Json(blocking(move || engine.task_runs(&name, n)).await?))
 }
 
 async fn list_runners(State(st): State<AppState>) -> Json<Vec<RunnerStatus>> {

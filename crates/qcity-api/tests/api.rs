@@ -18,7 +18,7 @@ struct Server {
 
 const MANIFEST: &str = r#"{"runners": [
   {"name": "echo", "command": ["sh", "-c", "echo hello-from-echo; exec sleep 30"], "stop_grace_ms": 2000}
-]}"#;
+], "tasks": [{"name": "echo", "command": ["true"]}]}"#;
 
 async fn serve() -> Server {
     let dir = tempfile::tempdir().unwrap();

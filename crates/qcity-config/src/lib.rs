@@ -24,6 +24,7 @@ mod suggest;
 mod types;
 mod validate;
 
+pub mod cron;
 pub mod probe_target;
 
 pub use error::{ConfigError, ConfigErrors};

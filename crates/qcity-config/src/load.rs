@@ -98,6 +98,7 @@ fn manifest(src: &mut Source) -> Option<RunnerManifest> {
     }
     validate::runners(&runners, src);
     validate::restarts(&restarts, src);
+    validate::tasks(&manifest.tasks, src);
     manifest.runners = runners.into_iter().map(|(_, r)| r).collect();
     Some(manifest)
 }

@@ -19,6 +19,63 @@ pub struct RunnerManifest {
     /// Runners, each with a unique name.
     #[serde(default)]
     pub runners: Vec<RunnerSpec>,
+    /// Commands run on a schedule or on demand, one instance at a time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// A task: a command run on a schedule (`every_ms` or `cron`) or on demand, one instance at
+/// a time, with a timeout and retries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Unique name: letters, digits, `-`, `_` and `.`, 1 to 64 characters.
+    pub name: String,
+    /// Program and arguments, as an argv array (no shell).
+    pub command: Vec<String>,
+    /// Working directory; relative paths are relative to the configuration directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<PathBuf>,
+    /// Extra environment variables.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// When it runs by itself; without one it runs only on demand (`qcity task run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<TaskSchedule>,
+    /// Milliseconds a run may take before it is stopped (default 3 600 000).
+    #[serde(default = "default_task_timeout")]
+    pub timeout_ms: u64,
+    /// Further attempts after a failed one (default 0).
+    #[serde(default)]
+    pub retries: u32,
+    /// Delay before the first retry, doubled for each next one (default 1 000).
+    #[serde(default = "default_retry_delay")]
+    pub retry_delay_ms: u64,
+    /// Programs that must be on PATH for the task to run (`docker`, `git`…).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    /// Part of `qcity autotest`.
+    #[serde(default)]
+    pub autotest: bool,
+}
+
+fn default_task_timeout() -> u64 {
+    3_600_000
+}
+fn default_retry_delay() -> u64 {
+    1_000
+}
+
+/// Exactly one of `every_ms` and `cron`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSchedule {
+    /// Run every this many milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every_ms: Option<u64>,
+    /// A five-field cron expression, in UTC (`0 3 * * *`: every day at 03:00 UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
 }
 
 /// One supervised program.

@@ -132,6 +132,61 @@ fn exec_runnable(
     }
 }
 
+/// Every task: a well-formed unique name, a command, one schedule that parses.
+pub(crate) fn tasks(tasks: &[crate::types::TaskSpec], src: &mut Source) {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let at = JsonPath::root().key("tasks").index(i);
+        let name = &task.name;
+        let ok = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if name.is_empty() || name.len() > MAX_NAME_LEN || !ok {
+            src.error(
+                &at.key("name"),
+                format!(
+                    "invalid task name: use 1 to {MAX_NAME_LEN} letters, digits, `.`, `_` or `-`"
+                ),
+            );
+        } else if let Some(earlier) = first.insert(name, i) {
+            src.error(
+                &at.key("name"),
+                format!("duplicate task name `{name}`: tasks[{earlier}] has it"),
+            );
+        }
+        match task.command.first() {
+            None => src.error(
+                &at.key("command"),
+                "command is empty: give the program and its arguments",
+            ),
+            Some(p) if p.is_empty() => {
+                src.error(&at.key("command").index(0), "program name is empty")
+            }
+            Some(_) => {}
+        }
+        if task.timeout_ms == 0 {
+            src.error(&at.key("timeout_ms"), "must be positive");
+        }
+        if let Some(schedule) = &task.schedule {
+            let at = at.key("schedule");
+            match (&schedule.every_ms, &schedule.cron) {
+                (Some(_), Some(_)) | (None, None) => {
+                    src.error(&at, "give exactly one of `every_ms` and `cron`")
+                }
+                (Some(ms), None) if *ms < 1000 => {
+                    src.error(&at.key("every_ms"), "must be at least 1000")
+                }
+                (None, Some(expr)) => {
+                    if let Err(e) = crate::cron::Cron::parse(expr) {
+                        src.error(&at.key("cron"), format!("not a cron expression: {e}"));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 /// The `restart` objects that deserialized, each with its runner's index. They are checked
 /// apart from their runners so that a bad runner field does not hide a bad restart value.
 pub(crate) fn restarts(restarts: &[(usize, RestartSpec)], src: &mut Source) {

@@ -357,3 +357,27 @@ fn probe_errors_name_the_field_and_what_is_wrong() {
     }
     assert!(errs.contains("runner_manifest.json:3:"), "{errs}");
 }
+
+#[test]
+fn task_errors_name_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("runner_manifest.json"),
+        r#"{"tasks": [
+  {"name": "ok", "command": ["true"], "schedule": {"cron": "0 3 * * *"}, "autotest": true},
+  {"name": "bad", "command": ["true"], "schedule": {"cron": "0 25 * * *"}},
+  {"name": "both", "command": ["true"], "schedule": {"cron": "* * * * *", "every_ms": 5000}},
+  {"name": "ok", "command": []}
+]}"#,
+    )
+    .unwrap();
+    let errs = qcity_config::load_dir(dir.path()).unwrap_err().to_string();
+    for want in [
+        "tasks[1].schedule.cron: not a cron expression: hour: `25` is outside 0-23",
+        "tasks[2].schedule: give exactly one of `every_ms` and `cron`",
+        "tasks[3].name: duplicate task name `ok`",
+        "tasks[3].command: command is empty",
+    ] {
+        assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
+    }
+}

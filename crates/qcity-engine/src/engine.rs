@@ -18,6 +18,7 @@ use crate::resources::MachineStatus;
 use crate::runner::Command;
 use crate::status::{RunnerStatus, StatusTable};
 use crate::supervisor::{ApplyReport, Supervisor};
+use crate::task::{RunOutcome, TaskInfo, TaskRun, Tasks};
 
 /// How to start an engine.
 #[derive(Debug, Clone)]
@@ -46,6 +47,8 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error("no runner named `{name}`")]
     UnknownRunner { name: String },
+    #[error("no task named `{name}`")]
+    UnknownTask { name: String },
     #[error("configuration has errors:\n{errors}")]
     Config { errors: qcity_config::ConfigErrors },
     #[error("the engine is shutting down")]
@@ -63,6 +66,7 @@ pub struct Engine {
     audit: watch::Receiver<u64>,
     machine: Arc<Mutex<MachineStatus>>,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    tasks: Mutex<Arc<Tasks>>,
     _lock: std::fs::File,
 }
 
@@ -109,6 +113,12 @@ impl Engine {
             data.logs(),
             &data.instance_id(),
         );
+        let tasks = Tasks::start(
+            &opts.config,
+            bus.clone(),
+            data.root().to_path_buf(),
+            &data.instance_id(),
+        );
         let engine = Arc::new(Engine {
             bus,
             status,
@@ -119,6 +129,7 @@ impl Engine {
             audit,
             machine: Arc::new(Mutex::new(MachineStatus::default())),
             monitor: Mutex::new(None),
+            tasks: Mutex::new(tasks),
             _lock: lock,
         });
         engine.bus.publish(EventKind::EngineStarted {
@@ -202,6 +213,13 @@ impl Engine {
             Ok(config) => {
                 let report = self.supervisor.apply(&config).await;
                 self.watch_machine(&config);
+                let tasks = Tasks::start(
+                    &config,
+                    self.bus.clone(),
+                    self.data.root().to_path_buf(),
+                    &self.data.instance_id(),
+                );
+                *self.tasks.lock().unwrap_or_else(|e| e.into_inner()) = tasks;
                 *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
                 self.publish_applied(report.clone());
                 Ok(report)
@@ -251,6 +269,40 @@ impl Engine {
             let mut rx = rx.clone();
             let _ = rx.wait_for(|&durable| durable >= id).await;
         }
+    }
+
+    /// Every task of the configuration.
+    pub fn tasks(&self) -> Vec<TaskInfo> {
+        self.current_tasks().list()
+    }
+
+    /// Runs a task now (with its retries) and returns when it is done.
+    pub async fn run_task(&self, name: &str, trigger: &str) -> Result<RunOutcome, EngineError> {
+        let tasks = self.current_tasks();
+        let outcome = tasks
+            .run(name, trigger)
+            .await
+            .map_err(|e| EngineError::UnknownTask { name: e.name })?;
+        self.wait_durable(self.bus.next_id() - 1).await;
+        Ok(outcome)
+    }
+
+    /// The newest `n` attempts of a task, oldest first.
+    pub fn task_runs(&self, name: &str, n: usize) -> Result<Vec<TaskRun>, EngineError> {
+        let rows = Store::open(&self.data.db())?.events_about("task-finished", name, n)?;
+        Ok(rows
+            .iter()
+            .filter_map(
+                |r| match serde_json::from_str::<Event>(&r.data).ok()?.kind {
+                    EventKind::TaskFinished { run } => Some(run),
+                    _ => None,
+                },
+            )
+            .collect())
+    }
+
+    fn current_tasks(&self) -> Arc<Tasks> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The machine's resources and their verdicts.

@@ -52,6 +52,10 @@ pub enum EventKind {
         state: crate::probe::ProbeState,
         detail: String,
     },
+    /// One attempt of a task ended.
+    TaskFinished { run: crate::task::TaskRun },
+    /// A task trigger was refused (a run under way, a program missing).
+    TaskSkipped { task: String, reason: String },
     /// A control action, by whom, on what, and how it ended.
     Control {
         actor: String,
@@ -90,6 +94,8 @@ impl EventKind {
             Self::RunnerActivity { .. } => "runner-activity",
             Self::ProbeChanged { .. } => "probe-changed",
             Self::ResourceChanged { .. } => "resource-changed",
+            Self::TaskFinished { .. } => "task-finished",
+            Self::TaskSkipped { .. } => "task-skipped",
             Self::Escalation { .. } => "escalation",
             Self::Control { .. } => "control",
             Self::ConfigApplied { .. } => "config-applied",
@@ -107,6 +113,8 @@ impl EventKind {
             | Self::ProbeChanged { runner, .. } => Some(runner),
             Self::Escalation { runner, .. } | Self::Reconciled { runner, .. } => runner.as_deref(),
             Self::Control { target, .. } => Some(target),
+            Self::TaskFinished { run } => Some(&run.task),
+            Self::TaskSkipped { task, .. } => Some(task),
             _ => None,
         }
     }

@@ -20,6 +20,7 @@ pub mod runner;
 pub mod spawn;
 pub mod status;
 pub mod supervisor;
+pub mod task;
 
 pub use engine::{Engine, EngineError, EngineOptions};
 pub use event::{ControlAction, Event, EventKind, ExitInfo, RunnerState};

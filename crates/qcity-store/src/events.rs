@@ -68,4 +68,34 @@ impl Store {
             .ctx("querying events")?;
         rows.collect::<Result<_, _>>().ctx("reading events")
     }
+
+    /// The newest `limit` events of `kind` about `subject` (the runner or task column),
+    /// oldest first.
+    pub fn events_about(
+        &self,
+        kind: &str,
+        subject: &str,
+        limit: usize,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, ts_ms, kind, runner, data FROM events WHERE kind = ?1 AND runner = ?2 ORDER BY id DESC LIMIT ?3",
+            )
+            .ctx("preparing the event query")?;
+        let rows = stmt
+            .query_map(params![kind, subject, limit as i64], |r| {
+                Ok(EventRow {
+                    id: r.get::<_, i64>(0)? as u64,
+                    ts_ms: r.get(1)?,
+                    kind: r.get(2)?,
+                    runner: r.get(3)?,
+                    data: r.get(4)?,
+                })
+            })
+            .ctx("querying events")?;
+        let mut rows: Vec<EventRow> = rows.collect::<Result<_, _>>().ctx("reading events")?;
+        rows.reverse();
+        Ok(rows)
+    }
 }

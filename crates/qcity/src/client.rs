@@ -103,7 +103,7 @@ impl Client {
             ))
         })?;
         let code = match body.code.as_str() {
-            "unknown_runner" => Code::UnknownRunner,
+            "unknown_runner" | "unknown_task" => Code::UnknownRunner,
             "invalid_config" => Code::InvalidConfig,
             _ => Code::Error,
         };

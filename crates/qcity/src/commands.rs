@@ -104,6 +104,67 @@ pub fn logs(data: &DataDir, name: &str, lines: usize, follow: bool) -> CliResult
     }
 }
 
+pub fn task_list(data: &DataDir, json: bool) -> CliResult {
+    let tasks: Vec<qcity_engine::task::TaskInfo> = Client::connect(data)?.get("/tasks")?;
+    if json {
+        return print_json(&tasks);
+    }
+    let rows: Vec<Vec<String>> = tasks
+        .into_iter()
+        .map(|t| {
+            vec![
+                t.name,
+                t.schedule.unwrap_or_else(|| "on demand".into()),
+                if t.autotest { "yes" } else { "no" }.into(),
+                if t.running { "running" } else { "idle" }.into(),
+            ]
+        })
+        .collect();
+    emit(&format::table(
+        &["NAME", "SCHEDULE", "AUTOTEST", "NOW"],
+        &rows,
+    ));
+    Ok(())
+}
+
+pub fn task_run(data: &DataDir, name: &str) -> CliResult {
+    use qcity_engine::task::RunOutcome;
+    let outcome: RunOutcome =
+        Client::connect(data)?.post(&format!("/tasks/{}/run", encode(name)))?;
+    match outcome {
+        RunOutcome::Finished { success, runs } => {
+            for r in &runs {
+                let result = match (&r.error, r.code, r.signal) {
+                    (Some(e), _, _) => e.clone(),
+                    (None, Some(c), _) => format!("exit {c}"),
+                    (None, None, Some(s)) => format!("signal {s}"),
+                    _ => "unknown".into(),
+                };
+                println!(
+                    "{name}: attempt {}/{}: {result} in {}",
+                    r.attempt,
+                    r.attempts,
+                    format::duration(r.duration_ms)
+                );
+            }
+            if let Some(last) = runs.last().filter(|_| !success) {
+                let tail: Vec<&str> = last.output_tail.lines().rev().take(10).collect();
+                for line in tail.into_iter().rev() {
+                    eprintln!("  | {line}");
+                }
+                return Err(CliError::error(format!("task `{name}` failed")));
+            }
+            Ok(())
+        }
+        RunOutcome::AlreadyRunning => Err(CliError::error(format!(
+            "task `{name}` is already running; not started twice"
+        ))),
+        RunOutcome::MissingRequirement { program } => Err(CliError::error(format!(
+            "task `{name}` requires `{program}`, which is not on PATH"
+        ))),
+    }
+}
+
 pub fn reload(data: &DataDir) -> CliResult {
     let r: ApplyReport = Client::connect(data)?.post("/reload")?;
     let list = |v: &[String]| {

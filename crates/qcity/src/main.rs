@@ -82,6 +82,11 @@ enum Command {
     /// restart; a bad config is refused and the last good one keeps running.
     #[command(after_help = EXIT_CODES)]
     Reload,
+    /// List or run tasks.
+    Task {
+        #[command(subcommand)]
+        command: TaskCommand,
+    },
     /// Work with the configuration files.
     Config {
         #[command(subcommand)]
@@ -103,6 +108,20 @@ struct Targets {
     /// Every runner
     #[arg(long)]
     all: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Every task: schedule, autotest flag, whether it runs now.
+    #[command(after_help = EXIT_CODES)]
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a task now (with its retries) and wait for it; exits 1 if it failed.
+    #[command(after_help = EXIT_CODES)]
+    Run { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +216,10 @@ fn run(cli: Cli) -> CliResult {
             follow,
         } => commands::logs(&data()?, name, *lines, *follow),
         Command::Reload => commands::reload(&data()?),
+        Command::Task { command } => match command {
+            TaskCommand::List { json } => commands::task_list(&data()?, *json),
+            TaskCommand::Run { name } => commands::task_run(&data()?, name),
+        },
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {

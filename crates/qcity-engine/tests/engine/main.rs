@@ -8,3 +8,4 @@ mod output;
 mod probes;
 mod reload;
 mod restart;
+mod tasks;

@@ -1,0 +1,379 @@
+//! Tasks: commands run on a schedule (`every_ms`, `cron`) or on demand, one instance at a time,
+//! with a timeout and retries with exponential backoff. Every attempt is a `task-finished`
+//! event, so the store holds the history.
+//!
+//! One at a time: a run takes `DATA/tasks/NAME.lock` with `flock`, so a second trigger (the
+//! schedule, the API, a second engine on the same data dir) is refused while a run is under
+//! way. A task process left behind by a killed engine carries the instance marker and is
+//! terminated by the next start's reconcile, so no run survives its lock.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qcity_config::{Config, TaskSpec};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use crate::bus::Bus;
+use crate::clock::now_ms;
+use crate::event::EventKind;
+
+/// The newest output kept per attempt.
+const TAIL_BYTES: usize = 16 * 1024;
+/// Between SIGTERM and SIGKILL when a run times out.
+const KILL_GRACE: Duration = Duration::from_secs(5);
+
+/// One attempt of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskRun {
+    pub task: String,
+    /// `schedule`, `manual` or `autotest`.
+    pub trigger: String,
+    pub attempt: u32,
+    pub attempts: u32,
+    pub success: bool,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    /// Why it did not run or did not finish (timeout, missing program).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub started_ms: i64,
+    pub duration_ms: u64,
+    /// The newest output (stdout and stderr), up to 16 KiB.
+    pub output_tail: String,
+}
+
+/// What a request to run a task came to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum RunOutcome {
+    /// It ran; the last attempt decides `success`.
+    Finished { success: bool, runs: Vec<TaskRun> },
+    /// Another run holds the lock.
+    AlreadyRunning,
+    /// A program in `requires` is not on PATH.
+    MissingRequirement { program: String },
+}
+
+/// A task as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskInfo {
+    pub name: String,
+    pub schedule: Option<String>,
+    pub autotest: bool,
+    pub running: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("no task named `{name}`")]
+pub struct UnknownTask {
+    pub name: String,
+}
+
+struct Plan {
+    spec: TaskSpec,
+    cwd: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// The tasks of one configuration, and their schedulers.
+pub struct Tasks {
+    plans: BTreeMap<String, Plan>,
+    bus: Arc<Bus>,
+    locks: PathBuf,
+    running: Mutex<HashMap<String, ()>>,
+    schedulers: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for s in self
+            .schedulers
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            s.abort();
+        }
+    }
+}
+
+impl Tasks {
+    /// The tasks of `config`, with their schedulers started.
+    pub fn start(config: &Config, bus: Arc<Bus>, data_dir: PathBuf, instance: &str) -> Arc<Tasks> {
+        let plans = config
+            .manifest
+            .tasks
+            .iter()
+            .map(|t| {
+                let mut env = vec![
+                    (
+                        crate::supervisor::INSTANCE_ENV.to_string(),
+                        instance.to_string(),
+                    ),
+                    ("QCITY_TASK".to_string(), t.name.clone()),
+                ];
+                env.extend(t.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let cwd = match &t.working_dir {
+                    Some(d) => config.dir.join(d),
+                    None => config.dir.clone(),
+                };
+                (
+                    t.name.clone(),
+                    Plan {
+                        spec: t.clone(),
+                        cwd,
+                        env,
+                    },
+                )
+            })
+            .collect();
+        let tasks = Arc::new(Tasks {
+            plans,
+            bus,
+            locks: data_dir.join("tasks"),
+            running: Mutex::new(HashMap::new()),
+            schedulers: Mutex::new(Vec::new()),
+        });
+        let handles: Vec<JoinHandle<()>> = tasks
+            .plans
+            .values()
+            .filter(|p| p.spec.schedule.is_some())
+            .map(|p| tokio::spawn(schedule(Arc::downgrade(&tasks), p.spec.clone())))
+            .collect();
+        *tasks.schedulers.lock().unwrap_or_else(|e| e.into_inner()) = handles;
+        tasks
+    }
+
+    pub fn list(&self) -> Vec<TaskInfo> {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        self.plans
+            .values()
+            .map(|p| TaskInfo {
+                name: p.spec.name.clone(),
+                schedule: p
+                    .spec
+                    .schedule
+                    .as_ref()
+                    .map(|s| match (&s.every_ms, &s.cron) {
+                        (Some(ms), _) => format!("every {} s", ms / 1000),
+                        (_, Some(c)) => format!("cron {c} (UTC)"),
+                        _ => String::new(),
+                    }),
+                autotest: p.spec.autotest,
+                running: running.contains_key(&p.spec.name),
+            })
+            .collect()
+    }
+
+    /// Names of the tasks marked `autotest`, in manifest order.
+    pub fn autotests(&self) -> Vec<String> {
+        self.plans
+            .values()
+            .filter(|p| p.spec.autotest)
+            .map(|p| p.spec.name.clone())
+            .collect()
+    }
+
+    /// Runs `name` now (with its retries) and returns when it is done.
+    pub async fn run(&self, name: &str, trigger: &str) -> Result<RunOutcome, UnknownTask> {
+        let plan = self.plans.get(name).ok_or_else(|| UnknownTask {
+            name: name.to_string(),
+        })?;
+        if let Some(program) = plan.spec.requires.iter().find(|p| !on_path(p)) {
+            let outcome = RunOutcome::MissingRequirement {
+                program: program.clone(),
+            };
+            self.bus.publish(EventKind::TaskSkipped {
+                task: name.to_string(),
+                reason: format!("`{program}` is not on PATH"),
+            });
+            return Ok(outcome);
+        }
+        let Some(_lock) = self.lock(name) else {
+            self.bus.publish(EventKind::TaskSkipped {
+                task: name.to_string(),
+                reason: "a run is already under way".into(),
+            });
+            return Ok(RunOutcome::AlreadyRunning);
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string(), ());
+        let attempts = plan.spec.retries + 1;
+        let mut runs = Vec::new();
+        for attempt in 1..=attempts {
+            let run = attempt_once(plan, trigger, attempt, attempts).await;
+            self.bus
+                .publish(EventKind::TaskFinished { run: run.clone() });
+            let success = run.success;
+            runs.push(run);
+            if success || attempt == attempts {
+                break;
+            }
+            let delay = plan
+                .spec
+                .retry_delay_ms
+                .saturating_mul(1u64 << (attempt - 1).min(20));
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        let success = runs.last().is_some_and(|r| r.success);
+        Ok(RunOutcome::Finished { success, runs })
+    }
+
+    /// The task's lock, or None while another run holds it.
+    fn lock(&self, name: &str) -> Option<std::fs::File> {
+        std::fs::create_dir_all(&self.locks).ok()?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.locks.join(format!("{name}.lock")))
+            .ok()?;
+        // SAFETY: flock on a descriptor we own; released when the file is closed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        (rc == 0).then_some(file)
+    }
+}
+
+fn on_path(program: &str) -> bool {
+    if program.contains('/') {
+        return std::path::Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+async fn schedule(tasks: std::sync::Weak<Tasks>, spec: TaskSpec) {
+    let Some(sched) = spec.schedule.clone() else {
+        return;
+    };
+    let cron = sched
+        .cron
+        .as_deref()
+        .and_then(|c| qcity_config::cron::Cron::parse(c).ok());
+    loop {
+        let wait_ms = match (sched.every_ms, &cron) {
+            (Some(ms), _) => ms,
+            (None, Some(c)) => match c.next_after(now_ms()) {
+                Some(at) => (at - now_ms()).max(0) as u64,
+                None => return,
+            },
+            (None, None) => return,
+        };
+        tokio::time::sleep(Duration::from_millis(wait_ms)).await;
+        let Some(tasks) = tasks.upgrade() else { return };
+        // Runs in its own task so that a long run does not delay the next trigger, which
+        // the lock then refuses (and records) instead of queueing.
+        let name = spec.name.clone();
+        tokio::spawn(async move {
+            let _ = tasks.run(&name, "schedule").await;
+        });
+    }
+}
+
+async fn attempt_once(plan: &Plan, trigger: &str, attempt: u32, attempts: u32) -> TaskRun {
+    let started_ms = now_ms();
+    let clock = std::time::Instant::now();
+    let mut run = TaskRun {
+        task: plan.spec.name.clone(),
+        trigger: trigger.to_string(),
+        attempt,
+        attempts,
+        success: false,
+        code: None,
+        signal: None,
+        error: None,
+        started_ms,
+        duration_ms: 0,
+        output_tail: String::new(),
+    };
+    let (reader, writer) = match std::io::pipe() {
+        Ok(p) => p,
+        Err(e) => {
+            run.error = Some(format!("cannot create a pipe: {e}"));
+            return run;
+        }
+    };
+    let mut cmd = tokio::process::Command::new(&plan.spec.command[0]);
+    cmd.args(&plan.spec.command[1..])
+        .envs(plan.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&plan.cwd)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .process_group(0);
+    match writer.try_clone() {
+        Ok(w2) => {
+            cmd.stdout(w2).stderr(writer);
+        }
+        Err(e) => {
+            run.error = Some(format!("cannot create a pipe: {e}"));
+            return run;
+        }
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            run.error = Some(format!("cannot start `{}`: {e}", plan.spec.command[0]));
+            return run;
+        }
+    };
+    // The pipe's write ends live in the child (and `cmd`); drop ours so EOF comes.
+    drop(cmd);
+    let tail = tokio::task::spawn_blocking(move || read_tail(reader));
+    let pgid = child.id().unwrap_or(0) as i32;
+    let timeout = Duration::from_millis(plan.spec.timeout_ms);
+    let status = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(s) => s.ok(),
+        Err(_) => {
+            run.error = Some(format!("timed out after {} ms", plan.spec.timeout_ms));
+            // SAFETY: signals to the task's own process group.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            match tokio::time::timeout(KILL_GRACE, child.wait()).await {
+                Ok(s) => s.ok(),
+                Err(_) => {
+                    // SAFETY: as above.
+                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+                    child.wait().await.ok()
+                }
+            }
+        }
+    };
+    // Grandchildren may hold the pipe: the group goes with the run.
+    // SAFETY: as above; ESRCH when the group is already empty.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+    use std::os::unix::process::ExitStatusExt;
+    run.code = status.and_then(|s| s.code());
+    run.signal = status.and_then(|s| s.signal());
+    run.success = run.error.is_none() && run.code == Some(0);
+    run.duration_ms = clock.elapsed().as_millis() as u64;
+    run.output_tail = tail.await.unwrap_or_default();
+    run
+}
+
+fn read_tail(mut reader: std::io::PipeReader) -> String {
+    let mut tail: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 8192];
+    while let Ok(n) = reader.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        if tail.len() > 2 * TAIL_BYTES {
+            tail.drain(..tail.len() - TAIL_BYTES);
+        }
+    }
+    if tail.len() > TAIL_BYTES {
+        tail.drain(..tail.len() - TAIL_BYTES);
+    }
+    String::from_utf8_lossy(&tail).into_owned()
+}
