@@ -328,3 +328,55 @@ fn tasks_from_the_cli() {
     );
     assert_eq!(d.qcity(&["task", "run", "nope"]).status.code(), Some(4));
 }
+
+#[test]
+fn autotest_runs_probes_resources_and_autotest_tasks() {
+    let name = unique("at");
+    let m = format!(
+        r#"{{"runners": [{{"name": "{name}", "command": ["sh", "-c", "exec sleep 300"],
+            "probes": [{{"name": "alive", "process": {{}}}}]}}],
+          "tasks": [{{"name": "smoke", "command": ["sh", "-c", "test -f ready"], "autotest": true}},
+                    {{"name": "not-in-autotest", "command": ["false"]}}]}}"#
+    );
+    let d = Daemon::start(&m);
+    d.wait_state(&name, "running");
+    let out = d.qcity(&["autotest"]);
+    let table = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(7), "{table}");
+    assert!(table.contains(&format!("probe:{name}/alive")), "{table}");
+    assert!(
+        table.contains("resource:memory") && table.contains("resource:disk:"),
+        "{table}"
+    );
+    assert!(
+        table.contains("task:smoke") && table.contains("FAIL"),
+        "{table}"
+    );
+    assert!(!table.contains("not-in-autotest"), "{table}");
+    assert!(
+        text(&out.stderr).contains("autotest failed: 1 of"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    write(&d.conf().join("ready"), "");
+    let out = d.qcity(&["autotest", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+
+    // The latest report is kept for the API.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let latest: serde_json::Value = agent
+        .get(format!("{}/autotest/latest", d.api_base()))
+        .header("Authorization", format!("Bearer {}", d.token()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_eq!(latest["started_ms"], report["started_ms"]);
+}

@@ -50,6 +50,8 @@ fn table() -> Table {
             get(follow),
         ),
         (Method::GET, "/api/v1/machine", get(machine)),
+        (Method::POST, "/api/v1/autotest", post(autotest)),
+        (Method::GET, "/api/v1/autotest/latest", get(latest_autotest)),
         (Method::GET, "/api/v1/tasks", get(list_tasks)),
         (Method::POST, "/api/v1/tasks/{name}/run", post(run_task)),
         (Method::GET, "/api/v1/tasks/{name}/runs", get(task_runs)),
@@ -157,6 +159,26 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 
 async fn machine(State(st): State<AppState>) -> Json<qcity_engine::resources::MachineStatus> {
     Json(st.engine.machine())
+}
+
+async fn autotest(State(st): State<AppState>) -> Json<qcity_engine::autotest::AutotestReport> {
+    Json(st.engine.autotest().await)
+}
+
+async fn latest_autotest(
+    State(st): State<AppState>,
+) -> Result<Json<qcity_engine::autotest::AutotestReport>, ApiError> {
+    let engine = st.engine.clone();
+    blocking(move || engine.latest_autotest())
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_autotest",
+                "no autotest has run yet: run `qcity autotest`",
+            )
+        })
 }
 
 async fn list_tasks(State(st): State<AppState>) -> Json<Vec<qcity_engine::task::TaskInfo>> {

@@ -9,6 +9,7 @@ use qcity_config::Config;
 use qcity_store::{AuditReport, AuditRow, Store, StoreError};
 use tokio::sync::{broadcast, watch};
 
+use crate::autotest::{AutotestCheck, AutotestReport};
 use crate::bus::Bus;
 use crate::datadir::{DataDir, LockError};
 use crate::event::{ControlAction, Event, EventKind, RunnerState};
@@ -299,6 +300,102 @@ impl Engine {
                 },
             )
             .collect())
+    }
+
+    /// Runs every probe once, reads the machine, then runs every `autotest` task; records
+    /// and returns the report.
+    pub async fn autotest(&self) -> AutotestReport {
+        let started_ms = crate::clock::now_ms();
+        let clock = std::time::Instant::now();
+        let mut checks = Vec::new();
+        for plan in self.supervisor.plans() {
+            for spec in &plan.probes {
+                let t = std::time::Instant::now();
+                let result = crate::probe::check_once(&plan, spec, &self.status).await;
+                checks.push(AutotestCheck {
+                    name: format!("probe:{}/{}", plan.name, spec.name),
+                    passed: result.is_ok(),
+                    duration_ms: t.elapsed().as_millis() as u64,
+                    reason: result.unwrap_or_else(|e| e),
+                });
+            }
+        }
+        let config = self.config();
+        let t = std::time::Instant::now();
+        let mut disks = vec![self.data.root().to_path_buf()];
+        disks.extend(
+            config
+                .manifest
+                .runners
+                .iter()
+                .map(|r| match &r.working_dir {
+                    Some(d) => config.dir.join(d),
+                    None => config.dir.clone(),
+                }),
+        );
+        disks.sort();
+        disks.dedup();
+        let readings = crate::resources::read(&disks, &config.device.resources.power_supply_root);
+        let elapsed = t.elapsed().as_millis() as u64;
+        for r in crate::resources::evaluate(&readings, &config.device.resources) {
+            // A failing non-critical resource (load, battery) degrades; it does not fail.
+            let passed = r.state != crate::probe::ProbeState::Failing || !r.critical;
+            checks.push(AutotestCheck {
+                name: format!("resource:{}", r.name),
+                passed,
+                duration_ms: elapsed,
+                reason: r.detail,
+            });
+        }
+        let tasks = self.current_tasks();
+        for name in tasks.autotests() {
+            let t = std::time::Instant::now();
+            let (passed, reason) = match tasks.run(&name, "autotest").await {
+                Ok(RunOutcome::Finished { success, runs }) => {
+                    let last = runs.last();
+                    let reason = match last.and_then(|r| r.error.clone()) {
+                        Some(e) => e,
+                        None => last
+                            .and_then(|r| r.code)
+                            .map_or("ended by a signal".into(), |c| format!("exit {c}")),
+                    };
+                    (success, reason)
+                }
+                Ok(RunOutcome::AlreadyRunning) => (false, "a run was already under way".into()),
+                Ok(RunOutcome::MissingRequirement { program }) => {
+                    (false, format!("`{program}` is not on PATH"))
+                }
+                Err(e) => (false, e.to_string()),
+            };
+            checks.push(AutotestCheck {
+                name: format!("task:{name}"),
+                passed,
+                duration_ms: t.elapsed().as_millis() as u64,
+                reason,
+            });
+        }
+        let report = AutotestReport {
+            passed: checks.iter().all(|c| c.passed),
+            started_ms,
+            duration_ms: clock.elapsed().as_millis() as u64,
+            checks,
+        };
+        let ev = self.bus.publish(EventKind::AutotestFinished {
+            report: report.clone(),
+        });
+        self.wait_durable(ev.id).await;
+        report
+    }
+
+    /// The newest autotest report in the store.
+    pub fn latest_autotest(&self) -> Result<Option<AutotestReport>, EngineError> {
+        let row = Store::open(&self.data.db())?.latest_of_kind("autotest-finished")?;
+        Ok(row.and_then(
+            |r| match serde_json::from_str::<Event>(&r.data).ok()?.kind {
+                EventKind::AutotestFinished { report } => Some(report),
+                _ => None,
+            },
+        ))
     }
 
     fn current_tasks(&self) -> Arc<Tasks> {

@@ -56,6 +56,10 @@ pub enum EventKind {
     TaskFinished { run: crate::task::TaskRun },
     /// A task trigger was refused (a run under way, a program missing).
     TaskSkipped { task: String, reason: String },
+    /// `qcity autotest` ran.
+    AutotestFinished {
+        report: crate::autotest::AutotestReport,
+    },
     /// A control action, by whom, on what, and how it ended.
     Control {
         actor: String,
@@ -96,6 +100,7 @@ impl EventKind {
             Self::ResourceChanged { .. } => "resource-changed",
             Self::TaskFinished { .. } => "task-finished",
             Self::TaskSkipped { .. } => "task-skipped",
+            Self::AutotestFinished { .. } => "autotest-finished",
             Self::Escalation { .. } => "escalation",
             Self::Control { .. } => "control",
             Self::ConfigApplied { .. } => "config-applied",

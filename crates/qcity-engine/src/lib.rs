@@ -3,6 +3,7 @@
 //!
 //! No GUI dependency, ever: the `qcity` daemon and the tray app are two faces over this.
 
+pub mod autotest;
 pub mod backoff;
 pub mod bus;
 pub mod clock;

@@ -225,6 +225,37 @@ fn update(
     }
 }
 
+/// One check now, as `qcity autotest` runs it: no thresholds, no start grace. A `process`
+/// probe passes while the runner runs; a `log` probe reports the verdict its running task
+/// holds (a window of output cannot be judged in one look).
+pub async fn check_once(
+    plan: &RunnerPlan,
+    spec: &ProbeSpec,
+    status: &StatusTable,
+) -> Result<String, String> {
+    let running = matches!(status.state(&plan.name), Some(RunnerState::Running { .. }));
+    match spec.check() {
+        ProbeCheck::Process(_) if !running => Err("the runner is not running".into()),
+        ProbeCheck::Log(_) => {
+            let current = status
+                .snapshot_of(&plan.name)
+                .and_then(|s| s.probes.into_iter().find(|p| p.name == spec.name));
+            match current {
+                Some(p) if p.state == ProbeState::Failing => Err(p.detail),
+                Some(p) if p.state == ProbeState::Passing => Ok(p.detail),
+                _ => Ok("no verdict yet".into()),
+            }
+        }
+        _ => {
+            let timeout = Duration::from_millis(spec.timeout_ms);
+            match tokio::time::timeout(timeout, check(plan, spec, None)).await {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {} ms", spec.timeout_ms)),
+            }
+        }
+    }
+}
+
 /// One check: `Ok(what it found)` or `Err(why it failed)`.
 async fn check(
     plan: &RunnerPlan,

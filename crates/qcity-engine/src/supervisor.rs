@@ -187,6 +187,11 @@ impl Supervisor {
         self.lock().get(runner).map(|h| h.output.clone())
     }
 
+    /// Every runner's plan, sorted by name.
+    pub fn plans(&self) -> Vec<RunnerPlan> {
+        self.lock().values().map(|h| h.plan.clone()).collect()
+    }
+
     pub fn names(&self) -> Vec<String> {
         self.lock().keys().cloned().collect()
     }

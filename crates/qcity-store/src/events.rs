@@ -98,4 +98,26 @@ impl Store {
         rows.reverse();
         Ok(rows)
     }
+
+    /// The newest event of `kind`.
+    pub fn latest_of_kind(&self, kind: &str) -> Result<Option<EventRow>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, ts_ms, kind, runner, data FROM events WHERE kind = ?1 ORDER BY id DESC LIMIT 1",
+            )
+            .ctx("preparing the event query")?;
+        let mut rows = stmt
+            .query_map(params![kind], |r| {
+                Ok(EventRow {
+                    id: r.get::<_, i64>(0)? as u64,
+                    ts_ms: r.get(1)?,
+                    kind: r.get(2)?,
+                    runner: r.get(3)?,
+                    data: r.get(4)?,
+                })
+            })
+            .ctx("querying events")?;
+        rows.next().transpose().ctx("reading events")
+    }
 }

@@ -104,6 +104,45 @@ pub fn logs(data: &DataDir, name: &str, lines: usize, follow: bool) -> CliResult
     }
 }
 
+pub fn autotest(data: &DataDir, json: bool) -> CliResult {
+    let report: qcity_engine::autotest::AutotestReport =
+        Client::connect(data)?.post("/autotest")?;
+    if json {
+        print_json(&report)?;
+    } else {
+        let rows: Vec<Vec<String>> = report
+            .checks
+            .iter()
+            .map(|c| {
+                vec![
+                    c.name.clone(),
+                    if c.passed { "pass" } else { "FAIL" }.into(),
+                    format::duration(c.duration_ms),
+                    c.reason.clone(),
+                ]
+            })
+            .collect();
+        emit(&format::table(
+            &["CHECK", "RESULT", "DURATION", "REASON"],
+            &rows,
+        ));
+    }
+    let failed = report.checks.iter().filter(|c| !c.passed).count();
+    if failed > 0 {
+        return Err(CliError::new(
+            Code::AutotestFailed,
+            format!(
+                "autotest failed: {failed} of {} checks",
+                report.checks.len()
+            ),
+        ));
+    }
+    if !json {
+        println!("autotest passed: {} checks", report.checks.len());
+    }
+    Ok(())
+}
+
 pub fn task_list(data: &DataDir, json: bool) -> CliResult {
     let tasks: Vec<qcity_engine::task::TaskInfo> = Client::connect(data)?.get("/tasks")?;
     if json {

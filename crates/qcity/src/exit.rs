@@ -11,6 +11,7 @@ pub enum Code {
     UnknownRunner = 4,
     InvalidConfig = 5,
     AuditBroken = 6,
+    AutotestFailed = 7,
 }
 
 /// An error that ends the command: printed to stderr, then the process exits with `code`.

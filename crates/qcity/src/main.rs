@@ -18,7 +18,7 @@ use qcity_engine::datadir::DataDir;
 use crate::exit::{CliError, CliResult};
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon running, \
-4 unknown runner, 5 invalid config, 6 audit chain broken.";
+4 unknown runner or task, 5 invalid config, 6 audit chain broken, 7 autotest failed.";
 
 /// Keeps self-hosted CI runners and automation alive: supervises them, restarts them with
 /// backoff, records every event, and proves the audit log was not edited.
@@ -82,6 +82,14 @@ enum Command {
     /// restart; a bad config is refused and the last good one keeps running.
     #[command(after_help = EXIT_CODES)]
     Reload,
+    /// Check that this machine is fit to run work: every probe once, the machine's resources,
+    /// then every task marked `autotest`. Exits 0 only if all pass.
+    #[command(after_help = EXIT_CODES)]
+    Autotest {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// List or run tasks.
     Task {
         #[command(subcommand)]
@@ -216,6 +224,7 @@ fn run(cli: Cli) -> CliResult {
             follow,
         } => commands::logs(&data()?, name, *lines, *follow),
         Command::Reload => commands::reload(&data()?),
+        Command::Autotest { json } => commands::autotest(&data()?, *json),
         Command::Task { command } => match command {
             TaskCommand::List { json } => commands::task_list(&data()?, *json),
             TaskCommand::Run { name } => commands::task_run(&data()?, name),
