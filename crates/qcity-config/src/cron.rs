@@ -110,7 +110,15 @@ impl Cron {
 fn civil(minute: i64) -> (u32, u32, u32, u32, u32) {
     let days = minute.div_euclid(1440);
     let rem = minute.rem_euclid(1440);
-    let z = days + 719_468;
+    let (_, m, d) = civil_from_days(days);
+    let weekday = (days + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday
+    (m, d, weekday, (rem / 60) as u32, (rem % 60) as u32)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (Howard Hinnant's
+/// algorithm), so no date crate is needed.
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -118,9 +126,7 @@ fn civil(minute: i64) -> (u32, u32, u32, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let _ = era;
-    let weekday = (days + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday
-    (m, d, weekday, (rem / 60) as u32, (rem % 60) as u32)
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

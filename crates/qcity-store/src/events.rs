@@ -56,15 +56,7 @@ impl Store {
             )
             .ctx("preparing the event query")?;
         let rows = stmt
-            .query_map(params![after_id as i64, limit as i64], |r| {
-                Ok(EventRow {
-                    id: r.get::<_, i64>(0)? as u64,
-                    ts_ms: r.get(1)?,
-                    kind: r.get(2)?,
-                    runner: r.get(3)?,
-                    data: r.get(4)?,
-                })
-            })
+            .query_map(params![after_id as i64, limit as i64], read_event)
             .ctx("querying events")?;
         rows.collect::<Result<_, _>>().ctx("reading events")
     }
@@ -84,15 +76,7 @@ impl Store {
             )
             .ctx("preparing the event query")?;
         let rows = stmt
-            .query_map(params![kind, subject, limit as i64], |r| {
-                Ok(EventRow {
-                    id: r.get::<_, i64>(0)? as u64,
-                    ts_ms: r.get(1)?,
-                    kind: r.get(2)?,
-                    runner: r.get(3)?,
-                    data: r.get(4)?,
-                })
-            })
+            .query_map(params![kind, subject, limit as i64], read_event)
             .ctx("querying events")?;
         let mut rows: Vec<EventRow> = rows.collect::<Result<_, _>>().ctx("reading events")?;
         rows.reverse();
@@ -108,16 +92,18 @@ impl Store {
             )
             .ctx("preparing the event query")?;
         let mut rows = stmt
-            .query_map(params![kind], |r| {
-                Ok(EventRow {
-                    id: r.get::<_, i64>(0)? as u64,
-                    ts_ms: r.get(1)?,
-                    kind: r.get(2)?,
-                    runner: r.get(3)?,
-                    data: r.get(4)?,
-                })
-            })
+            .query_map(params![kind], read_event)
             .ctx("querying events")?;
         rows.next().transpose().ctx("reading events")
     }
+}
+
+fn read_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    Ok(EventRow {
+        id: r.get::<_, i64>(0)? as u64,
+        ts_ms: r.get(1)?,
+        kind: r.get(2)?,
+        runner: r.get(3)?,
+        data: r.get(4)?,
+    })
 }
