@@ -73,9 +73,16 @@ pub fn read(disk_paths: &[PathBuf], power_supply_root: &Path) -> Readings {
         load_1m: std::fs::read_to_string("/proc/loadavg")
             .ok()
             .and_then(|s| s.split_whitespace().next()?.parse().ok()),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpus: cpus(),
         battery: battery(power_supply_root),
     }
+}
+
+/// CPUs available to us, read once: `available_parallelism` parses the cgroup and mount
+/// tables on every call, which would be most of a reading's cost.
+fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 fn free_disk_mb(path: &Path) -> Option<u64> {
