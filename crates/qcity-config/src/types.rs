@@ -504,6 +504,15 @@ impl Config {
             .stop_grace_ms
             .unwrap_or(self.device.supervisor.stop_grace_ms)
     }
+
+    /// Where a runner or task with this `working_dir` runs: relative to the config dir, and
+    /// the config dir itself by default.
+    pub fn working_dir(&self, working_dir: Option<&std::path::Path>) -> PathBuf {
+        match working_dir {
+            Some(dir) => self.dir.join(dir),
+            None => self.dir.clone(),
+        }
+    }
 }
 
 fn default_true() -> bool {

@@ -20,7 +20,7 @@ pub(crate) fn runners(runners: &[(usize, RunnerSpec)], src: &mut Source) {
     for (index, runner) in runners {
         let at = JsonPath::root().key("runners").index(*index);
         runner_name_well_formed(runner, &at, src);
-        command_non_empty(runner, &at, src);
+        command_non_empty(&runner.command, &at, src);
         no_nul_in_command_or_env_values(runner, &at, src);
         env_names_valid(runner, &at, src);
         probes(runner, &at, src);
@@ -32,11 +32,7 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, probe) in runner.probes.iter().enumerate() {
         let at = at.key("probes").index(i);
-        let name_ok = probe
-            .name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if probe.name.is_empty() || probe.name.len() > MAX_NAME_LEN || !name_ok {
+        if !name_well_formed(&probe.name) {
             src.error(
                 &at.key("name"),
                 format!(
@@ -138,10 +134,7 @@ pub(crate) fn tasks(tasks: &[crate::types::TaskSpec], src: &mut Source) {
     for (i, task) in tasks.iter().enumerate() {
         let at = JsonPath::root().key("tasks").index(i);
         let name = &task.name;
-        let ok = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        if name.is_empty() || name.len() > MAX_NAME_LEN || !ok {
+        if !name_well_formed(name) {
             src.error(
                 &at.key("name"),
                 format!(
@@ -154,16 +147,7 @@ pub(crate) fn tasks(tasks: &[crate::types::TaskSpec], src: &mut Source) {
                 format!("duplicate task name `{name}`: tasks[{earlier}] has it"),
             );
         }
-        match task.command.first() {
-            None => src.error(
-                &at.key("command"),
-                "command is empty: give the program and its arguments",
-            ),
-            Some(p) if p.is_empty() => {
-                src.error(&at.key("command").index(0), "program name is empty")
-            }
-            Some(_) => {}
-        }
+        command_non_empty(&task.command, &at, src);
         if task.timeout_ms == 0 {
             src.error(&at.key("timeout_ms"), "must be positive");
         }
@@ -237,13 +221,10 @@ fn runner_names_unique(runners: &[(usize, RunnerSpec)], src: &mut Source) {
     }
 }
 
-/// Names match `^[A-Za-z0-9._-]{1,64}$`: they appear in file names, URLs and log lines.
+/// A runner name that breaks `name_well_formed` is reported with its value.
 fn runner_name_well_formed(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
     let name = &runner.name;
-    let chars_ok = name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if name.is_empty() || name.len() > MAX_NAME_LEN || !chars_ok {
+    if !name_well_formed(name) {
         let msg = format!(
             "invalid runner name {}: use 1 to {MAX_NAME_LEN} letters, digits, `.`, `_` or `-`",
             serde_json::Value::from(name.as_str())
@@ -252,10 +233,19 @@ fn runner_name_well_formed(runner: &RunnerSpec, at: &JsonPath, src: &mut Source)
     }
 }
 
+/// Runner, probe and task names match `^[A-Za-z0-9._-]{1,64}$`: they appear in file names,
+/// URLs and log lines.
+fn name_well_formed(name: &str) -> bool {
+    let chars_ok = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    !name.is_empty() && name.len() <= MAX_NAME_LEN && chars_ok
+}
+
 /// `command` needs a program: non-empty, with a non-empty `command[0]`.
-fn command_non_empty(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
+fn command_non_empty(command: &[String], at: &JsonPath, src: &mut Source) {
     let at = at.key("command");
-    match runner.command.first() {
+    match command.first() {
         None => src.error(&at, "command is empty: give the program and its arguments"),
         Some(program) if program.is_empty() => src.error(&at.index(0), "program name is empty"),
         Some(_) => {}

@@ -322,19 +322,7 @@ impl Engine {
         }
         let config = self.config();
         let t = std::time::Instant::now();
-        let mut disks = vec![self.data.root().to_path_buf()];
-        disks.extend(
-            config
-                .manifest
-                .runners
-                .iter()
-                .map(|r| match &r.working_dir {
-                    Some(d) => config.dir.join(d),
-                    None => config.dir.clone(),
-                }),
-        );
-        disks.sort();
-        disks.dedup();
+        let disks = self.watched_disks(&config);
         let readings = crate::resources::read(&disks, &config.device.resources.power_supply_root);
         let elapsed = t.elapsed().as_millis() as u64;
         for r in crate::resources::evaluate(&readings, &config.device.resources) {
@@ -413,16 +401,7 @@ impl Engine {
     /// (Re)starts the resource monitor for `config`: the data dir and every runner's working
     /// dir are the disks watched.
     fn watch_machine(&self, config: &Config) {
-        let mut disks = vec![self.data.root().to_path_buf()];
-        for r in &config.manifest.runners {
-            let dir = match &r.working_dir {
-                Some(d) => config.dir.join(d),
-                None => config.dir.clone(),
-            };
-            if !disks.contains(&dir) {
-                disks.push(dir);
-            }
-        }
+        let disks = self.watched_disks(config);
         let handle = crate::resources::spawn_monitor(
             self.bus.clone(),
             self.machine.clone(),
@@ -437,6 +416,18 @@ impl Engine {
         {
             old.abort();
         }
+    }
+
+    /// The data dir, then every runner's working dir, each once.
+    fn watched_disks(&self, config: &Config) -> Vec<PathBuf> {
+        let mut disks = vec![self.data.root().to_path_buf()];
+        for r in &config.manifest.runners {
+            let dir = config.working_dir(r.working_dir.as_deref());
+            if !disks.contains(&dir) {
+                disks.push(dir);
+            }
+        }
+        disks
     }
 
     /// Stops every runner and waits until every event so far is durable.

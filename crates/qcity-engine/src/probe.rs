@@ -124,6 +124,14 @@ struct Verdict {
 }
 
 impl Verdict {
+    fn pending() -> Verdict {
+        Verdict {
+            state: ProbeState::Pending,
+            passes: 0,
+            fails: 0,
+        }
+    }
+
     fn record(&mut self, ok: bool, spec: &ProbeSpec) -> bool {
         if ok {
             self.passes += 1;
@@ -152,11 +160,7 @@ async fn run(plan: Arc<RunnerPlan>, spec: ProbeSpec, ctx: ProbeContext) {
         _ => None,
     };
     let mut ticker = aligned_interval(Duration::from_millis(spec.interval_ms));
-    let mut verdict = Verdict {
-        state: ProbeState::Pending,
-        passes: 0,
-        fails: 0,
-    };
+    let mut verdict = Verdict::pending();
     loop {
         ticker.tick().await;
         let since = match ctx.status.state(&plan.name) {
@@ -165,11 +169,7 @@ async fn run(plan: Arc<RunnerPlan>, spec: ProbeSpec, ctx: ProbeContext) {
                 // A runner that is not running has no service to check; the verdict starts
                 // again when it runs.
                 if verdict.state != ProbeState::Pending {
-                    verdict = Verdict {
-                        state: ProbeState::Pending,
-                        passes: 0,
-                        fails: 0,
-                    };
+                    verdict = Verdict::pending();
                     update(
                         &ctx,
                         &plan,
@@ -425,11 +425,7 @@ mod tests {
     #[test]
     fn thresholds_make_the_verdict() {
         let s = spec(3, 2);
-        let mut v = Verdict {
-            state: ProbeState::Pending,
-            passes: 0,
-            fails: 0,
-        };
+        let mut v = Verdict::pending();
         assert!(v.record(true, &s), "first pass: pending -> passing");
         assert!(!v.record(false, &s) && !v.record(false, &s));
         assert_eq!(

@@ -95,7 +95,8 @@ impl StatusTable {
 
     /// One runner's status.
     pub fn snapshot_of(&self, runner: &str) -> Option<RunnerStatus> {
-        self.snapshot().into_iter().find(|s| s.name == runner)
+        let now = now_ms();
+        self.lock().get(runner).map(|e| status_of(runner, e, now))
     }
 
     /// Every runner's status, sorted by name.
@@ -103,33 +104,35 @@ impl StatusTable {
         let now = now_ms();
         self.lock()
             .iter()
-            .map(|(name, e)| {
-                let state = e.state.clone().unwrap_or(RunnerState::Stopped);
-                let (pid, uptime_ms) = match &state {
-                    RunnerState::Running { pid, since_ms, .. } => {
-                        (Some(*pid), Some((now - since_ms).max(0) as u64))
-                    }
-                    RunnerState::Stopping { pid, .. } => (Some(*pid), None),
-                    RunnerState::Pausing { pid, .. } => (Some(*pid), None),
-                    _ => (None, None),
-                };
-                let probes: Vec<ProbeStatus> = e.probes.values().cloned().collect();
-                RunnerStatus {
-                    name: name.clone(),
-                    state,
-                    pid,
-                    uptime_ms,
-                    restarts: e.starts.saturating_sub(1),
-                    last_exit: e.last_exit.clone(),
-                    activity: e.activity.clone(),
-                    health: health_of(&probes),
-                    probes,
-                }
-            })
+            .map(|(name, e)| status_of(name, e, now))
             .collect()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn status_of(name: &str, e: &Entry, now: i64) -> RunnerStatus {
+    let state = e.state.clone().unwrap_or(RunnerState::Stopped);
+    let (pid, uptime_ms) = match &state {
+        RunnerState::Running { pid, since_ms, .. } => {
+            (Some(*pid), Some((now - since_ms).max(0) as u64))
+        }
+        RunnerState::Stopping { pid, .. } => (Some(*pid), None),
+        RunnerState::Pausing { pid, .. } => (Some(*pid), None),
+        _ => (None, None),
+    };
+    let probes: Vec<ProbeStatus> = e.probes.values().cloned().collect();
+    RunnerStatus {
+        name: name.to_string(),
+        state,
+        pid,
+        uptime_ms,
+        restarts: e.starts.saturating_sub(1),
+        last_exit: e.last_exit.clone(),
+        activity: e.activity.clone(),
+        health: health_of(&probes),
+        probes,
     }
 }

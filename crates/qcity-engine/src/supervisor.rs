@@ -203,10 +203,7 @@ impl Supervisor {
             env.retain(|(ek, _)| ek != k.as_str());
             env.push((k.into(), v.into()));
         }
-        let cwd = Some(match &spec.working_dir {
-            Some(dir) => config.dir.join(dir),
-            None => config.dir.clone(),
-        });
+        let cwd = Some(config.working_dir(spec.working_dir.as_deref()));
         RunnerPlan {
             name: spec.name.clone(),
             kind: spec.kind,

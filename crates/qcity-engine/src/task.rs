@@ -7,7 +7,7 @@
 //! way. A task process left behind by a killed engine carries the instance marker and is
 //! terminated by the next start's reconcile, so no run survives its lock.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -85,7 +85,7 @@ pub struct Tasks {
     plans: BTreeMap<String, Plan>,
     bus: Arc<Bus>,
     locks: PathBuf,
-    running: Mutex<HashMap<String, ()>>,
+    running: Mutex<HashSet<String>>,
     schedulers: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -118,10 +118,7 @@ impl Tasks {
                     ("QCITY_TASK".to_string(), t.name.clone()),
                 ];
                 env.extend(t.env.iter().map(|(k, v)| (k.clone(), v.clone())));
-                let cwd = match &t.working_dir {
-                    Some(d) => config.dir.join(d),
-                    None => config.dir.clone(),
-                };
+                let cwd = config.working_dir(t.working_dir.as_deref());
                 (
                     t.name.clone(),
                     Plan {
@@ -136,7 +133,7 @@ impl Tasks {
             plans,
             bus,
             locks: data_dir.join("tasks"),
-            running: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashSet::new()),
             schedulers: Mutex::new(Vec::new()),
         });
         let handles: Vec<JoinHandle<()>> = tasks
@@ -165,7 +162,7 @@ impl Tasks {
                         _ => String::new(),
                     }),
                 autotest: p.spec.autotest,
-                running: running.contains_key(&p.spec.name),
+                running: running.contains(&p.spec.name),
             })
             .collect()
     }
@@ -204,7 +201,7 @@ impl Tasks {
         self.running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_string(), ());
+            .insert(name.to_string());
         let attempts = plan.spec.retries + 1;
         let mut runs = Vec::new();
         for attempt in 1..=attempts {
