@@ -84,8 +84,8 @@ pub struct TaskSchedule {
 pub struct RunnerSpec {
     /// Unique name: letters, digits, `-`, `_` and `.`, 1 to 64 characters.
     pub name: String,
-    /// What kind of runner this is: `command` (any program) or `github` (the GitHub Actions
-    /// runner, whose output and exit codes QCity reads).
+    /// What kind of runner this is: `command` (any program), or `github`, `gitlab`, `buildkite`
+    /// (CI runners whose output, exit codes and signals QCity knows).
     #[serde(default)]
     pub kind: RunnerKind,
     /// Program and arguments, as an argv array (no shell). `command[0]` is looked up in PATH.
@@ -111,8 +111,8 @@ pub struct RunnerSpec {
     pub probes: Vec<ProbeSpec>,
 }
 
-/// A health check. Exactly one of `process`, `exec`, `http`, `tcp` and `log` says what it
-/// checks; the other fields say how often and how many results make a verdict.
+/// A health check. Exactly one of `process`, `exec`, `http`, `tcp`, `log`, `runner` and `disk`
+/// says what it checks; the other fields say how often and how many results make a verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeSpec {
@@ -133,6 +133,13 @@ pub struct ProbeSpec {
     /// A regular expression on the runner's output lines within a time window.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<LogCheck>,
+    /// What the runner itself says (kind `github`/`gitlab`: not offline; `buildkite`: its
+    /// health-check server answers, when it has one; any kind: its process runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner: Option<RunnerCheck>,
+    /// Free space on the filesystem of a path (default: the runner's working dir).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskCheck>,
     /// Milliseconds between checks (default 10 000).
     #[serde(default = "default_probe_interval")]
     pub interval_ms: u64,
@@ -230,6 +237,24 @@ fn default_log_window() -> u64 {
     60_000
 }
 
+/// `runner: {}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerCheck {}
+
+/// `disk: {path, min_free_mb}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DiskCheck {
+    /// The path whose filesystem is checked; relative paths are relative to the configuration
+    /// directory (default: the runner's working dir, or the configuration directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// Free space below this fails (default: the device config's `resources.min_free_disk_mb`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_free_mb: Option<u64>,
+}
+
 /// Whether a log pattern is an error (`absent`) or a heartbeat (`present`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -247,6 +272,8 @@ pub enum ProbeCheck<'a> {
     Http(&'a HttpCheck),
     Tcp(&'a TcpCheck),
     Log(&'a LogCheck),
+    Runner(&'a RunnerCheck),
+    Disk(&'a DiskCheck),
 }
 
 impl ProbeSpec {
@@ -267,6 +294,12 @@ impl ProbeSpec {
         }
         if let Some(c) = &self.log {
             v.push(ProbeCheck::Log(c));
+        }
+        if let Some(c) = &self.runner {
+            v.push(ProbeCheck::Runner(c));
+        }
+        if let Some(c) = &self.disk {
+            v.push(ProbeCheck::Disk(c));
         }
         v
     }
@@ -292,6 +325,14 @@ pub enum RunnerKind {
     /// (connected, listening, running a job, offline) and its exit codes: a deleted
     /// registration is not restarted but waits in `needs-registration`.
     Github,
+    /// GitLab Runner: `command` runs `gitlab-runner run`. QCity follows its log lines (jobs
+    /// received, succeeded or failed; checks for jobs failing); a pause sends SIGQUIT, which
+    /// lets its jobs finish, and a stop sends SIGTERM to it alone, which aborts them.
+    Gitlab,
+    /// The Buildkite agent: `command` runs `buildkite-agent start`. A pause sends SIGTERM, which
+    /// finishes the current job; a stop sends SIGQUIT to it alone, which cancels the job. With
+    /// `--health-check-addr`, the `runner` probe asks its health-check server.
+    Buildkite,
 }
 
 /// When to restart a runner that exited.

@@ -53,7 +53,7 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
             src.error(
                 &at,
                 format!(
-                    "a probe needs exactly one of `process`, `exec`, `http`, `tcp`, `log`; this one has {checks}"
+                    "a probe needs exactly one of `process`, `exec`, `http`, `tcp`, `log`, `runner`, `disk`; this one has {checks}"
                 ),
             );
         }

@@ -31,7 +31,7 @@ pub enum EventKind {
     /// What a runner that reports its work (kind `github`) is doing, from its own output.
     RunnerActivity {
         runner: String,
-        activity: crate::github::Activity,
+        activity: crate::kind::Activity,
     },
     /// Something needs a human: what happened and what to do.
     Escalation {
@@ -229,8 +229,13 @@ pub enum RunnerState {
     /// The runner's registration is gone (kind `github`): not restarted until it is
     /// registered again and started by hand.
     NeedsRegistration { reason: String },
-    /// Paused while running `job`: it finishes the job, then stops (drain).
-    Pausing { pid: u32, job: String },
+    /// Paused while at work: it finishes its job (or jobs), then stops (drain).
+    Pausing {
+        pid: u32,
+        /// The job it finishes, when its output names it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        job: Option<String>,
+    },
     /// Paused: stopped and not restarted until resumed.
     Paused,
 }

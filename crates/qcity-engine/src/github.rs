@@ -2,51 +2,7 @@
 //! exit codes mean. The strings and codes are those of `../shared/facts/runners.md`; lines are
 //! matched on their stable part (the `{UTC}: ` prefix and the job names vary).
 
-use serde::{Deserialize, Serialize};
-
-/// What one output line of the listener says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signal {
-    Connected,
-    Listening,
-    JobStarted {
-        job: String,
-    },
-    JobCompleted {
-        job: String,
-        result: String,
-    },
-    ConnectionLost {
-        message: String,
-    },
-    Reconnected,
-    /// The registration was deleted on the server; restarting cannot help.
-    RegistrationDeleted,
-    /// The runner directory holds no registration (`config.sh` never ran, or its files went).
-    NotConfigured,
-    /// Another listener holds this registration's session.
-    SessionConflict,
-    /// A self-update started; the listener will exit with code 3 or 4.
-    Updating,
-}
-
-/// What the runner is doing, as far as its output tells.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "activity", rename_all = "kebab-case")]
-pub enum Activity {
-    /// Started, not yet connected.
-    Connecting,
-    /// Connected and waiting for a job.
-    Listening,
-    /// Running a job.
-    RunningJob { job: String },
-    /// The last job ended with this result, and no new `Listening for Jobs` line came yet.
-    JobCompleted { job: String, result: String },
-    /// Lost its connection and retrying.
-    Offline { reason: String },
-    /// Updating itself.
-    Updating,
-}
+use crate::kind::{ExitVerdict, Said, Signal};
 
 /// Reads one line of the listener's output.
 pub fn parse(line: &str) -> Option<Signal> {
@@ -96,56 +52,23 @@ pub fn parse(line: &str) -> Option<Signal> {
     None
 }
 
-impl Signal {
-    /// The activity this signal moves the runner to, if it moves it.
-    pub fn activity(&self) -> Option<Activity> {
-        Some(match self {
-            Self::Connected | Self::Reconnected => Activity::Listening,
-            Self::Listening => Activity::Listening,
-            Self::JobStarted { job } => Activity::RunningJob { job: job.clone() },
-            Self::JobCompleted { job, result } => Activity::JobCompleted {
-                job: job.clone(),
-                result: result.clone(),
-            },
-            Self::ConnectionLost { message } => Activity::Offline {
-                reason: message.clone(),
-            },
-            Self::Updating => Activity::Updating,
-            Self::RegistrationDeleted | Self::NotConfigured | Self::SessionConflict => {
-                return None;
-            }
-        })
-    }
-}
-
-/// What to do when the listener exits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ExitVerdict {
-    /// Let the restart policy decide (retryable errors, updates, success).
-    Policy,
-    /// Do not restart: it needs `config.sh` again. `reason` says why.
-    NeedsRegistration { reason: String },
-    /// Do not restart, and tell the master: restarting cannot fix this.
-    Stop { reason: String, advice: String },
-}
+const REGISTER: &str = "register it again (`./config.sh --url URL --token TOKEN` in the runner's directory), then `qcity start NAME`";
 
 /// The listener's exit code, read with what its output said before it exited.
 ///
 /// Codes (`Runner.ReturnCode`): 0 success, 1 terminated error, 2 retryable error, 3/4 updating,
 /// 5 session conflict, 7 version deprecated.
-pub fn exit_verdict(
-    code: Option<i32>,
-    registration_deleted: bool,
-    not_configured: bool,
-) -> ExitVerdict {
-    if registration_deleted {
+pub fn exit_verdict(code: Option<i32>, said: &Said) -> ExitVerdict {
+    if said.registration_deleted {
         return ExitVerdict::NeedsRegistration {
             reason: "the runner's registration was deleted on GitHub".into(),
+            advice: REGISTER.into(),
         };
     }
-    if not_configured {
+    if said.not_configured {
         return ExitVerdict::NeedsRegistration {
             reason: "the runner is not configured (no registration in its directory)".into(),
+            advice: REGISTER.into(),
         };
     }
     match code {
@@ -168,6 +91,14 @@ pub fn exit_verdict(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn said(registration_deleted: bool, not_configured: bool) -> Said {
+        Said {
+            registration_deleted,
+            not_configured,
+            ..Said::default()
+        }
+    }
 
     #[test]
     fn parses_the_listener_lines_from_the_facts_file() {
@@ -230,15 +161,15 @@ mod tests {
 
     #[test]
     fn exit_codes_map_as_the_facts_file_says() {
-        assert_eq!(exit_verdict(Some(2), false, false), ExitVerdict::Policy);
-        assert_eq!(exit_verdict(Some(3), false, false), ExitVerdict::Policy);
-        assert_eq!(exit_verdict(Some(4), false, false), ExitVerdict::Policy);
-        assert_eq!(exit_verdict(Some(0), false, false), ExitVerdict::Policy);
-        assert_eq!(exit_verdict(None, false, false), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(Some(2), &Said::default()), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(Some(3), &Said::default()), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(Some(4), &Said::default()), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(Some(0), &Said::default()), ExitVerdict::Policy);
+        assert_eq!(exit_verdict(None, &Said::default()), ExitVerdict::Policy);
         for code in [1, 5, 7] {
             assert!(
                 matches!(
-                    exit_verdict(Some(code), false, false),
+                    exit_verdict(Some(code), &Said::default()),
                     ExitVerdict::Stop { .. }
                 ),
                 "{code}"
@@ -247,12 +178,12 @@ mod tests {
         // Deleted registration: code 1 at session creation, code 0 while listening.
         for code in [0, 1] {
             assert!(matches!(
-                exit_verdict(Some(code), true, false),
+                exit_verdict(Some(code), &said(true, false)),
                 ExitVerdict::NeedsRegistration { .. }
             ));
         }
         assert!(matches!(
-            exit_verdict(Some(1), false, true),
+            exit_verdict(Some(1), &said(false, true)),
             ExitVerdict::NeedsRegistration { .. }
         ));
     }

@@ -5,13 +5,16 @@
 
 pub mod autotest;
 pub mod backoff;
+pub mod buildkite;
 pub mod bus;
 pub mod clock;
 pub mod datadir;
 mod engine;
 pub mod event;
 pub mod github;
+pub mod gitlab;
 mod journal;
+pub mod kind;
 pub mod output;
 pub mod probe;
 pub mod process;

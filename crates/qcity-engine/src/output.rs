@@ -45,9 +45,9 @@ impl std::fmt::Debug for LineWatch {
 }
 
 /// Reads one line of a runner's output.
-pub type LineParser = fn(&str) -> Option<crate::github::Signal>;
+pub type LineParser = fn(&str) -> Option<crate::kind::Signal>;
 /// Where recognised lines go: the runner task.
-pub type SignalSender = tokio::sync::mpsc::Sender<crate::github::Signal>;
+pub type SignalSender = tokio::sync::mpsc::Sender<crate::kind::Signal>;
 
 /// A line longer than this is parsed by its first bytes; no parser needs more.
 const MAX_LINE: usize = 8 * 1024;

@@ -4,11 +4,12 @@
 //! Only changes are events (`probe-changed`): a probe that keeps passing costs no store write.
 //! The latest result of every probe is in the status table.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use qcity_config::{LogExpect, ProbeCheck, ProbeSpec};
+use qcity_config::{LogExpect, ProbeCheck, ProbeSpec, RunnerKind};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 use crate::bus::Bus;
 use crate::clock::now_ms;
 use crate::event::{EventKind, RunnerState};
+use crate::kind::Activity;
 use crate::output::RunnerOutput;
 use crate::runner::RunnerPlan;
 use crate::status::StatusTable;
@@ -186,10 +188,13 @@ async fn run(plan: Arc<RunnerPlan>, spec: ProbeSpec, ctx: ProbeContext) {
             continue;
         }
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let result = match tokio::time::timeout(timeout, check(&plan, &spec, log.as_ref())).await {
-            Ok(r) => r,
-            Err(_) => Err(format!("no answer within {} ms", spec.timeout_ms)),
-        };
+        let result =
+            match tokio::time::timeout(timeout, check(&plan, &spec, log.as_ref(), &ctx.status))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(format!("no answer within {} ms", spec.timeout_ms)),
+            };
         let ok = result.is_ok();
         let detail = result.unwrap_or_else(|e| e);
         let changed = verdict.record(ok, &spec);
@@ -248,7 +253,7 @@ pub async fn check_once(
         }
         _ => {
             let timeout = Duration::from_millis(spec.timeout_ms);
-            match tokio::time::timeout(timeout, check(plan, spec, None)).await {
+            match tokio::time::timeout(timeout, check(plan, spec, None, status)).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {} ms", spec.timeout_ms)),
             }
@@ -261,8 +266,22 @@ async fn check(
     plan: &RunnerPlan,
     spec: &ProbeSpec,
     log: Option<&LogWatch>,
+    status: &StatusTable,
 ) -> Result<String, String> {
     match spec.check() {
+        ProbeCheck::Runner(_) => runner_check(plan, status).await,
+        ProbeCheck::Disk(disk) => {
+            let path = disk.path.as_deref().unwrap_or(Path::new("."));
+            let min = disk.min_free_mb.unwrap_or(0);
+            match crate::resources::free_disk_mb(path) {
+                None => Err(format!("cannot read the free space of {}", path.display())),
+                Some(free) if free < min => Err(format!(
+                    "{free} MB free on {}, below {min} MB",
+                    path.display()
+                )),
+                Some(free) => Ok(format!("{free} MB free on {}", path.display())),
+            }
+        }
         // The caller only checks while the runner is running.
         ProbeCheck::Process(_) => Ok("running".into()),
         ProbeCheck::Exec(exec) => {
@@ -324,6 +343,54 @@ async fn check(
                 )),
             }
         }
+    }
+}
+
+/// What the runner itself says: its state, what its output says (offline?), and for a
+/// Buildkite agent with a health-check server, that server's answer.
+async fn runner_check(plan: &RunnerPlan, status: &StatusTable) -> Result<String, String> {
+    match status.state(&plan.name) {
+        Some(RunnerState::Running { .. }) => {}
+        Some(RunnerState::NeedsRegistration { reason }) => {
+            return Err(format!("needs registration: {reason}"));
+        }
+        Some(other) => return Err(format!("the runner is {}", other.name())),
+        None => return Err("the runner is not running".into()),
+    }
+    if plan.kind == RunnerKind::Buildkite {
+        let env = plan
+            .env
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_str()?, v.to_str()?)));
+        if let Some(addr) = crate::buildkite::health_check_addr(&plan.argv, env) {
+            let (host, port) = qcity_config::probe_target::parse_host_port(&addr)?;
+            let (code, body) = http_get(&host, port, "/")
+                .await
+                .map_err(|e| format!("health-check server {addr}: {e}"))?;
+            if code != 200 || !body.starts_with("OK") {
+                return Err(format!(
+                    "health-check server {addr} answered {code}: {}",
+                    body.trim()
+                ));
+            }
+            return Ok(format!("health-check server {addr}: {}", body.trim()));
+        }
+    }
+    match status.activity_of(&plan.name) {
+        Some((Activity::Offline { reason }, at_ms))
+            if crate::kind::offline_is_sticky(plan.kind)
+                || now_ms() - at_ms <= crate::kind::OFFLINE_WINDOW_MS =>
+        {
+            Err(format!("offline: {reason}"))
+        }
+        Some((Activity::RunningJob { job }, _)) => Ok(format!("running job {job}")),
+        Some((Activity::Offline { .. }, _)) | Some((Activity::Connecting, _)) | None => {
+            Ok("running".into())
+        }
+        Some((Activity::Listening, _)) | Some((Activity::JobCompleted { .. }, _)) => {
+            Ok("listening for jobs".into())
+        }
+        Some((Activity::Updating, _)) => Ok("updating itself".into()),
     }
 }
 

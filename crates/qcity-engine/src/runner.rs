@@ -22,7 +22,7 @@ use crate::backoff::{Backoff, Next};
 use crate::bus::Bus;
 use crate::clock::now_ms;
 use crate::event::{EventKind, ExitInfo, RunnerState};
-use crate::github;
+use crate::kind::{self, Activity, Drain, Said, Signal};
 use crate::output::RunnerOutput;
 use crate::process::{self, ExitStatus};
 use crate::spawn::{self, SpawnRequest};
@@ -48,7 +48,7 @@ pub enum Command {
     Start(Reply),
     Stop(Reply),
     Restart(Reply),
-    /// Drain: let the running job finish (kind `github`), then stop; no restart until resumed.
+    /// Drain: let the work in hand finish (as the kind allows), then stop; no restart until resumed.
     Pause(Reply),
     /// Undo a pause: start again (or keep running, if the job has not ended yet).
     Resume(Reply),
@@ -100,18 +100,24 @@ pub struct RunnerTask {
     holding: bool,
     /// The process that just exited, until its replacement has been spawned.
     exited: Option<Child>,
-    /// What the runner's own output says (kind `github`), and what it said since its start.
-    signals: Option<mpsc::Receiver<github::Signal>>,
+    /// What the runner's own output says (its kind has a parser), and what it said since
+    /// its start.
+    signals: Option<mpsc::Receiver<Signal>>,
     said: Said,
-    /// Paused while a job runs: stop as soon as it ends.
-    draining: bool,
+    /// Paused while at work: how it is being drained.
+    draining: Draining,
 }
 
-/// Output signals that decide what an exit means, since the last spawn.
-#[derive(Debug, Default)]
-struct Said {
-    registration_deleted: bool,
-    not_configured: bool,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Draining {
+    No,
+    /// Stop as soon as the output says the job ended.
+    UntilJobEnds,
+    /// Told by its drain signal to finish and exit. A signal cannot be taken back, so a
+    /// resume meanwhile (`resume`) starts it again once it has exited.
+    Signalled {
+        resume: bool,
+    },
 }
 
 impl RunnerTask {
@@ -119,7 +125,7 @@ impl RunnerTask {
         plan: RunnerPlan,
         shared: RunnerShared,
         rx: mpsc::Receiver<Command>,
-        signals: Option<mpsc::Receiver<github::Signal>>,
+        signals: Option<mpsc::Receiver<Signal>>,
     ) -> Self {
         let backoff = Backoff::new(plan.restart.clone());
         Self {
@@ -133,7 +139,7 @@ impl RunnerTask {
             exited: None,
             signals,
             said: Said::default(),
-            draining: false,
+            draining: Draining::No,
         }
     }
 
@@ -218,7 +224,7 @@ impl RunnerTask {
                 let pump = tokio::spawn(self.shared.output.clone().pump(sp.output));
                 self.said = Said::default();
                 if self.signals.is_some() {
-                    self.set_activity(Some(github::Activity::Connecting));
+                    self.set_activity(Some(Activity::Connecting));
                 }
                 self.set_state(RunnerState::Running {
                     pid: sp.pid,
@@ -263,12 +269,18 @@ impl RunnerTask {
                         self.on_signal(signal);
                     }
                 }
-                if std::mem::take(&mut self.draining) {
-                    self.shared.status.record_exit(&self.plan.name, exit.clone());
-                    self.set_activity(None);
-                    self.set_state(RunnerState::Exited { exit });
-                    self.set_state(RunnerState::Paused);
-                    return Flow::Go(Phase::Idle);
+                match std::mem::replace(&mut self.draining, Draining::No) {
+                    Draining::No => {}
+                    Draining::Signalled { resume: true } => {
+                        self.record_end(exit);
+                        self.backoff.reset();
+                        return Flow::Go(Phase::Spawn);
+                    }
+                    Draining::UntilJobEnds | Draining::Signalled { resume: false } => {
+                        self.record_end(exit);
+                        self.set_state(RunnerState::Paused);
+                        return Flow::Go(Phase::Idle);
+                    }
                 }
                 self.hold();
                 self.exited = Some(child);
@@ -276,8 +288,8 @@ impl RunnerTask {
             }
             Some(signal) = next_signal(&mut self.signals) => {
                 self.on_signal(signal);
-                if self.draining && !self.in_job() {
-                    self.draining = false;
+                if self.draining == Draining::UntilJobEnds && !self.in_job() {
+                    self.draining = Draining::No;
                     self.stop_child(child).await;
                     self.set_state(RunnerState::Paused);
                     return Flow::Go(Phase::Idle);
@@ -290,29 +302,48 @@ impl RunnerTask {
                     Flow::Go(Phase::Running(child))
                 }
                 Some(Command::Pause(reply)) => {
-                    if let Some(job) = self.current_job() {
-                        self.draining = true;
-                        let _ = reply.send(self.set_state(RunnerState::Pausing { pid: child.pid, job }));
+                    if self.draining != Draining::No {
+                        let _ = reply.send(self.current_state());
                         return Flow::Go(Phase::Running(child));
                     }
-                    self.draining = false;
-                    self.stop_child(child).await;
-                    let _ = reply.send(self.set_state(RunnerState::Paused));
-                    Flow::Go(Phase::Idle)
+                    let job = self.current_job();
+                    match kind::drain(self.plan.kind) {
+                        Drain::UntilJobEnds if job.is_some() => {
+                            self.draining = Draining::UntilJobEnds;
+                        }
+                        Drain::Signal(sig) => {
+                            let _ = process::signal_pid(child.pid, sig);
+                            self.draining = Draining::Signalled { resume: false };
+                        }
+                        Drain::UntilJobEnds | Drain::Stop => {
+                            self.stop_child(child).await;
+                            let _ = reply.send(self.set_state(RunnerState::Paused));
+                            return Flow::Go(Phase::Idle);
+                        }
+                    }
+                    let _ = reply.send(self.set_state(RunnerState::Pausing { pid: child.pid, job }));
+                    Flow::Go(Phase::Running(child))
                 }
                 Some(Command::Resume(reply)) => {
-                    if std::mem::take(&mut self.draining) {
-                        self.set_state(RunnerState::Running {
-                            pid: child.pid,
-                            pgid: child.pid,
-                            since_ms: now_ms() - child.started.elapsed().as_millis() as i64,
-                        });
+                    match self.draining {
+                        Draining::No => {}
+                        Draining::UntilJobEnds => {
+                            self.draining = Draining::No;
+                            self.set_state(RunnerState::Running {
+                                pid: child.pid,
+                                pgid: child.pid,
+                                since_ms: now_ms() - child.started.elapsed().as_millis() as i64,
+                            });
+                        }
+                        Draining::Signalled { .. } => {
+                            self.draining = Draining::Signalled { resume: true };
+                        }
                     }
                     let _ = reply.send(self.current_state());
                     Flow::Go(Phase::Running(child))
                 }
                 Some(Command::Stop(reply)) => {
-                    self.draining = false;
+                    self.draining = Draining::No;
                     self.stop_child(child).await;
                     let _ = reply.send(self.set_state(RunnerState::Stopped));
                     Flow::Go(Phase::Idle)
@@ -368,39 +399,27 @@ impl RunnerTask {
         let uptime = exit.uptime_ms;
         let at = exit.at_ms;
         let code = exit.code;
-        self.shared
-            .status
-            .record_exit(&self.plan.name, exit.clone());
-        if self.plan.kind == RunnerKind::Github {
-            self.set_activity(None);
-        }
-        self.set_state(RunnerState::Exited { exit });
-        if self.plan.kind == RunnerKind::Github {
-            let said = &self.said;
-            match github::exit_verdict(code, said.registration_deleted, said.not_configured) {
-                github::ExitVerdict::Policy => {}
-                github::ExitVerdict::NeedsRegistration { reason } => {
-                    self.release();
-                    self.set_state(RunnerState::NeedsRegistration {
-                        reason: reason.clone(),
-                    });
-                    self.escalate(
-                        format!("{}: {reason}; it is not restarted", self.plan.name),
-                        format!(
-                            "register it again (`./config.sh --url URL --token TOKEN` in the runner's directory), then `qcity start {}`",
-                            self.plan.name
-                        ),
-                    );
-                    return Phase::Idle;
-                }
-                github::ExitVerdict::Stop { reason, advice } => {
-                    self.release();
-                    self.escalate(
-                        format!("{}: {reason}; it is not restarted", self.plan.name),
-                        advice.replace("NAME", &self.plan.name),
-                    );
-                    return Phase::Idle;
-                }
+        self.record_end(exit);
+        match kind::exit_verdict(self.plan.kind, code, &self.said) {
+            kind::ExitVerdict::Policy => {}
+            kind::ExitVerdict::NeedsRegistration { reason, advice } => {
+                self.release();
+                self.set_state(RunnerState::NeedsRegistration {
+                    reason: reason.clone(),
+                });
+                self.escalate(
+                    format!("{}: {reason}; it is not restarted", self.plan.name),
+                    advice.replace("NAME", &self.plan.name),
+                );
+                return Phase::Idle;
+            }
+            kind::ExitVerdict::Stop { reason, advice } => {
+                self.release();
+                self.escalate(
+                    format!("{}: {reason}; it is not restarted", self.plan.name),
+                    advice.replace("NAME", &self.plan.name),
+                );
+                return Phase::Idle;
             }
         }
         if !restart {
@@ -448,8 +467,20 @@ impl RunnerTask {
         }
     }
 
-    /// SIGTERM to the whole group, SIGKILL after the grace period; returns once the group
-    /// leader is reaped and no process of the group is left.
+    /// The exit of the current process: its last exit, no activity, and the `exited` state.
+    fn record_end(&mut self, exit: ExitInfo) {
+        self.shared
+            .status
+            .record_exit(&self.plan.name, exit.clone());
+        if self.signals.is_some() {
+            self.set_activity(None);
+        }
+        self.set_state(RunnerState::Exited { exit });
+    }
+
+    /// The kind's stop signal (SIGTERM to the whole group for most), SIGKILL to the group after
+    /// the grace period; returns once the group leader is reaped and no process of the group
+    /// is left.
     async fn stop_child(&mut self, mut child: Child) {
         let grace = self.plan.stop_grace;
         let deadline = Instant::now() + grace;
@@ -459,7 +490,12 @@ impl RunnerTask {
             kill_at_ms,
         });
         let pgid = child.pid;
-        let _ = process::signal_group(pgid, libc::SIGTERM);
+        let stop = kind::stop_signal(self.plan.kind);
+        if stop.group {
+            let _ = process::signal_group(pgid, stop.signal);
+        } else {
+            let _ = process::signal_pid(child.pid, stop.signal);
+        }
         let status = tokio::select! {
             st = child.exit.wait(child.pid) => st,
             () = sleep_until(deadline) => {
@@ -467,6 +503,10 @@ impl RunnerTask {
                 child.exit.wait(child.pid).await
             }
         };
+        if !stop.group && process::group_alive(pgid) {
+            // The agent is gone; what it left behind gets the usual request first.
+            let _ = process::signal_group(pgid, libc::SIGTERM);
+        }
         // Grandchildren that outlive the leader get the rest of the grace period.
         while process::group_alive(pgid) {
             if Instant::now() >= deadline {
@@ -519,22 +559,18 @@ impl RunnerTask {
     }
 
     /// Follows what the runner's output said.
-    fn on_signal(&mut self, signal: github::Signal) {
-        match &signal {
-            github::Signal::RegistrationDeleted => self.said.registration_deleted = true,
-            github::Signal::NotConfigured => self.said.not_configured = true,
-            _ => {}
-        }
+    fn on_signal(&mut self, signal: Signal) {
+        self.said.note(&signal);
         if let Some(activity) = signal.activity() {
             self.set_activity(Some(activity));
         }
     }
 
-    /// The job the runner is running, as its output says (kind `github`).
+    /// The job the runner is running, as its output says.
     fn current_job(&self) -> Option<String> {
         let status = self.shared.status.snapshot_of(&self.plan.name)?;
         match status.activity? {
-            github::Activity::RunningJob { job } => Some(job),
+            Activity::RunningJob { job } => Some(job),
             _ => None,
         }
     }
@@ -544,7 +580,7 @@ impl RunnerTask {
     }
 
     /// Records what the runner does; an event only when that changes.
-    fn set_activity(&self, activity: Option<github::Activity>) {
+    fn set_activity(&self, activity: Option<Activity>) {
         let changed = self
             .shared
             .status
@@ -576,7 +612,7 @@ impl RunnerTask {
 const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
 
 /// The next output signal; never, for runners without any.
-async fn next_signal(rx: &mut Option<mpsc::Receiver<github::Signal>>) -> Option<github::Signal> {
+async fn next_signal(rx: &mut Option<mpsc::Receiver<Signal>>) -> Option<Signal> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
 use crate::event::{ExitInfo, RunnerState};
-use crate::github::Activity;
+use crate::kind::Activity;
 use crate::probe::{Health, ProbeStatus, health_of};
 
 /// One runner's status.
@@ -22,7 +22,7 @@ pub struct RunnerStatus {
     /// Starts after the first one (automatic and manual), since the engine started.
     pub restarts: u64,
     pub last_exit: Option<ExitInfo>,
-    /// What the runner says it is doing (kind `github`), while it runs.
+    /// What the runner says it is doing (kinds `github`, `gitlab`), while it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub activity: Option<Activity>,
     /// The worst verdict of its probes; absent without probes.
@@ -39,6 +39,8 @@ struct Entry {
     starts: u64,
     last_exit: Option<ExitInfo>,
     activity: Option<Activity>,
+    /// When the output last confirmed the activity (even unchanged).
+    said_at_ms: i64,
     probes: BTreeMap<String, ProbeStatus>,
 }
 
@@ -64,7 +66,15 @@ impl StatusTable {
         let entry = map.entry(runner.to_string()).or_default();
         let changed = entry.activity != activity;
         entry.activity = activity;
+        entry.said_at_ms = now_ms();
         changed
+    }
+
+    /// What the runner's output last said it does, and when it said so.
+    pub fn activity_of(&self, runner: &str) -> Option<(Activity, i64)> {
+        let map = self.lock();
+        let e = map.get(runner)?;
+        Some((e.activity.clone()?, e.said_at_ms))
     }
 
     pub fn set_probe(&self, runner: &str, probe: ProbeStatus) {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use qcity_config::{Config, RunnerKind, RunnerSpec};
+use qcity_config::{Config, RunnerSpec};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::Bus;
@@ -134,17 +134,14 @@ impl Supervisor {
             output: output.clone(),
         };
         let name = plan.name.clone();
-        let signals = match plan.kind {
-            RunnerKind::Github => {
-                let (tx, rx) = mpsc::channel(256);
-                output.watch_lines(Some((crate::github::parse, tx)));
-                Some(rx)
-            }
-            RunnerKind::Command => {
-                output.watch_lines(None);
-                None
-            }
-        };
+        let signals = crate::kind::parser(plan.kind).map(|parse| {
+            let (tx, rx) = mpsc::channel(256);
+            output.watch_lines(Some((parse, tx)));
+            rx
+        });
+        if signals.is_none() {
+            output.watch_lines(None);
+        }
         tokio::spawn(RunnerTask::new(plan.clone(), shared, rx, signals).run());
         self.status.clear_probes(&name);
         let probes = crate::probe::spawn_probes(
@@ -203,7 +200,19 @@ impl Supervisor {
             env.retain(|(ek, _)| ek != k.as_str());
             env.push((k.into(), v.into()));
         }
-        let cwd = Some(config.working_dir(spec.working_dir.as_deref()));
+        let cwd = config.working_dir(spec.working_dir.as_deref());
+        // Disk probes get their path and threshold now, so a reload that changes either
+        // replaces the probe like any other change.
+        let mut probes = spec.probes.clone();
+        for disk in probes.iter_mut().filter_map(|p| p.disk.as_mut()) {
+            disk.path = Some(match &disk.path {
+                Some(path) => config.dir.join(path),
+                None => cwd.clone(),
+            });
+            disk.min_free_mb
+                .get_or_insert(config.device.resources.min_free_disk_mb);
+        }
+        let cwd = Some(cwd);
         RunnerPlan {
             name: spec.name.clone(),
             kind: spec.kind,
@@ -213,7 +222,7 @@ impl Supervisor {
             autostart: spec.autostart,
             restart: spec.restart.clone(),
             stop_grace: Duration::from_millis(config.stop_grace_ms(spec)),
-            probes: spec.probes.clone(),
+            probes,
         }
     }
 

@@ -3,7 +3,7 @@
 use qcity_engine::RunnerState;
 use qcity_engine::RunnerStatus;
 use qcity_engine::clock::now_ms;
-use qcity_engine::github::Activity;
+use qcity_engine::kind::Activity;
 use qcity_engine::probe::{Health, ProbeState, ProbeStatus};
 use qcity_engine::resources::MachineStatus;
 
@@ -99,7 +99,8 @@ pub fn state(s: &RunnerState) -> String {
             format!("stopping (SIGKILL in {})", until(*kill_at_ms))
         }
         RunnerState::NeedsRegistration { reason } => format!("needs-registration ({reason})"),
-        RunnerState::Pausing { job, .. } => format!("pausing (finishing job {job})"),
+        RunnerState::Pausing { job: Some(job), .. } => format!("pausing (finishing job {job})"),
+        RunnerState::Pausing { job: None, .. } => "pausing (finishing its jobs)".into(),
         other => other.name().to_string(),
     }
 }

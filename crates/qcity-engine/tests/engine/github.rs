@@ -2,59 +2,18 @@
 //! the listener's lines and exits with exactly its codes (the real runner cannot be downloaded
 //! here; the strings and codes come from ../shared/facts/runners.md).
 
-use qcity_config::{RestartSpec, RunnerKind, RunnerSpec};
-use qcity_engine::github::Activity;
-use qcity_engine::{ControlAction, Event, EventKind, RunnerState};
+use qcity_config::{RunnerKind, RunnerSpec};
+use qcity_engine::kind::Activity;
+use qcity_engine::{ControlAction, EventKind, RunnerState};
 
-use crate::support::{Harness, runner};
+use crate::support::{
+    Harness, activities, fixture, is_state, kind_runner, not_restarted, pause_mid_job, runner,
+    wait_escalation,
+};
 
 fn github(name: &str, scenario: &str) -> RunnerSpec {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/fake-github-runner.sh"
-    );
-    let mut r = runner(name, "");
-    r.kind = RunnerKind::Github;
-    r.command = vec!["sh".into(), script.into(), scenario.into()];
-    r.restart = RestartSpec {
-        delay_ms: 50,
-        max_delay_ms: 50,
-        jitter_percent: 0,
-        crash_loop: None,
-        ..RestartSpec::default()
-    };
-    r
-}
-
-fn is_state(e: &Event, runner: &str, name: &str) -> bool {
-    matches!(&e.kind, EventKind::RunnerState { runner: r, state } if r == runner && state.name() == name)
-}
-
-fn activities(h: &Harness, runner: &str) -> Vec<Activity> {
-    h.seen
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::RunnerActivity {
-                runner: r,
-                activity,
-            } if r == runner => Some(activity.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Asserts that no start of `runner` follows event `after` within `ms`.
-async fn not_restarted(h: &mut Harness, runner: &str, after: u64, ms: u64) {
-    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-    while let Ok(e) = h.events.try_recv() {
-        h.seen.push(e);
-    }
-    let starts: Vec<_> = h
-        .seen
-        .iter()
-        .filter(|e| e.id > after && is_state(e, runner, "starting"))
-        .collect();
-    assert!(starts.is_empty(), "{runner} was restarted: {starts:?}");
+    let script = fixture("fake-github-runner.sh");
+    kind_runner(name, RunnerKind::Github, &["sh", &script, scenario])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,15 +39,8 @@ async fn a_job_then_a_deleted_registration_ends_in_needs_registration_without_a_
             Activity::Listening,
         ]
     );
-    let esc = h
-        .wait_event("escalation", |e| {
-            matches!(e.kind, EventKind::Escalation { .. })
-        })
-        .await;
-    let EventKind::Escalation { reason, advice, .. } = &esc.kind else {
-        unreachable!()
-    };
-    assert!(esc.id > needs.id);
+    let (esc_id, reason, advice) = wait_escalation(&mut h, "gh").await;
+    assert!(esc_id > needs.id);
     assert!(reason.contains("registration was deleted"), "{reason}");
     assert!(
         advice.contains("config.sh") && advice.contains("qcity start gh"),
@@ -137,15 +89,7 @@ async fn exit_codes_decide_restart_stop_or_registration() {
     let exited = h
         .wait_event("conflict exits", |e| is_state(e, "conflict", "exited"))
         .await;
-    let esc = h
-        .wait_event(
-            "conflict escalation",
-            |e| matches!(&e.kind, EventKind::Escalation { runner: Some(r), .. } if r == "conflict"),
-        )
-        .await;
-    let EventKind::Escalation { reason, .. } = &esc.kind else {
-        unreachable!()
-    };
+    let (_, reason, _) = wait_escalation(&mut h, "conflict").await;
     assert!(reason.contains("code 5"), "{reason}");
 
     // 1 after the deleted-registration line: needs registration, not "terminated error".
@@ -192,58 +136,7 @@ async fn a_lost_connection_is_offline_until_reconnected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_during_a_job_waits_for_the_job_to_end() {
     let mut h = Harness::start(vec![github("busy", "long-job")]).await;
-    h.wait_event("the job", |e| {
-        matches!(
-            &e.kind,
-            EventKind::RunnerActivity {
-                activity: Activity::RunningJob { .. },
-                ..
-            }
-        )
-    })
-    .await;
-    let pid = h.wait_running("busy").await;
-    let state = h
-        .engine
-        .control("test", ControlAction::Pause, "busy")
-        .await
-        .unwrap();
-    assert_eq!(
-        state,
-        RunnerState::Pausing {
-            pid,
-            job: "deploy".into()
-        }
-    );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(crate::support::alive(pid), "the job is not cut short");
-    let paused = h
-        .wait_event("paused", |e| is_state(e, "busy", "paused"))
-        .await;
-    let done = h
-        .seen
-        .iter()
-        .find(|e| {
-            matches!(
-                &e.kind,
-                EventKind::RunnerActivity {
-                    activity: Activity::JobCompleted { .. },
-                    ..
-                }
-            )
-        })
-        .expect("the job's completion was seen")
-        .clone();
-    assert!(paused.id > done.id, "paused only after the job completed");
-    crate::support::eventually("the listener is gone", || !crate::support::alive(pid)).await;
-    not_restarted(&mut h, "busy", paused.id, 500).await;
-
-    let state = h
-        .engine
-        .control("test", ControlAction::Resume, "busy")
-        .await
-        .unwrap();
-    assert!(matches!(state, RunnerState::Running { .. }), "{state:?}");
+    pause_mid_job(&mut h, "busy", "deploy").await;
     h.engine.shutdown("test").await;
 }
 

@@ -3,37 +3,11 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use qcity_config::ProbeSpec;
 use qcity_engine::EventKind;
 use qcity_engine::probe::{Health, ProbeState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Harness, runner};
-
-fn probe(json: serde_json::Value) -> ProbeSpec {
-    let mut v = serde_json::json!({
-        "interval_ms": 100, "timeout_ms": 1000, "failure_threshold": 2, "start_grace_ms": 0
-    });
-    v.as_object_mut()
-        .unwrap()
-        .extend(json.as_object().unwrap().clone());
-    serde_json::from_value(v).unwrap()
-}
-
-/// Waits for `name` to change to `state` after event `after`: (event id, detail).
-async fn wait_probe(h: &mut Harness, name: &str, state: ProbeState, after: u64) -> (u64, String) {
-    let name = name.to_string();
-    let ev = h
-        .wait_event(&format!("{name} {state:?}"), move |e| {
-            e.id > after
-                && matches!(&e.kind, EventKind::ProbeChanged { probe, state: s, .. } if *probe == name && *s == state)
-        })
-        .await;
-    let EventKind::ProbeChanged { detail, .. } = &ev.kind else {
-        unreachable!()
-    };
-    (ev.id, detail.clone())
-}
+use crate::support::{Harness, probe, runner, wait_probe};
 
 fn health(h: &Harness, runner: &str) -> Option<Health> {
     h.engine

@@ -2,8 +2,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use qcity_config::{Config, RestartSpec, RunnerSpec};
+use qcity_config::{Config, ProbeSpec, RestartSpec, RunnerKind, RunnerSpec};
 use qcity_engine::bus::EventReceiver;
+use qcity_engine::kind::Activity;
+use qcity_engine::probe::ProbeState;
 use qcity_engine::{Engine, EngineOptions, Event, EventKind, RunnerState};
 
 /// A started engine in a temp dir, with a subscription that saw every event.
@@ -26,6 +28,26 @@ pub fn runner(name: &str, script: &str) -> RunnerSpec {
         stop_grace_ms: Some(2_000),
         probes: Vec::new(),
     }
+}
+
+/// A path under `tests/fixtures`.
+pub fn fixture(name: &str) -> String {
+    format!("{}/../../tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A runner of `kind` running `command`, restarted after 50 ms without crash-loop detection.
+pub fn kind_runner(name: &str, kind: RunnerKind, command: &[&str]) -> RunnerSpec {
+    let mut r = runner(name, "");
+    r.kind = kind;
+    r.command = command.iter().map(|s| s.to_string()).collect();
+    r.restart = RestartSpec {
+        delay_ms: 50,
+        max_delay_ms: 50,
+        jitter_percent: 0,
+        crash_loop: None,
+        ..RestartSpec::default()
+    };
+    r
 }
 
 pub fn config(dir: &Path, runners: Vec<RunnerSpec>) -> Config {
@@ -145,4 +167,127 @@ pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+pub fn is_state(e: &Event, runner: &str, name: &str) -> bool {
+    matches!(&e.kind, EventKind::RunnerState { runner: r, state } if r == runner && state.name() == name)
+}
+
+pub fn activities(h: &Harness, runner: &str) -> Vec<Activity> {
+    h.seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::RunnerActivity {
+                runner: r,
+                activity,
+            } if r == runner => Some(activity.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Asserts that no start of `runner` follows event `after` within `ms`.
+pub async fn not_restarted(h: &mut Harness, runner: &str, after: u64, ms: u64) {
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    while let Ok(e) = h.events.try_recv() {
+        h.seen.push(e);
+    }
+    let starts: Vec<_> = h
+        .seen
+        .iter()
+        .filter(|e| e.id > after && is_state(e, runner, "starting"))
+        .collect();
+    assert!(starts.is_empty(), "{runner} was restarted: {starts:?}");
+}
+
+pub fn probe(json: serde_json::Value) -> ProbeSpec {
+    let mut v = serde_json::json!({
+        "interval_ms": 100, "timeout_ms": 1000, "failure_threshold": 2, "start_grace_ms": 0
+    });
+    v.as_object_mut()
+        .unwrap()
+        .extend(json.as_object().unwrap().clone());
+    serde_json::from_value(v).unwrap()
+}
+
+/// Waits for `name` to change to `state` after event `after`: (event id, detail).
+pub async fn wait_probe(
+    h: &mut Harness,
+    name: &str,
+    state: ProbeState,
+    after: u64,
+) -> (u64, String) {
+    let name = name.to_string();
+    let ev = h
+        .wait_event(&format!("{name} {state:?}"), move |e| {
+            e.id > after
+                && matches!(&e.kind, EventKind::ProbeChanged { probe, state: s, .. } if *probe == name && *s == state)
+        })
+        .await;
+    let EventKind::ProbeChanged { detail, .. } = &ev.kind else {
+        unreachable!()
+    };
+    (ev.id, detail.clone())
+}
+
+/// Pauses `runner` in the middle of `job` and checks the drain: `pausing` with the job, the
+/// process alive while the job runs, `paused` only after the job's completion, no restart,
+/// and a resume that runs it again. Returns the pid that was drained.
+pub async fn pause_mid_job(h: &mut Harness, runner: &str, job: &str) -> u32 {
+    let r = runner.to_string();
+    h.wait_event("the job", move |e| {
+        matches!(&e.kind, EventKind::RunnerActivity { runner, activity: Activity::RunningJob { .. } } if *runner == r)
+    })
+    .await;
+    let pid = h.wait_running(runner).await;
+    let state = h
+        .engine
+        .control("test", qcity_engine::ControlAction::Pause, runner)
+        .await
+        .unwrap();
+    assert_eq!(
+        state,
+        RunnerState::Pausing {
+            pid,
+            job: Some(job.into())
+        }
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(alive(pid), "the job is not cut short");
+    let paused = h
+        .wait_event("paused", |e| is_state(e, runner, "paused"))
+        .await;
+    let done = h
+        .seen
+        .iter()
+        .rfind(|e| {
+            matches!(&e.kind, EventKind::RunnerActivity { runner: r, activity: Activity::JobCompleted { .. } } if r == runner)
+        })
+        .expect("the job's completion was seen")
+        .id;
+    assert!(paused.id > done, "paused only after the job completed");
+    eventually("the drained process is gone", || !alive(pid)).await;
+    not_restarted(h, runner, paused.id, 400).await;
+    let state = h
+        .engine
+        .control("test", qcity_engine::ControlAction::Resume, runner)
+        .await
+        .unwrap();
+    assert!(matches!(state, RunnerState::Running { .. }), "{state:?}");
+    pid
+}
+
+/// Waits for an escalation about `runner`: (event id, reason, advice).
+pub async fn wait_escalation(h: &mut Harness, runner: &str) -> (u64, String, String) {
+    let r = runner.to_string();
+    let esc = h
+        .wait_event(
+            &format!("an escalation about {runner}"),
+            move |e| matches!(&e.kind, EventKind::Escalation { runner: Some(x), .. } if *x == r),
+        )
+        .await;
+    let EventKind::Escalation { reason, advice, .. } = &esc.kind else {
+        unreachable!()
+    };
+    (esc.id, reason.clone(), advice.clone())
 }
