@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use crate::daemon::manifest;
-use crate::support::{Daemon, alive, runner_processes, unique, wait_until};
+use crate::support::{
+    Daemon, alive, runner_processes, task_processes, text, unique, wait_until, write,
+};
 
 #[test]
 fn kill_9_then_restart_leaves_no_duplicate_and_no_orphan() {
@@ -52,4 +54,58 @@ fn kill_9_then_restart_leaves_no_duplicate_and_no_orphan() {
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     let reconciled = rows.iter().filter(|r| r["action"] == "reconciled").count();
     assert!(reconciled >= names.len(), "{reconciled} reconciled rows");
+}
+
+/// Whether another process holds the `flock` on `path`.
+fn locked(path: &std::path::Path) -> bool {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(path).unwrap();
+    // SAFETY: flock on a descriptor we own; closing it releases what we took.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) != 0 }
+}
+
+#[test]
+fn a_task_run_keeps_its_lock_through_a_kill_9_until_the_next_start_ends_it() {
+    let name = unique("t");
+    let m = format!(
+        r#"{{"runners": [], "tasks": [{{"name": "{name}",
+            "command": ["sh", "-c", "if [ -f slow ]; then exec sleep 300; fi; echo quick"]}}]}}"#
+    );
+    let mut d = Daemon::start(&m);
+    write(&d.conf().join("slow"), "");
+    // `qcity task run` waits for the run to end: it runs in the background.
+    let mut cli = d
+        .qcity_command(&["task", "run", &name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_until("the task's process", || {
+        task_processes(&name).first().copied()
+    });
+    let lock = d.data().join("tasks").join(format!("{name}.lock"));
+    assert!(locked(&lock), "a run holds its task's lock");
+
+    d.signal(libc::SIGKILL);
+    assert_eq!(d.wait_exit(), None, "killed by a signal");
+    let _ = cli.wait();
+    assert!(alive(pid), "the run outlives a kill -9 of the daemon");
+    assert!(
+        locked(&lock),
+        "the orphaned run still holds the lock: nothing may start the task again"
+    );
+
+    std::fs::remove_file(d.conf().join("slow")).unwrap();
+    d.spawn();
+    wait_until("the orphaned run is terminated", || {
+        (!alive(pid)).then_some(())
+    });
+    assert!(!locked(&lock), "its end frees the lock");
+    let out = d.qcity(&["task", "run", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("attempt 1/1: exit 0"),
+        "{}",
+        text(&out.stdout)
+    );
 }

@@ -66,13 +66,17 @@ impl Daemon {
 
     /// Runs the CLI against this daemon's data dir.
     pub fn qcity(&self, args: &[&str]) -> Output {
-        Command::new(QCITY)
-            .args(args)
+        self.qcity_command(args).output().unwrap()
+    }
+
+    /// The CLI command against this daemon's data dir, to run in the background.
+    pub fn qcity_command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(QCITY);
+        cmd.args(args)
             .arg("--data-dir")
             .arg(self.data())
-            .env("QCITY_LOG", "warn")
-            .output()
-            .unwrap()
+            .env("QCITY_LOG", "warn");
+        cmd
     }
 
     /// `qcity status --json`, as a list of runner objects.
@@ -167,10 +171,18 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
-/// Live processes whose environment has `QCITY_RUNNER=name` and whose data dir instance
-/// matches: every process of that runner, grandchildren included.
+/// Live processes whose environment has `QCITY_RUNNER=name`: every process of that runner,
+/// grandchildren included.
 pub fn runner_processes(name: &str) -> Vec<u32> {
-    let needle = format!("QCITY_RUNNER={name}");
+    processes_with_env(&format!("QCITY_RUNNER={name}"))
+}
+
+/// Live processes whose environment has `QCITY_TASK=name`.
+pub fn task_processes(name: &str) -> Vec<u32> {
+    processes_with_env(&format!("QCITY_TASK={name}"))
+}
+
+fn processes_with_env(needle: &str) -> Vec<u32> {
     let mut pids = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Some(pid) = entry

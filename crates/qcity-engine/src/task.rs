@@ -4,8 +4,10 @@
 //!
 //! One at a time: a run takes `DATA/tasks/NAME.lock` with `flock`, so a second trigger (the
 //! schedule, the API, a second engine on the same data dir) is refused while a run is under
-//! way. A task process left behind by a killed engine carries the instance marker and is
-//! terminated by the next start's reconcile, so no run survives its lock.
+//! way. The task's process inherits the locked descriptor, so the lock lives as long as the
+//! run does, not as long as the engine: a run left behind by a killed engine still holds it,
+//! and nothing starts the task again until that run is gone. The next start's reconcile
+//! terminates such a run (it carries the instance marker), which frees the lock.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -191,7 +193,7 @@ impl Tasks {
             });
             return Ok(outcome);
         }
-        let Some(_lock) = self.lock(name) else {
+        let Some(lock) = self.lock(name) else {
             self.bus.publish(EventKind::TaskSkipped {
                 task: name.to_string(),
                 reason: "a run is already under way".into(),
@@ -205,7 +207,7 @@ impl Tasks {
         let attempts = plan.spec.retries + 1;
         let mut runs = Vec::new();
         for attempt in 1..=attempts {
-            let run = attempt_once(plan, trigger, attempt, attempts).await;
+            let run = attempt_once(plan, trigger, attempt, attempts, &lock).await;
             self.bus
                 .publish(EventKind::TaskFinished { run: run.clone() });
             let success = run.success;
@@ -278,7 +280,13 @@ async fn schedule(tasks: std::sync::Weak<Tasks>, spec: TaskSpec) {
     }
 }
 
-async fn attempt_once(plan: &Plan, trigger: &str, attempt: u32, attempts: u32) -> TaskRun {
+async fn attempt_once(
+    plan: &Plan,
+    trigger: &str,
+    attempt: u32,
+    attempts: u32,
+    lock: &std::fs::File,
+) -> TaskRun {
     let started_ms = now_ms();
     let clock = std::time::Instant::now();
     let mut run = TaskRun {
@@ -308,6 +316,19 @@ async fn attempt_once(plan: &Plan, trigger: &str, attempt: u32, attempts: u32) -
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)
         .process_group(0);
+    let lock_fd = lock.as_raw_fd();
+    // SAFETY: between fork and exec only async-signal-safe calls: fcntl on a descriptor that
+    // is open in the parent (the lock file, alive for the whole run).
+    unsafe {
+        cmd.pre_exec(move || {
+            // The child keeps the locked descriptor across exec: the lock is then held until
+            // the run ends, even when the engine dies first.
+            if libc::fcntl(lock_fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     match writer.try_clone() {
         Ok(w2) => {
             cmd.stdout(w2).stderr(writer);
