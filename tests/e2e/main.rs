@@ -7,3 +7,4 @@ mod audit;
 mod cli;
 mod crash;
 mod daemon;
+mod hooks;

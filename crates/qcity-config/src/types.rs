@@ -109,6 +109,11 @@ pub struct RunnerSpec {
     /// Health checks of this runner; its health is the worst of theirs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub probes: Vec<ProbeSpec>,
+    /// Kind `github` only: install QCity's job-started hook (`ACTIONS_RUNNER_HOOK_JOB_STARTED`),
+    /// so that before each job the runner asks QCity whether this runner and this machine are
+    /// healthy, and a job on an unhealthy machine fails at once with the reason.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub job_started_hook: bool,
 }
 
 /// A health check. Exactly one of `process`, `exec`, `http`, `tcp`, `log`, `runner` and `disk`

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use crate::path::JsonPath;
 use crate::source::Source;
-use crate::types::{DeviceConfig, RestartSpec, RunnerSpec};
+use crate::types::{DeviceConfig, RestartSpec, RunnerKind, RunnerSpec};
 
 /// Smallest accepted `supervisor.log_max_bytes`.
 const MIN_LOG_MAX_BYTES: u64 = 4096;
@@ -24,6 +24,17 @@ pub(crate) fn runners(runners: &[(usize, RunnerSpec)], src: &mut Source) {
         no_nul_in_command_or_env_values(runner, &at, src);
         env_names_valid(runner, &at, src);
         probes(runner, &at, src);
+        job_hook_on_github_only(runner, &at, src);
+    }
+}
+
+/// The job-started hook is the GitHub runner's feature.
+fn job_hook_on_github_only(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
+    if runner.job_started_hook && runner.kind != RunnerKind::Github {
+        src.error(
+            &at.key("job_started_hook"),
+            "only a `github` runner has a job-started hook; set `\"kind\": \"github\"` or remove it",
+        );
     }
 }
 

@@ -340,7 +340,7 @@ fn probe_errors_name_the_field_and_what_is_wrong() {
   {"name": "cmd", "exec": {"command": ["qcity-no-such-probe-program"]}},
   {"name": "addr", "tcp": {"address": "localhost"}, "interval_ms": 5},
   {"name": "re", "process": {}}
-]}]}"#,
+]}, {"name": "plain", "command": ["true"], "job_started_hook": true}]}"#,
     )
     .unwrap();
     let errs = qcity_config::load_dir(dir.path()).unwrap_err().to_string();
@@ -352,6 +352,7 @@ fn probe_errors_name_the_field_and_what_is_wrong() {
         "runners[0].probes[4].tcp.address: `localhost`: expected host:port",
         "runners[0].probes[4].interval_ms: must be at least 100",
         "runners[0].probes[5].name: duplicate probe name `re`",
+        "runners[1].job_started_hook: only a `github` runner has a job-started hook",
     ] {
         assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
     }

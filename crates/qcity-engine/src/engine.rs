@@ -28,6 +28,9 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     /// Root of the proc filesystem (`/proc`); tests may point elsewhere.
     pub proc_root: PathBuf,
+    /// A program with a `hook job-started --data-dir DIR NAME` command (the `qcity` binary):
+    /// what the job-started hook of `github` runners runs. Without it, no hook is installed.
+    pub hook_program: Option<PathBuf>,
 }
 
 impl EngineOptions {
@@ -36,6 +39,7 @@ impl EngineOptions {
             config,
             data_dir: data_dir.into(),
             proc_root: PathBuf::from("/proc"),
+            hook_program: None,
         }
     }
 }
@@ -113,6 +117,9 @@ impl Engine {
             status.clone(),
             data.logs(),
             &data.instance_id(),
+            opts.hook_program
+                .clone()
+                .map(|p| crate::job_hook::JobHook::new(p, data.root().to_path_buf())),
         );
         let tasks = Tasks::start(
             &opts.config,

@@ -13,6 +13,7 @@ mod engine;
 pub mod event;
 pub mod github;
 pub mod gitlab;
+pub mod job_hook;
 mod journal;
 pub mod kind;
 pub mod output;

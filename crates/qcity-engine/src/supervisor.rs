@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use qcity_config::{Config, RunnerSpec};
+use qcity_config::{Config, RunnerKind, RunnerSpec};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::Bus;
 use crate::event::RunnerState;
+use crate::job_hook::{self, JobHook};
 use crate::output::{OutputLimits, RunnerOutput};
 use crate::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
 use crate::status::StatusTable;
@@ -49,13 +50,20 @@ pub struct Supervisor {
     status: Arc<StatusTable>,
     logs_dir: PathBuf,
     base_env: Vec<(OsString, OsString)>,
+    job_hook: Option<JobHook>,
     runners: Mutex<BTreeMap<String, Handle>>,
     /// Serialises config applications; never held by a runner task.
     apply_lock: tokio::sync::Mutex<()>,
 }
 
 impl Supervisor {
-    pub fn new(bus: Arc<Bus>, status: Arc<StatusTable>, logs_dir: PathBuf, instance: &str) -> Self {
+    pub fn new(
+        bus: Arc<Bus>,
+        status: Arc<StatusTable>,
+        logs_dir: PathBuf,
+        instance: &str,
+        job_hook: Option<JobHook>,
+    ) -> Self {
         let mut base_env: Vec<(OsString, OsString)> = std::env::vars_os()
             .filter(|(k, _)| k != INSTANCE_ENV)
             .collect();
@@ -65,6 +73,7 @@ impl Supervisor {
             status,
             logs_dir,
             base_env,
+            job_hook,
             runners: Mutex::new(BTreeMap::new()),
             apply_lock: tokio::sync::Mutex::new(()),
         }
@@ -199,6 +208,21 @@ impl Supervisor {
         for (k, v) in &spec.env {
             env.retain(|(ek, _)| ek != k.as_str());
             env.push((k.into(), v.into()));
+        }
+        if spec.job_started_hook
+            && spec.kind == RunnerKind::Github
+            && let Some(hook) = &self.job_hook
+        {
+            // A hook path whose file is missing fails every job: set it only once written.
+            match hook.install(&spec.name) {
+                Ok(script) => {
+                    env.retain(|(k, _)| k != job_hook::ENV);
+                    env.push((job_hook::ENV.into(), script.into()));
+                }
+                Err(e) => {
+                    tracing::warn!(runner = %spec.name, error = %e, "cannot write the job-started hook; the runner runs without it");
+                }
+            }
         }
         let cwd = config.working_dir(spec.working_dir.as_deref());
         // Disk probes get their path and threshold now, so a reload that changes either

@@ -4,6 +4,8 @@ use std::io::{Read, Write};
 
 use qcity_api::types::{ApplyReport, AuditEntry, ControlOutcome, LogTail, RunnerStatus};
 use qcity_engine::datadir::DataDir;
+use qcity_engine::probe::Health;
+use qcity_engine::resources::MachineStatus;
 use qcity_store::{AuditReport, Store};
 
 use crate::client::Client;
@@ -16,7 +18,7 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
     if json {
         return print_json(&runners);
     }
-    let machine: qcity_engine::resources::MachineStatus = client.get("/machine")?;
+    let machine: MachineStatus = client.get("/machine")?;
     let rows: Vec<Vec<String>> = runners
         .iter()
         .map(|r| {
@@ -202,6 +204,44 @@ pub fn task_run(data: &DataDir, name: &str) -> CliResult {
             "task `{name}` requires `{program}`, which is not on PATH"
         ))),
     }
+}
+
+/// The job-started hook. What it prints goes to the job's log ("Set up runner" step).
+pub fn hook_job_started(data: &DataDir, name: &str) -> CliResult {
+    let asked = Client::connect(data).and_then(|client| {
+        let runner: RunnerStatus = client.get(&format!("/runners/{}", encode(name)))?;
+        let machine: MachineStatus = client.get("/machine")?;
+        Ok((runner, machine))
+    });
+    let (runner, machine) = match asked {
+        Ok(answers) => answers,
+        Err(e) if e.code == Code::UnknownRunner => return Err(e),
+        Err(e) => {
+            // QCity being down is no reason to fail everybody's jobs.
+            println!("QCity: cannot check this machine's health ({e}); the job runs unchecked");
+            return Ok(());
+        }
+    };
+    let mut problems = Vec::new();
+    if machine.health == Some(Health::Unhealthy) {
+        problems.push(format!("this machine: {}", format::machine(&machine)));
+    }
+    if runner.health == Some(Health::Unhealthy) {
+        problems.push(format!("runner {name}: {}", format::health(&runner)));
+    }
+    if problems.is_empty() {
+        println!(
+            "QCity: runner {name}: {}; machine: {}",
+            format::health(&runner),
+            format::machine(&machine)
+        );
+        return Ok(());
+    }
+    Err(CliError::error(format!(
+        "QCity refuses this job: {}. Fix that on the runner's machine (`qcity status` shows \
+         every check), or remove `job_started_hook` from the runner to run jobs anyway.",
+        problems.join("; ")
+    )))
 }
 
 pub fn reload(data: &DataDir) -> CliResult {

@@ -105,15 +105,16 @@ async fn serve(config: Config, data_dir: PathBuf, addr: SocketAddr) -> CliResult
 
     let config_dir = config.dir.clone();
     let runners = config.manifest.runners.len();
-    let engine = Engine::start(EngineOptions::new(config, &data_dir))
-        .await
-        .map_err(|e| match e {
-            EngineError::Lock(LockError::Busy { .. }) => CliError::error(format!(
-                "another qcity is already running with data dir {}",
-                data_dir.display()
-            )),
-            other => CliError::error(other.to_string()),
-        })?;
+    let mut opts = EngineOptions::new(config, &data_dir);
+    // The job-started hook of `github` runners calls this binary back.
+    opts.hook_program = std::env::current_exe().ok();
+    let engine = Engine::start(opts).await.map_err(|e| match e {
+        EngineError::Lock(LockError::Busy { .. }) => CliError::error(format!(
+            "another qcity is already running with data dir {}",
+            data_dir.display()
+        )),
+        other => CliError::error(other.to_string()),
+    })?;
     let data = engine.data_dir().clone();
     let token = match Token::load_or_create(&data.token()) {
         Ok(t) => t,

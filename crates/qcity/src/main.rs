@@ -105,6 +105,22 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Commands that runners call (QCity installs them as the runners' hooks).
+    Hook {
+        #[command(subcommand)]
+        command: HookCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HookCommand {
+    /// A GitHub runner's job-started hook: exits 1, failing the job with the reason, while
+    /// the runner or this machine is unhealthy. Without a daemon it lets the job run (exit 0)
+    /// and says so.
+    JobStarted {
+        /// The runner
+        name: String,
+    },
 }
 
 /// One runner, or all of them.
@@ -242,5 +258,8 @@ fn run(cli: Cli) -> CliResult {
             AuditCommand::Verify { json } => commands::audit_verify(&data()?, *json),
             AuditCommand::Tail { rows, json } => commands::audit_tail(&data()?, *rows, *json),
         },
+        Command::Hook {
+            command: HookCommand::JobStarted { name },
+        } => commands::hook_job_started(&data()?, name),
     }
 }

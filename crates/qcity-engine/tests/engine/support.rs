@@ -27,6 +27,7 @@ pub fn runner(name: &str, script: &str) -> RunnerSpec {
         restart: RestartSpec::default(),
         stop_grace_ms: Some(2_000),
         probes: Vec::new(),
+        job_started_hook: false,
     }
 }
 
