@@ -1,16 +1,19 @@
 //! QCity's local HTTP API, under `/api/v1`: the one way the CLI (and later the dashboard and
 //! the tray app) reach the engine.
 //!
-//! Every request carries the master token as `Authorization: Bearer TOKEN`; the document in
-//! `openapi.json` is the contract, and a test keeps the router and the document in step.
+//! Requests carry the master token (`Authorization: Bearer TOKEN`) or a dashboard session
+//! cookie (`auth`); each route says which role it needs. The document in `openapi.json` is the
+//! contract, and a test keeps the router and the document in step.
 
+pub mod auth;
 mod error;
 mod routes;
+mod stream;
 pub mod token;
 pub mod types;
 
 pub use error::ApiError;
-pub use routes::{ROUTES, router, serve};
+pub use routes::{Access, ROUTES, router, serve};
 pub use token::{Token, TokenError};
 
 /// The OpenAPI 3.1 document of this API, served at `/api/v1/openapi.json`.

@@ -8,80 +8,200 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use qcity_engine::{ControlAction, Engine, EngineError, RunnerStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::OPENAPI;
+use crate::auth::{self, Auth, Principal, Role};
 use crate::error::ApiError;
 use crate::token::Token;
 use crate::types::{ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, EventPage, LogTail};
-use crate::{CLIENT_HEADER, OPENAPI};
 
 #[derive(Clone)]
 struct AppState {
     engine: Arc<Engine>,
-    token: Arc<Token>,
+    auth: Arc<Auth>,
 }
 
-type Table = Vec<(Method, &'static str, MethodRouter<AppState>)>;
+impl axum::extract::FromRef<AppState> for Arc<Auth> {
+    fn from_ref(st: &AppState) -> Arc<Auth> {
+        st.auth.clone()
+    }
+}
+
+/// Who may call a route: anybody (it authenticates the caller itself), a viewer or better,
+/// or the master only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Public,
+    Viewer,
+    Master,
+}
+
+type Table = Vec<(Method, &'static str, Access, MethodRouter<AppState>)>;
 
 fn table() -> Table {
+    use Access::{Master, Public, Viewer};
     vec![
-        (Method::GET, "/api/v1/runners", get(list_runners)),
-        (Method::GET, "/api/v1/runners/{name}", get(runner)),
-        (Method::POST, "/api/v1/runners/{name}/start", post(start)),
-        (Method::POST, "/api/v1/runners/{name}/stop", post(stop)),
+        (Method::GET, "/api/v1/runners", Viewer, get(list_runners)),
+        (Method::GET, "/api/v1/runners/{name}", Viewer, get(runner)),
+        (
+            Method::POST,
+            "/api/v1/runners/{name}/start",
+            Master,
+            post(start),
+        ),
+        (
+            Method::POST,
+            "/api/v1/runners/{name}/stop",
+            Master,
+            post(stop),
+        ),
         (
             Method::POST,
             "/api/v1/runners/{name}/restart",
+            Master,
             post(restart),
         ),
-        (Method::POST, "/api/v1/runners/{name}/pause", post(pause)),
-        (Method::POST, "/api/v1/runners/{name}/resume", post(resume)),
-        (Method::GET, "/api/v1/runners/{name}/logs", get(logs)),
+        (
+            Method::POST,
+            "/api/v1/runners/{name}/pause",
+            Master,
+            post(pause),
+        ),
+        (
+            Method::POST,
+            "/api/v1/runners/{name}/resume",
+            Master,
+            post(resume),
+        ),
+        (
+            Method::GET,
+            "/api/v1/runners/{name}/logs",
+            Master,
+            get(logs),
+        ),
         (
             Method::GET,
             "/api/v1/runners/{name}/logs/follow",
+            Master,
             get(follow),
         ),
-        (Method::GET, "/api/v1/machine", get(machine)),
-        (Method::POST, "/api/v1/autotest", post(autotest)),
-        (Method::GET, "/api/v1/autotest/latest", get(latest_autotest)),
-        (Method::GET, "/api/v1/tasks", get(list_tasks)),
-        (Method::POST, "/api/v1/tasks/{name}/run", post(run_task)),
-        (Method::GET, "/api/v1/tasks/{name}/runs", get(task_runs)),
-        (Method::POST, "/api/v1/reload", post(reload)),
-        (Method::GET, "/api/v1/events", get(events)),
-        (Method::GET, "/api/v1/audit", get(audit)),
-        (Method::GET, "/api/v1/audit/verify", get(audit_verify)),
-        (Method::GET, "/api/v1/openapi.json", get(openapi)),
+        (Method::GET, "/api/v1/machine", Viewer, get(machine)),
+        (Method::POST, "/api/v1/autotest", Master, post(autotest)),
+        (
+            Method::GET,
+            "/api/v1/autotest/latest",
+            Master,
+            get(latest_autotest),
+        ),
+        (Method::GET, "/api/v1/tasks", Master, get(list_tasks)),
+        (
+            Method::POST,
+            "/api/v1/tasks/{name}/run",
+            Master,
+            post(run_task),
+        ),
+        (
+            Method::GET,
+            "/api/v1/tasks/{name}/runs",
+            Master,
+            get(task_runs),
+        ),
+        (Method::POST, "/api/v1/reload", Master, post(reload)),
+        (Method::GET, "/api/v1/events", Viewer, get(events)),
+        (
+            Method::GET,
+            "/api/v1/events/stream",
+            Viewer,
+            get(event_stream),
+        ),
+        (Method::GET, "/api/v1/audit", Master, get(audit)),
+        (
+            Method::GET,
+            "/api/v1/audit/verify",
+            Master,
+            get(audit_verify),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/login",
+            Public,
+            post(auth::login),
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/logout",
+            Viewer,
+            post(auth::logout),
+        ),
+        (Method::GET, "/api/v1/auth/me", Viewer, get(auth::me)),
+        (Method::GET, "/api/v1/users", Master, get(auth::list_users)),
+        (
+            Method::PUT,
+            "/api/v1/users/{name}",
+            Master,
+            put(auth::put_user),
+        ),
+        (
+            Method::DELETE,
+            "/api/v1/users/{name}",
+            Master,
+            delete(auth::delete_user),
+        ),
+        (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
     ]
 }
 
-/// Every route the router serves, as (method, path in OpenAPI syntax).
-pub static ROUTES: std::sync::LazyLock<Vec<(Method, &'static str)>> =
-    std::sync::LazyLock::new(|| table().into_iter().map(|(m, p, _)| (m, p)).collect());
+/// Every route the router serves, as (method, path in OpenAPI syntax, who may call it).
+pub static ROUTES: std::sync::LazyLock<Vec<(Method, &'static str, Access)>> =
+    std::sync::LazyLock::new(|| table().into_iter().map(|(m, p, a, _)| (m, p, a)).collect());
 
-/// The API over `engine`, every route behind `token`.
-pub fn router(engine: Arc<Engine>, token: Token) -> Router {
+/// The API over `engine`, with `token` as the master token.
+pub fn router(engine: Arc<Engine>, token: Token) -> Result<Router, ApiError> {
+    let auth = Arc::new(Auth::new(engine.clone(), token)?);
     let state = AppState {
         engine,
-        token: Arc::new(token),
+        auth: auth.clone(),
     };
-    let mut router = Router::new();
-    for (_, path, handler) in table() {
+    let mut router: Router<AppState> = Router::new();
+    // One path may carry several methods, each with its own access.
+    let mut by_path: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for (_, path, access, handler) in table() {
+        let handler = match access {
+            Access::Public => handler,
+            Access::Viewer => handler.route_layer(middleware::from_fn_with_state(
+                Role::Viewer,
+                auth::authorize,
+            )),
+            Access::Master => handler.route_layer(middleware::from_fn_with_state(
+                Role::Master,
+                auth::authorize,
+            )),
+        };
+        match by_path.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
+            None => by_path.push((path, handler)),
+        }
+    }
+    for (path, handler) in by_path {
         router = router.route(path, handler);
     }
-    router
+    Ok(router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(state.clone(), require_token))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(
+            auth.clone(),
+            auth::authenticate,
+        ))
+        .layer(middleware::from_fn_with_state(auth, auth::guard))
+        .with_state(state))
 }
 
 /// Serves the API on `listener` until the task is dropped or the listener fails.
@@ -90,22 +210,12 @@ pub async fn serve(
     engine: Arc<Engine>,
     token: Token,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine, token)).await
-}
-
-async fn require_token(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if presented.is_some_and(|t| st.token.matches(t.trim())) {
-        return next.run(req).await;
-    }
-    let mut resp = ApiError::unauthorized().into_response();
-    resp.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    resp
+    let router = router(engine, token).map_err(|e| std::io::Error::other(e.body.message))?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
 }
 
 async fn not_found() -> ApiError {
@@ -122,24 +232,6 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this path does not take that method; see /api/v1/openapi.json",
     )
-}
-
-/// Who acts: the role the token proves, and the face that says it sent the request.
-fn actor(headers: &HeaderMap) -> String {
-    let client: String = headers
-        .get(CLIENT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("api")
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .take(32)
-        .collect();
-    let client = if client.is_empty() {
-        "api".into()
-    } else {
-        client
-    };
-    format!("master:{client}")
 }
 
 /// Runs blocking store work off the async workers.
@@ -223,11 +315,11 @@ async fn runner(
 
 async fn control(
     st: AppState,
-    headers: HeaderMap,
+    who: String,
     name: String,
     action: ControlAction,
 ) -> Result<Json<ControlOutcome>, ApiError> {
-    let state = st.engine.control(&actor(&headers), action, &name).await?;
+    let state = st.engine.control(&who, action, &name).await?;
     Ok(Json(ControlOutcome {
         runner: name,
         action: action.as_str().to_string(),
@@ -237,42 +329,47 @@ async fn control(
 
 async fn start(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<ControlOutcome>, ApiError> {
-    control(st, headers, name, ControlAction::Start).await
+    control(st, p.actor(&headers), name, ControlAction::Start).await
 }
 
 async fn stop(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<ControlOutcome>, ApiError> {
-    control(st, headers, name, ControlAction::Stop).await
+    control(st, p.actor(&headers), name, ControlAction::Stop).await
 }
 
 async fn restart(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<ControlOutcome>, ApiError> {
-    control(st, headers, name, ControlAction::Restart).await
+    control(st, p.actor(&headers), name, ControlAction::Restart).await
 }
 
 async fn pause(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<ControlOutcome>, ApiError> {
-    control(st, headers, name, ControlAction::Pause).await
+    control(st, p.actor(&headers), name, ControlAction::Pause).await
 }
 
 async fn resume(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<ControlOutcome>, ApiError> {
-    control(st, headers, name, ControlAction::Resume).await
+    control(st, p.actor(&headers), name, ControlAction::Resume).await
 }
 
 #[derive(Deserialize)]
@@ -324,9 +421,10 @@ async fn follow(
 
 async fn reload(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
     headers: HeaderMap,
 ) -> Result<Json<ApplyReport>, ApiError> {
-    Ok(Json(st.engine.reload(&actor(&headers)).await?))
+    Ok(Json(st.engine.reload(&p.actor(&headers)).await?))
 }
 
 #[derive(Deserialize)]
@@ -340,15 +438,51 @@ const MAX_EVENTS: usize = 1000;
 
 async fn events(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
     let q = query(q)?;
     let after = q.after.unwrap_or(0);
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
+    // What happened before this request is in the answer.
+    st.engine.wait_durable(st.engine.bus().next_id() - 1).await;
     let engine = st.engine.clone();
-    let events = blocking(move || engine.events_after(after, limit)).await?;
+    let mut events = blocking(move || engine.events_after(after, limit)).await?;
+    // The page may end on an event this role does not see; the next page starts after it.
     let next_after = events.last().map_or(after, |e| e.id);
+    events.retain(|e| p.role.may_see(&e.kind));
     Ok(Json(EventPage { events, next_after }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamQuery {
+    after: Option<u64>,
+}
+
+/// Resumes after `Last-Event-ID` (what a browser's EventSource sends on reconnect), else
+/// after `?after=`, else from now.
+async fn event_stream(
+    State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    q: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let last_id = match headers.get("last-event-id") {
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok())
+                .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id"))?,
+        ),
+        None => None,
+    };
+    Ok(crate::stream::response(
+        st.engine.clone(),
+        p.role,
+        last_id.or(q.after),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -362,6 +496,7 @@ async fn audit(
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
     let n = query(q)?.n.unwrap_or(50).min(MAX_EVENTS);
+    st.engine.wait_durable(st.engine.bus().next_id() - 1).await;
     let engine = st.engine.clone();
     let rows = blocking(move || engine.audit_tail(n)).await?;
     Ok(Json(rows))

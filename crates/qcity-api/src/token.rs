@@ -85,6 +85,19 @@ impl Token {
         Ok(token)
     }
 
+    /// Replaces the token at `path` with a new one (written whole, mode 0600, then renamed
+    /// over the old), so the old one stops working everywhere.
+    pub fn rotate(path: &Path) -> Result<Token, TokenError> {
+        let tmp = path.with_extension("new");
+        let _ = std::fs::remove_file(&tmp);
+        let token = Self::create(&tmp)?;
+        std::fs::rename(&tmp, path).map_err(|source| TokenError::Create {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(token)
+    }
+
     /// The secret, for a client to send.
     pub fn expose(&self) -> &str {
         &self.0

@@ -484,6 +484,17 @@ pub struct ApiSettings {
     /// TCP port (default 7717; 0 picks a free port, written to `daemon.json` in the data dir).
     #[serde(default = "default_api_port")]
     pub port: u16,
+    /// How long a dashboard login lasts, in hours (default 12, 1 to 720).
+    #[serde(default = "default_session_hours")]
+    pub session_hours: u32,
+    /// Host names the API answers to besides `127.0.0.1`, `localhost` and `[::1]`. Requests
+    /// naming any other host are refused, which defeats DNS rebinding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
+}
+
+fn default_session_hours() -> u32 {
+    12
 }
 
 impl Default for ApiSettings {
@@ -491,6 +502,8 @@ impl Default for ApiSettings {
         Self {
             host: default_api_host(),
             port: default_api_port(),
+            session_hours: default_session_hours(),
+            allowed_hosts: Vec::new(),
         }
     }
 }

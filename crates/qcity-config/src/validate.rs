@@ -197,6 +197,7 @@ pub(crate) fn restarts(restarts: &[(usize, RestartSpec)], src: &mut Source) {
 /// `qcity-device-config.json`.
 pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     api_host_loopback(device, src);
+    session_hours_in_range(device, src);
     log_max_bytes_minimum(device, src);
     resource_thresholds_sane(device, src);
 }
@@ -346,6 +347,16 @@ fn api_host_loopback(device: &DeviceConfig, src: &mut Source) {
             serde_json::Value::from(host.as_str())
         );
         src.error(&JsonPath::root().key("api").key("host"), msg);
+    }
+}
+
+fn session_hours_in_range(device: &DeviceConfig, src: &mut Source) {
+    let hours = device.api.session_hours;
+    if !(1..=720).contains(&hours) {
+        src.error(
+            &JsonPath::root().key("api").key("session_hours"),
+            format!("{hours} is outside 1 to 720 hours"),
+        );
     }
 }
 

@@ -236,7 +236,8 @@ fn device_and_cloud_files_are_read() {
         config.device.api,
         ApiSettings {
             host: "::1".into(),
-            port: 0
+            port: 0,
+            ..ApiSettings::default()
         }
     );
     assert_eq!(config.device.supervisor.log_keep, 1);

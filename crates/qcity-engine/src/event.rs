@@ -86,6 +86,43 @@ pub enum EventKind {
     },
     /// A subscriber could not keep up and missed events.
     SubscriberLagged { subscriber: String, missed: u64 },
+    /// Access to the API: a login, logout, failed login, revocation, or a user saved or removed.
+    Auth {
+        /// Who did it (`master:cli`, the user logging in, `engine` for a revocation).
+        actor: String,
+        action: AuthAction,
+        /// The user it is about.
+        user: String,
+        /// The client's address.
+        client: String,
+        detail: String,
+    },
+}
+
+/// What happened to access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthAction {
+    Login,
+    Logout,
+    LoginFailed,
+    /// Sessions or the token were revoked after abuse.
+    Revoked,
+    UserSaved,
+    UserRemoved,
+}
+
+impl AuthAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Logout => "logout",
+            Self::LoginFailed => "login-failed",
+            Self::Revoked => "revoked",
+            Self::UserSaved => "user-saved",
+            Self::UserRemoved => "user-removed",
+        }
+    }
 }
 
 impl EventKind {
@@ -107,6 +144,7 @@ impl EventKind {
             Self::ConfigRejected { .. } => "config-rejected",
             Self::Reconciled { .. } => "reconciled",
             Self::SubscriberLagged { .. } => "subscriber-lagged",
+            Self::Auth { .. } => "auth",
         }
     }
 

@@ -111,6 +111,18 @@ fn audit_record(e: &Event) -> AuditRecord {
             runner.clone(),
             serde_json::json!({ "state": state, "event": e.id }).to_string(),
         ),
+        EventKind::Auth {
+            actor,
+            action,
+            user,
+            client,
+            detail,
+        } => (
+            actor.clone(),
+            format!("auth.{}", action.as_str()),
+            user.clone(),
+            serde_json::json!({ "client": client, "detail": detail, "event": e.id }).to_string(),
+        ),
         other => (
             "engine".to_string(),
             other.name().to_string(),

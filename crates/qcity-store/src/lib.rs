@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod ledger;
 mod migrate;
+mod users;
 
 pub use audit::{AuditRecord, AuditReport, AuditRow};
 pub use db::Store;
@@ -14,3 +15,4 @@ pub use error::StoreError;
 pub use events::EventRow;
 pub use ledger::{LedgerOp, ProcessRecord};
 pub use migrate::SCHEMA_VERSION;
+pub use users::{SessionRow, UserRow};

@@ -1,0 +1,765 @@
+//! Who is asking, and what they may do: enforced here, on the server, for every request.
+//!
+//! - **Master**: the local token (`Authorization: Bearer`, the CLI and the tray app), or a
+//!   dashboard login as a user with the master role (a password set with `qcity user passwd`,
+//!   or the token itself, exchanged for a session).
+//! - **Viewer**: users the master creates; runner states and health only.
+//!
+//! Browsers get a session id in an `HttpOnly; SameSite=Strict` cookie; the store keeps only
+//! its SHA-256. Failed logins are limited per client address, and a user who keeps failing
+//! loses every session. A valid token sent from a non-loopback address is rotated at once.
+//! Requests naming a host that is not ours (DNS rebinding) and state-changing requests from a
+//! foreign origin (CSRF) are refused before anything else.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use qcity_engine::{AuthAction, Engine, EventKind};
+use qcity_store::{SessionRow, Store, UserRow};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::token::Token;
+
+pub const SESSION_COOKIE: &str = "qcity_session";
+
+/// Failed logins from one address within a minute before it must wait.
+const MAX_FAILURES_PER_MINUTE: usize = 5;
+/// Failed logins for one user within 15 minutes that revoke all of its sessions.
+const MAX_USER_FAILURES: usize = 10;
+const USER_WINDOW_MS: i64 = 15 * 60_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Viewer,
+    Master,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Master => "master",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "master" => Some(Self::Master),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+
+    /// A viewer sees runner states and health: no controls, logs, audit, config or tasks.
+    pub fn may_see(self, kind: &EventKind) -> bool {
+        self == Self::Master
+            || matches!(
+                kind,
+                EventKind::RunnerState { .. }
+                    | EventKind::RunnerActivity { .. }
+                    | EventKind::ProbeChanged { .. }
+                    | EventKind::ResourceChanged { .. }
+            )
+    }
+}
+
+/// The authenticated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub role: Role,
+    /// The user, or `token` for the local token.
+    pub user: String,
+    /// The session, when the request came with a cookie.
+    pub session: Option<String>,
+}
+
+impl Principal {
+    /// Who acts, as the audit log records it: `master:cli` (token, with the client's own
+    /// name) or `master:alice` (a dashboard user).
+    pub fn actor(&self, headers: &HeaderMap) -> String {
+        if self.session.is_some() {
+            return format!("{}:{}", self.role.as_str(), self.user);
+        }
+        let client: String = headers
+            .get(crate::CLIENT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("api")
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(32)
+            .collect();
+        let client = if client.is_empty() {
+            "api".into()
+        } else {
+            client
+        };
+        format!("{}:{client}", self.role.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Live {
+    user: String,
+    role: Role,
+    expires_ms: i64,
+}
+
+/// Sessions (cached in memory, kept in the store), the token, and the failure counters.
+pub struct Auth {
+    engine: Arc<Engine>,
+    token: Mutex<Token>,
+    store: Mutex<Store>,
+    sessions: Mutex<HashMap<String, Live>>,
+    failures_by_ip: Mutex<HashMap<IpAddr, VecDeque<i64>>>,
+    failures_by_user: Mutex<HashMap<String, VecDeque<i64>>>,
+    allowed_hosts: Vec<String>,
+    ttl_ms: i64,
+}
+
+impl Auth {
+    pub fn new(engine: Arc<Engine>, token: Token) -> Result<Auth, ApiError> {
+        let config = engine.config();
+        let mut store =
+            Store::open(&engine.data_dir().db()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let sessions = store
+            .sessions_live(now_ms())
+            .map_err(|e| ApiError::internal(e.to_string()))?
+            .into_iter()
+            .filter_map(|s| {
+                let role = Role::parse(&s.role)?;
+                Some((
+                    s.id_hash,
+                    Live {
+                        user: s.user,
+                        role,
+                        expires_ms: s.expires_ms,
+                    },
+                ))
+            })
+            .collect();
+        let mut allowed_hosts: Vec<String> = ["127.0.0.1", "localhost", "[::1]", "::1"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        allowed_hosts.push(config.device.api.host.to_ascii_lowercase());
+        allowed_hosts.extend(
+            config
+                .device
+                .api
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase()),
+        );
+        Ok(Auth {
+            engine,
+            token: Mutex::new(token),
+            store: Mutex::new(store),
+            sessions: Mutex::new(sessions),
+            failures_by_ip: Mutex::new(HashMap::new()),
+            failures_by_user: Mutex::new(HashMap::new()),
+            allowed_hosts,
+            ttl_ms: i64::from(config.device.api.session_hours) * 3_600_000,
+        })
+    }
+
+    fn token_matches(&self, presented: &str) -> bool {
+        lock(&self.token).matches(presented)
+    }
+
+    /// The caller, from the bearer token or the session cookie.
+    fn principal(&self, headers: &HeaderMap) -> Option<Principal> {
+        if let Some(t) = bearer(headers) {
+            return self.token_matches(t).then(|| Principal {
+                role: Role::Master,
+                user: "token".into(),
+                session: None,
+            });
+        }
+        let id = cookie(headers, SESSION_COOKIE)?;
+        let hash = sha256_hex(id);
+        let mut sessions = lock(&self.sessions);
+        let live = sessions.get(&hash)?.clone();
+        if live.expires_ms <= now_ms() {
+            sessions.remove(&hash);
+            return None;
+        }
+        Some(Principal {
+            role: live.role,
+            user: live.user,
+            session: Some(hash),
+        })
+    }
+
+    fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        // Non-browser clients may omit Host (HTTP/1.0); browsers always send it.
+        let Some(host) = headers.get(header::HOST) else {
+            return true;
+        };
+        host.to_str().is_ok_and(|h| self.listed(h))
+    }
+
+    /// Whether `host[:port]` names one of our hosts.
+    fn listed(&self, host: &str) -> bool {
+        self.allowed_hosts
+            .contains(&strip_port(host).to_ascii_lowercase())
+    }
+
+    fn origin_allowed(&self, headers: &HeaderMap) -> bool {
+        if headers
+            .get("sec-fetch-site")
+            .is_some_and(|v| v.as_bytes() == b"cross-site")
+        {
+            return false;
+        }
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return true;
+        };
+        origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.strip_prefix("http://"))
+            .is_some_and(|rest| self.listed(rest))
+    }
+
+    /// Counts a failed login; a client over its limit must wait (`Err` with the seconds).
+    fn check_rate(&self, ip: IpAddr) -> Result<(), u64> {
+        let now = now_ms();
+        let mut map = lock(&self.failures_by_ip);
+        let q = map.entry(ip).or_default();
+        while q.front().is_some_and(|&t| now - t > 60_000) {
+            q.pop_front();
+        }
+        if q.len() >= MAX_FAILURES_PER_MINUTE {
+            let wait = 60_000 - (now - q.front().copied().unwrap_or(now));
+            return Err((wait.max(1000) / 1000) as u64);
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, ip: IpAddr, user: &str) {
+        let now = now_ms();
+        lock(&self.failures_by_ip)
+            .entry(ip)
+            .or_default()
+            .push_back(now);
+        self.publish(
+            user,
+            AuthAction::LoginFailed,
+            user,
+            ip,
+            "wrong user or password",
+        );
+        let over = {
+            let mut map = lock(&self.failures_by_user);
+            let q = map.entry(user.to_string()).or_default();
+            q.push_back(now);
+            while q.front().is_some_and(|&t| now - t > USER_WINDOW_MS) {
+                q.pop_front();
+            }
+            let over = q.len() >= MAX_USER_FAILURES;
+            if over {
+                q.clear();
+            }
+            over
+        };
+        if over {
+            let n = self.revoke_user(user);
+            self.publish(
+                "engine",
+                AuthAction::Revoked,
+                user,
+                ip,
+                &format!(
+                    "{MAX_USER_FAILURES} failed logins within 15 minutes: {n} session(s) of {user} revoked"
+                ),
+            );
+        }
+    }
+
+    /// Ends every session of `user`; returns how many there were.
+    fn revoke_user(&self, user: &str) -> usize {
+        let mut sessions = lock(&self.sessions);
+        let before = sessions.len();
+        sessions.retain(|_, s| s.user != user);
+        let n = before - sessions.len();
+        if let Err(e) = lock(&self.store).sessions_delete_user(user) {
+            tracing::error!(error = %e, "cannot delete sessions from the store");
+        }
+        n
+    }
+
+    fn publish(&self, actor: &str, action: AuthAction, user: &str, ip: IpAddr, detail: &str) {
+        self.engine.bus().publish(EventKind::Auth {
+            actor: actor.to_string(),
+            action,
+            user: user.to_string(),
+            client: ip.to_string(),
+            detail: detail.to_string(),
+        });
+    }
+
+    fn open_session(&self, user: &str, role: Role) -> Result<(String, i64), ApiError> {
+        let id = hex::encode(rand::random::<[u8; 32]>());
+        let hash = sha256_hex(&id);
+        let now = now_ms();
+        let expires_ms = now + self.ttl_ms;
+        lock(&self.store)
+            .session_put(&SessionRow {
+                id_hash: hash.clone(),
+                user: user.to_string(),
+                role: role.as_str().into(),
+                created_ms: now,
+                expires_ms,
+            })
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        lock(&self.sessions).insert(
+            hash,
+            Live {
+                user: user.to_string(),
+                role,
+                expires_ms,
+            },
+        );
+        Ok((id, expires_ms))
+    }
+
+    fn close_session(&self, hash: &str) {
+        lock(&self.sessions).remove(hash);
+        if let Err(e) = lock(&self.store).session_delete(hash) {
+            tracing::error!(error = %e, "cannot delete a session from the store");
+        }
+    }
+}
+
+/// Rejects foreign hosts and cross-site writes before anything else runs.
+pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> Response {
+    if !auth.host_allowed(req.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "host_not_allowed",
+            "this server answers only to 127.0.0.1, localhost, [::1] and `api.allowed_hosts`",
+        )
+        .into_response();
+    }
+    let writes = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if writes && !auth.origin_allowed(req.headers()) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "foreign_origin",
+            "state-changing requests from another site are refused",
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// Finds the caller; API paths other than login need one.
+pub async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next: Next) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    // The API listens on loopback only: the token coming from elsewhere means it leaked
+    // (a proxy, a tunnel). It is replaced at once; the master reads the new one from disk.
+    if let (Some(ip), Some(t)) = (peer, bearer(req.headers()))
+        && !ip.is_loopback()
+        && auth.token_matches(t)
+    {
+        let path = auth.engine.data_dir().token();
+        match Token::rotate(&path) {
+            Ok(new) => *lock(&auth.token) = new,
+            Err(e) => tracing::error!(error = %e, "cannot rotate the leaked token"),
+        }
+        auth.publish(
+            "engine",
+            AuthAction::Revoked,
+            "token",
+            ip,
+            "the master token was presented from a non-loopback address; it was replaced",
+        );
+        return ApiError::unauthorized().into_response();
+    }
+    let path = req.uri().path();
+    let public = !path.starts_with("/api/") || path == "/api/v1/auth/login";
+    match auth.principal(req.headers()) {
+        Some(p) => {
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
+        None if public => next.run(req).await,
+        None => {
+            let mut resp = ApiError::unauthorized().into_response();
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp
+        }
+    }
+}
+
+/// The role a route needs; a viewer on a master route gets 403.
+pub async fn authorize(
+    State(need): State<Role>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let role = req.extensions().get::<Principal>().map(|p| p.role);
+    match role {
+        Some(role) if role >= need => Ok(next.run(req).await),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this needs the master role; viewers see runner states and health only",
+        )),
+        None => Err(ApiError::unauthorized()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// The local token, exchanged for a master session (the tray app's window).
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Me {
+    pub user: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+}
+
+pub async fn login(
+    State(auth): State<Arc<Auth>>,
+    ClientIp(ip): ClientIp,
+    body: Result<axum::Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let axum::Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    if let Err(wait) = auth.check_rate(ip) {
+        let mut resp = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many failed logins from this address; try again in {wait} s"),
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return Ok(resp);
+    }
+    let (user, role) = match (&body.token, &body.user, &body.password) {
+        (Some(t), None, None) => {
+            if !auth.token_matches(t.trim()) {
+                auth.record_failure(ip, "token");
+                return Err(bad_credentials());
+            }
+            ("master".to_string(), Role::Master)
+        }
+        (None, Some(user), Some(password)) => {
+            match verify_user(&auth, user.clone(), password.clone()).await? {
+                Some(role) => (user.clone(), role),
+                None => {
+                    auth.record_failure(ip, user);
+                    return Err(bad_credentials());
+                }
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "send {\"user\", \"password\"} or {\"token\"}",
+            ));
+        }
+    };
+    let (id, expires_ms) = auth.open_session(&user, role)?;
+    auth.publish(&user, AuthAction::Login, &user, ip, role.as_str());
+    let cookie = format!(
+        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        auth.ttl_ms / 1000
+    );
+    let mut resp = axum::Json(Me {
+        user,
+        role,
+        expires_ms: Some(expires_ms),
+    })
+    .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.to_string()))?,
+    );
+    Ok(resp)
+}
+
+fn bad_credentials() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "bad_credentials",
+        "wrong user or password",
+    )
+}
+
+/// The user's role if the password is right. An unknown user costs the same hash as a
+/// known one, so timing does not tell which names exist.
+async fn verify_user(
+    auth: &Auth,
+    user: String,
+    password: String,
+) -> Result<Option<Role>, ApiError> {
+    let row = lock(&auth.store)
+        .user(&user)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    tokio::task::spawn_blocking(move || {
+        let phc = row
+            .as_ref()
+            .map_or_else(|| DUMMY_HASH.to_string(), |r| r.phc.clone());
+        let ok = PasswordHash::new(&phc).is_ok_and(|h| {
+            argon2::Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        });
+        row.filter(|_| ok).and_then(|r| Role::parse(&r.role))
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// A valid hash of a random password, for unknown users.
+static DUMMY_HASH: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    hash_password(&hex::encode(rand::random::<[u8; 16]>())).unwrap_or_default()
+});
+
+/// Argon2id with the crate's defaults (19 MiB, 2 passes, 1 lane: OWASP's minimum).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+pub async fn logout(
+    State(auth): State<Arc<Auth>>,
+    ClientIp(ip): ClientIp,
+    axum::Extension(p): axum::Extension<Principal>,
+) -> Response {
+    if let Some(hash) = &p.session {
+        auth.close_session(hash);
+    }
+    auth.publish(&p.user, AuthAction::Logout, &p.user, ip, "");
+    let mut resp = StatusCode::NO_CONTENT.into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("qcity_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
+    );
+    resp
+}
+
+pub async fn me(axum::Extension(p): axum::Extension<Principal>) -> axum::Json<Me> {
+    axum::Json(Me {
+        user: p.user,
+        role: p.role,
+        expires_ms: None,
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: Role,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutUser {
+    pub role: Role,
+    pub password: String,
+}
+
+pub async fn list_users(
+    State(auth): State<Arc<Auth>>,
+) -> Result<axum::Json<Vec<UserInfo>>, ApiError> {
+    let rows = lock(&auth.store)
+        .users()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok(axum::Json(
+        rows.into_iter()
+            .filter_map(|u| {
+                Some(UserInfo {
+                    role: Role::parse(&u.role)?,
+                    name: u.name,
+                    created_ms: u.created_ms,
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Creates a user or sets its role and password; its sessions end (they carried the old role).
+pub async fn put_user(
+    State(auth): State<Arc<Auth>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    axum::Extension(p): axum::Extension<Principal>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    body: Result<axum::Json<PutUser>, axum::extract::rejection::JsonRejection>,
+) -> Result<axum::Json<UserInfo>, ApiError> {
+    let axum::Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let valid_name = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !valid_name || name == "token" {
+        return Err(ApiError::bad_request(
+            "user names are 1 to 64 letters, digits, `-`, `_` or `.` (and not `token`)",
+        ));
+    }
+    if body.password.chars().count() < 8 {
+        return Err(ApiError::bad_request(
+            "the password needs at least 8 characters",
+        ));
+    }
+    let password = body.password;
+    let phc = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))??;
+    let created_ms = now_ms();
+    lock(&auth.store)
+        .user_put(&UserRow {
+            name: name.clone(),
+            role: body.role.as_str().into(),
+            phc,
+            created_ms,
+        })
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    auth.revoke_user(&name);
+    auth.publish(
+        &p.actor(&headers),
+        AuthAction::UserSaved,
+        &name,
+        ip,
+        body.role.as_str(),
+    );
+    Ok(axum::Json(UserInfo {
+        name,
+        role: body.role,
+        created_ms,
+    }))
+}
+
+pub async fn delete_user(
+    State(auth): State<Arc<Auth>>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    axum::Extension(p): axum::Extension<Principal>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let existed = lock(&auth.store)
+        .user_delete(&name)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if !existed {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_user",
+            format!("no user named `{name}`"),
+        ));
+    }
+    auth.revoke_user(&name);
+    auth.publish(&p.actor(&headers), AuthAction::UserRemoved, &name, ip, "");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The client's address (loopback when the server was not given connection info, as in
+/// tests that call the router directly).
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or(IpAddr::from([127, 0, 0, 1]), |c| c.0.ip()),
+        ))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// `host:port`, `[v6]:port` or a bare host → the host as it appears in our allow-list.
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_inclusive(']').next().unwrap_or(host);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn now_ms() -> i64 {
+    qcity_engine::clock::now_ms()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_lose_their_port() {
+        assert_eq!(strip_port("127.0.0.1:7717"), "127.0.0.1");
+        assert_eq!(strip_port("localhost"), "localhost");
+        assert_eq!(strip_port("[::1]:80"), "[::1]");
+        assert_eq!(strip_port("evil.example:7717"), "evil.example");
+    }
+
+    #[test]
+    fn a_password_hash_verifies_only_its_password() {
+        let phc = hash_password("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        let h = PasswordHash::new(&phc).unwrap();
+        let a = argon2::Argon2::default();
+        assert!(a.verify_password(b"correct horse", &h).is_ok());
+        assert!(a.verify_password(b"correct horsE", &h).is_err());
+    }
+}

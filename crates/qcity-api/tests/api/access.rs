@@ -1,0 +1,235 @@
+//! Roles, logins, sessions and the request guards, enforced by the server.
+
+use qcity_api::auth::Me;
+use qcity_api::types::{AuditEntry, EventPage};
+use qcity_engine::RunnerStatus;
+
+use crate::support::{As, Req, serve, session_of};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_sees_states_and_health_but_no_logs_audit_or_controls() {
+    let s = serve().await;
+    let viewer = s.user_session("vera", "viewer", "viewer-pass-1").await;
+    let v = As::Session(&viewer);
+
+    let me: Me = s.send(Req::new("GET", "/api/v1/auth/me", v)).await.json();
+    assert_eq!((me.user.as_str(), me.role.as_str()), ("vera", "viewer"));
+    let r = s.send(Req::new("GET", "/api/v1/runners", v)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let runners: Vec<RunnerStatus> = r.json();
+    assert_eq!(runners[0].name, "echo");
+    for (method, path) in [
+        ("POST", "/api/v1/runners/echo/stop"),
+        ("POST", "/api/v1/runners/echo/restart"),
+        ("GET", "/api/v1/runners/echo/logs"),
+        ("GET", "/api/v1/audit"),
+        ("GET", "/api/v1/tasks"),
+        ("POST", "/api/v1/reload"),
+        ("GET", "/api/v1/users"),
+    ] {
+        let r = s.send(Req::new(method, path, v)).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "forbidden".into()),
+            "{method} {path}"
+        );
+    }
+    // The refused stop did nothing.
+    let st: RunnerStatus = s.ok("GET", "/api/v1/runners/echo").await;
+    assert_eq!(st.state.name(), "running");
+    // Events: states yes, controls and logins no.
+    s.ok::<serde_json::Value>("POST", "/api/v1/runners/echo/restart")
+        .await;
+    let page: EventPage = s
+        .send(Req::new("GET", "/api/v1/events?limit=1000", v))
+        .await
+        .json();
+    assert!(page.events.iter().any(|e| e.kind.name() == "runner-state"));
+    assert!(
+        page.events
+            .iter()
+            .all(|e| !["control", "auth", "config-applied", "engine-started"]
+                .contains(&e.kind.name())),
+        "{:?}",
+        page.events
+            .iter()
+            .map(|e| e.kind.name())
+            .collect::<Vec<_>>()
+    );
+    s.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_master_logs_in_with_the_token_and_every_login_and_control_is_audited() {
+    let s = serve().await;
+    let r = s
+        .send(
+            Req::new("POST", "/api/v1/auth/login", As::Nobody)
+                .json(serde_json::json!({"token": s.token.expose()})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let master = session_of(&r);
+    let m = As::Session(&master);
+    // Same-origin writes pass; another site's are refused.
+    let own = format!("http://{}", s.host());
+    let r = s
+        .send(Req::new("POST", "/api/v1/runners/echo/restart", m).header("Origin", own))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = s
+        .send(
+            Req::new("POST", "/api/v1/runners/echo/stop", m)
+                .header("Origin", "http://evil.example"),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "foreign_origin".into()));
+    let st: RunnerStatus = s.ok("GET", "/api/v1/runners/echo").await;
+    assert_eq!(
+        st.state.name(),
+        "running",
+        "the cross-site stop did nothing"
+    );
+
+    let r = s.send(Req::new("POST", "/api/v1/auth/logout", m)).await;
+    assert_eq!(r.status, 204);
+    let r = s.send(Req::new("GET", "/api/v1/runners", m)).await;
+    assert_eq!(r.status, 401, "a logged-out session is dead");
+
+    let audit: Vec<AuditEntry> = s.ok("GET", "/api/v1/audit?n=1000").await;
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|r| (r.actor.as_str(), r.action.as_str()))
+        .collect();
+    for want in [
+        ("master", "auth.login"),
+        ("master:master", "control.restart"),
+        ("master", "auth.logout"),
+    ] {
+        assert!(actions.contains(&want), "{want:?} not in {actions:?}");
+    }
+    s.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_is_refused_even_with_the_token() {
+    let s = serve().await;
+    let r = s
+        .send(
+            Req::new("GET", "/api/v1/runners", As::Bearer(s.token.expose()))
+                .header("Host", "evil.example"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "host_not_allowed".into()),
+        "{}",
+        r.body
+    );
+    let r = s
+        .send(
+            Req::new("GET", "/api/v1/runners", As::Bearer(s.token.expose()))
+                .header("Host", format!("localhost:{}", s.addr.port())),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    s.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_limited_per_address_and_repeated_ones_revoke_the_users_sessions() {
+    let s = serve().await;
+    let alive = s.user_session("ann", "master", "right-password").await;
+    let wrong = |from: &'static str| {
+        Req::new("POST", "/api/v1/auth/login", As::Nobody)
+            .json(serde_json::json!({"user": "ann", "password": "wrong"}))
+            .from(from)
+    };
+    for _ in 0..5 {
+        let r = s.send(wrong("127.0.0.2")).await;
+        assert_eq!((r.status, r.code()), (401, "bad_credentials".into()));
+    }
+    let r = s.send(wrong("127.0.0.2")).await;
+    assert_eq!((r.status, r.code()), (429, "too_many_attempts".into()));
+    assert!(r.header("retry-after").is_some());
+    // Even the right password waits: the limit is on the address.
+    let r = s
+        .send(
+            Req::new("POST", "/api/v1/auth/login", As::Nobody)
+                .json(serde_json::json!({"user": "ann", "password": "right-password"}))
+                .from("127.0.0.2"),
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    // The session is still good until the user's tenth failure, from elsewhere.
+    let r = s
+        .send(Req::new("GET", "/api/v1/runners", As::Session(&alive)))
+        .await;
+    assert_eq!(r.status, 200);
+    for _ in 0..5 {
+        assert_eq!(s.send(wrong("127.0.0.3")).await.status, 401);
+    }
+    let r = s
+        .send(Req::new("GET", "/api/v1/runners", As::Session(&alive)))
+        .await;
+    assert_eq!(r.status, 401, "ten failures revoked ann's sessions");
+    let audit: Vec<AuditEntry> = s.ok("GET", "/api/v1/audit?n=1000").await;
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|r| r.action == "auth.login-failed")
+            .count(),
+        10
+    );
+    assert!(
+        audit.iter().any(|r| r.action == "auth.revoked"
+            && r.target == "ann"
+            && r.detail.contains("1 session")),
+        "{audit:?}"
+    );
+    s.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_presented_from_a_non_loopback_address_is_replaced() {
+    use tower::ServiceExt;
+    let s = serve().await;
+    let router = qcity_api::router(s.engine.clone(), s.token.clone()).unwrap();
+    let mut req = axum::http::Request::get("/api/v1/runners")
+        .header("Authorization", format!("Bearer {}", s.token.expose()))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [192, 0, 2, 7],
+            40000,
+        ))));
+    let resp = router.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 401);
+    let token_file = s.engine.data_dir().token();
+    let new = qcity_api::Token::load(&token_file).unwrap();
+    assert_ne!(
+        new.expose(),
+        s.token.expose(),
+        "the token file holds a new token"
+    );
+    let mut req = axum::http::Request::get("/api/v1/runners")
+        .header("Authorization", format!("Bearer {}", s.token.expose()))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(std::net::SocketAddr::from((
+            [127, 0, 0, 1],
+            40000,
+        ))));
+    let resp = router.oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), 401, "the old token no longer works");
+    s.engine.wait_durable(s.engine.bus().next_id() - 1).await;
+    let rows = s.engine.audit_tail(100).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.action == "auth.revoked" && r.detail.contains("192.0.2.7")),
+        "{rows:?}"
+    );
+    s.engine.shutdown("test").await;
+}

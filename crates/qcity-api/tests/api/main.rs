@@ -1,0 +1,7 @@
+//! The API over a real engine, served on loopback, called over HTTP.
+
+mod support;
+
+mod access;
+mod routes;
+mod stream;
