@@ -380,3 +380,112 @@ fn autotest_runs_probes_resources_and_autotest_tasks() {
         .unwrap();
     assert_eq!(latest["started_ms"], report["started_ms"]);
 }
+
+/// Runs the CLI with `input` on its standard input.
+fn qcity_with_input(d: &Daemon, args: &[&str], input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = d
+        .qcity_command(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn users_from_the_cli_log_in_to_the_api() {
+    let d = Daemon::start(r#"{"runners": []}"#);
+    let login = |user: &str, password: &str| -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let mut resp = agent
+            .post(format!("{}/auth/login", d.api_base()))
+            .send_json(serde_json::json!({"user": user, "password": password}))
+            .unwrap();
+        (
+            resp.status().as_u16(),
+            resp.body_mut().read_to_string().unwrap(),
+        )
+    };
+    let out = qcity_with_input(&d, &["user", "add", "bob"], "short\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("at least 8 characters"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = qcity_with_input(&d, &["user", "add", "bob"], "bob-password\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "bob: viewer (its sessions ended)");
+    let out = qcity_with_input(&d, &["user", "passwd"], "master-password\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: serde_json::Value =
+        serde_json::from_slice(&d.qcity(&["user", "list", "--json"]).stdout).unwrap();
+    let roles: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["name"].as_str().unwrap().into(),
+                u["role"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("bob".into(), "viewer".into()),
+            ("master".into(), "master".into())
+        ]
+    );
+
+    let (status, body) = login("bob", "bob-password");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"role\":\"viewer\""), "{body}");
+    let (status, body) = login("master", "master-password");
+    assert!(
+        status == 200 && body.contains("\"role\":\"master\""),
+        "{body}"
+    );
+    assert_eq!(login("bob", "bob-passwort").0, 401);
+
+    assert!(d.qcity(&["user", "remove", "bob"]).status.success());
+    assert_eq!(
+        login("bob", "bob-password").0,
+        401,
+        "a removed user cannot log in"
+    );
+    let out = d.qcity(&["audit", "tail", "-n", "100", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    for action in [
+        "auth.user-saved",
+        "auth.login",
+        "auth.login-failed",
+        "auth.user-removed",
+    ] {
+        assert!(
+            rows.iter().any(|r| r["action"] == action),
+            "{action} missing from the audit log"
+        );
+    }
+    for entry in std::fs::read_dir(d.data()).unwrap().flatten() {
+        let raw = std::fs::read(entry.path()).unwrap_or_default();
+        assert!(
+            !raw.windows(12).any(|w| w == b"bob-password"),
+            "a password in {}",
+            entry.path().display()
+        );
+    }
+}

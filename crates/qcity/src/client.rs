@@ -60,6 +60,20 @@ impl Client {
         self.json(resp)
     }
 
+    pub fn put_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> CliResult<T> {
+        let resp = self.request(self.agent.put(self.url(path))).send_json(body);
+        self.json(resp)
+    }
+
+    pub fn delete(&self, path: &str) -> CliResult<()> {
+        let resp = self.request(self.agent.delete(self.url(path))).call();
+        self.check(resp).map(drop)
+    }
+
     /// A streaming body, read until the daemon closes it.
     pub fn stream(&self, path: &str) -> CliResult<impl Read + use<>> {
         let resp = self.request(self.agent.get(self.url(path))).call();

@@ -2,6 +2,7 @@
 
 use std::io::{Read, Write};
 
+use qcity_api::auth::{Role, UserInfo};
 use qcity_api::types::{ApplyReport, AuditEntry, ControlOutcome, LogTail, RunnerStatus};
 use qcity_engine::datadir::DataDir;
 use qcity_engine::probe::Health;
@@ -204,6 +205,70 @@ pub fn task_run(data: &DataDir, name: &str) -> CliResult {
             "task `{name}` requires `{program}`, which is not on PATH"
         ))),
     }
+}
+
+pub fn user_passwd(data: &DataDir, name: &str) -> CliResult {
+    let client = Client::connect(data)?;
+    let users: Vec<UserInfo> = client.get("/users")?;
+    let role = match users.iter().find(|u| u.name == name) {
+        Some(u) => u.role,
+        None if name == "master" => Role::Master,
+        None => {
+            return Err(CliError::error(format!(
+                "no user named `{name}`: create it with `qcity user add {name}`"
+            )));
+        }
+    };
+    save_user(&client, name, role)
+}
+
+pub fn user_add(data: &DataDir, name: &str, role: &str) -> CliResult {
+    let client = Client::connect(data)?;
+    let role = Role::parse(role).ok_or_else(|| CliError::error("the role is master or viewer"))?;
+    let users: Vec<UserInfo> = client.get("/users")?;
+    if users.iter().any(|u| u.name == name) {
+        return Err(CliError::error(format!(
+            "`{name}` exists already: `qcity user passwd {name}` sets its password"
+        )));
+    }
+    save_user(&client, name, role)
+}
+
+fn save_user(client: &Client, name: &str, role: Role) -> CliResult {
+    let password = crate::password::read_new(&format!("new password for {name}"))?;
+    let body = serde_json::json!({"role": role, "password": password});
+    let saved: UserInfo = client.put_json(&format!("/users/{}", encode(name)), &body)?;
+    println!(
+        "{}: {} (its sessions ended)",
+        saved.name,
+        saved.role.as_str()
+    );
+    Ok(())
+}
+
+pub fn user_remove(data: &DataDir, name: &str) -> CliResult {
+    Client::connect(data)?.delete(&format!("/users/{}", encode(name)))?;
+    println!("{name}: removed");
+    Ok(())
+}
+
+pub fn user_list(data: &DataDir, json: bool) -> CliResult {
+    let users: Vec<UserInfo> = Client::connect(data)?.get("/users")?;
+    if json {
+        return print_json(&users);
+    }
+    let rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            vec![
+                u.name.clone(),
+                u.role.as_str().to_string(),
+                format::ago(u.created_ms),
+            ]
+        })
+        .collect();
+    emit(&format::table(&["NAME", "ROLE", "CREATED"], &rows));
+    Ok(())
 }
 
 /// The job-started hook. What it prints goes to the job's log ("Set up runner" step).

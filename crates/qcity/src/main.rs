@@ -6,6 +6,7 @@ mod commands;
 mod daemon;
 mod exit;
 mod format;
+mod password;
 mod paths;
 mod sample;
 
@@ -105,10 +106,45 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Dashboard users: the master's password and viewers.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Commands that runners call (QCity installs them as the runners' hooks).
     Hook {
         #[command(subcommand)]
         command: HookCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Set a user's password (default user `master`, who has the master role). Reads the new
+    /// password twice from the terminal without echo, or once from standard input.
+    #[command(after_help = EXIT_CODES)]
+    Passwd {
+        /// The user
+        #[arg(default_value = "master")]
+        name: String,
+    },
+    /// Create a user (a viewer unless `--role master`); the password as for `passwd`.
+    #[command(after_help = EXIT_CODES)]
+    Add {
+        name: String,
+        /// master or viewer
+        #[arg(long, default_value = "viewer", value_parser = ["master", "viewer"])]
+        role: String,
+    },
+    /// Remove a user and end its sessions.
+    #[command(after_help = EXIT_CODES)]
+    Remove { name: String },
+    /// Every user and role.
+    #[command(after_help = EXIT_CODES)]
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -257,6 +293,12 @@ fn run(cli: Cli) -> CliResult {
         Command::Audit { command } => match command {
             AuditCommand::Verify { json } => commands::audit_verify(&data()?, *json),
             AuditCommand::Tail { rows, json } => commands::audit_tail(&data()?, *rows, *json),
+        },
+        Command::User { command } => match command {
+            UserCommand::Passwd { name } => commands::user_passwd(&data()?, name),
+            UserCommand::Add { name, role } => commands::user_add(&data()?, name, role),
+            UserCommand::Remove { name } => commands::user_remove(&data()?, name),
+            UserCommand::List { json } => commands::user_list(&data()?, *json),
         },
         Command::Hook {
             command: HookCommand::JobStarted { name },
