@@ -389,7 +389,8 @@ pub async fn authenticate(State(auth): State<Arc<Auth>>, mut req: Request, next:
         return ApiError::unauthorized().into_response();
     }
     let path = req.uri().path();
-    let public = !path.starts_with("/api/") || path == "/api/v1/auth/login";
+    // The dashboard's own files are public; the API and the metrics are not.
+    let public = path == "/api/v1/auth/login" || !(path.starts_with("/api/") || path == "/metrics");
     match auth.principal(req.headers()) {
         Some(p) => {
             req.extensions_mut().insert(p);

@@ -7,6 +7,7 @@
 
 pub mod auth;
 mod error;
+mod metrics;
 mod routes;
 mod stream;
 pub mod token;

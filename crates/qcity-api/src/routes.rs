@@ -115,6 +115,7 @@ fn table() -> Table {
             get(task_runs),
         ),
         (Method::POST, "/api/v1/reload", Master, post(reload)),
+        (Method::GET, "/api/v1/config", Master, get(config)),
         (Method::GET, "/api/v1/events", Viewer, get(events)),
         (
             Method::GET,
@@ -156,6 +157,7 @@ fn table() -> Table {
             delete(auth::delete_user),
         ),
         (Method::GET, "/api/v1/openapi.json", Viewer, get(openapi)),
+        (Method::GET, "/metrics", Viewer, get(metrics)),
     ]
 }
 
@@ -427,6 +429,67 @@ async fn reload(
     Ok(Json(st.engine.reload(&p.actor(&headers)).await?))
 }
 
+/// The configuration as applied, and what a reload of the files on disk would say now.
+/// Environment values whose names look secret are shown as `<redacted>`.
+async fn config(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let applied = st.engine.config();
+    let dir = applied.dir.clone();
+    let errors = blocking(move || {
+        Ok(match qcity_config::load_dir(&dir) {
+            Ok(_) => Vec::new(),
+            Err(errs) => errs.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        })
+    })
+    .await?;
+    let mut manifest =
+        serde_json::to_value(&applied.manifest).map_err(|e| ApiError::internal(e.to_string()))?;
+    redact_env(&mut manifest);
+    Ok(Json(serde_json::json!({
+        "dir": applied.dir,
+        "manifest": manifest,
+        "device": applied.device,
+        "on_disk": { "valid": errors.is_empty(), "errors": errors },
+    })))
+}
+
+/// Names that say their value is a secret.
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_uppercase();
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "KEY",
+        "CREDENTIAL",
+        "AUTH",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+fn redact_env(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if k == "env"
+                    && let serde_json::Value::Object(env) = val
+                {
+                    for (name, value) in env.iter_mut() {
+                        if secret_name(name) {
+                            *value = "<redacted>".into();
+                        }
+                    }
+                } else {
+                    redact_env(val);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_env),
+        _ => {}
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
@@ -506,6 +569,17 @@ async fn audit_verify(State(st): State<AppState>) -> Result<Json<AuditVerdict>, 
     let engine = st.engine.clone();
     let report = blocking(move || engine.audit_verify()).await?;
     Ok(Json(report.into()))
+}
+
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(&st.engine),
+    )
+        .into_response()
 }
 
 async fn openapi() -> Response {

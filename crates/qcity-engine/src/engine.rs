@@ -1,6 +1,7 @@
 //! The engine: wires the bus, the durable subscribers and the supervisor, and offers the
 //! operations both faces (daemon, tray app) and the API use.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -72,6 +73,8 @@ pub struct Engine {
     machine: Arc<Mutex<MachineStatus>>,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     tasks: Mutex<Arc<Tasks>>,
+    /// Events seen since the start, by type (for `/metrics`).
+    counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
     _lock: std::fs::File,
 }
 
@@ -110,6 +113,7 @@ impl Engine {
         );
         let audit = spawn_audit(audit_store, bus.subscribe("audit", 65_536));
         spawn_log_writer(bus.subscribe("log", 4096));
+        let counts = spawn_event_counter(bus.subscribe("counter", 4096));
 
         let status = Arc::new(StatusTable::default());
         let supervisor = Supervisor::new(
@@ -138,6 +142,7 @@ impl Engine {
             machine: Arc::new(Mutex::new(MachineStatus::default())),
             monitor: Mutex::new(None),
             tasks: Mutex::new(tasks),
+            counts,
             _lock: lock,
         });
         engine.bus.publish(EventKind::EngineStarted {
@@ -159,6 +164,14 @@ impl Engine {
         engine.publish_applied(report);
         engine.watch_machine(&opts.config);
         Ok(engine)
+    }
+
+    /// Events seen since the engine started, by type.
+    pub fn event_counts(&self) -> BTreeMap<&'static str, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn bus(&self) -> &Arc<Bus> {
@@ -486,6 +499,23 @@ impl Engine {
 }
 
 /// The human-readable event log: every event through `tracing`.
+/// Counts events by type: a subscriber like any other, so `/metrics` reads a map.
+fn spawn_event_counter(
+    mut rx: crate::bus::EventReceiver,
+) -> Arc<Mutex<BTreeMap<&'static str, u64>>> {
+    let counts = Arc::new(Mutex::new(BTreeMap::new()));
+    let c = counts.clone();
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            *c.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(ev.kind.name())
+                .or_insert(0) += 1;
+        }
+    });
+    counts
+}
+
 fn spawn_log_writer(mut rx: crate::bus::EventReceiver) {
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {

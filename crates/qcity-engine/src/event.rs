@@ -238,6 +238,20 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
+/// Every state's wire name, in the order of the state machine.
+pub const STATE_NAMES: [&str; 10] = [
+    "stopped",
+    "starting",
+    "running",
+    "backoff",
+    "stopping",
+    "exited",
+    "crash-looping",
+    "needs-registration",
+    "pausing",
+    "paused",
+];
+
 /// The state of one runner. Each variant carries the data valid in that state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]

@@ -3,5 +3,6 @@
 mod support;
 
 mod access;
+mod metrics;
 mod routes;
 mod stream;

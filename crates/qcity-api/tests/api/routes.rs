@@ -177,3 +177,40 @@ async fn controls_logs_events_audit_and_reload() {
     assert_eq!(st.state.name(), "running");
     s.engine.shutdown("test").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_shows_what_runs_redacts_secrets_and_names_errors_on_disk() {
+    let s = serve().await;
+    let c: serde_json::Value = s.ok("GET", "/api/v1/config").await;
+    assert_eq!(c["manifest"]["runners"][0]["name"], "echo");
+    assert_eq!(c["on_disk"]["valid"], true);
+    std::fs::write(
+        s.conf.join("runner_manifest.json"),
+        r#"{"runners": [{"name": "echo", "command": ["true"], "env": {"RUNNER_TOKEN": "s3cr3t", "LANG": "C"}},
+  {"name": "bad", "command": []}]}"#,
+    )
+    .unwrap();
+    let c: serde_json::Value = s.ok("GET", "/api/v1/config").await;
+    assert_eq!(c["on_disk"]["valid"], false);
+    let errors = c["on_disk"]["errors"].to_string();
+    assert!(
+        errors.contains("runner_manifest.json:2:") && errors.contains("runners[1].command"),
+        "{errors}"
+    );
+    // A reload that is valid applies; the secret never comes back out.
+    std::fs::write(
+        s.conf.join("runner_manifest.json"),
+        r#"{"runners": [{"name": "echo", "command": ["sleep", "30"], "env": {"RUNNER_TOKEN": "s3cr3t", "LANG": "C"}}]}"#,
+    )
+    .unwrap();
+    s.ok::<serde_json::Value>("POST", "/api/v1/reload").await;
+    let r = s.call("GET", "/api/v1/config").await;
+    assert!(!r.body.contains("s3cr3t"), "{}", r.body);
+    let c: serde_json::Value = r.json();
+    assert_eq!(
+        c["manifest"]["runners"][0]["env"]["RUNNER_TOKEN"],
+        "<redacted>"
+    );
+    assert_eq!(c["manifest"]["runners"][0]["env"]["LANG"], "C");
+    s.engine.shutdown("test").await;
+}

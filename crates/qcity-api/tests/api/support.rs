@@ -262,3 +262,18 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+impl Server {
+    /// Waits until `runner` is running.
+    pub async fn wait_running(&self, runner: &str) {
+        for _ in 0..200 {
+            let st: qcity_engine::RunnerStatus =
+                self.ok("GET", &format!("/api/v1/runners/{runner}")).await;
+            if st.state.name() == "running" {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("{runner} never ran");
+    }
+}
