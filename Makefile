@@ -1,7 +1,7 @@
 # One task runner: .ci/run and README.md both use `make test`.
 CARGO ?= cargo
 
-.PHONY: fmt lint walls test ci run bench schemas
+.PHONY: fmt lint walls test ci run bench schemas ui browser
 
 fmt:
 	$(CARGO) fmt --all
@@ -16,13 +16,26 @@ walls:
 	  if $(CARGO) tree -p $$c --locked --prefix none | grep -Eq '^(tauri|wry|gtk|webkit2gtk)'; then \
 	    echo "$$c depends on a GUI crate"; exit 1; fi; done; echo "walls: ok"
 
-test: lint walls
+# The dashboard (ui/) is built first: the qcity-api crate embeds ui/dist.
+ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+
+ui: ui/node_modules/.package-lock.json
+	cd ui && npm run check && npm run build
+
+test: ui lint walls
 	$(CARGO) test --workspace --locked
+	$(MAKE) browser
+
+# The dashboard in headless Chromium (Debian's package) against a real `qcity up`.
+browser:
+	$(CARGO) build --locked -p qcity
+	cd ui && QCITY_BIN=$(CURDIR)/target/debug/qcity node --test --test-concurrency=1 tests/
 
 ci: test
 
 # Runs QCity on its embedded defaults (sample config, SQLite in the XDG data dir).
-run:
+run: ui
 	$(CARGO) run --release --locked -p qcity -- up
 
 # Regenerates the checked-in JSON Schemas after a change to the config types.

@@ -12,6 +12,7 @@ mod routes;
 mod stream;
 pub mod token;
 pub mod types;
+mod ui;
 
 pub use error::ApiError;
 pub use routes::{Access, ROUTES, router, serve};

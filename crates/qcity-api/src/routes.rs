@@ -220,12 +220,19 @@ pub async fn serve(
     .await
 }
 
-async fn not_found() -> ApiError {
+async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
+    if method == Method::GET
+        && !uri.path().starts_with("/api/")
+        && let Some(resp) = crate::ui::asset(uri.path())
+    {
+        return resp;
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         "no such API path; see /api/v1/openapi.json",
     )
+    .into_response()
 }
 
 async fn method_not_allowed() -> ApiError {
@@ -299,9 +306,18 @@ async fn task_runs(
     Ok(Json(blocking(move || engine.task_runs(&name, n)).await?))
 }
 
-async fn list_runners(State(st): State<AppState>) -> Json<Vec<RunnerStatus>> {
-    Json(st.engine.status())
+/// With `X-QCity-Event-Id`: the last event published before the snapshot was read, so a
+/// client that streams events after it misses nothing the snapshot lacks.
+async fn list_runners(State(st): State<AppState>) -> Response {
+    let head = st.engine.bus().next_id() - 1;
+    (
+        [(EVENT_ID_HEADER, head.to_string())],
+        Json(st.engine.status()),
+    )
+        .into_response()
 }
+
+const EVENT_ID_HEADER: &str = "x-qcity-event-id";
 
 async fn runner(
     State(st): State<AppState>,
@@ -494,7 +510,11 @@ fn redact_env(v: &mut serde_json::Value) {
 #[serde(deny_unknown_fields)]
 struct EventsQuery {
     after: Option<u64>,
+    before: Option<u64>,
     limit: Option<usize>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    runner: Option<String>,
 }
 
 const MAX_EVENTS: usize = 1000;
@@ -505,12 +525,18 @@ async fn events(
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
     let q = query(q)?;
-    let after = q.after.unwrap_or(0);
-    let limit = q.limit.unwrap_or(100).clamp(1, MAX_EVENTS);
+    let sq = qcity_store::EventQuery {
+        after: q.after.unwrap_or(0),
+        before: q.before,
+        limit: q.limit.unwrap_or(100).clamp(1, MAX_EVENTS),
+        kind: q.kind,
+        runner: q.runner,
+    };
+    let after = sq.after;
     // What happened before this request is in the answer.
     st.engine.wait_durable(st.engine.bus().next_id() - 1).await;
     let engine = st.engine.clone();
-    let mut events = blocking(move || engine.events_after(after, limit)).await?;
+    let mut events = blocking(move || engine.events(&sq)).await?;
     // The page may end on an event this role does not see; the next page starts after it.
     let next_after = events.last().map_or(after, |e| e.id);
     events.retain(|e| p.role.may_see(&e.kind));

@@ -470,8 +470,17 @@ impl Engine {
 
     /// Stored events after `after_id`, oldest first.
     pub fn events_after(&self, after_id: u64, limit: usize) -> Result<Vec<Event>, EngineError> {
+        self.events(&qcity_store::EventQuery {
+            after: after_id,
+            limit,
+            ..Default::default()
+        })
+    }
+
+    /// Stored events as `q` asks, oldest first.
+    pub fn events(&self, q: &qcity_store::EventQuery) -> Result<Vec<Event>, EngineError> {
         let store = Store::open(&self.data.db())?;
-        let rows = store.events_after(after_id, limit)?;
+        let rows = store.events_matching(q)?;
         Ok(rows
             .iter()
             .filter_map(|r| serde_json::from_str(&r.data).ok())

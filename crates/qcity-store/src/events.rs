@@ -49,16 +49,42 @@ impl Store {
 
     /// Up to `limit` events with ids greater than `after_id`, oldest first.
     pub fn events_after(&self, after_id: u64, limit: usize) -> Result<Vec<EventRow>, StoreError> {
+        self.events_matching(&EventQuery {
+            after: after_id,
+            limit,
+            ..EventQuery::default()
+        })
+    }
+
+    /// The events `q` asks for, oldest first.
+    pub fn events_matching(&self, q: &EventQuery) -> Result<Vec<EventRow>, StoreError> {
+        // With `before`, the newest page below it; otherwise the oldest page above `after`.
+        let order = if q.before.is_some() { "DESC" } else { "ASC" };
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT id, ts_ms, kind, runner, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2",
-            )
+            .prepare_cached(&format!(
+                "SELECT id, ts_ms, kind, runner, data FROM events
+                 WHERE id > ?1 AND id < ?2 AND (?3 IS NULL OR kind = ?3) AND (?4 IS NULL OR runner = ?4)
+                 ORDER BY id {order} LIMIT ?5"
+            ))
             .ctx("preparing the event query")?;
         let rows = stmt
-            .query_map(params![after_id as i64, limit as i64], read_event)
+            .query_map(
+                params![
+                    q.after as i64,
+                    q.before.map_or(i64::MAX, |b| b as i64),
+                    q.kind,
+                    q.runner,
+                    q.limit as i64
+                ],
+                read_event,
+            )
             .ctx("querying events")?;
-        rows.collect::<Result<_, _>>().ctx("reading events")
+        let mut rows: Vec<EventRow> = rows.collect::<Result<_, _>>().ctx("reading events")?;
+        if q.before.is_some() {
+            rows.reverse();
+        }
+        Ok(rows)
     }
 
     /// The newest `limit` events of `kind` about `subject` (the runner or task column),
@@ -96,6 +122,20 @@ impl Store {
             .ctx("querying events")?;
         rows.next().transpose().ctx("reading events")
     }
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Ids greater than this.
+    pub after: u64,
+    /// Ids smaller than this; then the newest matching page is returned.
+    pub before: Option<u64>,
+    pub limit: usize,
+    /// Only this type (`runner-state`…).
+    pub kind: Option<String>,
+    /// Only events about this runner (or task).
+    pub runner: Option<String>,
 }
 
 fn read_event(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {

@@ -12,7 +12,7 @@ mod users;
 pub use audit::{AuditRecord, AuditReport, AuditRow};
 pub use db::Store;
 pub use error::StoreError;
-pub use events::EventRow;
+pub use events::{EventQuery, EventRow};
 pub use ledger::{LedgerOp, ProcessRecord};
 pub use migrate::SCHEMA_VERSION;
 pub use users::{SessionRow, UserRow};

@@ -1,0 +1,193 @@
+// Live state: a snapshot of the runners and the machine, kept current by the event stream.
+// The snapshot says which event it includes (X-QCity-Event-Id); the stream starts after it
+// and, on reconnect, the browser resumes after the last event id it saw (Last-Event-ID), so
+// no change is missed.
+
+import {
+  get,
+  runnersSnapshot,
+  type Health,
+  type MachineStatus,
+  type ProbeStatus,
+  type QEvent,
+  type RunnerState,
+  type RunnerStatus,
+} from "./api";
+
+const RECENT = 300;
+
+class Live {
+  runners = $state<Record<string, RunnerStatus>>({});
+  machine = $state<MachineStatus>({ health: null, resources: [] });
+  connected = $state(false);
+  /// True once the stream was open and then dropped (shown as a banner until it is back).
+  lost = $state(false);
+  recent = $state<QEvent[]>([]);
+  lastId = $state(0);
+  now = $state(Date.now());
+  private source: EventSource | null = null;
+  private clock: ReturnType<typeof setInterval> | null = null;
+
+  async start() {
+    this.stop();
+    const { runners, head } = await runnersSnapshot();
+    this.runners = Object.fromEntries(runners.map((r) => [r.name, r]));
+    this.machine = await get<MachineStatus>("/api/v1/machine");
+    this.lastId = head;
+    this.open(head);
+    this.clock = setInterval(() => (this.now = Date.now()), 1000);
+  }
+
+  stop() {
+    this.source?.close();
+    this.source = null;
+    if (this.clock) clearInterval(this.clock);
+    this.connected = false;
+  }
+
+  private open(after: number) {
+    const es = new EventSource(`/api/v1/events/stream?after=${after}`);
+    this.source = es;
+    es.onopen = () => {
+      this.connected = true;
+      this.lost = false;
+    };
+    es.onerror = () => {
+      // EventSource reconnects by itself and sends Last-Event-ID.
+      this.connected = false;
+      this.lost = true;
+    };
+    es.onmessage = () => {};
+    for (const type of [
+      "runner-state",
+      "runner-activity",
+      "probe-changed",
+      "resource-changed",
+      "config-applied",
+      "escalation",
+      "control",
+      "task-finished",
+      "autotest-finished",
+      "auth",
+      "reconciled",
+      "engine-started",
+      "engine-stopping",
+    ]) {
+      es.addEventListener(type, (m) => this.apply(JSON.parse((m as MessageEvent).data) as QEvent));
+    }
+  }
+
+  private apply(e: QEvent) {
+    // A replay after a reconnect may repeat what was applied already.
+    if (e.id <= this.lastId) return;
+    this.lastId = e.id;
+    this.recent = [e, ...this.recent].slice(0, RECENT);
+    const name = e.runner as string | undefined;
+    const r = name ? this.runners[name] : undefined;
+    switch (e.type) {
+      case "runner-state": {
+        if (!r) return void this.refresh();
+        const state = e.state as RunnerState;
+        // As the engine counts: every start after the first one.
+        const neverStarted = r.state.state === "stopped" && !r.last_exit && r.restarts === 0 && r.pid === null;
+        if (state.state === "starting" && !neverStarted) r.restarts += 1;
+        if (state.state === "exited" && state.exit) r.last_exit = state.exit;
+        if (state.state !== "running") r.activity = undefined;
+        r.state = state;
+        r.pid = state.pid ?? null;
+        if (state.state !== "running") {
+          // Probes start over when it runs again.
+          r.probes = (r.probes ?? []).map((p) => ({ ...p, state: "pending" }));
+          r.health = healthOf(r.probes);
+        }
+        break;
+      }
+      case "runner-activity":
+        if (r) r.activity = e.activity as RunnerStatus["activity"];
+        break;
+      case "probe-changed": {
+        if (!r) return;
+        const probes = [...(r.probes ?? [])];
+        const i = probes.findIndex((p) => p.name === e.probe);
+        const next = { ...(probes[i] ?? { name: e.probe as string, critical: true, checked_ms: 0 }) } as ProbeStatus;
+        next.state = e.state as ProbeStatus["state"];
+        next.detail = e.detail as string;
+        next.checked_ms = e.ts_ms;
+        if (i >= 0) probes[i] = next;
+        else probes.push(next);
+        r.probes = probes;
+        r.health = healthOf(probes);
+        break;
+      }
+      case "resource-changed": {
+        const res = [...this.machine.resources];
+        const i = res.findIndex((p) => p.name === e.resource);
+        const next = { ...(res[i] ?? { name: e.resource as string, critical: true, checked_ms: 0 }) } as ProbeStatus;
+        next.state = e.state as ProbeStatus["state"];
+        next.detail = e.detail as string;
+        if (i >= 0) res[i] = next;
+        else res.push(next);
+        this.machine = { ...this.machine, resources: res, health: healthOf(res) ?? null };
+        break;
+      }
+      case "config-applied":
+        void this.refresh();
+        break;
+    }
+  }
+
+  /// Runners were added or removed: take a new snapshot (the stream goes on).
+  private async refresh() {
+    const { runners } = await runnersSnapshot();
+    this.runners = Object.fromEntries(runners.map((r) => [r.name, r]));
+  }
+}
+
+export function healthOf(probes: ProbeStatus[] | undefined): Health | undefined {
+  if (!probes || probes.length === 0) return undefined;
+  if (probes.some((p) => p.state === "failing" && p.critical)) return "unhealthy";
+  if (probes.some((p) => p.state === "failing")) return "degraded";
+  return "healthy";
+}
+
+/// The colour a runner is shown in: red when failing (an unclean exit, down waiting for its
+/// restart, a crash loop, unhealthy), amber when degraded or changing state, grey when
+/// stopped or paused, green when running and healthy.
+export function colourOf(r: RunnerStatus): "green" | "amber" | "red" | "grey" {
+  const s = r.state.state;
+  if (["exited", "crash-looping", "needs-registration"].includes(s)) {
+    return s === "exited" && r.state.exit && isClean(r.state.exit) ? "grey" : "red";
+  }
+  if (r.health === "unhealthy") return "red";
+  // Down after a failure, waiting to be restarted: failing until it runs again.
+  if (s === "backoff" && r.last_exit && !isClean(r.last_exit)) return "red";
+  if (s === "backoff" || s === "starting" || s === "stopping" || s === "pausing") return "amber";
+  if (r.health === "degraded") return "amber";
+  if (s === "running") return "green";
+  return "grey";
+}
+
+function isClean(e: { code: number | null; signal: number | null; error?: string }) {
+  return e.code === 0 && !e.error;
+}
+
+export function describeExit(e: { code: number | null; signal: number | null; error?: string } | null): string {
+  if (!e) return "—";
+  if (e.error) return `spawn failed: ${e.error}`;
+  if (e.code !== null) return `exit ${e.code}`;
+  if (e.signal !== null) return `signal ${e.signal}`;
+  return "—";
+}
+
+export function duration(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined) return "—";
+  const s = Math.floor(ms / 1000);
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m ${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h}h ${m % 60}m`;
+  return `${Math.floor(h / 24)}d ${h % 24}h`;
+}
+
+export const live = new Live();
