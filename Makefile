@@ -17,8 +17,10 @@ walls:
 	    echo "$$c depends on a GUI crate"; exit 1; fi; done; echo "walls: ok"
 
 # The dashboard (ui/) is built first: the qcity-api crate embeds ui/dist.
+# `npm install` with the lock file, not `npm ci`: the lock holds only the platform packages the
+# registry serves here, and `npm ci` refuses a lock without every optional one.
 ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
-	cd ui && npm ci --no-audit --no-fund
+	cd ui && npm install --no-audit --no-fund --no-save
 
 ui: ui/node_modules/.package-lock.json
 	cd ui && npm run check && npm run build
