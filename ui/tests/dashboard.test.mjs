@@ -36,6 +36,12 @@ test("a master logs in and sees every runner live", async () => {
   await until("web is green", async () => (await row(page, "web").getAttribute("data-colour")) === "green");
   assert.equal(await row(page, "worker").getAttribute("data-colour"), "green");
   assert.match(await page.getByTestId("whoami").innerText(), /boss \(master\)/);
+  // Autotests run from the page; the result is the engine's.
+  assert.equal(await page.getByTestId("autotest").innerText(), "not run yet");
+  await page.getByRole("button", { name: "Run autotests" }).click();
+  await until("an autotest result", async () => ["passed", "failed"].includes(await page.getByTestId("autotest").innerText()));
+  const latest = await d.api("GET", "/api/v1/autotest/latest");
+  assert.equal(await page.getByTestId("autotest").innerText(), latest.body.passed ? "passed" : "failed");
   await page.close();
 });
 
