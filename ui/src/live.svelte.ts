@@ -26,6 +26,9 @@ class Live {
   lastId = $state(0);
   now = $state(Date.now());
   private source: EventSource | null = null;
+  private queue: QEvent[] = [];
+  private listeners = new Set<(batch: QEvent[]) => void>();
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private clock: ReturnType<typeof setInterval> | null = null;
 
   async start() {
@@ -73,20 +76,46 @@ class Live {
       "engine-started",
       "engine-stopping",
     ]) {
-      es.addEventListener(type, (m) => this.apply(JSON.parse((m as MessageEvent).data) as QEvent));
+      es.addEventListener(type, (m) => this.enqueue(JSON.parse((m as MessageEvent).data) as QEvent));
     }
   }
 
-  private apply(e: QEvent) {
+  /// Events are applied in batches, one per ~frame: at a thousand events a second, rendering
+  /// after each one would keep the page too busy to read the next.
+  private enqueue(e: QEvent) {
+    this.queue.push(e);
+    if (this.flushTimer === null) this.flushTimer = setTimeout(() => this.flush(), 16);
+  }
+
+  private flush() {
+    this.flushTimer = null;
+    const batch = this.queue;
+    this.queue = [];
+    const fresh = batch.filter((e) => this.apply(e));
+    if (!fresh.length) return;
+    this.recent = [...fresh].reverse().concat(this.recent).slice(0, RECENT);
+    for (const l of this.listeners) l(fresh);
+  }
+
+  /// Calls `fn` with every batch of new events, oldest first; returns the unsubscribe.
+  listen(fn: (batch: QEvent[]) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /// Applies one event; false when it was applied before.
+  private apply(e: QEvent): boolean {
     // A replay after a reconnect may repeat what was applied already.
-    if (e.id <= this.lastId) return;
+    if (e.id <= this.lastId) return false;
     this.lastId = e.id;
-    this.recent = [e, ...this.recent].slice(0, RECENT);
     const name = e.runner as string | undefined;
     const r = name ? this.runners[name] : undefined;
     switch (e.type) {
       case "runner-state": {
-        if (!r) return void this.refresh();
+        if (!r) {
+          void this.refresh();
+          return true;
+        }
         const state = e.state as RunnerState;
         // As the engine counts: every start after the first one.
         const neverStarted = r.state.state === "stopped" && !r.last_exit && r.restarts === 0 && r.pid === null;
@@ -106,7 +135,7 @@ class Live {
         if (r) r.activity = e.activity as RunnerStatus["activity"];
         break;
       case "probe-changed": {
-        if (!r) return;
+        if (!r) return true;
         const probes = [...(r.probes ?? [])];
         const i = probes.findIndex((p) => p.name === e.probe);
         const next = { ...(probes[i] ?? { name: e.probe as string, critical: true, checked_ms: 0 }) } as ProbeStatus;
@@ -134,6 +163,7 @@ class Live {
         void this.refresh();
         break;
     }
+    return true;
   }
 
   /// Runners were added or removed: take a new snapshot (the stream goes on).
