@@ -82,7 +82,7 @@ struct Slot {
 }
 
 pub struct Miner {
-    words: HashMap<Box<str>, u32, Fx>,
+    words: HashMap<u64, u32, Fx>,
     names: Vec<Box<str>>,
     keys: Vec<Key>,
     by_syms: HashMap<Box<[u32]>, u32, Fx>,
@@ -124,21 +124,26 @@ impl Miner {
             max_keys: max_keys.max(16),
             buf: Vec::with_capacity(64),
         };
-        m.words.insert("<*>".into(), WILD);
+        m.words.insert(u64::MAX, WILD);
         m
     }
 
     /// Adds one line; returns its key (resolve with [`Miner::template_of`], which follows
     /// later merges).
     pub fn add(&mut self, line: &str) -> u32 {
+        self.add_bytes(line.as_bytes())
+    }
+
+    /// As `add`, for a line that may not be UTF-8 (invalid bytes stay inside their token).
+    pub fn add_bytes(&mut self, line: &[u8]) -> u32 {
         self.clock += 1;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         // Variables are left out of the key: a template keeps its constants in order, however
         // many variables (an optional id, a list) stand between them.
         for token in tokens(content(line)) {
-            if !is_variable(token) && token.bytes().any(|b| b.is_ascii_alphabetic()) {
-                let sym = self.intern(token);
+            if let Some(h) = constant_hash(token) {
+                let sym = self.intern(h, token);
                 buf.push(sym);
             }
         }
@@ -186,13 +191,15 @@ impl Miner {
         self.by_syms.len()
     }
 
-    fn intern(&mut self, token: &str) -> u32 {
-        if let Some(&s) = self.words.get(token) {
+    /// The symbol of a token by the 64-bit hash of its bytes: no string comparison on the
+    /// hot path (two different words sharing a hash is a 2^-64 event per pair).
+    fn intern(&mut self, hash: u64, token: &[u8]) -> u32 {
+        if let Some(&s) = self.words.get(&hash) {
             return s;
         }
         let s = self.names.len() as u32;
-        self.names.push(token.into());
-        self.words.insert(token.into(), s);
+        self.names.push(String::from_utf8_lossy(token).into());
+        self.words.insert(hash, s);
         s
     }
 
@@ -362,41 +369,40 @@ fn hash_with_hole(syms: &[u32], hole: usize, keep_hole: bool) -> u64 {
 /// The message of a line, without its header when the header ends the usual way: a
 /// `component:` token (`sshd[24200]:`, `dfs.DataNode$PacketResponder:`, `WindowManager:`)
 /// after a timestamp. Headers that end otherwise stay; their variables are masked anyway.
-pub fn content(line: &str) -> &str {
+pub fn content(line: &[u8]) -> &[u8] {
+    let bytes = line;
     let mut seen_digit = false;
-    let mut rest = line;
-    for i in 0..10 {
-        let trimmed = rest.trim_start();
-        let Some(end) = trimmed.find(char::is_whitespace).or(Some(trimmed.len())) else {
-            break;
-        };
-        if end == 0 {
+    let mut i = 0;
+    for index in 0..10 {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        let start = i;
+        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if start == i {
             break;
         }
-        let token = &trimmed[..end];
-        let after = &trimmed[end..];
-        if seen_digit && token.len() > 1 && token.ends_with(':') {
-            let name = &token[..token.len() - 1];
-            let component_like = name
-                .bytes()
+        let token = &bytes[start..i];
+        if seen_digit && token.len() > 1 && token[token.len() - 1] == b':' {
+            let component_like = token
+                .iter()
                 .any(|b| matches!(b, b'[' | b'(' | b'.' | b'_' | b'$' | b'/' | b'@'));
-            if i <= 5 || component_like {
-                return after.trim_start();
+            if index <= 5 || component_like {
+                return line[i..].trim_ascii_start();
             }
         }
-        seen_digit |= token.bytes().any(|b| b.is_ascii_digit());
-        rest = after;
+        seen_digit |= token.iter().any(u8::is_ascii_digit);
     }
     line
 }
 
 /// Splits at whitespace and at field punctuation; the punctuation itself is dropped.
-pub fn tokens(line: &str) -> impl Iterator<Item = &str> {
-    // Every separator is ASCII, so splitting on bytes keeps UTF-8 boundaries intact.
-    line.as_bytes()
-        .split(|&b| SEPARATOR[b as usize])
+pub fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    // Every separator is ASCII, so a token is a whole run of UTF-8.
+    line.split(|&b| SEPARATOR[b as usize])
         .filter(|t| !t.is_empty())
-        .map(|t| std::str::from_utf8(t).unwrap_or_default())
 }
 
 /// Whitespace and field punctuation, as a byte table.
@@ -411,18 +417,71 @@ static SEPARATOR: [bool; 256] = {
     t
 };
 
-const CALENDAR: [&str; 19] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec", "Mon",
-    "Tue", "Wed", "Thu", "Fri", "Sat", "Sun",
+const CALENDAR: [&[u8]; 19] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+    b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
 ];
 
-/// Numbers, ids, addresses, hex, times and dates hold a digit; month and weekday names are
-/// the header's other variables.
-pub fn is_variable(token: &str) -> bool {
-    token.bytes().any(|b| b.is_ascii_digit())
-        || token.starts_with('/')
-        || token.contains("://")
-        || CALENDAR.contains(&token)
+/// Numbers, ids, addresses, hex, times and dates hold a digit; paths, URLs, and month and
+/// weekday names are the other usual variables.
+pub fn is_variable(token: &[u8]) -> bool {
+    constant_hash(token).is_none() && token.iter().any(u8::is_ascii_alphanumeric)
+}
+
+/// The hash of a constant word; None for a variable or a token without a letter
+/// (punctuation), which the key leaves out. One pass over the bytes.
+fn constant_hash(token: &[u8]) -> Option<u64> {
+    if token[0] == b'/' {
+        return None;
+    }
+    let mut alpha = false;
+    let mut h = FxHasher::default();
+    let mut chunks = token.chunks_exact(8);
+    for c in &mut chunks {
+        let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        // A byte is a digit when it is in 0x30..=0x39: test all eight at once.
+        if has_digit(v) {
+            return None;
+        }
+        alpha |= has_alpha(v);
+        h.add(v);
+    }
+    let rest = chunks.remainder();
+    for &b in rest {
+        if b.is_ascii_digit() {
+            return None;
+        }
+        alpha |= b.is_ascii_alphabetic();
+    }
+    if !alpha || (token.len() == 3 && CALENDAR.contains(&token)) {
+        return None;
+    }
+    if token.windows(3).any(|w| w == b"://") {
+        return None;
+    }
+    let mut tail = [0u8; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    h.add(u64::from_le_bytes(tail));
+    h.add(token.len() as u64);
+    Some(h.finish())
+}
+
+/// Whether any of the eight bytes is an ASCII digit, all at once: on the low seven bits,
+/// adding 0x50 sets a byte's top bit from 0x30 up and adding 0x46 from 0x3A up (no carry
+/// crosses bytes); bytes with their own top bit set (UTF-8) are not digits.
+#[inline]
+fn has_digit(v: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let m = v & !HI;
+    let ge_30 = m + LO * 0x50;
+    let ge_3a = m + LO * 0x46;
+    ge_30 & !ge_3a & !v & HI != 0
+}
+
+#[inline]
+fn has_alpha(v: u64) -> bool {
+    v.to_le_bytes().iter().any(u8::is_ascii_alphabetic)
 }
 
 #[cfg(test)]
@@ -474,9 +533,23 @@ mod tests {
     }
 
     #[test]
+    fn the_eight_byte_digit_test_agrees_with_the_plain_one() {
+        for b in 0..=255u8 {
+            for pos in 0..8 {
+                let mut bytes = *b"abcdefgh";
+                bytes[pos] = b;
+                let v = u64::from_le_bytes(bytes);
+                assert_eq!(has_digit(v), b.is_ascii_digit(), "byte {b:#x} at {pos}");
+            }
+        }
+    }
+
+    #[test]
     fn field_punctuation_splits_tokens() {
         let toks: Vec<&str> =
-            tokens("20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579").collect();
+            tokens(b"20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579")
+                .map(|t| std::str::from_utf8(t).unwrap())
+                .collect();
         assert_eq!(
             toks,
             [

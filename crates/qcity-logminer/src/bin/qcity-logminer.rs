@@ -10,10 +10,12 @@ fn main() -> std::io::Result<()> {
     let mut miner = qcity_logminer::Miner::default();
     let mut raw = Vec::new();
     std::io::stdin().lock().read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
     let mut keys = Vec::new();
-    for line in text.split_terminator('\n') {
-        keys.push(miner.add(line));
+    let raw = raw.strip_suffix(b"\n").unwrap_or(&raw);
+    if !raw.is_empty() {
+        for line in raw.split(|&b| b == b'\n') {
+            keys.push(miner.add_bytes(line));
+        }
     }
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut texts: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
