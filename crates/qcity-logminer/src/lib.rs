@@ -372,7 +372,9 @@ fn hash_with_hole(syms: &[u32], hole: usize, keep_hole: bool) -> u64 {
 pub fn content(line: &[u8]) -> &[u8] {
     let bytes = line;
     let mut seen_digit = false;
+    let mut cut = 0;
     let mut i = 0;
+    let mut after_level = false;
     for index in 0..10 {
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
             i += 1;
@@ -385,18 +387,43 @@ pub fn content(line: &[u8]) -> &[u8] {
             break;
         }
         let token = &bytes[start..i];
+        let component_like = token
+            .iter()
+            .any(|b| matches!(b, b'[' | b'(' | b'.' | b'_' | b'$' | b'/' | b'@'));
         if seen_digit && token.len() > 1 && token[token.len() - 1] == b':' {
-            let component_like = token
-                .iter()
-                .any(|b| matches!(b, b'[' | b'(' | b'.' | b'_' | b'$' | b'/' | b'@'));
             if index <= 5 || component_like {
                 return line[i..].trim_ascii_start();
             }
         }
+        if after_level {
+            // The component after a level (`INFO nova.compute.manager`, `INFO [main]`).
+            after_level = false;
+            if component_like && !token.ends_with(b":") {
+                cut = i;
+            }
+        }
+        if seen_digit && LEVELS.contains(&token) {
+            cut = i;
+            after_level = true;
+        }
         seen_digit |= token.iter().any(u8::is_ascii_digit);
     }
-    line
+    line[cut..].trim_ascii_start()
 }
+
+/// Log levels as headers spell them.
+const LEVELS: [&[u8]; 10] = [
+    b"INFO",
+    b"WARN",
+    b"WARNING",
+    b"ERROR",
+    b"DEBUG",
+    b"TRACE",
+    b"FATAL",
+    b"CRITICAL",
+    b"SEVERE",
+    b"NOTICE",
+];
 
 /// Splits at whitespace and at field punctuation; the punctuation itself is dropped.
 pub fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
