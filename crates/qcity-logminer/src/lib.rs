@@ -390,10 +390,12 @@ pub fn content(line: &[u8]) -> &[u8] {
         let component_like = token
             .iter()
             .any(|b| matches!(b, b'[' | b'(' | b'.' | b'_' | b'$' | b'/' | b'@'));
-        if seen_digit && token.len() > 1 && token[token.len() - 1] == b':' {
-            if index <= 5 || component_like {
-                return line[i..].trim_ascii_start();
-            }
+        if seen_digit
+            && token.len() > 1
+            && token[token.len() - 1] == b':'
+            && (index <= 5 || component_like)
+        {
+            return line[i..].trim_ascii_start();
         }
         if after_level {
             // The component after a level (`INFO nova.compute.manager`, `INFO [main]`).
