@@ -26,6 +26,7 @@ mod validate;
 
 pub mod cron;
 pub mod probe_target;
+pub mod release;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::load_dir;

@@ -21,5 +21,9 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
             "qmoi_cloud_config.schema.json",
             schemars::schema_for!(CloudConfig).to_value(),
         ),
+        (
+            "release_manifest.schema.json",
+            schemars::schema_for!(crate::release::ReleaseManifest).to_value(),
+        ),
     ]
 }

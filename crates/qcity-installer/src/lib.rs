@@ -1,0 +1,9 @@
+//! The installer picker for the companion QI app: what this device is ([`device`]) and which
+//! of a release's assets fit it, best first, each with the reasons it was ranked so
+//! ([`rank`]). Downloading, verifying and installing build on this.
+
+pub mod device;
+pub mod rank;
+
+pub use device::{Device, detect};
+pub use rank::{Choice, rank};
