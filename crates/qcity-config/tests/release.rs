@@ -10,6 +10,14 @@ fn asset(os: &str, arch: &str, format: &str, extra: &str) -> String {
     )
 }
 
+const BAD_LIBC: &str = r#""libc": {"kind": "glibc", "min_vers": "2.31"}, "#;
+
+fn errors(text: String) -> String {
+    parse_release_manifest("releases.json", text)
+        .unwrap_err()
+        .to_string()
+}
+
 #[test]
 fn a_good_manifest_parses() {
     let text = format!(
@@ -41,16 +49,9 @@ fn errors_name_the_line_and_the_field() {
         "{{\"app\": \"QI\", \"versions\": [\n{{\"version\": \"1.4\", \"assets\": [\n{},\n{}\n]}},\n{{\"version\": \"1.3.0\", \"assets\": [\n{}\n]}}]}}",
         asset("windows", "x86_64", "deb", ""),
         r#"{"os": "linux", "arch": "x86_64", "format": "tar.gz", "url": "http://evil.example/qi.tgz", "size": 0, "sha256": "abc", "signature": ""}"#,
-        asset(
-            "linux",
-            "x86_64",
-            "AppImage",
-            r#""libc": {"kind": "glibc", "min_vers": "2.31"}, "#
-        )
+        asset("linux", "x86_64", "AppImage", BAD_LIBC)
     );
-    let errs = parse_release_manifest("releases.json", text)
-        .unwrap_err()
-        .to_string();
+    let errs = errors(text);
     for want in [
         "versions[1].assets[0].libc.min_vers: unknown field `min_vers`, did you mean `min_version`?",
         "releases.json:2:",
@@ -63,19 +64,12 @@ fn errors_name_the_line_and_the_field() {
     ] {
         assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
     }
-    // An unknown field is an error too (the whole manifest is refused, nothing half-read).
+    // Alone, the unknown field still refuses the whole manifest: nothing is half-read.
     let text = format!(
         r#"{{"app": "QI", "versions": [{{"version": "1.3.0", "assets": [{}]}}]}}"#,
-        asset(
-            "linux",
-            "x86_64",
-            "AppImage",
-            r#""libc": {"kind": "glibc", "min_vers": "2.31"}, "#
-        )
+        asset("linux", "x86_64", "AppImage", BAD_LIBC)
     );
-    let errs = parse_release_manifest("releases.json", text)
-        .unwrap_err()
-        .to_string();
+    let errs = errors(text);
     assert!(
         errs.contains("releases.json:1:") && errs.contains("min_vers"),
         "{errs}"

@@ -77,12 +77,12 @@ fn device(d: &D) -> Device {
     }
 }
 
-#[test]
-fn each_device_gets_the_asset_that_suits_it() {
+/// The devices of the table: (name, device, the asset it should get first).
+fn devices() -> Vec<(&'static str, D, usize)> {
     use AssetArch::*;
     use AssetOs::*;
     use LibcKind::*;
-    let table: [(&str, D, usize); 12] = [
+    vec![
         (
             "Debian 12 desktop",
             D {
@@ -239,7 +239,17 @@ fn each_device_gets_the_asset_that_suits_it() {
             },
             9,
         ),
-    ];
+    ]
+}
+
+fn named(name: &str) -> Device {
+    let (_, d, _) = devices().into_iter().find(|(n, _, _)| *n == name).unwrap();
+    device(&d)
+}
+
+#[test]
+fn each_device_gets_the_asset_that_suits_it() {
+    let table = devices();
     let assets = release();
     for (name, d, want) in &table {
         let ranked = rank(&assets, &device(d));
@@ -260,53 +270,22 @@ fn each_device_gets_the_asset_that_suits_it() {
 
 #[test]
 fn assets_that_cannot_run_say_why() {
-    use AssetArch::*;
-    use AssetOs::*;
-    use LibcKind::*;
     let assets = release();
-    let centos = device(&D {
-        os: Linux,
-        id: "centos",
-        like: &["rhel", "fedora"],
-        arch: X86_64,
-        libc: Some((Glibc, (2, 17))),
-        managers: &[],
-        desktop: false,
-    });
+    let centos = named("CentOS 7 (old glibc)");
     let ranked = rank(&assets, &centos);
-    let why = |i: usize| ranked.iter().find(|c| c.asset == i).unwrap().clone();
-    assert!(!why(2).fits);
-    assert!(
-        why(2)
-            .reasons
-            .iter()
-            .any(|r| r == "needs glibc 2.28 or newer, this system has 2.17"),
-        "{:?}",
-        why(2).reasons
-    );
-    assert!(
-        why(1)
-            .reasons
-            .iter()
-            .any(|r| r == "built for arm64, this CPU is x86_64"),
-        "{:?}",
-        why(1).reasons
-    );
-    assert!(
-        why(6)
-            .reasons
-            .iter()
-            .any(|r| r == "built for macOS, this device runs Linux")
-    );
-    let alpine = device(&D {
-        os: Linux,
-        id: "alpine",
-        like: &[],
-        arch: X86_64,
-        libc: Some((Musl, (1, 2))),
-        managers: &["apk"],
-        desktop: false,
-    });
+    let says = |i: usize, reason: &str| {
+        let c = ranked.iter().find(|c| c.asset == i).unwrap();
+        assert!(!c.fits, "asset {i} should not fit");
+        assert!(
+            c.reasons.iter().any(|r| r == reason),
+            "asset {i}: {reason:?} not in {:?}",
+            c.reasons
+        );
+    };
+    says(2, "needs glibc 2.28 or newer, this system has 2.17");
+    says(1, "built for arm64, this CPU is x86_64");
+    says(6, "built for macOS, this device runs Linux");
+    let alpine = named("Alpine");
     let ranked = rank(&assets, &alpine);
     let deb = ranked.iter().find(|c| c.asset == 0).unwrap();
     assert!(!deb.fits);
