@@ -3,7 +3,9 @@
 //! ([`rank`]). Downloading, verifying and installing build on this.
 
 pub mod device;
+pub mod fetch;
 pub mod rank;
+pub mod verify;
 
 pub use device::{Device, detect};
 pub use rank::{Choice, rank};

@@ -1,0 +1,155 @@
+//! Downloads a release file into place, resumable: bytes go to `DEST.part`, and a later call
+//! asks the server only for what is missing (`Range: bytes=N-`). The file is renamed to
+//! `DEST` once complete; it is verified after that (`verify`), never trusted before.
+//!
+//! Sources: `http://` on a loopback host (a local mirror, the test suite), or a file path
+//! (relative to the manifest's directory). `https://` needs a TLS stack this build does not
+//! carry yet, and is refused with that reason.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("{url}: {message}")]
+    Source { url: String, message: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{url}: the server sent more than the {expected} bytes the manifest gives")]
+    TooLong { url: String, expected: u64 },
+    #[error("{url}: the transfer stopped after {got} of {expected} bytes; run it again to resume")]
+    Interrupted {
+        url: String,
+        got: u64,
+        expected: u64,
+    },
+}
+
+/// Progress: (bytes so far, total).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// The partial file of `dest`.
+pub fn part_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    dest.with_file_name(name)
+}
+
+/// Fetches `url` (resolved against `base` when it is a path) into `dest`, `size` bytes.
+pub fn download(
+    url: &str,
+    base: &Path,
+    dest: &Path,
+    size: u64,
+    progress: Progress<'_>,
+) -> Result<(), FetchError> {
+    let part = part_path(dest);
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io { path, source }
+    };
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    let have = std::fs::metadata(&part).map_or(0, |m| m.len());
+    let (mut reader, resumed): (Box<dyn Read>, bool) = if url.starts_with("http://") {
+        open_http(url, have.min(size))?
+    } else if url.contains("://") {
+        return Err(FetchError::Source {
+            url: url.into(),
+            message: "only http:// (loopback) and file paths can be fetched by this build; \
+                      https needs the TLS build"
+                .into(),
+        });
+    } else {
+        let path = base.join(url);
+        let mut f = std::fs::File::open(&path).map_err(io(&path))?;
+        use std::io::Seek;
+        f.seek(std::io::SeekFrom::Start(have.min(size)))
+            .map_err(io(&path))?;
+        (Box::new(f), true)
+    };
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(resumed)
+        .write(true)
+        .truncate(!resumed)
+        .open(&part)
+        .map_err(io(&part))?;
+    let mut done = if resumed { have.min(size) } else { 0 };
+    progress(done, size);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // A dropped connection keeps what arrived: the next call resumes.
+            Err(_) => break,
+        };
+        if done + n as u64 > size {
+            drop(out);
+            let _ = std::fs::remove_file(&part);
+            return Err(FetchError::TooLong {
+                url: url.into(),
+                expected: size,
+            });
+        }
+        out.write_all(&buf[..n]).map_err(io(&part))?;
+        done += n as u64;
+        progress(done, size);
+    }
+    out.sync_all().map_err(io(&part))?;
+    if done < size {
+        return Err(FetchError::Interrupted {
+            url: url.into(),
+            got: done,
+            expected: size,
+        });
+    }
+    std::fs::rename(&part, dest).map_err(io(dest))?;
+    Ok(())
+}
+
+/// A GET from `offset` on; `true` when the server honoured the range (append), `false` when
+/// it sent the whole file (start over).
+fn open_http(url: &str, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError> {
+    if let Err(message) = qcity_config::release::url_allowed(url) {
+        return Err(FetchError::Source {
+            url: url.into(),
+            message,
+        });
+    }
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(10)))
+        .timeout_recv_body(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut req = agent.get(url);
+    if offset > 0 {
+        req = req.header("Range", format!("bytes={offset}-"));
+    }
+    let resp = req.call().map_err(|e| FetchError::Source {
+        url: url.into(),
+        message: e.to_string(),
+    })?;
+    let status = resp.status().as_u16();
+    let resumed = match status {
+        206 if offset > 0 => true,
+        200 => false,
+        // Asked for nothing more: the part is complete already.
+        416 if offset > 0 => return Ok((Box::new(std::io::empty()), true)),
+        _ => {
+            return Err(FetchError::Source {
+                url: url.into(),
+                message: format!("the server answered {status}"),
+            });
+        }
+    };
+    Ok((Box::new(resp.into_body().into_reader()), resumed))
+}
