@@ -4,6 +4,7 @@
 
 pub mod device;
 pub mod fetch;
+pub mod install;
 pub mod rank;
 pub mod verify;
 

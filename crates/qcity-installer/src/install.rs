@@ -1,0 +1,261 @@
+//! Installs a verified file.
+//!
+//! - **tar.gz**: unpacked into the user's app directory (`~/.local/share/qcity/apps/APP/VERSION`,
+//!   with the system's `tar`), with a desktop entry in `~/.local/share/applications`.
+//! - **AppImage**: copied into the app directory, made executable, with a desktop entry.
+//! - **deb / rpm**: through the package manager. On a desktop the command runs with `pkexec`,
+//!   which asks for the password in a dialog; on a headless machine QCity does not escalate by
+//!   itself and shows the exact command to run. Tests install a `.deb` into a private dpkg root.
+//! - **dmg / msi / exe** are installed on their own systems, not from Linux.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use qcity_config::release::AssetFormat;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstallError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("`{command}` failed: {output}")]
+    Command { command: String, output: String },
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Where a user-level install goes.
+#[derive(Debug, Clone)]
+pub struct Places {
+    /// `~/.local/share/qcity/apps`.
+    pub apps: PathBuf,
+    /// `~/.local/share/applications`.
+    pub applications: PathBuf,
+    /// A private dpkg root (`dpkg --root`): for tests, and for users who want one.
+    pub dpkg_root: Option<PathBuf>,
+    /// A graphical session: package installs may ask for the password through pkexec.
+    pub desktop: bool,
+}
+
+impl Places {
+    /// The XDG places of the current user.
+    pub fn for_user(desktop: bool) -> Option<Places> {
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))?;
+        Some(Places {
+            apps: data.join("qcity/apps"),
+            applications: data.join("applications"),
+            dpkg_root: None,
+            desktop,
+        })
+    }
+}
+
+/// What an install did, or what the user must run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Installed; `launch` starts it.
+    Installed {
+        location: PathBuf,
+        launch: Option<PathBuf>,
+        desktop_entry: Option<PathBuf>,
+    },
+    /// Run this command (as root) to install; QCity does not escalate on a headless machine.
+    RunThis { command: String },
+}
+
+/// Installs `file` (already verified) as `app` `version`.
+pub fn install(
+    format: AssetFormat,
+    file: &Path,
+    app: &str,
+    version: &str,
+    places: &Places,
+) -> Result<Outcome, InstallError> {
+    let slug: String = app
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let dir = places.apps.join(&slug).join(version);
+    match format {
+        AssetFormat::TarGz => {
+            mkdir(&dir)?;
+            run(Command::new("tar")
+                .arg("--no-same-owner")
+                .arg("-xzf")
+                .arg(file)
+                .arg("-C")
+                .arg(&dir))?;
+            let launch = find_launcher(&dir, &slug);
+            let entry = launch
+                .as_deref()
+                .map(|exe| desktop_entry(places, &slug, app, exe))
+                .transpose()?;
+            Ok(Outcome::Installed {
+                location: dir,
+                launch,
+                desktop_entry: entry,
+            })
+        }
+        AssetFormat::AppImage => {
+            mkdir(&dir)?;
+            let exe = dir.join(format!("{slug}.AppImage"));
+            std::fs::copy(file, &exe).map_err(io(&exe))?;
+            set_executable(&exe)?;
+            let entry = desktop_entry(places, &slug, app, &exe)?;
+            Ok(Outcome::Installed {
+                location: dir,
+                launch: Some(exe),
+                desktop_entry: Some(entry),
+            })
+        }
+        AssetFormat::Deb => match &places.dpkg_root {
+            Some(root) => {
+                let admin = root.join("var/lib/dpkg");
+                mkdir(&admin.join("info"))?;
+                mkdir(&admin.join("updates"))?;
+                let status = admin.join("status");
+                if !status.exists() {
+                    std::fs::write(&status, "").map_err(io(&status))?;
+                }
+                run(Command::new("dpkg")
+                    .arg(format!("--root={}", root.display()))
+                    .arg(format!("--instdir={}", root.display()))
+                    .arg(format!("--admindir={}", admin.display()))
+                    .args([
+                        "--force-not-root",
+                        "--force-bad-path",
+                        "--force-script-chrootless",
+                        "-i",
+                    ])
+                    .arg(file))?;
+                Ok(Outcome::Installed {
+                    location: root.clone(),
+                    launch: None,
+                    desktop_entry: None,
+                })
+            }
+            None => package_manager(places, &["apt-get", "install", "-y"], file),
+        },
+        AssetFormat::Rpm => package_manager(places, &["dnf", "install", "-y"], file),
+        AssetFormat::Dmg | AssetFormat::Msi | AssetFormat::Exe => {
+            Err(InstallError::Unsupported(format!(
+                "a .{} installs on its own system, not here",
+                format.as_str()
+            )))
+        }
+    }
+}
+
+/// On a desktop, pkexec asks for the password; otherwise the user gets the command.
+fn package_manager(places: &Places, argv: &[&str], file: &Path) -> Result<Outcome, InstallError> {
+    let command = format!(
+        "sudo {} {}",
+        argv.join(" "),
+        shell_word(&file.display().to_string())
+    );
+    if !places.desktop || which("pkexec").is_none() {
+        return Ok(Outcome::RunThis { command });
+    }
+    run(Command::new("pkexec").args(argv).arg(file))?;
+    Ok(Outcome::Installed {
+        location: PathBuf::from("/"),
+        launch: None,
+        desktop_entry: None,
+    })
+}
+
+/// `bin/SLUG`, `SLUG`, or the only executable at the top of the unpacked tree.
+fn find_launcher(dir: &Path, slug: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    for candidate in [dir.join("bin").join(slug), dir.join(slug)] {
+        if executable(&candidate) {
+            return Some(candidate);
+        }
+    }
+    let mut found = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| executable(p));
+    let first = found.next()?;
+    found.next().is_none().then_some(first)
+}
+
+fn desktop_entry(
+    places: &Places,
+    slug: &str,
+    app: &str,
+    exe: &Path,
+) -> Result<PathBuf, InstallError> {
+    mkdir(&places.applications)?;
+    let path = places.applications.join(format!("qcity-{slug}.desktop"));
+    let text = format!(
+        "[Desktop Entry]\nType=Application\nName={app}\nExec={}\nTerminal=false\nComment=Installed by QCity\n",
+        shell_word(&exe.display().to_string())
+    );
+    std::fs::write(&path, text).map_err(io(&path))?;
+    Ok(path)
+}
+
+fn set_executable(p: &Path) -> Result<(), InstallError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).map_err(io(p))
+}
+
+fn mkdir(p: &Path) -> Result<(), InstallError> {
+    std::fs::create_dir_all(p).map_err(io(p))
+}
+
+fn run(cmd: &mut Command) -> Result<(), InstallError> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd.output().map_err(|e| InstallError::Command {
+        command: shown.clone(),
+        output: e.to_string(),
+    })?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(InstallError::Command {
+        command: shown,
+        output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+    })
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn shell_word(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> InstallError + '_ {
+    move |source| InstallError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
