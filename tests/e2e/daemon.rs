@@ -489,3 +489,43 @@ fn users_from_the_cli_log_in_to_the_api() {
         );
     }
 }
+
+#[test]
+fn qi_list_shows_the_ranked_builds_and_the_gate() {
+    let d = Daemon::start(r#"{"runners": []}"#);
+    let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    std::fs::write(
+        d.conf().join("releases.json"),
+        format!(
+            r#"{{"app": "QI", "versions": [{{"version": "1.4.0", "assets": [
+                {{"os": "windows", "arch": "x86_64", "format": "msi", "url": "qi.msi", "size": 1, "sha256": "{sha}", "signature": "RWQ"}},
+                {{"os": "linux", "arch": "x86_64", "format": "tar.gz", "url": "qi.tgz", "size": 1, "sha256": "{sha}", "signature": "RWQ"}}]}}]}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.conf().join("qcity-device-config.json"),
+        r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000},
+            "installer": {"manifest": "releases.json", "public_key": "RWQ"}}"#,
+    )
+    .unwrap();
+    assert!(d.qcity(&["reload"]).status.success());
+    let out = d.qcity(&["qi", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    for want in [
+        "release: QI 1.4.0",
+        "install: blocked",
+        "no autotest has run yet",
+        "built for Windows, this device runs Linux",
+    ] {
+        assert!(said.contains(want), "{want:?} missing in:\n{said}");
+    }
+    let autotest = d.qcity(&["autotest"]);
+    let said = text(&d.qcity(&["qi", "list"]).stdout);
+    assert_eq!(
+        said.contains("install: allowed"),
+        autotest.status.success(),
+        "the gate follows the autotest:\n{said}"
+    );
+}

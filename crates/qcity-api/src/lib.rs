@@ -8,6 +8,7 @@
 pub mod auth;
 mod error;
 mod metrics;
+pub mod qi;
 mod routes;
 mod stream;
 pub mod token;

@@ -116,6 +116,7 @@ fn table() -> Table {
         ),
         (Method::POST, "/api/v1/reload", Master, post(reload)),
         (Method::GET, "/api/v1/config", Master, get(config)),
+        (Method::GET, "/api/v1/qi", Master, get(qi_view)),
         (Method::GET, "/api/v1/events", Viewer, get(events)),
         (
             Method::GET,
@@ -595,6 +596,13 @@ async fn audit_verify(State(st): State<AppState>) -> Result<Json<AuditVerdict>, 
     let engine = st.engine.clone();
     let report = blocking(move || engine.audit_verify()).await?;
     Ok(Json(report.into()))
+}
+
+async fn qi_view(State(st): State<AppState>) -> Result<Json<crate::qi::QiView>, ApiError> {
+    let engine = st.engine.clone();
+    blocking(move || Ok(crate::qi::view(&engine)))
+        .await
+        .map(Json)
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {

@@ -54,13 +54,20 @@ pub struct ReleaseAsset {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub libc: Option<AssetLibc>,
     pub format: AssetFormat,
-    #[serde(flatten)]
-    pub file: ReleaseFile,
+    /// `https://…`, `http://` on a loopback host only, or a file path (relative to the
+    /// manifest's directory).
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file, 64 hex digits.
+    pub sha256: String,
+    /// The file's minisign signature (the `.minisig` text), checked with the public key
+    /// pinned in the device config.
+    pub signature: String,
 }
 
-/// Where a file is and how to check it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// Where a file is and how to check it: the four fields an asset and a feature share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseFile {
     /// `https://…`, `http://` on a loopback host only, or a file path (relative to the
     /// manifest's directory).
@@ -84,8 +91,38 @@ pub struct ReleaseFeature {
     /// Chosen unless the user leaves it out.
     #[serde(default)]
     pub default: bool,
-    #[serde(flatten)]
-    pub file: ReleaseFile,
+    /// `https://…`, `http://` on a loopback host only, or a file path (relative to the
+    /// manifest's directory).
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// SHA-256 of the file, 64 hex digits.
+    pub sha256: String,
+    /// The file's minisign signature (the `.minisig` text), checked with the public key
+    /// pinned in the device config.
+    pub signature: String,
+}
+
+impl ReleaseAsset {
+    pub fn file(&self) -> ReleaseFile {
+        ReleaseFile {
+            url: self.url.clone(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+            signature: self.signature.clone(),
+        }
+    }
+}
+
+impl ReleaseFeature {
+    pub fn file(&self) -> ReleaseFile {
+        ReleaseFile {
+            url: self.url.clone(),
+            size: self.size,
+            sha256: self.sha256.clone(),
+            signature: self.signature.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -198,6 +235,10 @@ fn read_parts(src: &mut Source) -> Option<ReleaseManifest> {
             ok = false;
             continue;
         };
+        let listed = vmap
+            .get("assets")
+            .and_then(|a| a.as_array())
+            .map_or(0, Vec::len);
         let assets = take_list(src, &mut vmap, "assets", &at, &mut ok, asset_valid);
         let features = take_list(src, &mut vmap, "features", &at, &mut ok, feature_valid);
         vmap.insert("assets".into(), serde_json::Value::Array(Vec::new()));
@@ -205,7 +246,7 @@ fn read_parts(src: &mut Source) -> Option<ReleaseManifest> {
             Some(mut v) => {
                 v.assets = assets;
                 v.features = features;
-                version_valid(&v, &at, &mut seen, i, src);
+                version_valid(&v, listed, &at, &mut seen, i, src);
                 out.push(v);
             }
             None => ok = false,
@@ -260,6 +301,7 @@ fn take_list<T: serde::de::DeserializeOwned>(
 
 fn version_valid(
     v: &ReleaseVersion,
+    listed: usize,
     at: &JsonPath,
     seen: &mut HashMap<String, usize>,
     i: usize,
@@ -276,7 +318,7 @@ fn version_valid(
             format!("version {} is listed twice (versions[{first}])", v.version),
         );
     }
-    if v.assets.is_empty() {
+    if listed == 0 {
         src.error(&at.key("assets"), "a release needs at least one asset");
     }
     let mut names: HashMap<&str, usize> = HashMap::new();
@@ -291,7 +333,7 @@ fn version_valid(
 }
 
 fn asset_valid(a: &ReleaseAsset, at: &JsonPath, src: &mut Source) {
-    file_valid(&a.file, at, src);
+    file_valid(&a.file(), at, src);
     if let Some(os) = a.format.os()
         && os != a.os
     {
@@ -325,7 +367,7 @@ fn feature_valid(f: &ReleaseFeature, at: &JsonPath, src: &mut Source) {
     if !ok {
         src.error(&at.key("name"), "use letters, digits, `-` and `_`");
     }
-    file_valid(&f.file, at, src);
+    file_valid(&f.file(), at, src);
 }
 
 fn file_valid(f: &ReleaseFile, at: &JsonPath, src: &mut Source) {

@@ -440,6 +440,27 @@ pub struct DeviceConfig {
     /// Thresholds of the machine's own health: disk, memory, load, battery.
     #[serde(default)]
     pub resources: ResourceSettings,
+    /// The QI app's installer picker; absent: the picker is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installer: Option<InstallerSettings>,
+}
+
+/// Where the QI app's releases are and how they are trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InstallerSettings {
+    /// The release manifest: `https://…`, `http://` on loopback, or a path (relative to the
+    /// configuration directory).
+    pub manifest: String,
+    /// The minisign public key that signs every release file (the `RWQ…` line).
+    pub public_key: String,
+    /// The latest `qcity autotest` must have passed within this many minutes (default 1440).
+    #[serde(default = "default_autotest_age")]
+    pub max_autotest_age_minutes: u64,
+}
+
+fn default_autotest_age() -> u64 {
+    1440
 }
 
 /// Machine resources and the thresholds that make the machine unhealthy (disk, memory) or

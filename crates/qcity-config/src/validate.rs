@@ -198,6 +198,7 @@ pub(crate) fn restarts(restarts: &[(usize, RestartSpec)], src: &mut Source) {
 pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     api_host_loopback(device, src);
     session_hours_in_range(device, src);
+    installer_sane(device, src);
     log_max_bytes_minimum(device, src);
     resource_thresholds_sane(device, src);
 }
@@ -347,6 +348,25 @@ fn api_host_loopback(device: &DeviceConfig, src: &mut Source) {
             serde_json::Value::from(host.as_str())
         );
         src.error(&JsonPath::root().key("api").key("host"), msg);
+    }
+}
+
+fn installer_sane(device: &DeviceConfig, src: &mut Source) {
+    let Some(i) = &device.installer else {
+        return;
+    };
+    let at = JsonPath::root().key("installer");
+    if let Err(e) = crate::release::url_allowed(&i.manifest) {
+        src.error(&at.key("manifest"), e);
+    }
+    if i.public_key.trim().is_empty() {
+        src.error(
+            &at.key("public_key"),
+            "the minisign public key is required: releases are verified before install",
+        );
+    }
+    if i.max_autotest_age_minutes == 0 {
+        src.error(&at.key("max_autotest_age_minutes"), "must be positive");
     }
 }
 

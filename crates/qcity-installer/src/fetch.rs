@@ -153,3 +153,41 @@ fn open_http(url: &str, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError
     };
     Ok((Box::new(resp.into_body().into_reader()), resumed))
 }
+
+/// Reads a small text (the release manifest) from `url`, resolved against `base` when it is a
+/// path. At most 4 MiB.
+pub fn fetch_text(url: &str, base: &Path) -> Result<String, FetchError> {
+    const MAX: u64 = 4 << 20;
+    let mut reader: Box<dyn Read> = if url.starts_with("http://") {
+        open_http(url, 0)?.0
+    } else if url.contains("://") {
+        return Err(FetchError::Source {
+            url: url.into(),
+            message: "only http:// (loopback) and file paths can be fetched by this build; \
+                      https needs the TLS build"
+                .into(),
+        });
+    } else {
+        let path = base.join(url);
+        Box::new(std::fs::File::open(&path).map_err(|source| FetchError::Io {
+            path: path.clone(),
+            source,
+        })?)
+    };
+    let mut text = String::new();
+    reader
+        .by_ref()
+        .take(MAX + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| FetchError::Source {
+            url: url.into(),
+            message: format!("cannot read it as UTF-8 text: {e}"),
+        })?;
+    if text.len() as u64 > MAX {
+        return Err(FetchError::TooLong {
+            url: url.into(),
+            expected: MAX,
+        });
+    }
+    Ok(text)
+}

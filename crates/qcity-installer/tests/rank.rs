@@ -1,8 +1,6 @@
 //! The ranking over a table of devices: the asset offered first, and the reasons shown.
 
-use qcity_config::release::{
-    AssetArch, AssetFormat, AssetLibc, AssetOs, LibcKind, ReleaseAsset, ReleaseFile,
-};
+use qcity_config::release::{AssetArch, AssetFormat, AssetLibc, AssetOs, LibcKind, ReleaseAsset};
 use qcity_installer::device::{Device, Libc};
 use qcity_installer::rank;
 
@@ -20,12 +18,10 @@ fn asset(
             kind,
             min_version: Some(min.to_string()),
         }),
-        file: ReleaseFile {
-            url: format!("qi.{}", format.as_str()),
-            size: 1,
-            sha256: "0".repeat(64),
-            signature: "sig".into(),
-        },
+        url: format!("qi.{}", format.as_str()),
+        size: 1,
+        sha256: "0".repeat(64),
+        signature: "sig".into(),
     }
 }
 

@@ -207,6 +207,76 @@ pub fn task_run(data: &DataDir, name: &str) -> CliResult {
     }
 }
 
+pub fn qi_list(data: &DataDir, json: bool) -> CliResult {
+    let v: qcity_api::qi::QiView = Client::connect(data)?.get("/qi")?;
+    if json {
+        return print_json(&v);
+    }
+    let d = &v.device;
+    println!(
+        "device: {} ({}), {}, {}, package managers: {}, {}",
+        d.os_name,
+        d.os_version,
+        d.arch
+            .map_or("unknown CPU".into(), |a| format!("{a:?}").to_lowercase()),
+        d.libc.map_or("no libc".into(), |l| match l.version {
+            Some((a, b)) => format!("{:?} {a}.{b}", l.kind).to_lowercase(),
+            None => format!("{:?}", l.kind).to_lowercase(),
+        }),
+        if d.package_managers.is_empty() {
+            "none".into()
+        } else {
+            d.package_managers.join(", ")
+        },
+        if d.desktop { "desktop" } else { "headless" },
+    );
+    match (&v.app, &v.version) {
+        (Some(app), Some(version)) => println!("release: {app} {version}"),
+        _ => println!("release: none"),
+    }
+    if let Some(e) = &v.manifest_error {
+        println!("manifest: {e}");
+    }
+    if v.gate.open {
+        println!("install: allowed");
+    } else {
+        println!("install: blocked");
+        for r in &v.gate.reasons {
+            println!("  - {r}");
+        }
+    }
+    let rows: Vec<Vec<String>> = v
+        .options
+        .iter()
+        .map(|o| {
+            vec![
+                o.asset.to_string(),
+                format!("{:?}/{:?}", o.os, o.arch).to_lowercase(),
+                o.format.as_str().to_string(),
+                if o.fits { "yes" } else { "no" }.to_string(),
+                o.reasons.join("; "),
+            ]
+        })
+        .collect();
+    if !rows.is_empty() {
+        println!();
+        emit(&format::table(
+            &["#", "BUILD", "FORMAT", "FITS", "WHY"],
+            &rows,
+        ));
+    }
+    for f in &v.features {
+        println!(
+            "feature {}{}: {} ({} bytes)",
+            f.name,
+            if f.default { " (default)" } else { "" },
+            f.description,
+            f.size
+        );
+    }
+    Ok(())
+}
+
 pub fn user_passwd(data: &DataDir, name: &str) -> CliResult {
     let client = Client::connect(data)?;
     let users: Vec<UserInfo> = client.get("/users")?;

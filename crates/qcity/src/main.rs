@@ -106,6 +106,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The QI app's installer picker.
+    Qi {
+        #[command(subcommand)]
+        command: QiCommand,
+    },
     /// Dashboard users: the master's password and viewers.
     User {
         #[command(subcommand)]
@@ -115,6 +120,18 @@ enum Command {
     Hook {
         #[command(subcommand)]
         command: HookCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QiCommand {
+    /// This device, the newest release's assets ranked for it with the reasons, its
+    /// features, and whether installing is allowed now (and why not).
+    #[command(after_help = EXIT_CODES)]
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -294,6 +311,9 @@ fn run(cli: Cli) -> CliResult {
             AuditCommand::Verify { json } => commands::audit_verify(&data()?, *json),
             AuditCommand::Tail { rows, json } => commands::audit_tail(&data()?, *rows, *json),
         },
+        Command::Qi {
+            command: QiCommand::List { json },
+        } => commands::qi_list(&data()?, *json),
         Command::User { command } => match command {
             UserCommand::Passwd { name } => commands::user_passwd(&data()?, name),
             UserCommand::Add { name, role } => commands::user_add(&data()?, name, role),

@@ -4,5 +4,6 @@ mod support;
 
 mod access;
 mod metrics;
+mod qi;
 mod routes;
 mod stream;

@@ -17,10 +17,18 @@ pub const MANIFEST: &str = r#"{"runners": [
 ], "tasks": [{"name": "echo", "command": ["true"]}]}"#;
 
 pub async fn serve() -> Server {
+    serve_with(&[]).await
+}
+
+/// A server whose config dir also holds `files` (name, contents).
+pub async fn serve_with(files: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("config");
     std::fs::create_dir_all(&conf).unwrap();
     std::fs::write(conf.join("runner_manifest.json"), MANIFEST).unwrap();
+    for (name, text) in files {
+        std::fs::write(conf.join(name), text).unwrap();
+    }
     let config = qcity_config::load_dir(&conf).unwrap();
     let engine = Engine::start(EngineOptions::new(config, dir.path().join("data")))
         .await
