@@ -170,34 +170,32 @@ pub fn gate(engine: &Engine) -> Gate {
     }
     for r in engine.status() {
         if r.health == Some(Health::Unhealthy) {
-            let failing: Vec<String> = r
-                .probes
-                .iter()
-                .filter(|p| p.state == ProbeState::Failing)
-                .map(|p| format!("{}: {}", p.name, p.detail))
-                .collect();
             reasons.push(format!(
                 "runner {} is unhealthy ({})",
                 r.name,
-                failing.join("; ")
+                failing(&r.probes)
             ));
         }
     }
     let machine = engine.machine();
     if machine.health == Some(Health::Unhealthy) {
-        let failing: Vec<String> = machine
-            .resources
-            .iter()
-            .filter(|p| p.state == ProbeState::Failing)
-            .map(|p| format!("{}: {}", p.name, p.detail))
-            .collect();
         reasons.push(format!(
             "this machine is unhealthy ({})",
-            failing.join("; ")
+            failing(&machine.resources)
         ));
     }
     Gate {
         open: reasons.is_empty(),
         reasons,
     }
+}
+
+/// `name: detail` of each failing check, joined.
+fn failing(checks: &[qcity_engine::probe::ProbeStatus]) -> String {
+    checks
+        .iter()
+        .filter(|p| p.state == ProbeState::Failing)
+        .map(|p| format!("{}: {}", p.name, p.detail))
+        .collect::<Vec<_>>()
+        .join("; ")
 }

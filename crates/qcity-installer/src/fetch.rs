@@ -56,23 +56,7 @@ pub fn download(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let have = std::fs::metadata(&part).map_or(0, |m| m.len());
-    let (mut reader, resumed): (Box<dyn Read>, bool) = if url.starts_with("http://") {
-        open_http(url, have.min(size))?
-    } else if url.contains("://") {
-        return Err(FetchError::Source {
-            url: url.into(),
-            message: "only http:// (loopback) and file paths can be fetched by this build; \
-                      https needs the TLS build"
-                .into(),
-        });
-    } else {
-        let path = base.join(url);
-        let mut f = std::fs::File::open(&path).map_err(io(&path))?;
-        use std::io::Seek;
-        f.seek(std::io::SeekFrom::Start(have.min(size)))
-            .map_err(io(&path))?;
-        (Box::new(f), true)
-    };
+    let (mut reader, resumed) = open(url, base, have.min(size))?;
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(resumed)
@@ -113,6 +97,30 @@ pub fn download(
     }
     std::fs::rename(&part, dest).map_err(io(dest))?;
     Ok(())
+}
+
+/// The source from `offset` on: (reader, whether it starts at `offset` rather than at 0).
+fn open(url: &str, base: &Path, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError> {
+    if url.starts_with("http://") {
+        return open_http(url, offset);
+    }
+    if url.contains("://") {
+        return Err(FetchError::Source {
+            url: url.into(),
+            message: "only http:// (loopback) and file paths can be fetched by this build; \
+                      https needs the TLS build"
+                .into(),
+        });
+    }
+    use std::io::Seek;
+    let path = base.join(url);
+    let io = |source| FetchError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut f = std::fs::File::open(&path).map_err(io)?;
+    f.seek(std::io::SeekFrom::Start(offset)).map_err(io)?;
+    Ok((Box::new(f), true))
 }
 
 /// A GET from `offset` on; `true` when the server honoured the range (append), `false` when
@@ -158,22 +166,7 @@ fn open_http(url: &str, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError
 /// path. At most 4 MiB.
 pub fn fetch_text(url: &str, base: &Path) -> Result<String, FetchError> {
     const MAX: u64 = 4 << 20;
-    let mut reader: Box<dyn Read> = if url.starts_with("http://") {
-        open_http(url, 0)?.0
-    } else if url.contains("://") {
-        return Err(FetchError::Source {
-            url: url.into(),
-            message: "only http:// (loopback) and file paths can be fetched by this build; \
-                      https needs the TLS build"
-                .into(),
-        });
-    } else {
-        let path = base.join(url);
-        Box::new(std::fs::File::open(&path).map_err(|source| FetchError::Io {
-            path: path.clone(),
-            source,
-        })?)
-    };
+    let (mut reader, _) = open(url, base, 0)?;
     let mut text = String::new();
     reader
         .by_ref()
