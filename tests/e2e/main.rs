@@ -8,3 +8,4 @@ mod cli;
 mod crash;
 mod daemon;
 mod hooks;
+mod qi;

@@ -10,6 +10,8 @@ pub const QCITY: &str = env!("CARGO_BIN_EXE_qcity");
 pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
+    /// Extra environment of the daemon process.
+    pub env: Vec<(String, String)>,
 }
 
 impl Daemon {
@@ -24,7 +26,11 @@ impl Daemon {
             r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000}}"#,
         )
         .unwrap();
-        let mut d = Daemon { dir, child: None };
+        let mut d = Daemon {
+            dir,
+            child: None,
+            env: Vec::new(),
+        };
         d.spawn();
         d
     }
@@ -45,6 +51,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(self.data())
             .env("QCITY_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())

@@ -199,3 +199,229 @@ fn failing(checks: &[qcity_engine::probe::ProbeStatus]) -> String {
         .collect::<Vec<_>>()
         .join("; ")
 }
+
+/// `POST /api/v1/qi/install`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallRequest {
+    /// The asset's index in the newest release (as `options[].asset` gives it).
+    pub asset: usize,
+    /// Optional features to add (by name); defaults are not added unless named.
+    #[serde(default)]
+    pub features: Vec<String>,
+}
+
+/// Why an install cannot start: (HTTP status, code, message).
+pub type Refusal = (u16, &'static str, String);
+
+/// Everything an install needs, checked.
+pub struct Plan {
+    app: String,
+    version: String,
+    asset: qcity_config::release::ReleaseAsset,
+    features: Vec<qcity_config::release::ReleaseFeature>,
+    manifest_url: String,
+    config_dir: std::path::PathBuf,
+    key: qcity_installer::verify::PublicKey,
+    desktop: bool,
+    downloads: std::path::PathBuf,
+}
+
+/// Checks the gate (enforced here, on the server) and the request; blocking.
+pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, Refusal> {
+    let config = engine.config();
+    let g = gate(engine);
+    if !g.open {
+        return Err((
+            409,
+            "gate_closed",
+            format!("installing is blocked: {}", g.reasons.join("; ")),
+        ));
+    }
+    let settings = config.device.installer.clone().ok_or((
+        409,
+        "gate_closed",
+        "no installer is configured".to_string(),
+    ))?;
+    let m =
+        read_manifest(&settings.manifest, &config.dir).map_err(|e| (422, "invalid_manifest", e))?;
+    let release = m.versions.first().ok_or((
+        422,
+        "invalid_manifest",
+        "the manifest lists no release".to_string(),
+    ))?;
+    let device = detect(&Probe::here());
+    let choice = qcity_installer::rank(&release.assets, &device)
+        .into_iter()
+        .find(|c| c.asset == req.asset)
+        .ok_or((
+            400,
+            "bad_request",
+            format!("release {} has no asset {}", release.version, req.asset),
+        ))?;
+    if !choice.fits {
+        return Err((
+            400,
+            "does_not_fit",
+            format!(
+                "asset {} cannot run here: {}",
+                req.asset,
+                choice.reasons.join("; ")
+            ),
+        ));
+    }
+    let mut features = Vec::new();
+    for name in &req.features {
+        let f = release.features.iter().find(|f| &f.name == name).ok_or((
+            400,
+            "bad_request",
+            format!("release {} has no feature `{name}`", release.version),
+        ))?;
+        features.push(f.clone());
+    }
+    let key = qcity_installer::verify::PublicKey::parse(&settings.public_key)
+        .map_err(|e| (422, "invalid_config", format!("installer.public_key: {e}")))?;
+    Ok(Plan {
+        app: m.app.clone(),
+        version: release.version.clone(),
+        asset: release.assets[req.asset].clone(),
+        features,
+        manifest_url: settings.manifest.clone(),
+        config_dir: config.dir.clone(),
+        key,
+        desktop: device.desktop,
+        downloads: engine.data_dir().root().join("downloads"),
+    })
+}
+
+/// Downloads, verifies and installs, publishing each step; blocking. A file that fails
+/// verification is deleted and nothing is installed.
+pub fn run(engine: &Engine, plan: Plan) {
+    let publish = |phase, file: &str, done, total, detail: String| {
+        engine.bus().publish(qcity_engine::EventKind::QiInstall {
+            phase,
+            file: file.to_string(),
+            done,
+            total,
+            detail,
+        });
+    };
+    use qcity_engine::QiPhase;
+    let result = (|| -> Result<String, String> {
+        let dir = plan
+            .downloads
+            .join(format!("{}-{}", plan.app, plan.version));
+        let mut files = vec![(plan.asset.file(), None)];
+        files.extend(
+            plan.features
+                .iter()
+                .map(|f| (f.file(), Some(f.name.clone()))),
+        );
+        let mut fetched = Vec::new();
+        for (file, feature) in files {
+            let (url, base) = resolve(&file.url, &plan.manifest_url, &plan.config_dir);
+            let name = url.rsplit('/').next().unwrap_or("file").to_string();
+            let dest = dir.join(&name);
+            let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+            qcity_installer::fetch::download(&url, &base, &dest, file.size, &mut |done, total| {
+                if done == total || last.elapsed() >= std::time::Duration::from_millis(200) {
+                    last = std::time::Instant::now();
+                    publish(QiPhase::Downloading, &name, done, total, String::new());
+                }
+            })
+            .map_err(|e| format!("{name}: {e}"))?;
+            publish(
+                QiPhase::Verifying,
+                &name,
+                file.size,
+                file.size,
+                String::new(),
+            );
+            if let Err(e) = qcity_installer::verify::verify_file(&dest, &file, &plan.key) {
+                let _ = std::fs::remove_file(&dest);
+                return Err(format!(
+                    "{name}: {e}; the file was deleted and nothing was installed"
+                ));
+            }
+            fetched.push((dest, feature));
+        }
+        let (main, _) = &fetched[0];
+        let name = main
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        publish(QiPhase::Installing, &name, 0, 0, String::new());
+        let places = qcity_installer::install::Places::for_user(plan.desktop)
+            .ok_or("no home directory to install into")?;
+        let outcome = qcity_installer::install::install(
+            plan.asset.format,
+            main,
+            &plan.app,
+            &plan.version,
+            &places,
+        )
+        .map_err(|e| e.to_string())?;
+        let mut said = match &outcome {
+            qcity_installer::install::Outcome::Installed { location, .. } => {
+                format!(
+                    "installed {} {} in {}",
+                    plan.app,
+                    plan.version,
+                    location.display()
+                )
+            }
+            qcity_installer::install::Outcome::RunThis { command } => {
+                format!("verified; to install, run: {command}")
+            }
+        };
+        if let qcity_installer::install::Outcome::Installed { location, .. } = &outcome {
+            for (file, feature) in fetched.iter().skip(1) {
+                let name = feature.clone().unwrap_or_default();
+                let into = location.join("features").join(&name);
+                std::fs::create_dir_all(&into).map_err(|e| e.to_string())?;
+                let ok = std::process::Command::new("tar")
+                    .arg("--no-same-owner")
+                    .arg("-xzf")
+                    .arg(file)
+                    .arg("-C")
+                    .arg(&into)
+                    .status()
+                    .map_err(|e| e.to_string())?;
+                if !ok.success() {
+                    return Err(format!("feature {name}: tar failed"));
+                }
+                said.push_str(&format!("; feature {name}"));
+            }
+        }
+        Ok(said)
+    })();
+    match result {
+        Ok(detail) => publish(QiPhase::Installed, "", 0, 0, detail),
+        Err(detail) => publish(QiPhase::Failed, "", 0, 0, detail),
+    }
+}
+
+/// A file's URL and the directory a relative path is read from: relative to the manifest
+/// (its URL's directory, or its file's directory).
+fn resolve(
+    file: &str,
+    manifest: &str,
+    config_dir: &std::path::Path,
+) -> (String, std::path::PathBuf) {
+    if file.contains("://") {
+        return (file.to_string(), config_dir.to_path_buf());
+    }
+    if manifest.starts_with("http://") || manifest.starts_with("https://") {
+        let dir = manifest.rsplit_once('/').map_or(manifest, |(d, _)| d);
+        return (
+            format!("{dir}/{}", file.trim_start_matches("./")),
+            config_dir.to_path_buf(),
+        );
+    }
+    let path = config_dir.join(manifest);
+    let base = path
+        .parent()
+        .map_or(config_dir.to_path_buf(), |p| p.to_path_buf());
+    (file.to_string(), base)
+}

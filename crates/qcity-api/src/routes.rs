@@ -117,6 +117,7 @@ fn table() -> Table {
         (Method::POST, "/api/v1/reload", Master, post(reload)),
         (Method::GET, "/api/v1/config", Master, get(config)),
         (Method::GET, "/api/v1/qi", Master, get(qi_view)),
+        (Method::POST, "/api/v1/qi/install", Master, post(qi_install)),
         (Method::GET, "/api/v1/events", Viewer, get(events)),
         (
             Method::GET,
@@ -603,6 +604,34 @@ async fn qi_view(State(st): State<AppState>) -> Result<Json<crate::qi::QiView>, 
     blocking(move || Ok(crate::qi::view(&engine)))
         .await
         .map(Json)
+}
+
+/// Checks the gate and the request, then installs in the background; progress and the result
+/// are `qi-install` events after the returned id.
+async fn qi_install(
+    State(st): State<AppState>,
+    body: Result<Json<crate::qi::InstallRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let engine = st.engine.clone();
+    let plan = tokio::task::spawn_blocking(move || crate::qi::prepare(&engine, &req))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|(status, code, message)| {
+            ApiError::new(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+                code,
+                message,
+            )
+        })?;
+    let after = st.engine.bus().next_id() - 1;
+    let engine = st.engine.clone();
+    tokio::task::spawn_blocking(move || crate::qi::run(&engine, plan));
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "after": after })),
+    )
+        .into_response())
 }
 
 async fn metrics(State(st): State<AppState>) -> Response {

@@ -86,6 +86,15 @@ pub enum EventKind {
     },
     /// A subscriber could not keep up and missed events.
     SubscriberLagged { subscriber: String, missed: u64 },
+    /// The QI installer: a step of an install, with progress while downloading.
+    QiInstall {
+        phase: QiPhase,
+        /// The file (asset or feature) the step is about.
+        file: String,
+        done: u64,
+        total: u64,
+        detail: String,
+    },
     /// Access to the API: a login, logout, failed login, revocation, or a user saved or removed.
     Auth {
         /// Who did it (`master:cli`, the user logging in, `engine` for a revocation).
@@ -97,6 +106,17 @@ pub enum EventKind {
         client: String,
         detail: String,
     },
+}
+
+/// A step of a QI install.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QiPhase {
+    Downloading,
+    Verifying,
+    Installing,
+    Installed,
+    Failed,
 }
 
 /// What happened to access.
@@ -145,6 +165,7 @@ impl EventKind {
             Self::Reconciled { .. } => "reconciled",
             Self::SubscriberLagged { .. } => "subscriber-lagged",
             Self::Auth { .. } => "auth",
+            Self::QiInstall { .. } => "qi-install",
         }
     }
 

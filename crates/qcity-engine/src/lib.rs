@@ -28,5 +28,5 @@ pub mod supervisor;
 pub mod task;
 
 pub use engine::{Engine, EngineError, EngineOptions};
-pub use event::{AuthAction, ControlAction, Event, EventKind, ExitInfo, RunnerState};
+pub use event::{AuthAction, ControlAction, Event, EventKind, ExitInfo, QiPhase, RunnerState};
 pub use status::RunnerStatus;

@@ -69,6 +69,17 @@ impl Client {
         self.json(resp)
     }
 
+    pub fn post_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> CliResult<T> {
+        let resp = self
+            .request(self.agent.post(self.url(path)))
+            .send_json(body);
+        self.json(resp)
+    }
+
     pub fn delete(&self, path: &str) -> CliResult<()> {
         let resp = self.request(self.agent.delete(self.url(path))).call();
         self.check(resp).map(drop)

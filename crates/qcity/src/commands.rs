@@ -277,6 +277,71 @@ pub fn qi_list(data: &DataDir, json: bool) -> CliResult {
     Ok(())
 }
 
+pub fn qi_install(data: &DataDir, asset: Option<usize>, features: &[String]) -> CliResult {
+    let client = Client::connect(data)?;
+    let asset = match asset {
+        Some(a) => a,
+        None => {
+            let v: qcity_api::qi::QiView = client.get("/qi")?;
+            match v.options.iter().find(|o| o.fits) {
+                Some(o) => o.asset,
+                None => {
+                    return Err(CliError::error(v.manifest_error.unwrap_or_else(|| {
+                        "no build of the release fits this device".into()
+                    })));
+                }
+            }
+        }
+    };
+    let body = serde_json::json!({ "asset": asset, "features": features });
+    let started: serde_json::Value = client.post_json("/qi/install", &body)?;
+    let mut after = started["after"].as_u64().unwrap_or(0);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1800);
+    while std::time::Instant::now() < deadline {
+        let page: qcity_api::types::EventPage =
+            client.get(&format!("/events?after={after}&type=qi-install&limit=100"))?;
+        after = page.next_after;
+        for e in page.events {
+            let qcity_engine::EventKind::QiInstall {
+                phase,
+                file,
+                done,
+                total,
+                detail,
+            } = e.kind
+            else {
+                continue;
+            };
+            match phase {
+                qcity_engine::QiPhase::Downloading => {
+                    let pct = (done * 100).checked_div(total).unwrap_or(0);
+                    let bar = "#".repeat((pct / 5) as usize);
+                    eprint!("\rdownloading {file} [{bar:<20}] {pct:>3}% ({done}/{total} bytes)");
+                    if done == total {
+                        eprintln!();
+                    }
+                }
+                qcity_engine::QiPhase::Verifying => {
+                    eprintln!("verifying {file}: size, SHA-256, signature")
+                }
+                qcity_engine::QiPhase::Installing => eprintln!("installing {file}"),
+                qcity_engine::QiPhase::Installed => {
+                    println!("{detail}");
+                    return Ok(());
+                }
+                qcity_engine::QiPhase::Failed => {
+                    eprintln!();
+                    return Err(CliError::error(detail));
+                }
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Err(CliError::error(
+        "the install did not finish within 30 minutes",
+    ))
+}
+
 pub fn user_passwd(data: &DataDir, name: &str) -> CliResult {
     let client = Client::connect(data)?;
     let users: Vec<UserInfo> = client.get("/users")?;

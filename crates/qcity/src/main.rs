@@ -133,6 +133,18 @@ enum QiCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Download, verify and install the best build for this device (or `--asset N` from
+    /// `qi list`), with the named optional features; shows the progress. Refused while the
+    /// picker's gate is closed.
+    #[command(after_help = EXIT_CODES)]
+    Install {
+        /// The build's number in `qcity qi list`
+        #[arg(long)]
+        asset: Option<usize>,
+        /// An optional feature to add (repeatable)
+        #[arg(long = "feature", value_name = "NAME")]
+        features: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,9 +323,12 @@ fn run(cli: Cli) -> CliResult {
             AuditCommand::Verify { json } => commands::audit_verify(&data()?, *json),
             AuditCommand::Tail { rows, json } => commands::audit_tail(&data()?, *rows, *json),
         },
-        Command::Qi {
-            command: QiCommand::List { json },
-        } => commands::qi_list(&data()?, *json),
+        Command::Qi { command } => match command {
+            QiCommand::List { json } => commands::qi_list(&data()?, *json),
+            QiCommand::Install { asset, features } => {
+                commands::qi_install(&data()?, *asset, features)
+            }
+        },
         Command::User { command } => match command {
             UserCommand::Passwd { name } => commands::user_passwd(&data()?, name),
             UserCommand::Add { name, role } => commands::user_add(&data()?, name, role),
