@@ -72,6 +72,7 @@ class Live {
       "task-finished",
       "autotest-finished",
       "auth",
+      "qi-install",
       "reconciled",
       "engine-started",
       "engine-stopping",

@@ -32,15 +32,19 @@ async function freePort() {
 }
 
 export class Daemon {
-  static async start(manifest) {
+  static async start(manifest, { device = {}, env = {} } = {}) {
     const d = new Daemon();
+    d.env = env;
     d.dir = mkdtempSync(join(tmpdir(), "qcity-ui-"));
     d.conf = join(d.dir, "config");
     d.data = join(d.dir, "data");
     mkdirSync(d.conf);
     d.port = await freePort();
     writeFileSync(join(d.conf, "runner_manifest.json"), JSON.stringify(manifest));
-    writeFileSync(join(d.conf, "qcity-device-config.json"), JSON.stringify({ api: { port: d.port }, supervisor: { stop_grace_ms: 2000 } }));
+    writeFileSync(
+      join(d.conf, "qcity-device-config.json"),
+      JSON.stringify({ api: { port: d.port }, supervisor: { stop_grace_ms: 2000 }, ...device }),
+    );
     await d.spawn();
     d.token = readFileSync(join(d.data, "token"), "utf8").trim();
     return d;
@@ -52,7 +56,7 @@ export class Daemon {
 
   async spawn() {
     this.child = spawn(QCITY, ["up", "--config", this.conf, "--data-dir", this.data], {
-      env: { ...process.env, QCITY_LOG: "warn" },
+      env: { ...process.env, QCITY_LOG: "warn", ...(this.env ?? {}) },
       stdio: ["ignore", "ignore", "inherit"],
     });
     const pid = this.child.pid;
