@@ -118,7 +118,10 @@ pub fn view(engine: &Engine) -> QiView {
                         release
                             .assets
                             .iter()
-                            .map(|a| format!("{:?}/{:?} {}", a.os, a.arch, a.format.as_str()))
+                            .map(|a| {
+                                format!("{:?}/{:?} {}", a.os, a.arch, a.format.as_str())
+                                    .to_lowercase()
+                            })
                             .collect::<Vec<_>>()
                             .join(", ")
                     ));

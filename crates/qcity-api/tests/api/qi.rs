@@ -103,3 +103,45 @@ async fn a_manifest_with_errors_is_named_by_field() {
     assert!(v.options.is_empty());
     s.engine.shutdown("test").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_fitting_asset_says_what_was_detected_and_what_exists() {
+    let sha = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+    let m = format!(
+        r#"{{"app": "QI", "versions": [{{"version": "1.4.0", "assets": [
+            {{"os": "windows", "arch": "x86_64", "format": "msi", "url": "qi.msi", "size": 1, "sha256": "{sha}", "signature": "RWQ"}},
+            {{"os": "macos", "arch": "universal", "format": "dmg", "url": "qi.dmg", "size": 1, "sha256": "{sha}", "signature": "RWQ"}}]}}]}}"#
+    );
+    let d = device_config();
+    let s = serve_with(&[("releases.json", &m), ("qcity-device-config.json", &d)]).await;
+    let v: QiView = s.ok("GET", "/api/v1/qi").await;
+    let e = v.manifest_error.expect("a message");
+    assert!(
+        e.contains("no asset of QI 1.4.0 fits this device")
+            && e.contains(&v.device.os_name)
+            && e.contains("available: windows/x86_64 msi, macos/universal dmg"),
+        "{e}"
+    );
+    assert!(v.options.iter().all(|o| !o.fits));
+    // Even with the gate open, the server refuses a build that cannot run here.
+    let report: serde_json::Value = s.ok("POST", "/api/v1/autotest").await;
+    if report["passed"] == true {
+        let r = s
+            .send(
+                crate::support::Req::new(
+                    "POST",
+                    "/api/v1/qi/install",
+                    crate::support::As::Bearer(s.token.expose()),
+                )
+                .json(serde_json::json!({"asset": 0})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "does_not_fit".to_string()),
+            "{}",
+            r.body
+        );
+    }
+    s.engine.shutdown("test").await;
+}
