@@ -382,18 +382,8 @@ pub fn run(engine: &Engine, plan: Plan) {
             for (file, feature) in fetched.iter().skip(1) {
                 let name = feature.clone().unwrap_or_default();
                 let into = location.join("features").join(&name);
-                std::fs::create_dir_all(&into).map_err(|e| e.to_string())?;
-                let ok = std::process::Command::new("tar")
-                    .arg("--no-same-owner")
-                    .arg("-xzf")
-                    .arg(file)
-                    .arg("-C")
-                    .arg(&into)
-                    .status()
-                    .map_err(|e| e.to_string())?;
-                if !ok.success() {
-                    return Err(format!("feature {name}: tar failed"));
-                }
+                qcity_installer::install::unpack_tar_gz(file, &into)
+                    .map_err(|e| format!("feature {name}: {e}"))?;
                 said.push_str(&format!("; feature {name}"));
             }
         }

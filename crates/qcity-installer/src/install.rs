@@ -91,13 +91,7 @@ pub fn install(
     let dir = places.apps.join(&slug).join(version);
     match format {
         AssetFormat::TarGz => {
-            mkdir(&dir)?;
-            run(Command::new("tar")
-                .arg("--no-same-owner")
-                .arg("-xzf")
-                .arg(file)
-                .arg("-C")
-                .arg(&dir))?;
+            unpack_tar_gz(file, &dir)?;
             let launch = find_launcher(&dir, &slug);
             let entry = launch
                 .as_deref()
@@ -157,6 +151,17 @@ pub fn install(
             )))
         }
     }
+}
+
+/// Unpacks a tar.gz into `into` (created) with the system's tar, owned by the user.
+pub fn unpack_tar_gz(archive: &Path, into: &Path) -> Result<(), InstallError> {
+    mkdir(into)?;
+    run(Command::new("tar")
+        .arg("--no-same-owner")
+        .arg("-xzf")
+        .arg(archive)
+        .arg("-C")
+        .arg(into))
 }
 
 /// On a desktop, pkexec asks for the password; otherwise the user gets the command.

@@ -90,7 +90,7 @@ pub fn verify_file(
         sha.update(&buf[..n]);
         blake.update(&buf[..n]);
     }
-    let sha = hex(&sha.finalize());
+    let sha = hex::encode(sha.finalize());
     if !sha.eq_ignore_ascii_case(&expected.sha256) {
         return Err(VerifyError::Sha256 {
             expected: expected.sha256.to_ascii_lowercase(),
@@ -176,10 +176,6 @@ fn b64(s: &str) -> Result<Vec<u8>, String> {
     base64::engine::general_purpose::STANDARD
         .decode(s.trim())
         .map_err(|e| format!("not base64: {e}"))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Writes minisign's formats, for tests and for the test suite's sample releases: a public
