@@ -1,7 +1,7 @@
 # One task runner: .ci/run and README.md both use `make test`.
 CARGO ?= cargo
 
-.PHONY: fmt lint walls test ci run bench schemas ui browser
+.PHONY: fmt lint walls test ci run bench schemas ui browser sample-release
 
 fmt:
 	$(CARGO) fmt --all
@@ -43,6 +43,12 @@ run: ui
 # Regenerates the checked-in JSON Schemas after a change to the config types.
 schemas:
 	QCITY_BLESS=1 $(CARGO) test -p qcity-config --test schemas
+
+# Re-signs config/qi/manifest.json after a change to the sample release's files
+# (crates/qcity-installer/src/sample.rs). QCITY_SAMPLE_KEY: a file with the 64-hex-digit
+# Ed25519 seed, kept outside the project.
+sample-release:
+	QCITY_SAMPLE_KEY=$(QCITY_SAMPLE_KEY) $(CARGO) test -p qcity-installer --test sample -- --nocapture
 
 bench:
 	$(CARGO) build --release --locked -p qcity

@@ -183,3 +183,73 @@ fn a_tampered_download_is_refused_and_deleted() {
         .unwrap_or_default();
     assert!(left.is_empty(), "files left behind: {left:?}");
 }
+
+/// The sample configuration's installer: the checked-in manifest, the files the sample
+/// builder writes, the pinned sample key. On this x86_64 glibc machine the glibc tar.gz
+/// fits; it installs with the optional feature, and the launcher runs.
+#[test]
+fn the_sample_release_installs_its_tar_gz_with_a_feature() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config");
+    let mut d = Daemon::start(r#"{"runners": []}"#);
+    let mut device: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo.join("qcity-device-config.json")).unwrap(),
+    )
+    .unwrap();
+    device["api"]["port"] = 0.into();
+    device["supervisor"]["stop_grace_ms"] = 3000.into();
+    std::fs::write(
+        d.conf().join("qcity-device-config.json"),
+        device.to_string(),
+    )
+    .unwrap();
+    let qi = d.conf().join("qi");
+    std::fs::create_dir_all(&qi).unwrap();
+    std::fs::copy(repo.join("qi/manifest.json"), qi.join("manifest.json")).unwrap();
+    qcity_installer::sample::write(&qi).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let xdg = work.path().join("xdg");
+    d.env
+        .push(("XDG_DATA_HOME".into(), xdg.display().to_string()));
+    d.signal(libc::SIGTERM);
+    d.wait_exit();
+    d.spawn();
+    assert!(d.qcity(&["autotest"]).status.success());
+
+    let listed = d.qcity(&["qi", "list", "--json"]);
+    let view: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(view["app"], "qi-sample", "{view}");
+    assert_eq!(view["gate"]["open"], true, "{view}");
+    let options = view["options"].as_array().unwrap();
+    let aarch64 = options.iter().find(|o| o["arch"] == "aarch64").unwrap();
+    if std::env::consts::ARCH != "x86_64" {
+        return;
+    }
+    assert_eq!(aarch64["fits"], false, "listed, not hidden: {aarch64}");
+    let tarball = options
+        .iter()
+        .find(|o| o["format"] == "tar.gz" && o["fits"] == true && o["libc"]["kind"] == "glibc")
+        .unwrap_or_else(|| panic!("no fitting glibc tar.gz: {view}"));
+    let asset = tarball["asset"].as_u64().unwrap().to_string();
+
+    let out = d.qcity(&[
+        "qi",
+        "install",
+        "--asset",
+        &asset,
+        "--feature",
+        "shell-completions",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("feature shell-completions"),
+        "{}",
+        text(&out.stdout)
+    );
+    let home = xdg.join("qcity/apps/qi-sample/1.0.0");
+    let ran = Command::new(home.join("bin/qi-sample")).output().unwrap();
+    assert_eq!(text(&ran.stdout), "QI sample 1.0.0 (x86_64, glibc)\n");
+    assert!(
+        home.join("features/shell-completions/completions/qi-sample.bash")
+            .is_file()
+    );
+}

@@ -3,6 +3,7 @@
 //! closed (with the reasons) while the latest autotest failed or is too old, or a runner or
 //! the machine is unhealthy.
 
+use qcity_config::InstallerSettings;
 use qcity_config::release::{
     AssetArch, AssetFormat, AssetLibc, AssetOs, ReleaseManifest, parse_release_manifest,
 };
@@ -73,7 +74,7 @@ pub fn view(engine: &Engine) -> QiView {
     let Some(settings) = &config.device.installer else {
         return out;
     };
-    match read_manifest(&settings.manifest, &config.dir) {
+    match read_manifest(settings, &config.dir) {
         Err(e) => out.manifest_error = Some(e),
         Ok(m) => {
             out.app = Some(m.app.clone());
@@ -132,9 +133,26 @@ pub fn view(engine: &Engine) -> QiView {
     out
 }
 
-fn read_manifest(url: &str, base: &std::path::Path) -> Result<ReleaseManifest, String> {
-    let text = qcity_installer::fetch::fetch_text(url, base).map_err(|e| e.to_string())?;
+fn read_manifest(
+    settings: &InstallerSettings,
+    config_dir: &std::path::Path,
+) -> Result<ReleaseManifest, String> {
+    let url = &settings.manifest;
+    let text = qcity_installer::fetch::fetch_text(url, config_dir, &trust(settings, config_dir)?)
+        .map_err(|e| e.to_string())?;
     parse_release_manifest(url, text).map_err(|e| e.to_string())
+}
+
+/// The authorities `https://` sources are checked against: `installer.ca_file` when set.
+fn trust(
+    settings: &InstallerSettings,
+    config_dir: &std::path::Path,
+) -> Result<qcity_installer::fetch::Trust, String> {
+    match &settings.ca_file {
+        None => Ok(qcity_installer::fetch::Trust::default()),
+        Some(file) => qcity_installer::fetch::Trust::from_pem_file(&config_dir.join(file))
+            .map_err(|e| format!("installer.ca_file: {e}")),
+    }
 }
 
 /// Closed while: no installer is configured, the latest autotest failed or is older than the
@@ -226,6 +244,7 @@ pub struct Plan {
     manifest_url: String,
     config_dir: std::path::PathBuf,
     key: qcity_installer::verify::PublicKey,
+    trust: qcity_installer::fetch::Trust,
     desktop: bool,
     downloads: std::path::PathBuf,
 }
@@ -246,8 +265,7 @@ pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, Refusal> {
         "gate_closed",
         "no installer is configured".to_string(),
     ))?;
-    let m =
-        read_manifest(&settings.manifest, &config.dir).map_err(|e| (422, "invalid_manifest", e))?;
+    let m = read_manifest(&settings, &config.dir).map_err(|e| (422, "invalid_manifest", e))?;
     let release = m.versions.first().ok_or((
         422,
         "invalid_manifest",
@@ -292,6 +310,7 @@ pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, Refusal> {
         manifest_url: settings.manifest.clone(),
         config_dir: config.dir.clone(),
         key,
+        trust: trust(&settings, &config.dir).map_err(|e| (422, "invalid_config", e))?,
         desktop: device.desktop,
         downloads: engine.data_dir().root().join("downloads"),
     })
@@ -326,13 +345,14 @@ pub fn run(engine: &Engine, plan: Plan) {
             let name = url.rsplit('/').next().unwrap_or("file").to_string();
             let dest = dir.join(&name);
             let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
-            qcity_installer::fetch::download(&url, &base, &dest, file.size, &mut |done, total| {
+            let progress = &mut |done, total| {
                 if done == total || last.elapsed() >= std::time::Duration::from_millis(200) {
                     last = std::time::Instant::now();
                     publish(QiPhase::Downloading, &name, done, total, String::new());
                 }
-            })
-            .map_err(|e| format!("{name}: {e}"))?;
+            };
+            qcity_installer::fetch::download(&url, &base, &dest, file.size, &plan.trust, progress)
+                .map_err(|e| format!("{name}: {e}"))?;
             publish(
                 QiPhase::Verifying,
                 &name,
@@ -382,7 +402,7 @@ pub fn run(engine: &Engine, plan: Plan) {
             for (file, feature) in fetched.iter().skip(1) {
                 let name = feature.clone().unwrap_or_default();
                 let into = location.join("features").join(&name);
-                qcity_installer::install::unpack_tar_gz(file, &into)
+                qcity_installer::install::unpack_tar_gz(file, &into, None)
                     .map_err(|e| format!("feature {name}: {e}"))?;
                 said.push_str(&format!("; feature {name}"));
             }

@@ -457,6 +457,10 @@ pub struct InstallerSettings {
     /// The latest `qcity autotest` must have passed within this many minutes (default 1440).
     #[serde(default = "default_autotest_age")]
     pub max_autotest_age_minutes: u64,
+    /// PEM certificates to trust for `https://` instead of the public roots (a private
+    /// mirror with its own authority); relative to the configuration directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 fn default_autotest_age() -> u64 {

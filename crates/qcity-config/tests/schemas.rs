@@ -47,14 +47,21 @@ fn sample_config_loads_without_errors() {
         .map(|r| r.name.as_str())
         .collect();
     assert_eq!(names, ["heartbeat", "flaky-build", "crashy"]);
+    let installer = config
+        .device
+        .installer
+        .clone()
+        .expect("the sample offers QI");
+    assert_eq!(installer.manifest, "qi/manifest.json");
     let written_out = DeviceConfig {
         schema: None,
+        installer: None,
         ..config.device
     };
     assert_eq!(
         written_out,
         DeviceConfig::default(),
-        "the sample device config is the defaults"
+        "apart from the installer, the sample device config is the defaults"
     );
 }
 

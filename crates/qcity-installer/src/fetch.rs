@@ -2,9 +2,9 @@
 //! asks the server only for what is missing (`Range: bytes=N-`). The file is renamed to
 //! `DEST` once complete; it is verified after that (`verify`), never trusted before.
 //!
-//! Sources: `http://` on a loopback host (a local mirror, the test suite), or a file path
-//! (relative to the manifest's directory). `https://` needs a TLS stack this build does not
-//! carry yet, and is refused with that reason.
+//! Sources: `https://` (checked against the public web roots, or only against the
+//! certificates of a configured CA file), `http://` on a loopback host (a local mirror, the
+//! test suite), or a file path (relative to the manifest's directory).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -29,6 +29,54 @@ pub enum FetchError {
     },
 }
 
+/// Which certificate authorities an `https://` source may be signed by.
+#[derive(Clone, Default)]
+pub struct Trust {
+    /// `None`: the public web roots (webpki-roots, compiled in, so no system store is read).
+    roots: Option<ureq::tls::RootCerts>,
+}
+
+impl Trust {
+    /// Only the certificates in this PEM file (a private mirror's authority).
+    pub fn from_pem_file(path: &Path) -> Result<Self, FetchError> {
+        let bytes = std::fs::read(path).map_err(|source| FetchError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let bad = |message: String| FetchError::Source {
+            url: path.display().to_string(),
+            message,
+        };
+        let mut certs = Vec::new();
+        for item in ureq::tls::parse_pem(&bytes) {
+            match item.map_err(|e| bad(format!("not PEM: {e}")))? {
+                ureq::tls::PemItem::Certificate(c) => certs.push(c),
+                _ => continue,
+            }
+        }
+        if certs.is_empty() {
+            return Err(bad("holds no CERTIFICATE block".into()));
+        }
+        Ok(Self {
+            roots: Some(ureq::tls::RootCerts::new_with_certs(&certs)),
+        })
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if let Some(roots) = &self.roots {
+            tls = tls.root_certs(roots.clone());
+        }
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .tls_config(tls.build())
+            .build()
+            .into()
+    }
+}
+
 /// Progress: (bytes so far, total).
 pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
@@ -45,6 +93,7 @@ pub fn download(
     base: &Path,
     dest: &Path,
     size: u64,
+    trust: &Trust,
     progress: Progress<'_>,
 ) -> Result<(), FetchError> {
     let part = part_path(dest);
@@ -56,7 +105,7 @@ pub fn download(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
     }
     let have = std::fs::metadata(&part).map_or(0, |m| m.len());
-    let (mut reader, resumed) = open(url, base, have.min(size))?;
+    let (mut reader, resumed) = open(url, base, trust, have.min(size))?;
     let mut out = std::fs::OpenOptions::new()
         .create(true)
         .append(resumed)
@@ -100,16 +149,19 @@ pub fn download(
 }
 
 /// The source from `offset` on: (reader, whether it starts at `offset` rather than at 0).
-fn open(url: &str, base: &Path, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError> {
-    if url.starts_with("http://") {
-        return open_http(url, offset);
+fn open(
+    url: &str,
+    base: &Path,
+    trust: &Trust,
+    offset: u64,
+) -> Result<(Box<dyn Read>, bool), FetchError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        return open_http(url, trust, offset);
     }
     if url.contains("://") {
         return Err(FetchError::Source {
             url: url.into(),
-            message: "only http:// (loopback) and file paths can be fetched by this build; \
-                      https needs the TLS build"
-                .into(),
+            message: "only https://, http:// on loopback and file paths can be fetched".into(),
         });
     }
     use std::io::Seek;
@@ -125,20 +177,14 @@ fn open(url: &str, base: &Path, offset: u64) -> Result<(Box<dyn Read>, bool), Fe
 
 /// A GET from `offset` on; `true` when the server honoured the range (append), `false` when
 /// it sent the whole file (start over).
-fn open_http(url: &str, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError> {
+fn open_http(url: &str, trust: &Trust, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError> {
     if let Err(message) = qcity_config::release::url_allowed(url) {
         return Err(FetchError::Source {
             url: url.into(),
             message,
         });
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_connect(Some(Duration::from_secs(10)))
-        .timeout_recv_body(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let mut req = agent.get(url);
+    let mut req = trust.agent().get(url);
     if offset > 0 {
         req = req.header("Range", format!("bytes={offset}-"));
     }
@@ -164,9 +210,9 @@ fn open_http(url: &str, offset: u64) -> Result<(Box<dyn Read>, bool), FetchError
 
 /// Reads a small text (the release manifest) from `url`, resolved against `base` when it is a
 /// path. At most 4 MiB.
-pub fn fetch_text(url: &str, base: &Path) -> Result<String, FetchError> {
+pub fn fetch_text(url: &str, base: &Path, trust: &Trust) -> Result<String, FetchError> {
     const MAX: u64 = 4 << 20;
-    let (mut reader, _) = open(url, base, 0)?;
+    let (mut reader, _) = open(url, base, trust, 0)?;
     let mut text = String::new();
     reader
         .by_ref()

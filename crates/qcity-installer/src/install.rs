@@ -91,7 +91,7 @@ pub fn install(
     let dir = places.apps.join(&slug).join(version);
     match format {
         AssetFormat::TarGz => {
-            unpack_tar_gz(file, &dir)?;
+            unpack_tar_gz(file, &dir, Some(&slug))?;
             let launch = find_launcher(&dir, &slug);
             let entry = launch
                 .as_deref()
@@ -153,15 +153,49 @@ pub fn install(
     }
 }
 
-/// Unpacks a tar.gz into `into` (created) with the system's tar, owned by the user.
-pub fn unpack_tar_gz(archive: &Path, into: &Path) -> Result<(), InstallError> {
-    mkdir(into)?;
+/// Unpacks a tar.gz into `into` with the system's tar, owned by the user. With `app` given,
+/// an archive whose entries all sit in one top-level directory named after the app
+/// (`qi-1.0/bin/qi`, the usual layout) has that directory taken as the root, so `bin/` is
+/// found the same either way; a lone `bin/` stays as it is.
+pub fn unpack_tar_gz(archive: &Path, into: &Path, app: Option<&str>) -> Result<(), InstallError> {
+    let mut name = into.file_name().unwrap_or_default().to_os_string();
+    name.push(".unpacking");
+    let staging = into.with_file_name(name);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    mkdir(&staging)?;
     run(Command::new("tar")
         .arg("--no-same-owner")
         .arg("-xzf")
         .arg(archive)
         .arg("-C")
-        .arg(into))
+        .arg(&staging))?;
+    let top: Vec<PathBuf> = std::fs::read_dir(&staging)
+        .map_err(io(&staging))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    let named_after_app = |p: &Path| {
+        app.is_some_and(|app| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.to_ascii_lowercase().starts_with(app))
+        })
+    };
+    let root = match top.as_slice() {
+        [only] if only.is_dir() && named_after_app(only) => only.clone(),
+        _ => staging.clone(),
+    };
+    // A reinstall of the same version replaces the old tree.
+    if into.exists() {
+        std::fs::remove_dir_all(into).map_err(io(into))?;
+    }
+    std::fs::rename(&root, into).map_err(io(into))?;
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io(&staging))?;
+    }
+    Ok(())
 }
 
 /// On a desktop, pkexec asks for the password; otherwise the user gets the command.

@@ -6,6 +6,7 @@ pub mod device;
 pub mod fetch;
 pub mod install;
 pub mod rank;
+pub mod sample;
 pub mod verify;
 
 pub use device::{Device, detect};

@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
 use qcity_config::release::ReleaseFile;
-use qcity_installer::fetch::{FetchError, download, part_path};
+use qcity_installer::fetch::{FetchError, Trust, download, part_path};
 use qcity_installer::verify::sign::KeyPair;
 use qcity_installer::verify::{PublicKey, VerifyError, verify_file};
 use sha2::Digest;
@@ -93,9 +93,14 @@ fn an_interrupted_download_resumes_and_verifies() {
     let k = keys(7);
     let file = release_file(&body, &url, &k);
     let mut seen = Vec::new();
-    let err = download(&url, dir.path(), &dest, file.size, &mut |d, t| {
-        seen.push((d, t))
-    })
+    let err = download(
+        &url,
+        dir.path(),
+        &dest,
+        file.size,
+        &Trust::default(),
+        &mut |d, t| seen.push((d, t)),
+    )
     .unwrap_err();
     assert!(
         matches!(err, FetchError::Interrupted { got: 100_000, .. }),
@@ -104,9 +109,14 @@ fn an_interrupted_download_resumes_and_verifies() {
     assert_eq!(std::fs::metadata(part_path(&dest)).unwrap().len(), 100_000);
     assert!(!dest.exists(), "nothing is in place before it is complete");
 
-    download(&url, dir.path(), &dest, file.size, &mut |d, t| {
-        seen.push((d, t))
-    })
+    download(
+        &url,
+        dir.path(),
+        &dest,
+        file.size,
+        &Trust::default(),
+        &mut |d, t| seen.push((d, t)),
+    )
     .unwrap();
     assert_eq!(
         ranges.lock().unwrap().clone(),
@@ -168,12 +178,20 @@ fn a_tampered_file_or_a_foreign_signature_is_refused() {
 }
 
 #[test]
-fn a_server_that_sends_too_much_is_cut_off_and_https_is_refused_for_now() {
+fn a_server_that_sends_too_much_is_cut_off_and_other_schemes_are_refused() {
     let body = body();
     let (url, _) = server(body.clone(), None);
     let dir = tempfile::tempdir().unwrap();
     let dest = dir.path().join("qi.tar.gz");
-    let err = download(&url, dir.path(), &dest, 1000, &mut |_, _| {}).unwrap_err();
+    let err = download(
+        &url,
+        dir.path(),
+        &dest,
+        1000,
+        &Trust::default(),
+        &mut |_, _| {},
+    )
+    .unwrap_err();
     assert!(
         matches!(err, FetchError::TooLong { expected: 1000, .. }),
         "{err}"
@@ -183,15 +201,17 @@ fn a_server_that_sends_too_much_is_cut_off_and_https_is_refused_for_now() {
         "nothing left behind"
     );
     let err = download(
-        "https://example.org/qi.tgz",
+        "ftp://example.org/qi.tgz",
         dir.path(),
         &dest,
         10,
+        &Trust::default(),
         &mut |_, _| {},
     )
     .unwrap_err();
     assert!(
-        err.to_string().contains("https needs the TLS build"),
+        err.to_string()
+            .contains("only https://, http:// on loopback and file paths"),
         "{err}"
     );
 }

@@ -41,6 +41,16 @@ const FILES: &[(&str, &str, bool)] = &[
         include_str!("../../../config/schemas/qmoi_cloud_config.schema.json"),
         false,
     ),
+    (
+        "schemas/release_manifest.schema.json",
+        include_str!("../../../config/schemas/release_manifest.schema.json"),
+        false,
+    ),
+    (
+        "qi/manifest.json",
+        include_str!("../../../config/qi/manifest.json"),
+        false,
+    ),
 ];
 
 /// Writes the sample configuration into `dir` unless it already has a manifest. Existing
@@ -62,6 +72,8 @@ pub fn install_if_missing(dir: &Path) -> io::Result<bool> {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
         }
     }
+    // The sample release's files are built, not embedded: the same bytes every time.
+    qcity_installer::sample::write(&dir.join("qi"))?;
     Ok(true)
 }
 
@@ -81,6 +93,19 @@ mod tests {
             .map(|r| r.name.as_str())
             .collect();
         assert_eq!(names, ["heartbeat", "flaky-build", "crashy"]);
+        let installer = config.device.installer.as_ref().unwrap();
+        let manifest = dir.path().join(&installer.manifest);
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        let release =
+            qcity_config::release::parse_release_manifest("qi/manifest.json", text).unwrap();
+        for asset in &release.versions[0].assets {
+            let file = manifest.parent().unwrap().join(&asset.url);
+            assert_eq!(
+                std::fs::metadata(&file).unwrap().len(),
+                asset.size,
+                "{file:?}"
+            );
+        }
         let script = dir.path().join("demo/flaky-runner.sh");
         assert_eq!(
             std::fs::metadata(script).unwrap().permissions().mode() & 0o111,
