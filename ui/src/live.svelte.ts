@@ -73,6 +73,7 @@ class Live {
       "autotest-finished",
       "auth",
       "qi-install",
+      "heal",
       "reconciled",
       "engine-started",
       "engine-stopping",

@@ -114,6 +114,110 @@ pub struct RunnerSpec {
     /// healthy, and a job on an unhealthy machine fails at once with the reason.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub job_started_hook: bool,
+    /// What the healer may do to fix this runner, and your own healing rules.
+    #[serde(default, skip_serializing_if = "HealSpec::is_empty")]
+    pub heal: HealSpec,
+}
+
+/// How the healer may fix a runner. The built-in rules use these settings; a rule whose
+/// setting is absent is skipped (and the failure escalated with the reason).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealSpec {
+    /// Caches the runner rebuilds by itself (relative to its working dir): moved aside on a
+    /// full disk or a corrupted cache, and put back if that did not help.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cache_dirs: Vec<PathBuf>,
+    /// Installs the runner's dependencies (argv), run when a command or module is missing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub install_command: Vec<String>,
+    /// Updates the runner (argv), run when it says it is outdated.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub update_command: Vec<String>,
+    /// `host:port` that answers once the network is back; without it the healer waits
+    /// with backoff and restarts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_check: Option<String>,
+    /// Milliseconds a fix has to prove itself (default 30 000): the failed probe passes
+    /// again, or the runner stays up that long without failing.
+    pub validate_ms: u64,
+    /// Your rules, tried before the built-in ones (and learned from the same way).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<HealRule>,
+}
+
+impl Default for HealSpec {
+    fn default() -> Self {
+        Self {
+            cache_dirs: Vec::new(),
+            install_command: Vec::new(),
+            update_command: Vec::new(),
+            network_check: None,
+            validate_ms: 30_000,
+            rules: Vec::new(),
+        }
+    }
+}
+
+impl HealSpec {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A healing rule: when a failure matches, these actions run in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HealRule {
+    /// Letters, digits, `-` and `_`; a built-in rule's name overrides that rule.
+    pub name: String,
+    /// Every condition given must hold; at least one is given.
+    #[serde(rename = "match")]
+    pub matches: HealMatch,
+    pub actions: Vec<HealAction>,
+}
+
+/// What a failure must show for a rule to apply.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealMatch {
+    /// The runner exited with one of these codes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub exit_codes: Vec<i32>,
+    /// A signal killed it: one of these numbers (9 for SIGKILL).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub signals: Vec<i32>,
+    /// This probe of the runner is failing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<String>,
+    /// A log line near the failure contains this text (case-insensitive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A log line near the failure matches this regular expression.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+impl HealMatch {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One step of a fix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum HealAction {
+    /// Restart the runner.
+    Restart,
+    /// Run this program (argv) in the runner's working dir; it must exit 0.
+    Run(Vec<String>),
+    /// Move these directories (relative to the working dir) aside; undone if the fix fails.
+    Clean(Vec<PathBuf>),
+    /// Wait, with backoff, until `host:port` accepts a connection.
+    WaitTcp(String),
+    /// Stop trying: tell the master, with the diagnostics.
+    Escalate,
 }
 
 /// A health check. Exactly one of `process`, `exec`, `http`, `tcp`, `log`, `runner` and `disk`
@@ -443,6 +547,28 @@ pub struct DeviceConfig {
     /// The QI app's installer picker; absent: the picker is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installer: Option<InstallerSettings>,
+    /// The healer: on, off, or dry run.
+    #[serde(default)]
+    pub healer: HealerSettings,
+}
+
+/// The healer's switches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealerSettings {
+    /// Diagnose and fix failures (default true).
+    pub enabled: bool,
+    /// Diagnose and say what it would do, touching nothing (default false).
+    pub dry_run: bool,
+}
+
+impl Default for HealerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dry_run: false,
+        }
+    }
 }
 
 /// Where the QI app's releases are and how they are trusted.

@@ -25,6 +25,72 @@ pub(crate) fn runners(runners: &[(usize, RunnerSpec)], src: &mut Source) {
         env_names_valid(runner, &at, src);
         probes(runner, &at, src);
         job_hook_on_github_only(runner, &at, src);
+        heal_rules(runner, &at.key("heal"), src);
+    }
+}
+
+/// Rules are named, match on something, do something, and their patterns compile.
+fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
+    let heal = &runner.heal;
+    if let Some(check) = &heal.network_check
+        && let Err(e) = crate::probe_target::parse_host_port(check)
+    {
+        src.error(&at.key("network_check"), e);
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, rule) in heal.rules.iter().enumerate() {
+        let at = at.key("rules").index(i);
+        if !name_well_formed(&rule.name) {
+            src.error(&at.key("name"), "use letters, digits, `-` and `_`");
+        } else if !seen.insert(rule.name.as_str()) {
+            src.error(&at.key("name"), format!("`{}` is given twice", rule.name));
+        }
+        if rule.matches.is_empty() {
+            src.error(
+                &at.key("match"),
+                "give at least one of exit_codes, signals, probe, text, regex",
+            );
+        }
+        if let Some(re) = &rule.matches.regex
+            && let Err(e) = regex::Regex::new(re)
+        {
+            let last = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            src.error(
+                &at.key("match").key("regex"),
+                format!("not a valid regular expression: {last}"),
+            );
+        }
+        if let Some(probe) = &rule.matches.probe
+            && !runner.probes.iter().any(|p| &p.name == probe)
+        {
+            src.error(
+                &at.key("match").key("probe"),
+                format!("runner `{}` has no probe `{probe}`", runner.name),
+            );
+        }
+        if rule.actions.is_empty() {
+            src.error(&at.key("actions"), "a rule needs at least one action");
+        }
+        for (j, action) in rule.actions.iter().enumerate() {
+            let at = at.key("actions").index(j);
+            match action {
+                crate::types::HealAction::Run(argv) if argv.is_empty() => {
+                    src.error(&at.key("run"), "the command is empty");
+                }
+                crate::types::HealAction::WaitTcp(addr) => {
+                    if let Err(e) = crate::probe_target::parse_host_port(addr) {
+                        src.error(&at.key("wait_tcp"), e);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
 

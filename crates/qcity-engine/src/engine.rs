@@ -114,6 +114,7 @@ impl Engine {
         let audit = spawn_audit(audit_store, bus.subscribe("audit", 65_536));
         spawn_log_writer(bus.subscribe("log", 4096));
         let counts = spawn_event_counter(bus.subscribe("counter", 4096));
+        let healer = bus.subscribe("healer", 4096);
 
         let status = Arc::new(StatusTable::default());
         let supervisor = Supervisor::new(
@@ -151,6 +152,7 @@ impl Engine {
             config_dir: opts.config.dir.display().to_string(),
             data_dir: engine.data.root().display().to_string(),
         });
+        crate::healer::spawn(Arc::downgrade(&engine), healer);
         for l in leftovers {
             engine.bus.publish(EventKind::Reconciled {
                 runner: l.runner,
@@ -188,6 +190,14 @@ impl Engine {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// How a runner is started now (argv, environment, working dir).
+    pub(crate) fn plan(&self, runner: &str) -> Option<crate::runner::RunnerPlan> {
+        self.supervisor
+            .plans()
+            .into_iter()
+            .find(|p| p.name == runner)
     }
 
     /// Every runner's status, sorted by name.

@@ -106,6 +106,38 @@ pub enum EventKind {
         client: String,
         detail: String,
     },
+    /// The healer: a diagnosis, a fix tried and how it ended.
+    Heal {
+        runner: String,
+        /// The failure signature's key (`GET /api/v1/signatures`).
+        signature: String,
+        step: HealStep,
+        /// The rule the step is about (empty for a diagnosis).
+        rule: String,
+        detail: String,
+        /// Dry run: nothing was touched.
+        dry_run: bool,
+    },
+}
+
+/// A step of the healer's work on one failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HealStep {
+    /// The failure's signature and the candidate fixes, best first.
+    Diagnosed,
+    /// A fix is being applied.
+    Applying,
+    /// In a dry run: the fix that would be applied.
+    WouldApply,
+    /// The fix worked: the failed check passes again.
+    Validated,
+    /// The fix did not work (or could not be applied).
+    Failed,
+    /// A failed fix was undone.
+    RolledBack,
+    /// Nothing worked: the master was told.
+    Escalated,
 }
 
 /// A step of a QI install.
@@ -166,6 +198,7 @@ impl EventKind {
             Self::SubscriberLagged { .. } => "subscriber-lagged",
             Self::Auth { .. } => "auth",
             Self::QiInstall { .. } => "qi-install",
+            Self::Heal { .. } => "heal",
         }
     }
 
@@ -174,7 +207,8 @@ impl EventKind {
         match self {
             Self::RunnerState { runner, .. }
             | Self::RunnerActivity { runner, .. }
-            | Self::ProbeChanged { runner, .. } => Some(runner),
+            | Self::ProbeChanged { runner, .. }
+            | Self::Heal { runner, .. } => Some(runner),
             Self::Escalation { runner, .. } | Self::Reconciled { runner, .. } => runner.as_deref(),
             Self::Control { target, .. } => Some(target),
             Self::TaskFinished { run } => Some(&run.task),

@@ -13,6 +13,7 @@ mod engine;
 pub mod event;
 pub mod github;
 pub mod gitlab;
+pub mod healer;
 pub mod job_hook;
 mod journal;
 pub mod kind;
@@ -28,5 +29,7 @@ pub mod supervisor;
 pub mod task;
 
 pub use engine::{Engine, EngineError, EngineOptions};
-pub use event::{AuthAction, ControlAction, Event, EventKind, ExitInfo, QiPhase, RunnerState};
+pub use event::{
+    AuthAction, ControlAction, Event, EventKind, ExitInfo, HealStep, QiPhase, RunnerState,
+};
 pub use status::RunnerStatus;

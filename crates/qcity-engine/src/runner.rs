@@ -262,12 +262,11 @@ impl RunnerTask {
         tokio::select! {
             status = child.exit.wait(child.pid) => {
                 let exit = exit_info(status, child.started);
-                if self.signals.is_some() {
-                    // The last lines (the reason for the exit) may still be in the pipe.
-                    let _ = tokio::time::timeout(OUTPUT_DRAIN, &mut child.pump).await;
-                    while let Some(Ok(signal)) = self.signals.as_mut().map(|rx| rx.try_recv()) {
-                        self.on_signal(signal);
-                    }
+                // The last lines (the reason for the exit) may still be in the pipe: the
+                // line parser and the healer read them once the exit is known.
+                let _ = tokio::time::timeout(OUTPUT_DRAIN, &mut child.pump).await;
+                while let Some(Ok(signal)) = self.signals.as_mut().map(|rx| rx.try_recv()) {
+                    self.on_signal(signal);
                 }
                 match std::mem::replace(&mut self.draining, Draining::No) {
                     Draining::No => {}

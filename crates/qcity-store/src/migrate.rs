@@ -58,6 +58,25 @@ const MIGRATIONS: &[&str] = &[
         expires_ms INTEGER NOT NULL
     );
     CREATE INDEX sessions_user ON sessions (user);",
+    // 3: the healer: failure signatures and the outcome of every fix tried.
+    "CREATE TABLE signatures (
+        key       TEXT PRIMARY KEY,
+        runner    TEXT NOT NULL,
+        exit      TEXT NOT NULL,
+        probe     TEXT NOT NULL,
+        templates TEXT NOT NULL,
+        count     INTEGER NOT NULL,
+        first_ms  INTEGER NOT NULL,
+        last_ms   INTEGER NOT NULL
+    );
+    CREATE TABLE heal_outcomes (
+        id        INTEGER PRIMARY KEY,
+        signature TEXT NOT NULL,
+        rule      TEXT NOT NULL,
+        ok        INTEGER NOT NULL,
+        ts_ms     INTEGER NOT NULL
+    );
+    CREATE INDEX heal_outcomes_signature ON heal_outcomes (signature, rule);",
 ];
 
 /// The schema version this binary writes.

@@ -10,8 +10,8 @@ use qcity_engine::probe::ProbeState;
 use qcity_engine::{ControlAction, EventKind, RunnerState};
 
 use crate::support::{
-    Harness, activities, eventually, fixture, is_state, kind_runner, not_restarted, pause_mid_job,
-    probe, runner, wait_escalation, wait_probe,
+    Harness, activities, eventually, fixture, free_port, is_state, kind_runner, not_restarted,
+    pause_mid_job, probe, runner, wait_escalation, wait_probe,
 };
 
 fn gitlab(name: &str, scenario: &str) -> RunnerSpec {
@@ -24,14 +24,6 @@ fn buildkite(name: &str, scenario: &str, args: &[&str]) -> RunnerSpec {
     let mut argv = vec!["python3", &script, scenario, "start"];
     argv.extend_from_slice(args);
     kind_runner(name, RunnerKind::Buildkite, &argv)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn log_of(h: &Harness, runner: &str) -> String {

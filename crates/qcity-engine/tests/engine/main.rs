@@ -4,6 +4,7 @@ mod support;
 
 mod control;
 mod github;
+mod healer;
 mod kinds;
 mod output;
 mod probes;

@@ -28,6 +28,7 @@ pub fn runner(name: &str, script: &str) -> RunnerSpec {
         stop_grace_ms: Some(2_000),
         probes: Vec::new(),
         job_started_hook: false,
+        heal: Default::default(),
     }
 }
 
@@ -291,4 +292,13 @@ pub async fn wait_escalation(h: &mut Harness, runner: &str) -> (u64, String, Str
         unreachable!()
     };
     (esc.id, reason.clone(), advice.clone())
+}
+
+/// A loopback port nothing listens on (just now).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -1,0 +1,611 @@
+//! The healer, a bus subscriber: when a runner fails (a failing exit, a crash loop, a lost
+//! registration, a probe turning failing) it turns the failure into a [`signature`], picks
+//! the fixes that fit from the [`playbook`] (best observed success rate first), applies
+//! them one at a time, proves each (the failed check must pass again), undoes what it can
+//! when a fix did not help, and escalates with the diagnostics when nothing worked. Every
+//! step is a `heal` event, so the journal, the audit log and the dashboard see it.
+//!
+//! One healing at a time per runner: failures while a fix is under way are that fix's
+//! validation, not new work. A signature that was escalated stays quiet for
+//! [`QUIET_AFTER_ESCALATION`], so a runner that keeps failing the same way does not page
+//! the master on every restart.
+
+pub mod playbook;
+pub mod signature;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use qcity_config::{HealAction, HealSpec, ProbeCheck};
+use qcity_logminer::Miner;
+use qcity_store::Store;
+
+use crate::bus::EventReceiver;
+use crate::engine::Engine;
+use crate::event::{ControlAction, EventKind, HealStep, RunnerState};
+use crate::probe::ProbeState;
+use playbook::{Candidate, candidates, describe};
+use signature::Failure;
+
+/// How long an escalated signature is not healed again.
+pub const QUIET_AFTER_ESCALATION: Duration = Duration::from_secs(600);
+/// Fixes tried per failure before escalating.
+const MAX_FIXES: usize = 3;
+/// Output lines read around a failure.
+const TAIL_LINES: usize = 200;
+/// Longest a `run` action may take.
+const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What set the healer off.
+#[derive(Debug, Clone)]
+struct Trigger {
+    runner: String,
+    exit: String,
+    code: Option<i32>,
+    signal: Option<i32>,
+    /// A spawn error, added to the lines the signature is made of.
+    error: Option<String>,
+    /// The probe that turned failing (then the runner is still up).
+    probe: String,
+}
+
+#[derive(Default)]
+struct Shared {
+    busy: HashSet<String>,
+    quiet: HashMap<(String, String), Instant>,
+}
+
+/// Starts the healer on `rx`; it stops when the engine is gone.
+pub(crate) fn spawn(engine: Weak<Engine>, mut rx: EventReceiver) {
+    let shared = Arc::new(Mutex::new(Shared::default()));
+    let miner = Arc::new(Mutex::new(Miner::default()));
+    tokio::spawn(async move {
+        while let Some(ev) = rx.recv().await {
+            let Some(trigger) = trigger(&ev.kind) else {
+                continue;
+            };
+            let Some(engine) = engine.upgrade() else {
+                return;
+            };
+            if !engine.config().device.healer.enabled {
+                continue;
+            }
+            {
+                let mut s = lock(&shared);
+                if !s.busy.insert(trigger.runner.clone()) {
+                    continue;
+                }
+            }
+            let (shared, miner) = (shared.clone(), miner.clone());
+            tokio::spawn(async move {
+                let runner = trigger.runner.clone();
+                heal(&engine, trigger, &shared, &miner).await;
+                lock(&shared).busy.remove(&runner);
+            });
+        }
+    });
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn trigger(kind: &EventKind) -> Option<Trigger> {
+    let t = |runner: &str, exit: String| Trigger {
+        runner: runner.to_string(),
+        exit,
+        code: None,
+        signal: None,
+        error: None,
+        probe: String::new(),
+    };
+    match kind {
+        EventKind::RunnerState { runner, state } => match state {
+            RunnerState::Exited { exit } if !exit.success() => Some(Trigger {
+                code: exit.code,
+                signal: exit.signal,
+                error: exit.error.clone(),
+                ..t(runner, exit.describe())
+            }),
+            RunnerState::CrashLooping { .. } => Some(t(runner, "crash loop".into())),
+            RunnerState::NeedsRegistration { .. } => Some(t(runner, "needs registration".into())),
+            _ => None,
+        },
+        EventKind::ProbeChanged {
+            runner,
+            probe,
+            state: ProbeState::Failing,
+            ..
+        } => Some(Trigger {
+            probe: probe.clone(),
+            ..t(runner, String::new())
+        }),
+        _ => None,
+    }
+}
+
+/// A healing's context: the engine, the runner's settings and the failure.
+struct Case<'a> {
+    engine: &'a Arc<Engine>,
+    trigger: Trigger,
+    spec: HealSpec,
+    cwd: PathBuf,
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    failure: Failure,
+    key: String,
+    dry_run: bool,
+}
+
+impl Case<'_> {
+    fn publish(&self, step: HealStep, rule: &str, detail: String) {
+        self.engine.bus().publish(EventKind::Heal {
+            runner: self.trigger.runner.clone(),
+            signature: self.key.clone(),
+            step,
+            rule: rule.to_string(),
+            detail,
+            dry_run: self.dry_run,
+        });
+    }
+}
+
+async fn heal(
+    engine: &Arc<Engine>,
+    trigger: Trigger,
+    shared: &Mutex<Shared>,
+    miner: &Mutex<Miner>,
+) {
+    let config = engine.config();
+    let Some(spec) = config
+        .manifest
+        .runners
+        .iter()
+        .find(|r| r.name == trigger.runner)
+        .cloned()
+    else {
+        return;
+    };
+    let Some(plan) = engine.plan(&trigger.runner) else {
+        return;
+    };
+    let mut tail = engine.logs(&trigger.runner, TAIL_LINES).unwrap_or_default();
+    if let Some(e) = &trigger.error {
+        tail.push(format!("spawn failed: {e}"));
+    }
+    let failure = Failure::new(
+        &trigger.runner,
+        (trigger.exit.clone(), trigger.code, trigger.signal),
+        &trigger.probe,
+        tail,
+        &mut lock(miner),
+    );
+    let key = failure.key();
+    let probe_kind = spec
+        .probes
+        .iter()
+        .find(|p| p.name == trigger.probe)
+        .map_or("", |p| check_kind(p.check()));
+    let db = engine.data_dir().db();
+    let row = qcity_store::SignatureRow {
+        key: key.clone(),
+        runner: failure.runner.clone(),
+        exit: failure.exit.clone(),
+        probe: failure.probe.clone(),
+        templates: serde_json::to_string(&failure.templates).unwrap_or_default(),
+        count: 0,
+        first_ms: 0,
+        last_ms: 0,
+    };
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut store = Store::open(&db)?;
+        let row = store.signature_seen(&row, crate::clock::now_ms())?;
+        let stats = store.rule_stats(&row.key)?;
+        Ok::<_, qcity_store::StoreError>((row, stats))
+    })
+    .await;
+    let (row, stats) = match stored {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            tracing::warn!(runner = %trigger.runner, error = %e, "healer: cannot record the signature");
+            return;
+        }
+        Err(_) => return,
+    };
+    let quiet_key = (trigger.runner.clone(), key.clone());
+    if lock(shared)
+        .quiet
+        .get(&quiet_key)
+        .is_some_and(|t| t.elapsed() < QUIET_AFTER_ESCALATION)
+    {
+        return;
+    }
+    let (fixes, cannot) = candidates(&spec.heal, &failure, probe_kind, &stats);
+    let case = Case {
+        engine,
+        cwd: plan.cwd.clone().unwrap_or_else(|| config.dir.clone()),
+        env: plan.env.clone(),
+        spec: spec.heal.clone(),
+        failure,
+        key,
+        dry_run: config.device.healer.dry_run,
+        trigger,
+    };
+    case.publish(
+        HealStep::Diagnosed,
+        "",
+        diagnosis(&case.failure, row.count, &fixes, &cannot),
+    );
+    if case.dry_run {
+        match fixes.first() {
+            Some(c) => case.publish(HealStep::WouldApply, &c.rule, plan_text(c)),
+            None => case.publish(
+                HealStep::WouldApply,
+                "",
+                "no fix fits: it would escalate".into(),
+            ),
+        }
+        return;
+    }
+    let mut tried = Vec::new();
+    for fix in fixes.iter().take(MAX_FIXES) {
+        if fix.actions.first() == Some(&HealAction::Escalate) {
+            tried.push(format!("{}: escalates by design", fix.rule));
+            break;
+        }
+        case.publish(HealStep::Applying, &fix.rule, plan_text(fix));
+        let (ok, detail) = attempt(&case, fix).await;
+        let db = engine.data_dir().db();
+        let (sig, rule) = (case.key.clone(), fix.rule.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            Store::open(&db)?.heal_outcome(&sig, &rule, ok, crate::clock::now_ms())
+        })
+        .await;
+        if ok {
+            case.publish(HealStep::Validated, &fix.rule, detail);
+            return;
+        }
+        tried.push(format!("{}: {detail}", fix.rule));
+    }
+    escalate(&case, &tried, &cannot);
+    lock(shared).quiet.insert(quiet_key, Instant::now());
+}
+
+fn check_kind(c: ProbeCheck<'_>) -> &'static str {
+    match c {
+        ProbeCheck::Process(_) => "process",
+        ProbeCheck::Exec(_) => "exec",
+        ProbeCheck::Http(_) => "http",
+        ProbeCheck::Tcp(_) => "tcp",
+        ProbeCheck::Log(_) => "log",
+        ProbeCheck::Runner(_) => "runner",
+        ProbeCheck::Disk(_) => "disk",
+    }
+}
+
+fn diagnosis(f: &Failure, count: u64, fixes: &[Candidate], cannot: &[String]) -> String {
+    let mut out = format!("{} (seen {count}×)", f.summary());
+    if fixes.is_empty() {
+        out.push_str("; no fix fits");
+    } else {
+        let list: Vec<String> = fixes
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} ({}/{} worked, score {:.2})",
+                    c.rule, c.successes, c.attempts, c.score
+                )
+            })
+            .collect();
+        out.push_str(&format!("; fixes: {}", list.join(", ")));
+    }
+    if !cannot.is_empty() {
+        out.push_str(&format!("; cannot: {}", cannot.join(", ")));
+    }
+    out
+}
+
+fn plan_text(c: &Candidate) -> String {
+    c.actions
+        .iter()
+        .map(describe)
+        .collect::<Vec<_>>()
+        .join(", then ")
+}
+
+/// Applies one fix and validates it; undoes it when it did not help. (worked, what happened)
+async fn attempt(case: &Case<'_>, fix: &Candidate) -> (bool, String) {
+    let mut undo = Vec::new();
+    let mut restarted_at = None;
+    for action in &fix.actions {
+        let done = match action {
+            HealAction::Restart => restart(case).await.map(|id| {
+                restarted_at = Some(id);
+            }),
+            HealAction::Run(argv) => run(case, argv).await,
+            HealAction::Clean(dirs) => clean(case, dirs, &mut undo),
+            HealAction::WaitTcp(addr) => wait_tcp(case, addr).await,
+            HealAction::Escalate => Err("the rule escalates here".into()),
+        };
+        if let Err(e) = done {
+            let detail = format!("{}: {e}", describe(action));
+            rollback(case, fix, undo);
+            return (false, detail);
+        }
+    }
+    // A runner that failed is started again for the fix to show; one whose probe failed
+    // while it ran is left running.
+    if case.trigger.probe.is_empty() && restarted_at.is_none() {
+        match restart(case).await {
+            Ok(id) => restarted_at = Some(id),
+            Err(e) => {
+                rollback(case, fix, undo);
+                return (false, format!("restart: {e}"));
+            }
+        }
+    }
+    let verdict = validate(case, restarted_at).await;
+    match verdict {
+        Ok(detail) => (true, detail),
+        Err(detail) => {
+            rollback(case, fix, undo);
+            (false, detail)
+        }
+    }
+}
+
+/// Restarts the runner; returns the bus id from which its new run's events count.
+async fn restart(case: &Case<'_>) -> Result<u64, String> {
+    let from = case.engine.bus().next_id();
+    case.engine
+        .control("healer", ControlAction::Restart, &case.trigger.runner)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(from)
+}
+
+async fn run(case: &Case<'_>, argv: &[String]) -> Result<(), String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("empty command".into());
+    };
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(&case.cwd)
+        .env_clear()
+        .envs(case.env.iter().map(|(k, v)| (k, v)))
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = match tokio::time::timeout(RUN_TIMEOUT, child).await {
+        Err(_) => return Err(format!("still running after {} s", RUN_TIMEOUT.as_secs())),
+        Ok(Err(e)) => return Err(format!("cannot start {program}: {e}")),
+        Ok(Ok(out)) => out,
+    };
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let last = said
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("");
+    Err(format!("{} {last}", out.status).trim().to_string())
+}
+
+/// What a `clean` can undo: the directory's place and where its contents were put.
+struct Aside {
+    dir: PathBuf,
+    kept: PathBuf,
+}
+
+/// Moves each directory into the data dir's `heal/aside` (off the runner's disk, so a full
+/// disk gets its space back) and leaves an empty one in its place.
+fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(), String> {
+    let stamp = crate::clock::now_ms();
+    let root = case
+        .engine
+        .data_dir()
+        .root()
+        .join("heal/aside")
+        .join(&case.trigger.runner)
+        .join(stamp.to_string());
+    for (i, d) in dirs.iter().enumerate() {
+        let dir = case.cwd.join(d);
+        if !dir.exists() {
+            continue;
+        }
+        let kept = root.join(format!(
+            "{i}-{}",
+            d.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        move_dir(&dir, &kept).map_err(|e| format!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        undo.push(Aside { dir, kept });
+    }
+    Ok(())
+}
+
+/// Puts cleaned directories back; says so with a `rolled-back` event.
+fn rollback(case: &Case<'_>, fix: &Candidate, undo: Vec<Aside>) {
+    if undo.is_empty() {
+        return;
+    }
+    let mut said = Vec::new();
+    for a in undo.into_iter().rev() {
+        let back = std::fs::remove_dir_all(&a.dir)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .and_then(|()| move_dir(&a.kept, &a.dir));
+        said.push(match back {
+            Ok(()) => format!("restored {}", a.dir.display()),
+            Err(e) => format!(
+                "could not restore {} ({e}); its contents are kept in {}",
+                a.dir.display(),
+                a.kept.display()
+            ),
+        });
+    }
+    case.publish(HealStep::RolledBack, &fix.rule, said.join("; "));
+}
+
+/// Renames, or copies and deletes across filesystems.
+fn move_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::rename(from, to) {
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+            if let Err(e) = copy_tree(from, to) {
+                let _ = std::fs::remove_dir_all(to);
+                return Err(e);
+            }
+            std::fs::remove_dir_all(from)
+        }
+        other => other,
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst)?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits with backoff (0.5 s doubling to 10 s) until `addr` accepts a connection, for up to
+/// ten validation windows.
+async fn wait_tcp(case: &Case<'_>, addr: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_millis(case.spec.validate_ms.saturating_mul(10));
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let connect = tokio::net::TcpStream::connect(addr);
+        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), connect).await {
+            return Ok(());
+        }
+        if Instant::now() + delay > deadline {
+            return Err(format!("{addr} still does not answer"));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// The fix worked when the failed probe passes again within the window, or, for a runner
+/// that failed, when its new run stays up (or ends cleanly) through the window.
+async fn validate(case: &Case<'_>, from: Option<u64>) -> Result<String, String> {
+    let window = Duration::from_millis(case.spec.validate_ms);
+    let runner = &case.trigger.runner;
+    let mut rx = case.engine.bus().subscribe("healer-validate", 1024);
+    let from = from.unwrap_or(0);
+    let probe = &case.trigger.probe;
+    if !probe.is_empty() {
+        let passing = |engine: &Engine| {
+            engine.status().iter().any(|s| {
+                s.name == *runner
+                    && s.probes
+                        .iter()
+                        .any(|p| p.name == *probe && p.state == ProbeState::Passing)
+            })
+        };
+        if passing(case.engine) {
+            return Ok(format!("probe {probe} passes"));
+        }
+    }
+    let deadline = tokio::time::Instant::now() + window;
+    loop {
+        let ev = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(ev)) => ev,
+            Ok(None) | Err(_) => break,
+        };
+        if ev.id < from || ev.kind.runner() != Some(runner.as_str()) {
+            continue;
+        }
+        match &ev.kind {
+            EventKind::ProbeChanged {
+                probe: p,
+                state: ProbeState::Passing,
+                ..
+            } if p == probe => return Ok(format!("probe {probe} passes again")),
+            EventKind::RunnerState { state, .. } => match state {
+                RunnerState::Exited { exit } if !exit.success() => {
+                    return Err(format!("it failed again: {}", exit.describe()));
+                }
+                RunnerState::CrashLooping { .. } | RunnerState::NeedsRegistration { .. } => {
+                    return Err(format!("it failed again: {}", state.name()));
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    if !probe.is_empty() {
+        return Err(format!(
+            "probe {probe} still failing after {} ms",
+            window.as_millis()
+        ));
+    }
+    let state = case
+        .engine
+        .status()
+        .into_iter()
+        .find(|s| s.name == *runner)
+        .map(|s| s.state);
+    match state {
+        Some(RunnerState::Running { .. }) => Ok(format!("up for {} ms", window.as_millis())),
+        Some(RunnerState::Exited { exit }) if exit.success() => Ok("finished cleanly".into()),
+        other => Err(format!(
+            "not running after {} ms ({})",
+            window.as_millis(),
+            other.map_or("gone".into(), |s| s.name().to_string())
+        )),
+    }
+}
+
+/// Tells the master: the signature, the fixes tried and why each failed, the rules that
+/// could not act, and the last lines of output.
+fn escalate(case: &Case<'_>, tried: &[String], cannot: &[String]) {
+    let f = &case.failure;
+    let mut advice = Vec::new();
+    if !tried.is_empty() {
+        advice.push(format!("fixes tried: {}", tried.join("; ")));
+    }
+    if !cannot.is_empty() {
+        advice.push(format!("could not act: {}", cannot.join("; ")));
+    }
+    if tried.is_empty() && cannot.is_empty() {
+        advice.push("no healing rule fits this failure; add one under `heal.rules`".into());
+    }
+    if !f.tail.is_empty() {
+        advice.push(format!("last lines:\n{}", f.tail.join("\n")));
+    }
+    // A lost registration was escalated by the runner itself, with the steps to register.
+    if f.exit != "needs registration" {
+        case.engine.bus().publish(EventKind::Escalation {
+            runner: Some(case.trigger.runner.clone()),
+            reason: format!(
+                "the healer could not fix {} (signature {})",
+                f.summary(),
+                case.key
+            ),
+            advice: advice.join("\n"),
+        });
+    }
+    case.publish(HealStep::Escalated, "", advice.join("\n"));
+}

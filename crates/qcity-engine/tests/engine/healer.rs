@@ -1,0 +1,464 @@
+//! The healer on real failures: a missing command, a refused connection, a full tmpfs, a
+//! fix that does not help (rolled back and escalated), and learning which of two fixes works.
+
+use std::time::Duration;
+
+use qcity_config::{HealAction, HealMatch, HealRule, HealSpec, RestartSpec, RunnerSpec};
+use qcity_engine::event::HealStep;
+use qcity_engine::{EventKind, RunnerState};
+
+use crate::support::*;
+
+/// A runner restarted quickly, with `heal` settings validated over `validate_ms`.
+fn healing(name: &str, script: &str, heal: HealSpec) -> RunnerSpec {
+    let mut r = runner(name, script);
+    r.restart = RestartSpec {
+        delay_ms: 200,
+        max_delay_ms: 200,
+        jitter_percent: 0,
+        crash_loop: None,
+        ..RestartSpec::default()
+    };
+    r.heal = HealSpec {
+        validate_ms: 1_500,
+        ..heal
+    };
+    r
+}
+
+/// The heal steps seen for `runner`: (step, rule, detail).
+fn steps(h: &Harness, runner: &str) -> Vec<(HealStep, String, String)> {
+    h.seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Heal {
+                runner: r,
+                step,
+                rule,
+                detail,
+                ..
+            } if r == runner => Some((*step, rule.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn wait_step(h: &mut Harness, runner: &str, step: HealStep, nth: usize) {
+    let r = runner.to_string();
+    let what = format!("heal step {step:?} #{nth}");
+    loop {
+        let seen = steps(h, runner).iter().filter(|s| s.0 == step).count();
+        if seen > nth {
+            return;
+        }
+        let already = h.seen.len();
+        h.wait_event(&what, |e| {
+            matches!(&e.kind, EventKind::Heal { runner, step: s, .. } if *runner == r && *s == step)
+                && e.id > 0
+        })
+        .await;
+        if h.seen.len() == already {
+            // The match was an older event: wait for a newer one.
+            let last = h.seen.last().map_or(0, |e| e.id);
+            h.wait_event(&what, move |e| e.id > last).await;
+        }
+    }
+}
+
+fn outcomes(h: &Harness, signature: &str) -> Vec<(String, u64, u64)> {
+    let store = qcity_store::Store::open(&h.engine.data_dir().db()).unwrap();
+    store
+        .rule_stats(signature)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.rule, s.attempts, s.successes))
+        .collect()
+}
+
+fn signature_of(h: &Harness, runner: &str) -> String {
+    h.seen
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Heal {
+                runner: r,
+                signature,
+                ..
+            } if r == runner => Some(signature.clone()),
+            _ => None,
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_command_is_installed_and_the_runner_comes_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tools = tmp.path().join("tools");
+    std::fs::create_dir_all(&tools).unwrap();
+    let install = format!(
+        "printf '#!/bin/sh\\necho qi-tool up\\nexec sleep 30\\n' > {0}/qi-tool && chmod +x {0}/qi-tool",
+        tools.display()
+    );
+    let mut r = healing(
+        "needs-tool",
+        "exec qi-tool",
+        HealSpec {
+            install_command: vec!["sh".into(), "-c".into(), install],
+            ..HealSpec::default()
+        },
+    );
+    r.env
+        .insert("PATH".into(), format!("{}:/usr/bin:/bin", tools.display()));
+    let mut h = Harness::start(vec![r]).await;
+    wait_step(&mut h, "needs-tool", HealStep::Validated, 0).await;
+    let s = steps(&h, "needs-tool");
+    assert_eq!(s[0].0, HealStep::Diagnosed);
+    assert!(
+        s[0].2.contains("exit 127") && s[0].2.contains("fixes: missing-dependency"),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s[1].0, s[1].1.as_str()),
+        (HealStep::Applying, "missing-dependency")
+    );
+    assert!(s[1].2.starts_with("run sh -c printf"), "{s:?}");
+    assert_eq!(s[2].0, HealStep::Validated, "{s:?}");
+    assert!(tools.join("qi-tool").exists());
+    let pid = h.wait_running("needs-tool").await;
+    assert!(alive(pid));
+    assert_eq!(
+        outcomes(&h, &signature_of(&h, "needs-tool")),
+        [("missing-dependency".to_string(), 1, 1)]
+    );
+    // Every step is in the audit log.
+    let published = h.engine.bus().next_id() - 1;
+    h.engine.wait_durable(published).await;
+    let audit = h.engine.audit_tail(1000).unwrap();
+    let heal_rows = audit
+        .iter()
+        .filter(|r| r.action == "heal" && r.target == "needs-tool")
+        .count();
+    assert!(heal_rows >= 3, "{heal_rows} heal rows in the audit log");
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fix_that_does_not_help_is_rolled_back_and_escalated() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(work.join("cache/objects")).unwrap();
+    std::fs::write(work.join("cache/objects/a1"), "cached build output").unwrap();
+    let mut r = healing(
+        "corrupt",
+        "echo 'error: checksum mismatch for cache entry a1'; exit 1",
+        HealSpec {
+            cache_dirs: vec!["cache".into()],
+            ..HealSpec::default()
+        },
+    );
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "corrupt", HealStep::Escalated, 0).await;
+    let s = steps(&h, "corrupt");
+    let order: Vec<HealStep> = s.iter().map(|s| s.0).collect();
+    assert_eq!(
+        order,
+        [
+            HealStep::Diagnosed,
+            HealStep::Applying,
+            HealStep::RolledBack,
+            HealStep::Escalated
+        ],
+        "{s:?}"
+    );
+    assert_eq!(s[1].1, "corrupted-cache");
+    assert!(s[2].2.contains("restored"), "{s:?}");
+    assert_eq!(
+        std::fs::read_to_string(work.join("cache/objects/a1")).unwrap(),
+        "cached build output",
+        "the cache is back as it was"
+    );
+    let escalation = h
+        .seen
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Escalation {
+                runner: Some(r),
+                reason,
+                advice,
+            } if r == "corrupt" && reason.contains("healer") => {
+                Some((reason.clone(), advice.clone()))
+            }
+            _ => None,
+        })
+        .expect("an escalation");
+    assert!(escalation.0.contains("exit 1"), "{escalation:?}");
+    assert!(
+        escalation
+            .1
+            .contains("fixes tried: corrupted-cache: it failed again: exit 1"),
+        "{escalation:?}"
+    );
+    assert!(
+        escalation
+            .1
+            .contains("checksum mismatch for cache entry a1"),
+        "the last lines are in it: {escalation:?}"
+    );
+    assert_eq!(
+        outcomes(&h, &signature_of(&h, "corrupt")),
+        [("corrupted-cache".to_string(), 1, 0)]
+    );
+    // The same failure again stays quiet: no second escalation for the next restarts.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let escalations = h
+        .seen
+        .iter()
+        .filter(|e| {
+            matches!(
+                &e.kind,
+                EventKind::Heal {
+                    step: HealStep::Escalated,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(escalations, 1);
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fix_that_worked_is_tried_first_next_time() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let rule = |name: &str, script: &str| HealRule {
+        name: name.into(),
+        matches: HealMatch {
+            exit_codes: vec![3],
+            text: Some("marker missing".into()),
+            ..HealMatch::default()
+        },
+        actions: vec![HealAction::Run(vec![
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+        ])],
+    };
+    let mut r = healing(
+        "marker",
+        "[ -f marker ] || { echo 'error: marker missing'; exit 3; }; exec sleep 30",
+        HealSpec {
+            rules: vec![
+                rule("touch-elsewhere", "touch elsewhere"),
+                rule("touch-marker", "touch marker"),
+            ],
+            ..HealSpec::default()
+        },
+    );
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "marker", HealStep::Validated, 0).await;
+    let applied: Vec<String> = steps(&h, "marker")
+        .into_iter()
+        .filter(|s| s.0 == HealStep::Applying)
+        .map(|s| s.1)
+        .collect();
+    assert_eq!(
+        applied,
+        ["touch-elsewhere", "touch-marker"],
+        "declared order while untried"
+    );
+    let sig = signature_of(&h, "marker");
+    assert_eq!(
+        outcomes(&h, &sig),
+        [
+            ("touch-elsewhere".to_string(), 1, 0),
+            ("touch-marker".to_string(), 1, 1)
+        ]
+    );
+
+    // The same failure again: the rule that worked goes first and is the only one needed.
+    std::fs::remove_file(work.join("marker")).unwrap();
+    h.engine
+        .control("test", qcity_engine::ControlAction::Restart, "marker")
+        .await
+        .unwrap();
+    wait_step(&mut h, "marker", HealStep::Validated, 1).await;
+    let s = steps(&h, "marker");
+    let second: Vec<&(HealStep, String, String)> = s
+        .iter()
+        .skip_while(|s| s.0 != HealStep::Validated)
+        .skip(1)
+        .collect();
+    assert_eq!(second[0].0, HealStep::Diagnosed);
+    assert!(
+        second[0].2.contains(
+            "fixes: touch-marker (1/1 worked, score 0.67), touch-elsewhere (0/1 worked, score 0.33)"
+        ),
+        "{second:?}"
+    );
+    assert_eq!(
+        (second[1].0, second[1].1.as_str()),
+        (HealStep::Applying, "touch-marker")
+    );
+    assert_eq!(second[2].0, HealStep::Validated);
+    assert_eq!(signature_of(&h, "marker"), sig);
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_waits_for_the_network_then_restarts() {
+    let port = free_port();
+    let script =
+        format!("exec 3<>/dev/tcp/127.0.0.1/{port} || exit 1; echo connected; exec sleep 30");
+    let mut r = healing(
+        "net",
+        "",
+        HealSpec {
+            network_check: Some(format!("127.0.0.1:{port}")),
+            ..HealSpec::default()
+        },
+    );
+    r.command = vec!["bash".into(), "-c".into(), script];
+    let mut h = Harness::start(vec![r]).await;
+    wait_step(&mut h, "net", HealStep::Applying, 0).await;
+    let s = steps(&h, "net");
+    assert!(s[0].2.contains("Connection refused"), "{s:?}");
+    assert_eq!(s[1].1, "network-down");
+    assert_eq!(s[1].2, format!("wait for 127.0.0.1:{port}, then restart"));
+    // The network comes back a moment later.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || for _conn in listener.incoming() {});
+    wait_step(&mut h, "net", HealStep::Validated, 0).await;
+    assert!(matches!(
+        h.engine.status()[0].state,
+        RunnerState::Running { .. }
+    ));
+    h.engine.shutdown("test").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_a_dry_run_the_healer_says_what_it_would_do_and_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let marker = tmp.path().join("installed");
+    let r = healing(
+        "dry",
+        "echo 'ModuleNotFoundError: No module named requests'; exit 1",
+        HealSpec {
+            install_command: vec!["touch".into(), marker.display().to_string()],
+            ..HealSpec::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("config");
+    std::fs::create_dir_all(&conf).unwrap();
+    let mut cfg = config(&conf, vec![r]);
+    cfg.device.healer.dry_run = true;
+    write_manifest(&conf, &cfg);
+    let mut h = Harness::start_with(dir, cfg).await;
+    wait_step(&mut h, "dry", HealStep::WouldApply, 0).await;
+    let s = steps(&h, "dry");
+    let would = s.iter().find(|s| s.0 == HealStep::WouldApply).unwrap();
+    assert_eq!(would.1, "missing-dependency");
+    assert_eq!(
+        would.2,
+        format!("run touch {}, then restart", marker.display())
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!marker.exists(), "nothing was run");
+    assert!(
+        !steps(&h, "dry").iter().any(|s| s.0 == HealStep::Applying),
+        "nothing applied"
+    );
+    h.engine.shutdown("test").await;
+}
+
+/// A real full filesystem: a 1 MiB tmpfs that the runner's cache fills. Needs root (mount);
+/// without it the test says so and checks nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=1m",
+            "qcity-test",
+            &work.display().to_string(),
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        return;
+    }
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let _unmount = Unmount(work.clone());
+    std::fs::create_dir_all(work.join("cache")).unwrap();
+    std::fs::write(work.join("cache/blob"), vec![7u8; 700 * 1024]).unwrap();
+    let mut r = healing(
+        "disk",
+        "rm -f out.bin; dd if=/dev/zero of=out.bin bs=1k count=500 2>&1 || exit 1; exec sleep 30",
+        HealSpec {
+            cache_dirs: vec!["cache".into()],
+            ..HealSpec::default()
+        },
+    );
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "disk", HealStep::Validated, 0).await;
+    let s = steps(&h, "disk");
+    assert!(s[0].2.contains("No space left on device"), "{s:?}");
+    assert_eq!((s[1].0, s[1].1.as_str()), (HealStep::Applying, "disk-full"));
+    assert_eq!(s[1].2, "clean cache");
+    assert_eq!(s[2].0, HealStep::Validated, "{s:?}");
+    assert_eq!(std::fs::read_dir(work.join("cache")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::metadata(work.join("out.bin")).unwrap().len(),
+        500 * 1024
+    );
+    // The cache was moved off the full disk into the data dir, not lost.
+    let aside = h.engine.data_dir().root().join("heal/aside/disk");
+    let kept: Vec<_> = walk(&aside)
+        .into_iter()
+        .filter(|p| p.ends_with("blob"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::metadata(&kept[0]).unwrap().len(), 700 * 1024);
+    h.engine.shutdown("test").await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,124 @@
+//! The healer's memory: each failure signature with how often and when it was seen, and the
+//! outcome of every fix tried for it (what the healer learns its preferences from).
+
+use rusqlite::params;
+
+use crate::db::Store;
+use crate::error::{Context, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureRow {
+    /// A stable hash of the other four fields.
+    pub key: String,
+    pub runner: String,
+    /// `exit 1`, `signal 9 (SIGKILL)`, `crash loop`, `needs registration`, or empty.
+    pub exit: String,
+    /// The failing probe, or empty.
+    pub probe: String,
+    /// The log templates that explain it, as a JSON array of strings.
+    pub templates: String,
+    pub count: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+}
+
+/// How one rule has done on one signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleStats {
+    pub rule: String,
+    pub attempts: u64,
+    pub successes: u64,
+}
+
+impl Store {
+    /// Records one more sighting of `sig` at `ts_ms`; returns the row as stored.
+    pub fn signature_seen(
+        &mut self,
+        sig: &SignatureRow,
+        ts_ms: i64,
+    ) -> Result<SignatureRow, StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO signatures (key, runner, exit, probe, templates, count, first_ms, last_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)
+                 ON CONFLICT (key) DO UPDATE SET count = count + 1, last_ms = excluded.last_ms",
+                params![sig.key, sig.runner, sig.exit, sig.probe, sig.templates, ts_ms],
+            )
+            .ctx("recording a failure signature")?;
+        self.conn
+            .query_row(
+                &format!("{SELECT} WHERE key = ?1"),
+                [&sig.key],
+                read_signature,
+            )
+            .ctx("reading a failure signature")
+    }
+
+    /// The most frequent signatures, most seen first (ties: most recent first).
+    pub fn top_signatures(&self, limit: usize) -> Result<Vec<SignatureRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(&format!(
+                "{SELECT} ORDER BY count DESC, last_ms DESC LIMIT ?1"
+            ))
+            .ctx("listing failure signatures")?;
+        let rows = st
+            .query_map([limit as i64], read_signature)
+            .ctx("listing failure signatures")?;
+        rows.collect::<Result<_, _>>()
+            .ctx("listing failure signatures")
+    }
+
+    pub fn heal_outcome(
+        &mut self,
+        signature: &str,
+        rule: &str,
+        ok: bool,
+        ts_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO heal_outcomes (signature, rule, ok, ts_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![signature, rule, ok, ts_ms],
+            )
+            .ctx("recording a fix's outcome")?;
+        Ok(())
+    }
+
+    /// Every rule tried on `signature`, with its attempts and successes.
+    pub fn rule_stats(&self, signature: &str) -> Result<Vec<RuleStats>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT rule, COUNT(*), SUM(ok) FROM heal_outcomes WHERE signature = ?1
+                 GROUP BY rule ORDER BY rule",
+            )
+            .ctx("reading fix outcomes")?;
+        let rows = st
+            .query_map([signature], |r| {
+                Ok(RuleStats {
+                    rule: r.get(0)?,
+                    attempts: r.get::<_, i64>(1)? as u64,
+                    successes: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .ctx("reading fix outcomes")?;
+        rows.collect::<Result<_, _>>().ctx("reading fix outcomes")
+    }
+}
+
+const SELECT: &str =
+    "SELECT key, runner, exit, probe, templates, count, first_ms, last_ms FROM signatures";
+
+fn read_signature(r: &rusqlite::Row<'_>) -> rusqlite::Result<SignatureRow> {
+    Ok(SignatureRow {
+        key: r.get(0)?,
+        runner: r.get(1)?,
+        exit: r.get(2)?,
+        probe: r.get(3)?,
+        templates: r.get(4)?,
+        count: r.get::<_, i64>(5)? as u64,
+        first_ms: r.get(6)?,
+        last_ms: r.get(7)?,
+    })
+}
