@@ -166,6 +166,18 @@ pub fn raise_nofile_limit() {
     }
 }
 
+/// Puts every standard signal back to its default disposition, in a child between fork and
+/// exec (async-signal-safe: only `signal`). Whatever the engine ignores (SIGPIPE, or SIGINT
+/// and SIGQUIT when a shell started it in the background) its children must not.
+pub fn reset_signal_dispositions() {
+    for sig in 1..32 {
+        if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+            // SAFETY: `signal` is async-signal-safe; SIG_DFL is valid for every signal here.
+            unsafe { libc::signal(sig, libc::SIG_DFL) };
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -249,9 +249,11 @@ impl Drop for FileActions {
 struct SpawnAttr(libc::posix_spawnattr_t);
 
 impl SpawnAttr {
-    /// New session, empty signal mask, and default dispositions for the signals Rust or tokio
-    /// change in the engine (SIGPIPE is ignored by the Rust runtime; a runner must not inherit
-    /// that).
+    /// New session, empty signal mask, and every signal at its default disposition: the
+    /// engine's own may differ (the Rust runtime ignores SIGPIPE; a shell that started the
+    /// engine as a background job ignores SIGINT and SIGQUIT), and a runner must inherit none
+    /// of that: gitlab-runner's graceful drain is SIGQUIT, and an ignored signal cannot even
+    /// be trapped by a shell script.
     fn new_session() -> io::Result<Self> {
         // SAFETY: zeroed storage is initialised by posix_spawnattr_init, and the sigsets are
         // initialised by sigemptyset/sigaddset before use.
@@ -263,16 +265,7 @@ impl SpawnAttr {
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
             let mut defaults: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut defaults);
-            for sig in [
-                libc::SIGPIPE,
-                libc::SIGHUP,
-                libc::SIGTERM,
-                libc::SIGINT,
-                libc::SIGCHLD,
-            ] {
-                libc::sigaddset(&mut defaults, sig);
-            }
+            libc::sigfillset(&mut defaults);
             check(libc::posix_spawnattr_setsigmask(&mut attr.0, &empty))?;
             check(libc::posix_spawnattr_setsigdefault(&mut attr.0, &defaults))?;
             let flags = libc::POSIX_SPAWN_SETSID as libc::c_short

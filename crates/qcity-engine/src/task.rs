@@ -318,7 +318,7 @@ async fn attempt_once(
         .process_group(0);
     let lock_fd = lock.as_raw_fd();
     // SAFETY: between fork and exec only async-signal-safe calls: fcntl on a descriptor that
-    // is open in the parent (the lock file, alive for the whole run).
+    // is open in the parent (the lock file, alive for the whole run), and signal.
     unsafe {
         cmd.pre_exec(move || {
             // The child keeps the locked descriptor across exec: the lock is then held until
@@ -326,6 +326,7 @@ async fn attempt_once(
             if libc::fcntl(lock_fd, libc::F_SETFD, 0) == -1 {
                 return Err(std::io::Error::last_os_error());
             }
+            crate::process::reset_signal_dispositions();
             Ok(())
         });
     }

@@ -237,13 +237,18 @@ async fn heal(
         "",
         diagnosis(&case.failure, row.count, &fixes, &cannot),
     );
+    if fixes.is_empty() && cannot.is_empty() {
+        // Nothing known about this failure: the restart policy (and its crash-loop
+        // escalation) handles it; the signature is kept for the statistics.
+        return;
+    }
     if case.dry_run {
         match fixes.first() {
             Some(c) => case.publish(HealStep::WouldApply, &c.rule, plan_text(c)),
             None => case.publish(
                 HealStep::WouldApply,
                 "",
-                "no fix fits: it would escalate".into(),
+                "no fix can act here: it would escalate".into(),
             ),
         }
         return;
@@ -369,14 +374,21 @@ async fn run(case: &Case<'_>, argv: &[String]) -> Result<(), String> {
     let Some((program, args)) = argv.split_first() else {
         return Err("empty command".into());
     };
-    let child = tokio::process::Command::new(program)
-        .args(args)
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
         .current_dir(&case.cwd)
         .env_clear()
         .envs(case.env.iter().map(|(k, v)| (k, v)))
         .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            crate::process::reset_signal_dispositions();
+            Ok(())
+        });
+    }
+    let child = cmd.output();
     let out = match tokio::time::timeout(RUN_TIMEOUT, child).await {
         Err(_) => return Err(format!("still running after {} s", RUN_TIMEOUT.as_secs())),
         Ok(Err(e)) => return Err(format!("cannot start {program}: {e}")),
@@ -588,9 +600,6 @@ fn escalate(case: &Case<'_>, tried: &[String], cannot: &[String]) {
     }
     if !cannot.is_empty() {
         advice.push(format!("could not act: {}", cannot.join("; ")));
-    }
-    if tried.is_empty() && cannot.is_empty() {
-        advice.push("no healing rule fits this failure; add one under `heal.rules`".into());
     }
     if !f.tail.is_empty() {
         advice.push(format!("last lines:\n{}", f.tail.join("\n")));

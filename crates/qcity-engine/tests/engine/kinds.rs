@@ -32,6 +32,10 @@ fn log_of(h: &Harness, runner: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gitlab_runner_is_followed_and_pausing_lets_its_job_finish() {
+    // The engine may have been started with SIGQUIT ignored (a shell's background job does
+    // that); the runner must not inherit it, or its drain signal would be lost.
+    // SAFETY: setting a disposition to SIG_IGN; this test process never relies on SIGQUIT.
+    unsafe { libc::signal(libc::SIGQUIT, libc::SIG_IGN) };
     let mut h = Harness::start(vec![gitlab("gl", "job")]).await;
     pause_mid_job(&mut h, "gl", "42").await;
     assert_eq!(
