@@ -93,6 +93,13 @@ fn table() -> Table {
             Master,
             get(follow),
         ),
+        (
+            Method::GET,
+            "/api/v1/runners/{name}/heal-plan",
+            Master,
+            get(heal_plan),
+        ),
+        (Method::GET, "/api/v1/signatures", Master, get(signatures)),
         (Method::GET, "/api/v1/machine", Viewer, get(machine)),
         (Method::POST, "/api/v1/autotest", Master, post(autotest)),
         (
@@ -591,6 +598,32 @@ async fn audit(
     let engine = st.engine.clone();
     let rows = blocking(move || engine.audit_tail(n)).await?;
     Ok(Json(rows))
+}
+
+/// What the healer would do about the runner now: its failure's signature, the fixes that
+/// fit in the order they would be tried, and why other rules cannot act. Touches nothing.
+async fn heal_plan(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<qcity_engine::healer::HealPlan>, ApiError> {
+    let engine = st.engine.clone();
+    blocking(move || engine.heal_plan(&name)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignaturesQuery {
+    limit: Option<usize>,
+}
+
+/// The most frequent failure signatures with their trend and the fixes tried on them.
+async fn signatures(
+    State(st): State<AppState>,
+    q: Result<Query<SignaturesQuery>, QueryRejection>,
+) -> Result<Json<Vec<qcity_engine::healer::SignatureView>>, ApiError> {
+    let limit = query(q)?.limit.unwrap_or(20).min(200);
+    let engine = st.engine.clone();
+    blocking(move || engine.signatures(limit)).await.map(Json)
 }
 
 async fn audit_verify(State(st): State<AppState>) -> Result<Json<AuditVerdict>, ApiError> {

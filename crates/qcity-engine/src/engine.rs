@@ -75,6 +75,7 @@ pub struct Engine {
     tasks: Mutex<Arc<Tasks>>,
     /// Events seen since the start, by type (for `/metrics`).
     counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
+    healer: Arc<crate::healer::Healer>,
     _lock: std::fs::File,
 }
 
@@ -144,6 +145,7 @@ impl Engine {
             monitor: Mutex::new(None),
             tasks: Mutex::new(tasks),
             counts,
+            healer: Arc::default(),
             _lock: lock,
         });
         engine.bus.publish(EventKind::EngineStarted {
@@ -152,7 +154,7 @@ impl Engine {
             config_dir: opts.config.dir.display().to_string(),
             data_dir: engine.data.root().display().to_string(),
         });
-        crate::healer::spawn(Arc::downgrade(&engine), healer);
+        crate::healer::spawn(engine.healer.clone(), Arc::downgrade(&engine), healer);
         for l in leftovers {
             engine.bus.publish(EventKind::Reconciled {
                 runner: l.runner,
@@ -198,6 +200,25 @@ impl Engine {
             .plans()
             .into_iter()
             .find(|p| p.name == runner)
+    }
+
+    /// What the healer would do about `runner` now, touching nothing (blocking: it reads the
+    /// runner's output and the store).
+    pub fn heal_plan(&self, runner: &str) -> Result<crate::healer::HealPlan, EngineError> {
+        if self.plan(runner).is_none() {
+            return Err(EngineError::UnknownRunner {
+                name: runner.to_string(),
+            });
+        }
+        Ok(crate::healer::plan(self, &self.healer, runner))
+    }
+
+    /// The most frequent failure signatures (blocking).
+    pub fn signatures(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<crate::healer::SignatureView>, EngineError> {
+        Ok(crate::healer::signatures(self, limit)?)
     }
 
     /// Every runner's status, sorted by name.

@@ -46,6 +46,12 @@ impl Store {
             )
             .ctx("recording a failure signature")?;
         self.conn
+            .execute(
+                "INSERT INTO signature_hits (key, ts_ms) VALUES (?1, ?2)",
+                params![sig.key, ts_ms],
+            )
+            .ctx("recording a failure signature")?;
+        self.conn
             .query_row(
                 &format!("{SELECT} WHERE key = ?1"),
                 [&sig.key],
@@ -67,6 +73,31 @@ impl Store {
             .ctx("listing failure signatures")?;
         rows.collect::<Result<_, _>>()
             .ctx("listing failure signatures")
+    }
+
+    /// How often `key` was seen per `bucket_ms` since `since_ms`: (bucket start, count),
+    /// oldest first, empty buckets left out.
+    pub fn signature_trend(
+        &self,
+        key: &str,
+        since_ms: i64,
+        bucket_ms: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let bucket = bucket_ms.max(1);
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT (ts_ms / ?3) * ?3 AS b, COUNT(*) FROM signature_hits
+                 WHERE key = ?1 AND ts_ms >= ?2 GROUP BY b ORDER BY b",
+            )
+            .ctx("reading a signature's trend")?;
+        let rows = st
+            .query_map(params![key, since_ms, bucket], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .ctx("reading a signature's trend")?;
+        rows.collect::<Result<_, _>>()
+            .ctx("reading a signature's trend")
     }
 
     pub fn heal_outcome(

@@ -76,7 +76,12 @@ const MIGRATIONS: &[&str] = &[
         ok        INTEGER NOT NULL,
         ts_ms     INTEGER NOT NULL
     );
-    CREATE INDEX heal_outcomes_signature ON heal_outcomes (signature, rule);",
+    CREATE INDEX heal_outcomes_signature ON heal_outcomes (signature, rule);
+    CREATE TABLE signature_hits (
+        key   TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL
+    );
+    CREATE INDEX signature_hits_key ON signature_hits (key, ts_ms);",
 ];
 
 /// The schema version this binary writes.

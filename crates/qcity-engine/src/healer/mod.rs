@@ -57,10 +57,15 @@ struct Shared {
     quiet: HashMap<(String, String), Instant>,
 }
 
+/// The healer's memory between failures: the template miner and what is under way.
+#[derive(Default)]
+pub struct Healer {
+    shared: Mutex<Shared>,
+    miner: Mutex<Miner>,
+}
+
 /// Starts the healer on `rx`; it stops when the engine is gone.
-pub(crate) fn spawn(engine: Weak<Engine>, mut rx: EventReceiver) {
-    let shared = Arc::new(Mutex::new(Shared::default()));
-    let miner = Arc::new(Mutex::new(Miner::default()));
+pub(crate) fn spawn(healer: Arc<Healer>, engine: Weak<Engine>, mut rx: EventReceiver) {
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             let Some(trigger) = trigger(&ev.kind) else {
@@ -72,17 +77,14 @@ pub(crate) fn spawn(engine: Weak<Engine>, mut rx: EventReceiver) {
             if !engine.config().device.healer.enabled {
                 continue;
             }
-            {
-                let mut s = lock(&shared);
-                if !s.busy.insert(trigger.runner.clone()) {
-                    continue;
-                }
+            if !lock(&healer.shared).busy.insert(trigger.runner.clone()) {
+                continue;
             }
-            let (shared, miner) = (shared.clone(), miner.clone());
+            let healer = healer.clone();
             tokio::spawn(async move {
                 let runner = trigger.runner.clone();
-                heal(&engine, trigger, &shared, &miner).await;
-                lock(&shared).busy.remove(&runner);
+                heal(&engine, trigger, &healer).await;
+                lock(&healer.shared).busy.remove(&runner);
             });
         }
     });
@@ -151,25 +153,24 @@ impl Case<'_> {
     }
 }
 
-async fn heal(
-    engine: &Arc<Engine>,
-    trigger: Trigger,
-    shared: &Mutex<Shared>,
-    miner: &Mutex<Miner>,
-) {
-    let config = engine.config();
-    let Some(spec) = config
+/// A failure diagnosed: the runner's settings and how it runs, the failure and its key.
+struct Diagnosis {
+    spec: qcity_config::RunnerSpec,
+    plan: crate::runner::RunnerPlan,
+    failure: Failure,
+    key: String,
+    probe_kind: &'static str,
+}
+
+fn diagnose(engine: &Engine, healer: &Healer, trigger: &Trigger) -> Option<Diagnosis> {
+    let spec = engine
+        .config()
         .manifest
         .runners
         .iter()
         .find(|r| r.name == trigger.runner)
-        .cloned()
-    else {
-        return;
-    };
-    let Some(plan) = engine.plan(&trigger.runner) else {
-        return;
-    };
+        .cloned()?;
+    let plan = engine.plan(&trigger.runner)?;
     let mut tail = engine.logs(&trigger.runner, TAIL_LINES).unwrap_or_default();
     if let Some(e) = &trigger.error {
         tail.push(format!("spawn failed: {e}"));
@@ -179,14 +180,34 @@ async fn heal(
         (trigger.exit.clone(), trigger.code, trigger.signal),
         &trigger.probe,
         tail,
-        &mut lock(miner),
+        &mut lock(&healer.miner),
     );
-    let key = failure.key();
     let probe_kind = spec
         .probes
         .iter()
         .find(|p| p.name == trigger.probe)
         .map_or("", |p| check_kind(p.check()));
+    Some(Diagnosis {
+        key: failure.key(),
+        spec,
+        plan,
+        failure,
+        probe_kind,
+    })
+}
+
+async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
+    let config = engine.config();
+    let Some(Diagnosis {
+        spec,
+        plan,
+        failure,
+        key,
+        probe_kind,
+    }) = diagnose(engine, healer, &trigger)
+    else {
+        return;
+    };
     let db = engine.data_dir().db();
     let row = qcity_store::SignatureRow {
         key: key.clone(),
@@ -214,7 +235,7 @@ async fn heal(
         Err(_) => return,
     };
     let quiet_key = (trigger.runner.clone(), key.clone());
-    if lock(shared)
+    if lock(&healer.shared)
         .quiet
         .get(&quiet_key)
         .is_some_and(|t| t.elapsed() < QUIET_AFTER_ESCALATION)
@@ -274,7 +295,7 @@ async fn heal(
         tried.push(format!("{}: {detail}", fix.rule));
     }
     escalate(&case, &tried, &cannot);
-    lock(shared).quiet.insert(quiet_key, Instant::now());
+    lock(&healer.shared).quiet.insert(quiet_key, Instant::now());
 }
 
 fn check_kind(c: ProbeCheck<'_>) -> &'static str {
@@ -617,4 +638,183 @@ fn escalate(case: &Case<'_>, tried: &[String], cannot: &[String]) {
         });
     }
     case.publish(HealStep::Escalated, "", advice.join("\n"));
+}
+
+/// A fix as the plan and the signature list show it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FixView {
+    pub rule: String,
+    /// The actions, as words (`run npm ci`, `restart`); empty in a signature's history.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<String>,
+    pub attempts: u64,
+    pub successes: u64,
+    /// `(successes + 1) / (attempts + 2)`: the order fixes are tried in.
+    pub score: f64,
+}
+
+/// What the healer would do about a runner now (`qcity heal --dry-run`). Nothing is touched
+/// and nothing recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HealPlan {
+    pub runner: String,
+    /// The failure's signature; absent when the runner is not failing.
+    pub signature: Option<String>,
+    pub summary: String,
+    /// The output lines that explain the failure, and their templates.
+    pub lines: Vec<String>,
+    pub templates: Vec<String>,
+    /// Fixes that fit, in the order they would be tried.
+    pub fixes: Vec<FixView>,
+    /// Built-in rules that fit but cannot act, with why.
+    pub cannot: Vec<String>,
+    /// One sentence: what it would do.
+    pub would: String,
+}
+
+/// A failure signature with its history (`GET /api/v1/signatures`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SignatureView {
+    pub key: String,
+    pub runner: String,
+    pub exit: String,
+    pub probe: String,
+    pub templates: Vec<String>,
+    pub count: u64,
+    pub first_ms: i64,
+    pub last_ms: i64,
+    /// Sightings per hour over the last 24 hours: (hour start, count), empty hours left out.
+    pub trend: Vec<(i64, u64)>,
+    /// Every fix tried on it, best first.
+    pub fixes: Vec<FixView>,
+}
+
+fn fix_view(c: &Candidate) -> FixView {
+    FixView {
+        rule: c.rule.clone(),
+        actions: c.actions.iter().map(describe).collect(),
+        attempts: c.attempts,
+        successes: c.successes,
+        score: c.score,
+    }
+}
+
+/// The trigger the runner's status shows now, if it is failing.
+fn current_trigger(engine: &Engine, runner: &str) -> Option<Trigger> {
+    let st = engine.status().into_iter().find(|s| s.name == runner)?;
+    let base = |exit: String| Trigger {
+        runner: runner.to_string(),
+        exit,
+        code: st.last_exit.as_ref().and_then(|e| e.code),
+        signal: st.last_exit.as_ref().and_then(|e| e.signal),
+        error: st.last_exit.as_ref().and_then(|e| e.error.clone()),
+        probe: String::new(),
+    };
+    let failed_exit = st.last_exit.as_ref().filter(|e| !e.success());
+    match &st.state {
+        RunnerState::CrashLooping { .. } => Some(base("crash loop".into())),
+        RunnerState::NeedsRegistration { .. } => Some(base("needs registration".into())),
+        RunnerState::Exited { .. } | RunnerState::Backoff { .. } => {
+            failed_exit.map(|e| base(e.describe()))
+        }
+        _ => st
+            .probes
+            .iter()
+            .find(|p| p.state == ProbeState::Failing)
+            .map(|p| Trigger {
+                probe: p.name.clone(),
+                code: None,
+                signal: None,
+                error: None,
+                ..base(String::new())
+            }),
+    }
+}
+
+/// What the healer would do about `runner` now.
+pub(crate) fn plan(engine: &Engine, healer: &Healer, runner: &str) -> HealPlan {
+    let quiet = HealPlan {
+        runner: runner.to_string(),
+        signature: None,
+        summary: "not failing".into(),
+        lines: Vec::new(),
+        templates: Vec::new(),
+        fixes: Vec::new(),
+        cannot: Vec::new(),
+        would: "nothing: the runner is not failing".into(),
+    };
+    let Some(trigger) = current_trigger(engine, runner) else {
+        return quiet;
+    };
+    let Some(d) = diagnose(engine, healer, &trigger) else {
+        return quiet;
+    };
+    let stats = Store::open(&engine.data_dir().db())
+        .and_then(|s| s.rule_stats(&d.key))
+        .unwrap_or_default();
+    let (fixes, cannot) = candidates(&d.spec.heal, &d.failure, d.probe_kind, &stats);
+    let would = match fixes.first() {
+        _ if !engine.config().device.healer.enabled => {
+            "nothing: the healer is off (`healer.enabled` in the device config)".to_string()
+        }
+        Some(c) if c.actions.first() == Some(&HealAction::Escalate) => {
+            format!("escalate ({})", c.rule)
+        }
+        Some(c) => format!(
+            "apply {}: {}, then check it for {} ms",
+            c.rule,
+            plan_text(c),
+            d.spec.heal.validate_ms
+        ),
+        None if !cannot.is_empty() => "escalate: a rule fits but cannot act here".into(),
+        None => "nothing: no rule fits; the restart policy handles it".into(),
+    };
+    HealPlan {
+        runner: runner.to_string(),
+        signature: Some(d.key),
+        summary: d.failure.summary(),
+        lines: d.failure.lines,
+        templates: d.failure.templates,
+        fixes: fixes.iter().map(fix_view).collect(),
+        cannot,
+        would,
+    }
+}
+
+/// The most frequent signatures, with their trend and the fixes tried on them.
+pub(crate) fn signatures(
+    engine: &Engine,
+    limit: usize,
+) -> Result<Vec<SignatureView>, qcity_store::StoreError> {
+    const HOUR: i64 = 3_600_000;
+    let store = Store::open(&engine.data_dir().db())?;
+    let since = crate::clock::now_ms() - 24 * HOUR;
+    let mut out = Vec::new();
+    for row in store.top_signatures(limit)? {
+        let mut fixes: Vec<FixView> = store
+            .rule_stats(&row.key)?
+            .into_iter()
+            .map(|s| FixView {
+                score: (s.successes as f64 + 1.0) / (s.attempts as f64 + 2.0),
+                rule: s.rule,
+                actions: Vec::new(),
+                attempts: s.attempts,
+                successes: s.successes,
+            })
+            .collect();
+        fixes.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.push(SignatureView {
+            trend: store.signature_trend(&row.key, since, HOUR)?,
+            templates: serde_json::from_str(&row.templates).unwrap_or_default(),
+            key: row.key,
+            runner: row.runner,
+            exit: row.exit,
+            probe: row.probe,
+            count: row.count,
+            first_ms: row.first_ms,
+            last_ms: row.last_ms,
+            fixes,
+        });
+    }
+    Ok(out)
 }

@@ -129,6 +129,19 @@ async fn a_missing_command_is_installed_and_the_runner_comes_back() {
         outcomes(&h, &signature_of(&h, "needs-tool")),
         [("missing-dependency".to_string(), 1, 1)]
     );
+    let plan = tokio::task::block_in_place(|| h.engine.heal_plan("needs-tool")).unwrap();
+    assert_eq!(plan.would, "nothing: the runner is not failing");
+    let top = tokio::task::block_in_place(|| h.engine.signatures(10)).unwrap();
+    let sig = top
+        .iter()
+        .find(|s| s.key == signature_of(&h, "needs-tool"))
+        .unwrap();
+    assert_eq!((sig.exit.as_str(), sig.count), ("exit 127", 1));
+    assert_eq!(sig.trend.iter().map(|t| t.1).sum::<u64>(), 1);
+    assert_eq!(
+        (sig.fixes[0].rule.as_str(), sig.fixes[0].successes),
+        ("missing-dependency", 1)
+    );
     // Every step is in the audit log.
     let published = h.engine.bus().next_id() - 1;
     h.engine.wait_durable(published).await;
@@ -349,7 +362,7 @@ async fn a_refused_connection_waits_for_the_network_then_restarts() {
 async fn in_a_dry_run_the_healer_says_what_it_would_do_and_touches_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let marker = tmp.path().join("installed");
-    let r = healing(
+    let mut r = healing(
         "dry",
         "echo 'ModuleNotFoundError: No module named requests'; exit 1",
         HealSpec {
@@ -357,6 +370,8 @@ async fn in_a_dry_run_the_healer_says_what_it_would_do_and_touches_nothing() {
             ..HealSpec::default()
         },
     );
+    // It stays failed, so the plan below sees the failure, not a restart in between.
+    r.restart.policy = qcity_config::RestartPolicy::Never;
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("config");
     std::fs::create_dir_all(&conf).unwrap();
@@ -371,6 +386,26 @@ async fn in_a_dry_run_the_healer_says_what_it_would_do_and_touches_nothing() {
     assert_eq!(
         would.2,
         format!("run touch {}, then restart", marker.display())
+    );
+    // `qcity heal --dry-run`'s view of the same failure, asked while the runner fails.
+    let plan = tokio::task::block_in_place(|| h.engine.heal_plan("dry")).unwrap();
+    assert_eq!(
+        plan.signature.as_deref(),
+        Some(signature_of(&h, "dry").as_str())
+    );
+    assert_eq!(plan.fixes[0].rule, "missing-dependency");
+    assert_eq!(
+        plan.would,
+        format!(
+            "apply missing-dependency: run touch {}, then restart, then check it for 1500 ms",
+            marker.display()
+        )
+    );
+    assert!(
+        plan.lines
+            .iter()
+            .any(|l| l.contains("No module named requests")),
+        "{plan:?}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(!marker.exists(), "nothing was run");

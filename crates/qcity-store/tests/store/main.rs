@@ -2,6 +2,7 @@
 
 mod audit;
 mod basics;
+mod heal;
 
 use std::path::PathBuf;
 
