@@ -7,5 +7,6 @@ mod audit;
 mod cli;
 mod crash;
 mod daemon;
+mod heal;
 mod hooks;
 mod qi;

@@ -536,6 +536,91 @@ pub fn audit_tail(data: &DataDir, n: usize, json: bool) -> CliResult {
     Ok(())
 }
 
+pub fn heal_plan(data: &DataDir, runner: &str, json: bool) -> CliResult {
+    let plan: qcity_engine::healer::HealPlan =
+        Client::connect(data)?.get(&format!("/runners/{runner}/heal-plan"))?;
+    if json {
+        return print_json(&plan);
+    }
+    let mut out = format!("{}: {}\n", plan.runner, plan.summary);
+    if let Some(sig) = &plan.signature {
+        out.push_str(&format!("signature: {sig}\n"));
+    }
+    for l in &plan.lines {
+        out.push_str(&format!("  | {l}\n"));
+    }
+    if !plan.fixes.is_empty() {
+        let rows: Vec<Vec<String>> = plan
+            .fixes
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                vec![
+                    (i + 1).to_string(),
+                    f.rule.clone(),
+                    format!("{}/{}", f.successes, f.attempts),
+                    format!("{:.2}", f.score),
+                    f.actions.join(", then "),
+                ]
+            })
+            .collect();
+        out.push_str(&format::table(
+            &["#", "FIX", "WORKED", "SCORE", "ACTIONS"],
+            &rows,
+        ));
+    }
+    for c in &plan.cannot {
+        out.push_str(&format!("cannot act: {c}\n"));
+    }
+    out.push_str(&format!("would: {}\n", plan.would));
+    emit(&out);
+    Ok(())
+}
+
+pub fn signatures(data: &DataDir, limit: usize, json: bool) -> CliResult {
+    let sigs: Vec<qcity_engine::healer::SignatureView> =
+        Client::connect(data)?.get(&format!("/signatures?limit={limit}"))?;
+    if json {
+        return print_json(&sigs);
+    }
+    let rows: Vec<Vec<String>> = sigs
+        .into_iter()
+        .map(|s| {
+            let what = [s.exit.clone(), s.probe.clone()]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(", probe ");
+            vec![
+                s.key,
+                s.runner,
+                s.count.to_string(),
+                format::utc(s.last_ms),
+                what,
+                s.templates.last().cloned().unwrap_or_default(),
+                s.fixes
+                    .iter()
+                    .map(|f| format!("{} {}/{}", f.rule, f.successes, f.attempts))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    emit(&format::table(
+        &[
+            "SIGNATURE",
+            "RUNNER",
+            "SEEN",
+            "LAST",
+            "FAILURE",
+            "TEMPLATE",
+            "FIXES",
+        ],
+        &rows,
+    ));
+    Ok(())
+}
+
 fn print_json<T: serde::Serialize>(v: &T) -> CliResult {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::error(e.to_string()))?;
     emit(&(text + "\n"));

@@ -106,6 +106,31 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// What the healer would do about a runner now, touching nothing: the failure's
+    /// signature, the lines that explain it, and the fixes that fit in the order they would be
+    /// tried. (The healer itself acts on failures as they happen; `healer.dry_run` in the
+    /// device config makes it only say what it would do.)
+    #[command(after_help = EXIT_CODES)]
+    Heal {
+        /// The runner
+        runner: String,
+        /// Show the plan only (required: the healer acts by itself, not on command)
+        #[arg(long, required = true)]
+        dry_run: bool,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// The most frequent failure signatures the healer has seen, with the fixes tried.
+    #[command(after_help = EXIT_CODES)]
+    Signatures {
+        /// How many
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// The QI app's installer picker.
     Qi {
         #[command(subcommand)]
@@ -323,6 +348,8 @@ fn run(cli: Cli) -> CliResult {
             AuditCommand::Verify { json } => commands::audit_verify(&data()?, *json),
             AuditCommand::Tail { rows, json } => commands::audit_tail(&data()?, *rows, *json),
         },
+        Command::Heal { runner, json, .. } => commands::heal_plan(&data()?, runner, *json),
+        Command::Signatures { limit, json } => commands::signatures(&data()?, *limit, *json),
         Command::Qi { command } => match command {
             QiCommand::List { json } => commands::qi_list(&data()?, *json),
             QiCommand::Install { asset, features } => {
