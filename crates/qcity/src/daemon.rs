@@ -75,7 +75,7 @@ fn listen_addr(config: &Config) -> CliResult<SocketAddr> {
 }
 
 pub fn run(config: Config, data_dir: PathBuf) -> CliResult {
-    let addr = listen_addr(&config)?;
+    listen_addr(&config)?;
     limit_malloc_arenas();
     // Two workers: starting 200 runners spreads its spawns over both cores (measured: 0.17 s
     // against 0.21 s on one thread), and idle workers cost nothing. Store writes have threads
@@ -85,10 +85,27 @@ pub fn run(config: Config, data_dir: PathBuf) -> CliResult {
         .enable_all()
         .build()
         .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))?;
-    rt.block_on(serve(config, data_dir, addr))
+    rt.block_on(serve_until(config, data_dir, std::future::pending()))
 }
 
-async fn serve(config: Config, data_dir: PathBuf, addr: SocketAddr) -> CliResult {
+/// The daemon until `stop` completes (or SIGTERM/SIGINT): the engine, the API on loopback,
+/// `daemon.json` for clients.
+pub async fn serve_until(
+    config: Config,
+    data_dir: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+) -> CliResult {
+    serve_with(config, data_dir, stop, |_| {}).await
+}
+
+/// As [`serve_until`], calling `ready` with the API's address once clients can connect.
+pub async fn serve_with(
+    config: Config,
+    data_dir: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+    ready: impl FnOnce(SocketAddr),
+) -> CliResult {
+    let addr = listen_addr(&config)?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         CliError::error(format!(
             "cannot listen on {addr}: {e} (another qcity with a different data dir? set api.port in {})",
@@ -137,6 +154,8 @@ async fn serve(config: Config, data_dir: PathBuf, addr: SocketAddr) -> CliResult
         )));
     }
     let mut server = tokio::spawn(qcity_api::serve(listener, engine.clone(), token));
+    ready(addr);
+    let mut stop = std::pin::pin!(stop);
     tracing::info!(
         runners,
         api = %format!("http://{addr}/api/v1"),
@@ -150,6 +169,7 @@ async fn serve(config: Config, data_dir: PathBuf, addr: SocketAddr) -> CliResult
         tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
+            _ = &mut stop => break "stopped by its face",
             _ = hup.recv() => match engine.reload("signal:SIGHUP").await {
                 Ok(r) => tracing::info!(added = ?r.added, removed = ?r.removed, changed = ?r.changed, "reloaded"),
                 Err(e) => tracing::error!("reload refused, the last good configuration keeps running:\n{e}"),

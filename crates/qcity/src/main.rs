@@ -1,14 +1,11 @@
 //! `qcity`: the daemon (`qcity up`) and the CLI that talks to it. A thin face over the engine
 //! and the API crates; anyhow and process exit codes live only here.
 
-mod client;
 mod commands;
-mod daemon;
-mod exit;
 mod format;
 mod password;
-mod paths;
-mod sample;
+
+use qcity::{client, daemon, exit, paths};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use qcity_engine::datadir::DataDir;
 
-use crate::exit::{CliError, CliResult};
+use crate::exit::CliResult;
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon running, \
 4 unknown runner or task, 5 invalid config, 6 audit chain broken, 7 autotest failed.";
@@ -300,21 +297,7 @@ fn run(cli: Cli) -> CliResult {
     };
     match &cli.command {
         Command::Up { config } => {
-            let dir = match config {
-                Some(dir) => dir.clone(),
-                None => {
-                    let dir = paths::default_config_dir()?;
-                    if sample::install_if_missing(&dir).map_err(|e| {
-                        CliError::error(format!("cannot create {}: {e}", dir.display()))
-                    })? {
-                        eprintln!(
-                            "qcity: first run: created the sample configuration in {}",
-                            dir.display()
-                        );
-                    }
-                    dir
-                }
-            };
+            let dir = paths::config_dir_or_sample(config.clone())?;
             let config = daemon::load_config(&dir)?;
             daemon::run(config, data()?.root().to_path_buf())
         }

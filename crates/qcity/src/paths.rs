@@ -27,3 +27,21 @@ pub fn default_config_dir() -> CliResult<PathBuf> {
 pub fn default_data_dir() -> CliResult<PathBuf> {
     xdg("XDG_DATA_HOME", ".local/share")
 }
+
+/// `explicit`, or the default config dir, where the sample configuration is written on first
+/// use (and said so on stderr).
+pub fn config_dir_or_sample(explicit: Option<PathBuf>) -> CliResult<PathBuf> {
+    if let Some(dir) = explicit {
+        return Ok(dir);
+    }
+    let dir = default_config_dir()?;
+    if crate::sample::install_if_missing(&dir)
+        .map_err(|e| CliError::error(format!("cannot create {}: {e}", dir.display())))?
+    {
+        eprintln!(
+            "qcity: first run: created the sample configuration in {}",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
