@@ -1,7 +1,7 @@
 # One task runner: .ci/run and README.md both use `make test`.
 CARGO ?= cargo
 
-.PHONY: fmt lint walls test ci run bench schemas ui browser sample-release
+.PHONY: fmt lint walls test ci run bench schemas ui browser sample-release tray tray-test
 
 fmt:
 	$(CARGO) fmt --all
@@ -28,11 +28,22 @@ ui: ui/node_modules/.package-lock.json
 test: ui lint walls
 	$(CARGO) test --workspace --locked
 	$(MAKE) browser
+	$(MAKE) tray-test
 
 # The dashboard in headless Chromium (Debian's package) against a real `qcity up`.
 browser:
 	$(CARGO) build --locked -p qcity
 	cd ui && QCITY_BIN=$(CURDIR)/target/debug/qcity node --test --test-concurrency=1 tests/
+
+# The tray app for real under Xvfb, with its own D-Bus session (src-tauri/tests/).
+tray-test:
+	$(CARGO) build --locked -p qcity-tray
+	xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
+	  node --test --test-concurrency=1 src-tauri/tests/
+
+# Runs the tray app (the engine in-process, or attached to a running `qcity up`).
+tray: ui
+	$(CARGO) run --release --locked -p qcity-tray --features custom-protocol
 
 ci: test
 

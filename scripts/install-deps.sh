@@ -1,16 +1,27 @@
 #!/usr/bin/env bash
 # Installs what building and testing QCity needs on a fresh Debian/Ubuntu machine that has
-# Rust, gcc, Python 3 and Node. Idempotent: installs only what is missing.
+# Rust, gcc, Python 3 and Node. Idempotent: installs only the Debian packages that are missing.
 set -euo pipefail
+pkgs=(
+  make pkg-config
+  # promtool checks the /metrics exposition; chromium runs the dashboard's browser tests.
+  prometheus chromium
+  # The tray app (Tauri 2): WebKitGTK, GTK, the AppIndicator tray, SVG icons.
+  libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
+  libxdo-dev build-essential file
+  # Its headless tests: an X display, a D-Bus session, a StatusNotifierItem watcher, a
+  # notification server, X tools, ImageMagick (the icon's colour), python3-xlib (closing a
+  # window as a window manager would).
+  xvfb xauth dbus dbus-x11 dunst x11-utils xdotool imagemagick
+  haskell-status-notifier-item-utils libglib2.0-bin python3 python3-xlib
+)
 need=()
-command -v make >/dev/null || need+=(make)
-command -v pkg-config >/dev/null || need+=(pkg-config)
-# promtool checks the /metrics exposition; chromium runs the dashboard's browser tests.
-command -v promtool >/dev/null || need+=(prometheus)
-command -v chromium >/dev/null || need+=(chromium)
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
 fi

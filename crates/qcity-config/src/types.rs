@@ -550,6 +550,39 @@ pub struct DeviceConfig {
     /// The healer: on, off, or dry run.
     #[serde(default)]
     pub healer: HealerSettings,
+    /// Which notifications are shown.
+    #[serde(default)]
+    pub notifications: NotificationSettings,
+}
+
+/// Notifications, per channel.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationSettings {
+    /// The tray app's desktop notifications, per severity.
+    pub desktop: SeverityFilter,
+}
+
+/// On or off per severity (all on by default).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct SeverityFilter {
+    /// Recoveries ("fixed"), autotest results.
+    pub info: bool,
+    /// A runner failing, crash-looping, needing registration.
+    pub error: bool,
+    /// Escalations: something needs you.
+    pub critical: bool,
+}
+
+impl Default for SeverityFilter {
+    fn default() -> Self {
+        Self {
+            info: true,
+            error: true,
+            critical: true,
+        }
+    }
 }
 
 /// The healer's switches.

@@ -17,6 +17,8 @@ pub struct Client {
     token: Token,
     agent: ureq::Agent,
     data_root: String,
+    /// Which face calls, for the audit log (`cli`, `tray`).
+    face: &'static str,
 }
 
 impl Client {
@@ -47,7 +49,24 @@ impl Client {
             token,
             agent,
             data_root,
+            face: "cli",
         })
+    }
+
+    /// The same connection, recorded in the audit log as `face`.
+    pub fn with_face(mut self, face: &'static str) -> Self {
+        self.face = face;
+        self
+    }
+
+    /// The API's base URL (`http://127.0.0.1:7717`).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The local token (the tray's window exchanges it for a session).
+    pub fn token(&self) -> &Token {
+        &self.token
     }
 
     pub fn get<T: DeserializeOwned>(&self, path: &str) -> CliResult<T> {
@@ -99,7 +118,7 @@ impl Client {
     /// The token, and the face the audit log records.
     fn request<B>(&self, r: ureq::RequestBuilder<B>) -> ureq::RequestBuilder<B> {
         r.header("Authorization", format!("Bearer {}", self.token.expose()))
-            .header(qcity_api::CLIENT_HEADER, "cli")
+            .header(qcity_api::CLIENT_HEADER, self.face)
     }
 
     fn check(

@@ -123,8 +123,15 @@ pub async fn serve_with(
     let config_dir = config.dir.clone();
     let runners = config.manifest.runners.len();
     let mut opts = EngineOptions::new(config, &data_dir);
-    // The job-started hook of `github` runners calls this binary back.
-    opts.hook_program = std::env::current_exe().ok();
+    // The job-started hook of `github` runners calls the `qcity` binary back: this one, or
+    // the one installed next to another face (the tray app).
+    opts.hook_program = std::env::current_exe().ok().and_then(|exe| {
+        if exe.file_name().is_some_and(|n| n == "qcity") {
+            return Some(exe);
+        }
+        let cli = exe.with_file_name("qcity");
+        cli.is_file().then_some(cli)
+    });
     let engine = Engine::start(opts).await.map_err(|e| match e {
         EngineError::Lock(LockError::Busy { .. }) => CliError::error(format!(
             "another qcity is already running with data dir {}",

@@ -1,0 +1,363 @@
+//! The QCity tray app: a thin face over the engine's HTTP API and event stream. It shows the
+//! overall health as the tray icon (green, amber, red, grey) with a one-line summary, a menu
+//! with every runner and its controls, desktop notifications from the engine's notifier
+//! rules, and the dashboard in a window. The decisions (colours, what to notify) are the
+//! engine crate's (`overall`, `notice`); this crate only draws them.
+
+mod link;
+mod watch;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use qcity_engine::RunnerStatus;
+use qcity_engine::overall::{Colour, Overall};
+use tauri::image::Image;
+use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
+use tauri::tray::TrayIconBuilder;
+use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+use tauri_plugin_autostart::ManagerExt;
+
+use link::{Dirs, Link};
+
+const TRAY_ID: &str = "qcity";
+const WINDOW: &str = "main";
+
+fn icon(colour: Colour) -> Image<'static> {
+    let bytes: &'static [u8] = match colour {
+        Colour::Green => include_bytes!("../icons/tray-green-44.png"),
+        Colour::Amber => include_bytes!("../icons/tray-amber-44.png"),
+        Colour::Red => include_bytes!("../icons/tray-red-44.png"),
+        Colour::Grey => include_bytes!("../icons/tray-grey-44.png"),
+    };
+    Image::from_bytes(bytes).expect("the tray icons are valid PNGs")
+}
+
+/// What the tray shows now.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum View {
+    /// The engine answers: its runners.
+    Up(Vec<RunnerStatus>),
+    /// The engine does not answer, and why.
+    Down(String),
+}
+
+pub fn run() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("QCITY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().collect();
+    let dirs = match Dirs::from_args(&args) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("qcity-tray: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let app = tauri::Builder::default()
+        // A second launch only brings the first one's window up: one tray per user.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            tracing::info!("a second launch: showing the dashboard of the running tray");
+            open_window(app, "#/");
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .setup(move |app| {
+            let handle = app.handle().clone();
+            TrayIconBuilder::with_id(TRAY_ID)
+                .icon(icon(Colour::Grey))
+                .title("QCity: starting")
+                .tooltip("QCity: starting")
+                .menu(&Menu::with_items(
+                    app,
+                    &[&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?],
+                )?)
+                .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
+                .build(app)?;
+            let (link, how) = match Link::attach_or_start(&dirs) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("cannot reach or start the engine: {e}");
+                    show(&handle, &View::Down(e));
+                    return Ok(());
+                }
+            };
+            tracing::info!(engine = how, "qcity-tray is up");
+            let link = Arc::new(link);
+            app.manage(link.clone());
+            watch::spawn(handle, link);
+            Ok(())
+        })
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("qcity-tray: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    app.run(|app, event| match event {
+        // Closing the last window keeps the tray (and the engine) running.
+        RunEvent::ExitRequested {
+            api, code: None, ..
+        } => api.prevent_exit(),
+        RunEvent::Exit => {
+            if let Some(link) = app.try_state::<Arc<Link>>() {
+                link.shutdown();
+            }
+        }
+        _ => {}
+    });
+    ExitCode::SUCCESS
+}
+
+/// Redraws the tray for `view`: icon, title, tooltip, menu.
+pub(crate) fn show(app: &AppHandle, view: &View) {
+    let (overall, runners) = match view {
+        View::Up(runners) => (qcity_engine::overall::overall(runners), runners.as_slice()),
+        View::Down(why) => (
+            Overall {
+                colour: Colour::Grey,
+                summary: format!("engine not running: {why}"),
+            },
+            &[][..],
+        ),
+    };
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return;
+    };
+    let text = format!("QCity: {}", overall.summary);
+    let _ = tray.set_icon(Some(icon(overall.colour)));
+    let _ = tray.set_title(Some(&text));
+    let _ = tray.set_tooltip(Some(&text));
+    match menu(app, runners, matches!(view, View::Up(_))) {
+        Ok(m) => {
+            let _ = tray.set_menu(Some(m));
+        }
+        Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
+    }
+}
+
+fn menu(app: &AppHandle, runners: &[RunnerStatus], up: bool) -> tauri::Result<Menu<tauri::Wry>> {
+    let m = Menu::new(app)?;
+    m.append(&MenuItem::with_id(
+        app,
+        "open",
+        "Open dashboard",
+        up,
+        None::<&str>,
+    )?)?;
+    m.append(&PredefinedMenuItem::separator(app)?)?;
+    for r in runners {
+        let state = r.state.name();
+        let running = matches!(state, "running" | "starting" | "backoff");
+        let paused = matches!(state, "paused" | "pausing");
+        let id = |action: &str| format!("runner/{}/{action}", r.name);
+        let items = [
+            MenuItem::with_id(app, id("page"), "Open its page", true, None::<&str>)?,
+            MenuItem::with_id(app, id("start"), "Start", !running && !paused, None::<&str>)?,
+            MenuItem::with_id(app, id("stop"), "Stop", state != "stopped", None::<&str>)?,
+            MenuItem::with_id(app, id("restart"), "Restart", true, None::<&str>)?,
+            if paused {
+                MenuItem::with_id(app, id("resume"), "Resume", true, None::<&str>)?
+            } else {
+                MenuItem::with_id(app, id("pause"), "Pause", running, None::<&str>)?
+            },
+        ];
+        let colour = qcity_engine::overall::colour_of(r).as_str();
+        let refs: Vec<&dyn tauri::menu::IsMenuItem<tauri::Wry>> = items
+            .iter()
+            .map(|i| i as &dyn tauri::menu::IsMenuItem<tauri::Wry>)
+            .collect();
+        m.append(&Submenu::with_id_and_items(
+            app,
+            format!("runner/{}", r.name),
+            format!("{} — {state} ({colour})", r.name),
+            true,
+            &refs,
+        )?)?;
+    }
+    if !runners.is_empty() {
+        m.append(&PredefinedMenuItem::separator(app)?)?;
+    }
+    m.append(&MenuItem::with_id(
+        app,
+        "pause-all",
+        "Pause all",
+        up,
+        None::<&str>,
+    )?)?;
+    m.append(&MenuItem::with_id(
+        app,
+        "resume-all",
+        "Resume all",
+        up,
+        None::<&str>,
+    )?)?;
+    m.append(&MenuItem::with_id(
+        app,
+        "autotest",
+        "Run autotests",
+        up,
+        None::<&str>,
+    )?)?;
+    let autostart = app.autolaunch().is_enabled().unwrap_or(false);
+    m.append(&CheckMenuItem::with_id(
+        app,
+        "autostart",
+        "Start at login",
+        true,
+        autostart,
+        None::<&str>,
+    )?)?;
+    m.append(&PredefinedMenuItem::separator(app)?)?;
+    m.append(&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?)?;
+    Ok(m)
+}
+
+fn on_menu(app: &AppHandle, id: &str) {
+    match id {
+        "open" => open_window(app, "#/"),
+        "quit" => app.exit(0),
+        "autostart" => {
+            let a = app.autolaunch();
+            let r = if a.is_enabled().unwrap_or(false) {
+                a.disable()
+            } else {
+                a.enable()
+            };
+            if let Err(e) = r {
+                tracing::warn!("cannot change start at login: {e}");
+            }
+        }
+        "pause-all" | "resume-all" | "autotest" => {
+            let action = id.to_string();
+            api_call(app, move |client| match action.as_str() {
+                "autotest" => {
+                    let report: serde_json::Value =
+                        client.post("/autotest").map_err(|e| e.to_string())?;
+                    let passed = report["passed"].as_bool().unwrap_or(false);
+                    watch::notify_desktop(
+                        None,
+                        if passed {
+                            "Autotests passed"
+                        } else {
+                            "Autotests failed"
+                        },
+                        &format!(
+                            "{} checks",
+                            report["checks"].as_array().map_or(0, |c| c.len())
+                        ),
+                        !passed,
+                    );
+                    Ok(())
+                }
+                action => {
+                    let verb = action.trim_end_matches("-all");
+                    let runners: Vec<RunnerStatus> =
+                        client.get("/runners").map_err(|e| e.to_string())?;
+                    for r in runners {
+                        let _ = client
+                            .post::<serde_json::Value>(&format!("/runners/{}/{verb}", r.name));
+                    }
+                    Ok(())
+                }
+            });
+        }
+        other => {
+            if let Some(rest) = other.strip_prefix("runner/")
+                && let Some((name, action)) = rest.rsplit_once('/')
+            {
+                if action == "page" {
+                    open_window(app, &format!("#/runner/{name}"));
+                    return;
+                }
+                let path = format!("/runners/{name}/{action}");
+                api_call(app, move |client| {
+                    client
+                        .post::<serde_json::Value>(&path)
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                });
+            }
+        }
+    }
+}
+
+/// Calls the API off the UI thread; a failure becomes a notification.
+fn api_call(
+    app: &AppHandle,
+    f: impl FnOnce(&qcity::client::Client) -> Result<(), String> + Send + 'static,
+) {
+    let Some(link) = app.try_state::<Arc<Link>>().map(|l| l.inner().clone()) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let result = link.client().and_then(|c| f(&c));
+        if let Err(e) = result {
+            watch::notify_desktop(None, "QCity: the action failed", &e, true);
+        }
+    });
+}
+
+/// Shows the dashboard at `route`, creating the window if it was closed. The window logs in
+/// with the local token (exchanged for a master session by the API), so the desktop user is
+/// never asked for a password; the token stays in this process and that webview.
+pub(crate) fn open_window(app: &AppHandle, route: &str) {
+    if let Some(w) = app.get_webview_window(WINDOW) {
+        let _ = w.eval(format!("location.hash = {}", serde_json::json!(route)));
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+        return;
+    }
+    let Some(link) = app.try_state::<Arc<Link>>().map(|l| l.inner().clone()) else {
+        return;
+    };
+    let client = match link.client() {
+        Ok(c) => c,
+        Err(e) => {
+            watch::notify_desktop(None, "QCity: no engine", &e, true);
+            return;
+        }
+    };
+    let base = client.base().to_string();
+    let Ok(url) = format!("{base}/{route}").parse() else {
+        return;
+    };
+    let script = login_script(&base, client.token().expose());
+    let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
+        .title("QCity")
+        .inner_size(1200.0, 800.0)
+        .initialization_script(&script)
+        .build();
+    if let Err(e) = built {
+        tracing::error!("cannot open the dashboard window: {e}");
+    }
+}
+
+/// Runs before the dashboard's own scripts on every page of the window: on the engine's
+/// origin only, and only without a session, it exchanges the token for one.
+fn login_script(base: &str, token: &str) -> String {
+    format!(
+        r#"(function () {{
+  if (location.origin !== {base}) return;
+  var me = new XMLHttpRequest();
+  me.open("GET", "/api/v1/auth/me", false);
+  me.send();
+  if (me.status === 200) return;
+  var login = new XMLHttpRequest();
+  login.open("POST", "/api/v1/auth/login", false);
+  login.setRequestHeader("Content-Type", "application/json");
+  login.setRequestHeader("X-QCity-Client", "tray");
+  login.send(JSON.stringify({{ token: {token} }}));
+}})();"#,
+        base = serde_json::json!(base),
+        token = serde_json::json!(token),
+    )
+}

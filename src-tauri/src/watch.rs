@@ -1,0 +1,194 @@
+//! Follows the engine's event stream: keeps the tray's view of the runners current and turns
+//! events into desktop notifications through the engine's notifier rules.
+
+use std::io::{BufRead, BufReader};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use qcity_engine::notice::{Notice, Notifier, Severity, Shown};
+use qcity_engine::{Event, RunnerStatus};
+use tauri::AppHandle;
+
+use crate::link::Link;
+use crate::{View, show};
+
+/// What the stream reader hands the watcher.
+enum Msg {
+    Event(Box<Event>),
+    /// The stream ended (the engine stopped or restarted).
+    Lost(String),
+}
+
+pub(crate) fn spawn(app: AppHandle, link: Arc<Link>) {
+    std::thread::Builder::new()
+        .name("qcity-tray-watch".into())
+        .spawn(move || watch(app, link))
+        .expect("the watcher thread starts");
+}
+
+fn watch(app: AppHandle, link: Arc<Link>) {
+    let mut notifier = Notifier::default();
+    let mut last: Option<View> = None;
+    let mut redraw = |app: &AppHandle, view: View| {
+        if last.as_ref() != Some(&view) {
+            show(app, &view);
+            last = Some(view);
+        }
+    };
+    loop {
+        let client = match link.client() {
+            Ok(c) => c,
+            Err(e) => {
+                redraw(&app, View::Down(e));
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        notifier.set_shown(shown(&client));
+        // The stream first, then the snapshot: nothing in between is missed (a change seen
+        // twice only redraws the same view).
+        let stream = match client.stream("/events/stream") {
+            Ok(s) => s,
+            Err(e) => {
+                redraw(&app, View::Down(e.to_string()));
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
+            }
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || read_stream(stream, tx));
+        let mut dirty = true;
+        let mut refreshed = Instant::now() - Duration::from_secs(1);
+        let mut ticked = Instant::now();
+        loop {
+            if dirty && refreshed.elapsed() >= Duration::from_millis(150) {
+                match client.get::<Vec<RunnerStatus>>("/runners") {
+                    Ok(runners) => redraw(&app, View::Up(runners)),
+                    Err(e) => redraw(&app, View::Down(e.to_string())),
+                }
+                dirty = false;
+                refreshed = Instant::now();
+            }
+            let msg = rx.recv_timeout(Duration::from_millis(if dirty { 150 } else { 1000 }));
+            if ticked.elapsed() >= Duration::from_secs(1) {
+                ticked = Instant::now();
+                for n in notifier.tick(qcity_engine::clock::now_ms()) {
+                    deliver(&app, n);
+                }
+            }
+            match msg {
+                Ok(Msg::Event(e)) => {
+                    dirty |= matches!(
+                        e.kind.name(),
+                        "runner-state" | "probe-changed" | "config-applied" | "runner-activity"
+                    );
+                    if e.kind.name() == "config-applied" {
+                        notifier.set_shown(shown(&client));
+                    }
+                    for n in notifier.on_event(&e) {
+                        deliver(&app, n);
+                    }
+                }
+                Ok(Msg::Lost(why)) => {
+                    redraw(&app, View::Down(why));
+                    break;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The severities the device config lets through (`notifications.desktop`).
+fn shown(client: &qcity::client::Client) -> Shown {
+    let cfg: serde_json::Value = client.get("/config").unwrap_or_default();
+    let d = &cfg["device"]["notifications"]["desktop"];
+    let on = |k: &str| d[k].as_bool().unwrap_or(true);
+    Shown {
+        info: on("info"),
+        error: on("error"),
+        critical: on("critical"),
+    }
+}
+
+/// Server-sent events: `event:` and `data:` lines, a blank line ends one.
+fn read_stream(stream: impl std::io::Read, tx: mpsc::Sender<Msg>) {
+    let mut data = String::new();
+    for line in BufReader::new(stream).lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx.send(Msg::Lost(format!("the event stream broke: {e}")));
+                return;
+            }
+        };
+        if let Some(d) = line.strip_prefix("data: ") {
+            data.push_str(d);
+        } else if line.is_empty() && !data.is_empty() {
+            // `hello` and other non-events do not parse as an event; they are skipped.
+            if let Ok(e) = serde_json::from_str::<Event>(&data)
+                && tx.send(Msg::Event(Box::new(e))).is_err()
+            {
+                return;
+            }
+            data.clear();
+        }
+    }
+    let _ = tx.send(Msg::Lost("the engine closed the event stream".into()));
+}
+
+fn deliver(app: &AppHandle, n: Notice) {
+    let app = app.clone();
+    let runner = n.runner.clone();
+    let urgent = n.severity >= Severity::Error;
+    std::thread::spawn(move || {
+        notify_desktop(
+            Some((app, runner)),
+            &n.title,
+            &n.body,
+            urgent || n.severity == Severity::Critical,
+        );
+    });
+}
+
+/// Shows a notification; a click opens the runner's page (or the overview). Blocks until it
+/// is closed when it can be clicked, so call it off the UI thread.
+pub(crate) fn notify_desktop(
+    open: Option<(AppHandle, Option<String>)>,
+    title: &str,
+    body: &str,
+    urgent: bool,
+) {
+    let mut n = notify_rust::Notification::new();
+    n.appname("QCity").summary(title).body(body);
+    #[cfg(all(unix, not(target_os = "macos")))]
+    n.urgency(if urgent {
+        notify_rust::Urgency::Critical
+    } else {
+        notify_rust::Urgency::Normal
+    });
+    let _ = urgent;
+    if open.is_some() {
+        n.action("default", "Open");
+    }
+    match n.show() {
+        Ok(handle) => {
+            #[cfg(all(unix, not(target_os = "macos")))]
+            if let Some((app, runner)) = open {
+                handle.wait_for_action(move |action| {
+                    if action == "default" {
+                        let route = runner.map_or("#/".to_string(), |r| format!("#/runner/{r}"));
+                        let app2 = app.clone();
+                        let _ = app.run_on_main_thread(move || crate::open_window(&app2, &route));
+                    }
+                });
+            }
+            #[cfg(not(all(unix, not(target_os = "macos"))))]
+            let _ = (handle, open);
+        }
+        Err(e) => tracing::warn!("cannot show a desktop notification: {e}"),
+    }
+}

@@ -1,0 +1,209 @@
+// The tray app for real, headless: its own X display (Xvfb) and D-Bus session, a
+// StatusNotifierItem watcher and a notification server, as a desktop would have them.
+// Run inside `xvfb-run -a dbus-run-session -- node --test src-tauri/tests/` (`make tray-test`).
+//
+// What is read is what a desktop reads: the tray item's properties and menu over D-Bus, the
+// icon file the item points at, the Notify calls on the bus, the X windows.
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const TRAY = process.env.QCITY_TRAY_BIN ?? new URL("../../target/debug/qcity-tray", import.meta.url).pathname;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what, fn, ms = 20000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last})`);
+}
+
+const sh = (cmd, args) => execFileSync(cmd, args, { encoding: "utf8" });
+const gdbus = (...args) => sh("gdbus", ["call", "--session", ...args]);
+
+let work, dirs, tray, helpers = [], notifyLog, item;
+
+function startTray() {
+  const p = spawn(TRAY, ["--data-dir", dirs.data, "--config", dirs.config], {
+    // TMPDIR: where the tray library writes the icon files the item points at.
+    env: { ...process.env, TMPDIR: join(work, "tmp"), XDG_CONFIG_HOME: join(work, "xdg-config"), XDG_DATA_HOME: join(work, "xdg-data"), QCITY_LOG: "warn" },
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  p.exited = new Promise((r) => p.once("exit", (code) => r(code)));
+  return p;
+}
+
+/// The tray item: (bus name, object path), from the watcher.
+function findItem() {
+  const reg = gdbus("--dest", "org.kde.StatusNotifierWatcher", "--object-path", "/StatusNotifierWatcher",
+    "--method", "org.freedesktop.DBus.Properties.Get", "org.kde.StatusNotifierWatcher", "RegisteredStatusNotifierItems");
+  const names = [...reg.matchAll(/'([^']+)'/g)].map((m) => m[1]);
+  for (const name of names) {
+    const tree = sh("gdbus", ["introspect", "--session", "--dest", name, "--object-path", "/", "--recurse"]);
+    const path = tree.match(/node (\/org\/ayatana\/NotificationItem\/[A-Za-z0-9_]*qcity)\b/);
+    if (path) return { name, path: path[1] };
+  }
+  return null;
+}
+
+function props() {
+  const out = gdbus("--dest", item.name, "--object-path", item.path, "--method",
+    "org.freedesktop.DBus.Properties.GetAll", "org.kde.StatusNotifierItem");
+  const get = (k) => out.match(new RegExp(`'${k}': <'([^']*)'>`))?.[1];
+  return { status: get("Status"), icon: get("IconName"), label: get("XAyatanaLabel"), title: get("Title") };
+}
+
+/// The colour of the icon file the item shows: a pixel of the disc, left of every glyph.
+function iconColour() {
+  const file = props().icon;
+  const px = sh("/usr/bin/convert", [file, "-format", "%[pixel:p{6,22}]", "info:"]).trim();
+  const [r, g, b] = px.match(/\d+/g).map(Number);
+  if (g > 120 && r < 100) return "green";
+  if (r > 180 && g > 110 && b < 60) return "amber";
+  if (r > 170 && g < 80) return "red";
+  if (Math.abs(r - g) < 20 && Math.abs(g - b) < 20) return "grey";
+  return px;
+}
+
+/// The menu's items as [id, label] (dbusmenu's layout, every level).
+function menuItems() {
+  const out = gdbus("--dest", item.name, "--object-path", `${item.path}/Menu`, "--method",
+    "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]");
+  return [...out.matchAll(/\((\d+), \{[^}]*?'label': <'([^']*)'>/g)].map((m) => [Number(m[1]), m[2]]);
+}
+
+function click(label) {
+  const found = menuItems().find(([, l]) => l === label);
+  assert.ok(found, `menu item ${label} in ${JSON.stringify(menuItems())}`);
+  gdbus("--dest", item.name, "--object-path", `${item.path}/Menu`, "--method", "com.canonical.dbusmenu.Event",
+    "--", String(found[0]), "clicked", "<0>", "0");
+}
+
+function notices() {
+  const text = readFileSync(notifyLog, "utf8");
+  return [...text.matchAll(/member=Notify\n\s+string "([^"]*)"\n\s+uint32 \d+\n\s+string "[^"]*"\n\s+string "([^"]*)"\n\s+string "([^"]*)"/g)]
+    .map((m) => ({ app: m[1], title: m[2], body: m[3] }));
+}
+
+async function api(path, method = "GET") {
+  const info = JSON.parse(readFileSync(join(dirs.data, "daemon.json"), "utf8"));
+  const token = readFileSync(join(dirs.data, "token"), "utf8").trim();
+  const res = await fetch(`http://${info.addr}/api/v1${path}`, { method, headers: { Authorization: `Bearer ${token}` } });
+  return res.json();
+}
+
+const windows = () => {
+  try {
+    return sh("xdotool", ["search", "--onlyvisible", "--name", "^QCity$"]).trim().split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+};
+
+before(async () => {
+  work = mkdtempSync(join(tmpdir(), "qcity-tray-"));
+  dirs = { data: join(work, "data"), config: join(work, "config") };
+  mkdirSync(dirs.config);
+  mkdirSync(join(work, "tmp"));
+  writeFileSync(join(dirs.config, "runner_manifest.json"), JSON.stringify({
+    runners: [
+      { name: "victim", command: ["sleep", "600"], restart: { delay_ms: 1500, max_delay_ms: 1500, jitter_percent: 0 } },
+      { name: "steady", command: ["sleep", "601"] },
+    ],
+  }));
+  writeFileSync(join(dirs.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  notifyLog = join(work, "notify.log");
+  const bg = (cmd, args, out) => {
+    const p = spawn(cmd, args, { stdio: ["ignore", out ?? "ignore", "ignore"] });
+    helpers.push(p);
+    return p;
+  };
+  bg("status-notifier-watcher", []);
+  bg("dunst", []);
+  const { openSync } = await import("node:fs");
+  bg("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications',member='Notify'"], openSync(notifyLog, "w"));
+  await until("the watcher on the bus", () => sh("gdbus", ["introspect", "--session", "--dest", "org.kde.StatusNotifierWatcher", "--object-path", "/StatusNotifierWatcher"]).includes("RegisterStatusNotifierItem"));
+  tray = startTray();
+  item = await until("the tray item registered", () => findItem());
+});
+
+after(async () => {
+  if (tray && tray.exitCode === null) {
+    tray.kill("SIGTERM");
+    await tray.exited;
+  }
+  for (const h of helpers) h.kill();
+});
+
+test("the tray item shows the overall state and lists the runners in its menu", async () => {
+  await until("2 running", () => props().label === "QCity: 2 runners: 2 running");
+  const p = props();
+  assert.equal(p.status, "Active");
+  assert.equal(iconColour(), "green");
+  const labels = menuItems().map(([, l]) => l);
+  for (const l of ["Open dashboard", "victim — running (green)", "steady — running (green)", "Start", "Stop", "Restart", "Pause", "Pause all", "Resume all", "Run autotests", "Start at login", "Quit"]) {
+    assert.ok(labels.includes(l), `${l} in ${JSON.stringify(labels)}`);
+  }
+});
+
+test("a killed runner turns the tray red with a notification; its recovery turns it green with a fixed one", async () => {
+  const victim = (await api("/runners/victim")).pid;
+  process.kill(victim, "SIGKILL");
+  await until("red", () => iconColour() === "red");
+  assert.match(props().label, /1 failing \(victim\)/);
+  await until("the failure notification", () => notices().some((n) => n.title === "victim failed"));
+  const failed = notices().find((n) => n.title === "victim failed");
+  assert.equal(failed.app, "QCity");
+  assert.equal(failed.body, "victim stopped: signal 9 (SIGKILL).");
+  // Restarted after 1.5 s, up for 5 s: fixed.
+  await until("green again", () => iconColour() === "green", 15000);
+  await until("the fixed notification", () => notices().some((n) => n.title === "victim fixed"), 15000);
+  assert.deepEqual(notices().map((n) => n.title), ["victim failed", "victim fixed"]);
+});
+
+test("a second launch starts no second engine and shows the first one's dashboard", async () => {
+  const enginePid = JSON.parse(readFileSync(join(dirs.data, "daemon.json"), "utf8")).pid;
+  assert.equal(enginePid, tray.pid, "the first tray runs the engine in-process");
+  const second = startTray();
+  assert.equal(await Promise.race([second.exited, sleep(15000).then(() => "still running")]), 0);
+  assert.equal(JSON.parse(readFileSync(join(dirs.data, "daemon.json"), "utf8")).pid, enginePid);
+  assert.equal(sh("pgrep", ["-c", "-f", `qcity-tray --data-dir ${dirs.data}`]).trim(), "1");
+  await until("the dashboard window", () => windows().length === 1);
+  // The window logged in with the local token: no password was asked.
+  await until("the window's login", async () => (await api("/events?type=auth&limit=100")).events.some((e) => e.action === "login"));
+});
+
+test("closing the window keeps the tray; the menu opens it again; Quit stops the engine", async () => {
+  for (const w of windows()) sh("/usr/bin/python3", [new URL("wm-close.py", import.meta.url).pathname, w]);
+  await until("the window closed", () => windows().length === 0);
+  await sleep(500);
+  assert.equal(tray.exitCode, null, "the tray lives on");
+  click("Open dashboard");
+  await until("the window again", () => windows().length === 1);
+  const pids = (await api("/runners")).map((r) => r.pid);
+  assert.equal(pids.length, 2);
+  click("Quit");
+  assert.equal(await Promise.race([tray.exited, sleep(15000).then(() => "still running")]), 0);
+  // The in-process engine stopped its runners on the way out.
+  const alive = (pid) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  await until("the runners gone", () => pids.every((p) => !alive(p)));
+  assert.ok(!existsSync(join(dirs.data, "daemon.json")), "daemon.json removed");
+});
