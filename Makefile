@@ -35,10 +35,18 @@ browser:
 	$(CARGO) build --locked -p qcity
 	cd ui && QCITY_BIN=$(CURDIR)/target/debug/qcity node --test --test-concurrency=1 tests/
 
-# The tray app for real under Xvfb, with its own D-Bus session (src-tauri/tests/).
-tray-test:
-	$(CARGO) build --locked -p qcity-tray
-	xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
+# The tray app for real under Xvfb, with its own D-Bus session (src-tauri/tests/): the tray
+# item and notifications over D-Bus, the window over WebDriver (tauri-driver + WebdriverIO).
+TOOLS := $(CURDIR)/target/tools
+$(TOOLS)/bin/tauri-driver:
+	$(CARGO) install tauri-driver --version 2.1.0 --locked --root $(TOOLS)
+
+src-tauri/tests/node_modules/.package-lock.json: src-tauri/tests/package.json src-tauri/tests/package-lock.json
+	cd src-tauri/tests && npm install --no-audit --no-fund --no-save
+
+tray-test: $(TOOLS)/bin/tauri-driver src-tauri/tests/node_modules/.package-lock.json
+	$(CARGO) build --locked -p qcity-tray -p qcity
+	TAURI_DRIVER=$(TOOLS)/bin/tauri-driver xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
 	  node --test --test-concurrency=1 src-tauri/tests/
 
 # Runs the tray app (the engine in-process, or attached to a running `qcity up`).

@@ -10,9 +10,9 @@ pkgs=(
   libwebkit2gtk-4.1-dev libgtk-3-dev libayatana-appindicator3-dev librsvg2-dev libssl-dev
   libxdo-dev build-essential file
   # Its headless tests: an X display, a D-Bus session, a StatusNotifierItem watcher, a
-  # notification server, X tools, ImageMagick (the icon's colour), python3-xlib (closing a
+  # notification server, WebKitWebDriver (driven through tauri-driver), X tools, ImageMagick (the icon's colour), python3-xlib (closing a
   # window as a window manager would).
-  xvfb xauth dbus dbus-x11 dunst x11-utils xdotool imagemagick
+  xvfb xauth dbus dbus-x11 dunst x11-utils xdotool imagemagick webkit2gtk-driver
   haskell-status-notifier-item-utils libglib2.0-bin python3 python3-xlib
 )
 need=()

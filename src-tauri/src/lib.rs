@@ -48,6 +48,8 @@ pub fn run() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args: Vec<String> = std::env::args().collect();
     let dirs = match Dirs::from_args(&args) {
@@ -57,6 +59,8 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // `--open`: show the dashboard at once (also what a second launch does).
+    let open_at_start = args.iter().any(|a| a == "--open");
     let app = tauri::Builder::default()
         // A second launch only brings the first one's window up: one tray per user.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
@@ -90,7 +94,10 @@ pub fn run() -> ExitCode {
             tracing::info!(engine = how, "qcity-tray is up");
             let link = Arc::new(link);
             app.manage(link.clone());
-            watch::spawn(handle, link);
+            watch::spawn(handle.clone(), link);
+            if open_at_start {
+                open_window(&handle, "#/");
+            }
             Ok(())
         })
         .build(tauri::generate_context!());
@@ -309,6 +316,7 @@ fn api_call(
 /// with the local token (exchanged for a master session by the API), so the desktop user is
 /// never asked for a password; the token stays in this process and that webview.
 pub(crate) fn open_window(app: &AppHandle, route: &str) {
+    tracing::info!(route, "showing the dashboard");
     if let Some(w) = app.get_webview_window(WINDOW) {
         let _ = w.eval(format!("location.hash = {}", serde_json::json!(route)));
         let _ = w.show();

@@ -7,7 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -32,13 +32,14 @@ async function until(what, fn, ms = 20000) {
 const sh = (cmd, args) => execFileSync(cmd, args, { encoding: "utf8" });
 const gdbus = (...args) => sh("gdbus", ["call", "--session", ...args]);
 
-let work, dirs, tray, helpers = [], notifyLog, item;
+let work, dirs, tray, helpers = [], notifyLog, trayLog, item;
 
-function startTray() {
-  const p = spawn(TRAY, ["--data-dir", dirs.data, "--config", dirs.config], {
+/// The tray on `d` (default: the test's dirs), its stderr (QCITY_LOG=info) in `log`.
+function startTray(d = dirs, log = trayLog) {
+  const p = spawn(TRAY, ["--data-dir", d.data, "--config", d.config], {
     // TMPDIR: where the tray library writes the icon files the item points at.
-    env: { ...process.env, TMPDIR: join(work, "tmp"), XDG_CONFIG_HOME: join(work, "xdg-config"), XDG_DATA_HOME: join(work, "xdg-data"), QCITY_LOG: "warn" },
-    stdio: ["ignore", "inherit", "inherit"],
+    env: { ...process.env, TMPDIR: join(work, "tmp"), XDG_CONFIG_HOME: join(work, "xdg-config"), XDG_DATA_HOME: join(work, "xdg-data"), QCITY_LOG: "info,tao=error" },
+    stdio: ["ignore", "ignore", openSync(log, "a")],
   });
   p.exited = new Promise((r) => p.once("exit", (code) => r(code)));
   return p;
@@ -118,12 +119,13 @@ before(async () => {
   mkdirSync(join(work, "tmp"));
   writeFileSync(join(dirs.config, "runner_manifest.json"), JSON.stringify({
     runners: [
-      { name: "victim", command: ["sleep", "600"], restart: { delay_ms: 1500, max_delay_ms: 1500, jitter_percent: 0 } },
+      { name: "victim", command: ["sleep", "600"], restart: { delay_ms: 4000, max_delay_ms: 4000, jitter_percent: 0 } },
       { name: "steady", command: ["sleep", "601"] },
     ],
   }));
   writeFileSync(join(dirs.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
   notifyLog = join(work, "notify.log");
+  trayLog = join(work, "tray.log");
   const bg = (cmd, args, out) => {
     const p = spawn(cmd, args, { stdio: ["ignore", out ?? "ignore", "ignore"] });
     helpers.push(p);
@@ -131,7 +133,6 @@ before(async () => {
   };
   bg("status-notifier-watcher", []);
   bg("dunst", []);
-  const { openSync } = await import("node:fs");
   bg("dbus-monitor", ["--session", "interface='org.freedesktop.Notifications',member='Notify'"], openSync(notifyLog, "w"));
   await until("the watcher on the bus", () => sh("gdbus", ["introspect", "--session", "--dest", "org.kde.StatusNotifierWatcher", "--object-path", "/StatusNotifierWatcher"]).includes("RegisterStatusNotifierItem"));
   tray = startTray();
@@ -166,10 +167,16 @@ test("a killed runner turns the tray red with a notification; its recovery turns
   const failed = notices().find((n) => n.title === "victim failed");
   assert.equal(failed.app, "QCity");
   assert.equal(failed.body, "victim stopped: signal 9 (SIGKILL).");
-  // Restarted after 1.5 s, up for 5 s: fixed.
+  // Restarted after 4 s, up for 5 s: fixed.
   await until("green again", () => iconColour() === "green", 15000);
   await until("the fixed notification", () => notices().some((n) => n.title === "victim fixed"), 15000);
   assert.deepEqual(notices().map((n) => n.title), ["victim failed", "victim fixed"]);
+  // A click on the failure notice (still shown: failures are urgent) opens that runner's page.
+  sh("dunstctl", ["action", "0"]);
+  await until("the runner's page", () => readFileSync(trayLog, "utf8").includes('route="#/runner/victim"'));
+  await until("the dashboard window", () => windows().length === 1);
+  for (const w of windows()) sh("/usr/bin/python3", [new URL("wm-close.py", import.meta.url).pathname, w]);
+  await until("the window closed", () => windows().length === 0);
 });
 
 test("a second launch starts no second engine and shows the first one's dashboard", async () => {
@@ -206,4 +213,30 @@ test("closing the window keeps the tray; the menu opens it again; Quit stops the
   };
   await until("the runners gone", () => pids.every((p) => !alive(p)));
   assert.ok(!existsSync(join(dirs.data, "daemon.json")), "daemon.json removed");
+});
+
+test("with a `qcity up` daemon already serving the user, the tray attaches to it and leaves it running", async () => {
+  const QCITY = process.env.QCITY_BIN ?? new URL("../../target/debug/qcity", import.meta.url).pathname;
+  const d = { data: join(work, "data2"), config: join(work, "config2") };
+  mkdirSync(d.config);
+  writeFileSync(join(d.config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "solo", command: ["sleep", "603"] }] }));
+  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  const daemon = spawn(QCITY, ["up", "--config", d.config, "--data-dir", d.data], { stdio: "ignore", env: { ...process.env, QCITY_LOG: "warn" } });
+  const daemonExited = new Promise((r) => daemon.once("exit", r));
+  try {
+    await until("the daemon", () => existsSync(join(d.data, "daemon.json")) && JSON.parse(readFileSync(join(d.data, "daemon.json"), "utf8")).pid === daemon.pid);
+    const log = join(work, "tray2.log");
+    tray = startTray(d, log);
+    item = await until("the tray item registered", () => findItem());
+    await until("the daemon's runner in the tray", () => props().label === "QCity: 1 runner: 1 running");
+    assert.match(readFileSync(log, "utf8"), /engine="attached"/);
+    assert.equal(JSON.parse(readFileSync(join(d.data, "daemon.json"), "utf8")).pid, daemon.pid, "no second engine");
+    click("Quit");
+    assert.equal(await Promise.race([tray.exited, sleep(15000).then(() => "still running")]), 0);
+    assert.equal(daemon.exitCode, null, "the daemon keeps running");
+    assert.ok(sh("pgrep", ["-f", "^sleep 603$"]).trim(), "and its runner too");
+  } finally {
+    daemon.kill("SIGTERM");
+    await daemonExited;
+  }
 });
