@@ -1,7 +1,7 @@
 # One task runner: .ci/run and README.md both use `make test`.
 CARGO ?= cargo
 
-.PHONY: fmt lint walls test ci run bench schemas ui browser sample-release tray tray-test
+.PHONY: fmt lint walls test ci run bench schemas ui browser sample-release tray tray-test tray-deb
 
 fmt:
 	$(CARGO) fmt --all
@@ -29,6 +29,7 @@ test: ui lint walls
 	$(CARGO) test --workspace --locked
 	$(MAKE) browser
 	$(MAKE) tray-test
+	$(MAKE) tray-deb
 
 # The dashboard in headless Chromium (Debian's package) against a real `qcity up`.
 browser:
@@ -48,6 +49,17 @@ tray-test: $(TOOLS)/bin/tauri-driver src-tauri/tests/node_modules/.package-lock.
 	$(CARGO) build --locked -p qcity-tray -p qcity
 	TAURI_DRIVER=$(TOOLS)/bin/tauri-driver xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
 	  node --test --test-concurrency=1 src-tauri/tests/
+
+# The tray app's .deb (`tauri build`, release), then a look inside it: the binary, the
+# desktop entry, the icons and the libraries it depends on.
+DEB := target/release/bundle/deb/qcity-tray_0.1.0_amd64.deb
+tray-deb: src-tauri/tests/node_modules/.package-lock.json
+	cd src-tauri && CI=true ./tests/node_modules/.bin/tauri build --bundles deb
+	dpkg-deb --contents $(DEB) | grep -q ' usr/bin/qcity-tray$$'
+	dpkg-deb --contents $(DEB) | grep -q ' usr/share/applications/qcity-tray.desktop$$'
+	dpkg-deb --contents $(DEB) | grep -q ' usr/share/icons/hicolor/128x128/apps/qcity-tray.png$$'
+	dpkg-deb --field $(DEB) Depends | grep -q libwebkit2gtk-4.1-0
+	@echo "tray-deb: ok: $(DEB)"
 
 # Runs the tray app (the engine in-process, or attached to a running `qcity up`).
 tray: ui

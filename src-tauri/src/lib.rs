@@ -92,6 +92,7 @@ pub fn run() -> ExitCode {
                 }
             };
             tracing::info!(engine = how, "qcity-tray is up");
+            exit_on_signals(handle.clone());
             let link = Arc::new(link);
             app.manage(link.clone());
             watch::spawn(handle.clone(), link);
@@ -121,6 +122,34 @@ pub fn run() -> ExitCode {
         _ => {}
     });
     ExitCode::SUCCESS
+}
+
+/// SIGTERM (a session logging out, `kill`) and SIGINT quit the app the way its Quit item does:
+/// an in-process engine stops its runners first.
+fn exit_on_signals(app: AppHandle) {
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        });
+        tracing::info!("quitting on a signal");
+        app.exit(0);
+    });
 }
 
 /// Redraws the tray for `view`: icon, title, tooltip, menu.

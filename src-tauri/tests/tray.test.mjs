@@ -240,3 +240,30 @@ test("with a `qcity up` daemon already serving the user, the tray attaches to it
     await daemonExited;
   }
 });
+
+test("SIGTERM (a session logging out) quits like the menu: the in-process engine stops its runners", async () => {
+  const d = { data: join(work, "data3"), config: join(work, "config3") };
+  mkdirSync(d.config);
+  writeFileSync(join(d.config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "one", command: ["sleep", "604"] }] }));
+  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  const saved = dirs;
+  dirs = d;
+  try {
+    tray = startTray(d, join(work, "tray3.log"));
+    item = await until("the tray item registered", () => findItem());
+    await until("running", () => props().label === "QCity: 1 runner: 1 running");
+    const pid = (await api("/runners/one")).pid;
+    tray.kill("SIGTERM");
+    assert.equal(await Promise.race([tray.exited, sleep(15000).then(() => "still running")]), 0);
+    await until("the runner stopped", () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    });
+  } finally {
+    dirs = saved;
+  }
+});
