@@ -282,28 +282,14 @@ impl Miner {
             self.evict();
         }
         // The cold path: name the new key's words (a second pass over this one line).
-        let mut prev_variable = false;
-        for token in tokens(message) {
-            match classify(token, prev_variable) {
-                Token::Constant(h) => {
-                    self.names
-                        .entry(h)
-                        .or_insert_with(|| String::from_utf8_lossy(token).into());
-                    prev_variable = false;
-                }
-                Token::Variable => {
-                    if let Some(p) = word_prefix(token)
-                        && let Token::Constant(h) = classify(p, false)
-                    {
-                        self.names
-                            .entry(h)
-                            .or_insert_with(|| String::from_utf8_lossy(p).into());
-                    }
-                    prev_variable = true;
-                }
-                Token::Punctuation => {}
+        let names = &mut self.names;
+        for_each_token(message, |token, kind| {
+            if let Token::Constant(h) = kind {
+                names
+                    .entry(h)
+                    .or_insert_with(|| String::from_utf8_lossy(token).into());
             }
-        }
+        });
         let k = self.keys.len() as u32;
         self.keys.push(Key {
             toks: toks.into(),
@@ -458,33 +444,19 @@ fn hash_seq(toks: impl Iterator<Item = u64>) -> u64 {
 fn scan(message: &[u8], out: &mut Vec<u64>) -> (u64, u64) {
     let mut h = FxHasher::default();
     let mut gaps = 0u64;
-    let mut prev_variable = false;
     let mut pending = false;
-    for token in tokens(message) {
-        match classify(token, prev_variable) {
-            Token::Constant(t) => {
-                if pending {
-                    gaps |= gap_bit(out.len());
-                    pending = false;
-                }
-                h.add(t);
-                out.push(t);
-                prev_variable = false;
+    for_each_token(message, |_, kind| match kind {
+        Token::Constant(t) => {
+            if pending {
+                gaps |= gap_bit(out.len());
+                pending = false;
             }
-            Token::Variable => {
-                if let Some(Token::Constant(t)) = word_prefix(token).map(|p| classify(p, false)) {
-                    if pending {
-                        gaps |= gap_bit(out.len());
-                    }
-                    h.add(t);
-                    out.push(t);
-                }
-                pending = true;
-                prev_variable = true;
-            }
-            Token::Punctuation => {}
+            h.add(t);
+            out.push(t);
         }
-    }
+        Token::Variable => pending = true,
+        Token::Punctuation => {}
+    });
     if pending {
         gaps |= gap_bit(out.len());
     }
@@ -544,7 +516,7 @@ impl Header {
             .enumerate()
         {
             let word = field.trim_ascii_start().strip_prefix(b"[").unwrap_or(field);
-            if field.iter().any(u8::is_ascii_digit) || CALENDAR.contains(&word) {
+            if field.iter().any(u8::is_ascii_digit) || is_calendar(word) {
                 self.digits[i] += 1;
             }
         }
@@ -606,26 +578,23 @@ fn skip_fields(line: &[u8], n: usize) -> &[u8] {
 /// `component:` token (`sshd[24200]:`, `dfs.DataNode$PacketResponder:`, `WindowManager:`)
 /// after a timestamp. Headers that end otherwise stay; their variables are masked anyway.
 pub fn content(line: &[u8]) -> &[u8] {
-    let bytes = line;
+    let n = line.len();
     let mut seen_digit = false;
     let mut cut = 0;
     let mut i = 0;
     let mut after_level = false;
     for index in 0..10 {
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+        while i < n && HEAD[line[i] as usize] & H_SPACE != 0 {
             i += 1;
         }
         let start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
+        let flags;
+        (i, flags) = token_end(line, i, &HEAD, H_SPACE);
         if start == i {
             break;
         }
-        let token = &bytes[start..i];
-        let component_like = token
-            .iter()
-            .any(|b| matches!(b, b'[' | b'(' | b'.' | b'_' | b'$' | b'/' | b'@'));
+        let token = &line[start..i];
+        let component_like = flags & H_COMPONENT != 0;
         if seen_digit
             && token.len() > 1
             && token[token.len() - 1] == b':'
@@ -640,13 +609,45 @@ pub fn content(line: &[u8]) -> &[u8] {
                 cut = i;
             }
         }
-        if seen_digit && LEVELS.contains(&token) {
+        if seen_digit && is_level(token) {
             cut = i;
             after_level = true;
         }
-        seen_digit |= token.iter().any(u8::is_ascii_digit);
+        seen_digit |= flags & H_DIGIT != 0;
     }
     line[cut..].trim_ascii_start()
+}
+
+// Byte classes of a header.
+const H_SPACE: u8 = 1;
+const H_DIGIT: u8 = 2;
+/// What a component's name holds (`sshd[24200]`, `nova.compute.manager`, `Foo$Bar`).
+const H_COMPONENT: u8 = 4;
+
+static HEAD: [u8; 256] = {
+    let mut t = [0; 256];
+    let spaces = b" \t\n\x0c\r";
+    let mut i = 0;
+    while i < spaces.len() {
+        t[spaces[i] as usize] = H_SPACE;
+        i += 1;
+    }
+    let mut b = b'0';
+    while b <= b'9' {
+        t[b as usize] = H_DIGIT;
+        b += 1;
+    }
+    let parts = b"[(._$/@";
+    let mut i = 0;
+    while i < parts.len() {
+        t[parts[i] as usize] = H_COMPONENT;
+        i += 1;
+    }
+    t
+};
+
+fn is_level(token: &[u8]) -> bool {
+    (4..=8).contains(&token.len()) && token[0].is_ascii_uppercase() && LEVELS.contains(&token)
 }
 
 /// Log levels as headers spell them.
@@ -666,37 +667,156 @@ const LEVELS: [&[u8]; 10] = [
 /// Splits at whitespace and at field punctuation; the punctuation itself is dropped.
 pub fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     // Every separator is ASCII, so a token is a whole run of UTF-8.
-    line.split(|&b| SEPARATOR[b as usize])
+    line.split(|&b| CLASS[b as usize] & SEP != 0)
         .filter(|t| !t.is_empty())
 }
 
-/// Whitespace and field punctuation, as a byte table.
-static SEPARATOR: [bool; 256] = {
-    let mut t = [false; 256];
+// Byte classes, for one pass over a message.
+const SEP: u8 = 1;
+const DIGIT: u8 = 2;
+const ALPHA: u8 = 4;
+/// Not a hex digit.
+const NONHEX: u8 = 8;
+const COLON: u8 = 16;
+const SLASH: u8 = 32;
+
+/// Whitespace and field punctuation (`SEP`), and what the other bytes are.
+static CLASS: [u8; 256] = {
+    let mut t = [NONHEX; 256];
     let seps = b" \t\r\x0b\x0c|,;=()[]{}\"'";
     let mut i = 0;
     while i < seps.len() {
-        t[seps[i] as usize] = true;
+        t[seps[i] as usize] = SEP;
         i += 1;
     }
+    let mut b = b'0';
+    while b <= b'9' {
+        t[b as usize] = DIGIT;
+        b += 1;
+    }
+    let mut b = b'a';
+    while b <= b'z' {
+        let hex = if b <= b'f' { 0 } else { NONHEX };
+        t[b as usize] = ALPHA | hex;
+        t[(b - 32) as usize] = ALPHA | hex;
+        b += 1;
+    }
+    t[b':' as usize] = COLON | NONHEX;
+    t[b'/' as usize] = SLASH | NONHEX;
     t
 };
 
-const CALENDAR: [&[u8]; 19] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-    b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
-];
+/// Where the token that starts at `i` ends (the first byte whose class has `stop`), and the
+/// classes of its bytes ORed. Four bytes a step while no stop is among them.
+#[inline(always)]
+fn token_end(bytes: &[u8], mut i: usize, table: &[u8; 256], stop: u8) -> (usize, u8) {
+    let mut flags = 0;
+    while let Some(four) = bytes.get(i..i + 4) {
+        let c = table[four[0] as usize]
+            | table[four[1] as usize]
+            | table[four[2] as usize]
+            | table[four[3] as usize];
+        if c & stop != 0 {
+            break;
+        }
+        flags |= c;
+        i += 4;
+    }
+    while let Some(&b) = bytes.get(i) {
+        let c = table[b as usize];
+        if c & stop != 0 {
+            break;
+        }
+        flags |= c;
+        i += 1;
+    }
+    (i, flags)
+}
+
+/// Calls `f` with each token of a message and what it is, in order.
+#[inline]
+fn for_each_token(message: &[u8], mut f: impl FnMut(&[u8], Token)) {
+    let n = message.len();
+    let mut i = 0;
+    let mut after_variable = false;
+    loop {
+        while i < n && CLASS[message[i] as usize] & SEP != 0 {
+            i += 1;
+        }
+        if i == n {
+            return;
+        }
+        let start = i;
+        let flags;
+        (i, flags) = token_end(message, i, &CLASS, SEP);
+        let token = &message[start..i];
+        let kind = classify(token, flags, after_variable);
+        if let Token::Variable = kind
+            && flags & (COLON | DIGIT) == COLON | DIGIT
+            && let Some(name) = word_prefix(token)
+        {
+            let name_flags = name.iter().fold(0, |f, &b| f | CLASS[b as usize]);
+            f(name, classify(name, name_flags, false));
+        }
+        after_variable = matches!(kind, Token::Variable);
+        f(token, kind);
+    }
+}
+
+/// Up to eight bytes as one number, for matching short words at once.
+const fn packed(word: &[u8]) -> u64 {
+    let mut v = 0u64;
+    let mut i = 0;
+    while i < word.len() && i < 8 {
+        v |= (word[i] as u64) << (8 * i);
+        i += 1;
+    }
+    v
+}
+
+/// Month and weekday names, as dates spell them.
+const CALENDAR: [u64; 19] = {
+    let words: [&[u8]; 19] = [
+        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
+        b"Dec", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
+    ];
+    let mut out = [0; 19];
+    let mut i = 0;
+    while i < words.len() {
+        out[i] = packed(words[i]);
+        i += 1;
+    }
+    out
+};
 
 /// Units that a number carries with it (`93.0 B`, `5.2 KB`, `<1 sec`, `12 ms`).
-const UNITS: [&[u8]; 22] = [
-    b"B", b"KB", b"kB", b"K", b"MB", b"M", b"GB", b"G", b"TB", b"KiB", b"MiB", b"GiB", b"bytes",
-    b"ms", b"us", b"ns", b"s", b"sec", b"secs", b"seconds", b"min", b"mins",
-];
+const UNITS: [u64; 22] = {
+    let words: [&[u8]; 22] = [
+        b"B", b"KB", b"kB", b"K", b"MB", b"M", b"GB", b"G", b"TB", b"KiB", b"MiB", b"GiB",
+        b"bytes", b"ms", b"us", b"ns", b"s", b"sec", b"secs", b"seconds", b"min", b"mins",
+    ];
+    let mut out = [0; 22];
+    let mut i = 0;
+    while i < words.len() {
+        out[i] = packed(words[i]);
+        i += 1;
+    }
+    out
+};
+
+fn is_calendar(token: &[u8]) -> bool {
+    token.len() == 3 && CALENDAR.contains(&packed(token))
+}
+
+fn is_unit(token: &[u8]) -> bool {
+    token.len() <= 7 && UNITS.contains(&packed(token))
+}
 
 /// Numbers, ids, addresses, hex, times and dates hold a digit; paths, URLs, and month and
 /// weekday names are the other usual variables.
 pub fn is_variable(token: &[u8]) -> bool {
-    matches!(classify(token, false), Token::Variable)
+    let flags = token.iter().fold(0, |f, &b| f | CLASS[b as usize]);
+    flags & SEP == 0 && matches!(classify(token, flags, false), Token::Variable)
 }
 
 enum Token {
@@ -706,47 +826,47 @@ enum Token {
     Punctuation,
 }
 
-/// What a token is, with the hash of a constant word. One pass over the bytes for the
-/// usual word; `after_variable`: the token before it was a variable (a unit follows it).
+/// What a token is, from the classes of its bytes (`flags`), with the hash of a constant
+/// word; `after_variable`: the token before it was a variable (a unit follows it).
 #[inline]
-fn classify(token: &[u8], after_variable: bool) -> Token {
-    if token[0] == b'/' || token.starts_with(b"./") || token.starts_with(b"../") {
+fn classify(token: &[u8], flags: u8, after_variable: bool) -> Token {
+    if token[0] == b'/' {
         return Token::Variable;
     }
-    let mut alpha = false;
-    let mut h = FxHasher::default();
-    let mut chunks = token.chunks_exact(8);
-    for c in &mut chunks {
-        let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        // A byte is a digit when it is in 0x30..=0x39: test all eight at once.
-        if has_digit(v) {
-            return numbered_word(token);
-        }
-        alpha |= has_alpha(v);
-        h.add(v);
+    if flags & DIGIT != 0 {
+        return numbered_word(token);
     }
-    let rest = chunks.remainder();
-    for &b in rest {
-        if b.is_ascii_digit() {
-            return numbered_word(token);
-        }
-        alpha |= b.is_ascii_alphabetic();
-    }
-    if !alpha {
+    if flags & ALPHA == 0 {
         return Token::Punctuation;
     }
-    if (token.len() == 3 && CALENDAR.contains(&token))
-        || (after_variable && token.len() <= 7 && UNITS.contains(&token))
-        || (token.len() >= 8 && token.iter().all(u8::is_ascii_hexdigit))
-        || token.windows(3).any(|w| w == b"://")
+    let len = token.len();
+    if (len == 3 && is_calendar(token))
+        || (after_variable && len <= 7 && is_unit(token))
+        || (len >= 8 && flags & NONHEX == 0)
+        || (flags & SLASH != 0
+            && (token.starts_with(b"./")
+                || token.starts_with(b"../")
+                || (flags & COLON != 0 && token.windows(3).any(|w| w == b"://"))))
     {
         return Token::Variable;
     }
+    Token::Constant(word_hash(token))
+}
+
+/// FxHash of a word, eight bytes at a time.
+#[inline]
+fn word_hash(token: &[u8]) -> u64 {
+    let mut h = FxHasher::default();
+    let mut chunks = token.chunks_exact(8);
+    for c in &mut chunks {
+        h.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+    }
+    let rest = chunks.remainder();
     let mut tail = [0u8; 8];
     tail[..rest.len()].copy_from_slice(rest);
     h.add(u64::from_le_bytes(tail));
     h.add(token.len() as u64);
-    Token::Constant(h.finish())
+    h.finish()
 }
 
 /// The name of a `name:value` token whose value is a variable (`onExtend:1514038530000`,
@@ -760,40 +880,19 @@ fn word_prefix(token: &[u8]) -> Option<&[u8]> {
     .then_some(name)
 }
 
-/// A token with a digit is a variable, but for a word with one digit at its end: a name
-/// (`SOCKS5`, `ssh2`, `md5`, `eth0`), where ids and counters run longer (`cn142`, `node-17`).
-#[cold]
+/// A token with a digit is a variable, but for a short word with one digit at its end: a
+/// name (`SOCKS5`, `ssh2`, `md5`, `eth0`), where ids, hosts and counters run longer
+/// (`cn142`, `node-17`, `dadmin2`).
 fn numbered_word(token: &[u8]) -> Token {
     let (last, word) = token.split_last().expect("a token is not empty");
     if last.is_ascii_digit()
         && (2..=5).contains(&word.len())
         && word.iter().all(u8::is_ascii_alphabetic)
     {
-        let mut h = FxHasher::default();
-        h.write(token);
-        h.add(!(token.len() as u64));
-        Token::Constant(h.finish())
+        Token::Constant(word_hash(token))
     } else {
         Token::Variable
     }
-}
-
-/// Whether any of the eight bytes is an ASCII digit, all at once: on the low seven bits,
-/// adding 0x50 sets a byte's top bit from 0x30 up and adding 0x46 from 0x3A up (no carry
-/// crosses bytes); bytes with their own top bit set (UTF-8) are not digits.
-#[inline]
-fn has_digit(v: u64) -> bool {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let m = v & !HI;
-    let ge_30 = m + LO * 0x50;
-    let ge_3a = m + LO * 0x46;
-    ge_30 & !ge_3a & !v & HI != 0
-}
-
-#[inline]
-fn has_alpha(v: u64) -> bool {
-    v.to_le_bytes().iter().any(u8::is_ascii_alphabetic)
 }
 
 #[cfg(test)]
@@ -922,18 +1021,6 @@ mod tests {
         let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
         let ids = group(&refs);
         assert!(ids.iter().all(|&i| i == ids[0]), "{ids:?}");
-    }
-
-    #[test]
-    fn the_eight_byte_digit_test_agrees_with_the_plain_one() {
-        for b in 0..=255u8 {
-            for pos in 0..8 {
-                let mut bytes = *b"abcdefgh";
-                bytes[pos] = b;
-                let v = u64::from_le_bytes(bytes);
-                assert_eq!(has_digit(v), b.is_ascii_digit(), "byte {b:#x} at {pos}");
-            }
-        }
     }
 
     #[test]

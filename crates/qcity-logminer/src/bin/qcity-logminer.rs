@@ -3,26 +3,59 @@
 //! scorer's docstring). Ids are written at EOF so each line gets its template's final id,
 //! after the merges that later lines caused. One configuration for every source: the
 //! `LOGPARSE_*` hints are ignored.
+//!
+//! Lines are mined as they arrive, while the writer is still sending the rest, so mining
+//! overlaps the transfer.
 
-use std::io::{BufWriter, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 
 fn main() -> std::io::Result<()> {
     let mut miner = qcity_logminer::Miner::default();
-    let mut raw = Vec::new();
-    std::io::stdin().lock().read_to_end(&mut raw)?;
-    let mut keys = Vec::new();
-    let raw = raw.strip_suffix(b"\n").unwrap_or(&raw);
-    if !raw.is_empty() {
-        for line in raw.split(|&b| b == b'\n') {
-            keys.push(miner.add_bytes(line));
+    let mut keys: Vec<u32> = Vec::new();
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut filled = 0;
+    loop {
+        if filled == buf.len() {
+            // A line longer than the buffer: grow it.
+            buf.resize(buf.len() * 2, 0);
         }
+        let n = match stdin.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            if filled > 0 {
+                keys.push(miner.add_bytes(&buf[..filled]));
+            }
+            break;
+        }
+        let end = filled + n;
+        let mut start = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[start..end]) {
+            keys.push(miner.add_bytes(&buf[start..start + nl]));
+            start += nl + 1;
+        }
+        buf.copy_within(start..end, 0);
+        filled = end - start;
     }
-    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let mut texts: std::collections::HashMap<u32, String> = std::collections::HashMap::new();
-    for k in keys {
-        let id = miner.template_of(k);
-        let text = texts.entry(id).or_insert_with(|| miner.template_text(k));
-        writeln!(out, "{id}\t{text}")?;
+
+    // Each key's output line, made once.
+    let mut lines: Vec<Vec<u8>> = Vec::new();
+    let mut out = Vec::with_capacity(keys.len() * 64);
+    for &k in &keys {
+        let i = k as usize;
+        if i >= lines.len() {
+            lines.resize(i + 1, Vec::new());
+        }
+        if lines[i].is_empty() {
+            let id = miner.template_of(k);
+            lines[i] = format!("{id}\t{}\n", miner.template_text(k)).into_bytes();
+        }
+        out.extend_from_slice(&lines[i]);
     }
-    out.flush()
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out)?;
+    stdout.flush()
 }
