@@ -505,7 +505,9 @@ fn qi_list_shows_the_ranked_builds_and_the_gate() {
     .unwrap();
     std::fs::write(
         d.conf().join("qcity-device-config.json"),
+        // Free disk and memory limits at 0, so the autotest cannot fail on this machine's load.
         r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000},
+            "resources": {"min_free_disk_mb": 0, "min_free_memory_mb": 0},
             "installer": {"manifest": "releases.json", "public_key": "RWQ"}}"#,
     )
     .unwrap();
@@ -522,10 +524,10 @@ fn qi_list_shows_the_ranked_builds_and_the_gate() {
         assert!(said.contains(want), "{want:?} missing in:\n{said}");
     }
     let autotest = d.qcity(&["autotest"]);
+    assert!(autotest.status.success(), "{}", text(&autotest.stdout));
     let said = text(&d.qcity(&["qi", "list"]).stdout);
-    assert_eq!(
-        said.contains("install: allowed"),
-        autotest.status.success(),
-        "the gate follows the autotest:\n{said}"
+    assert!(
+        said.contains("install: allowed") && !said.contains("no autotest has run yet"),
+        "the gate opens once the autotest passed:\n{said}"
     );
 }

@@ -1,6 +1,8 @@
 //! `qcity qi install` against a real daemon: the release manifest and a tar.gz built and signed
 //! here are served by an HTTP server on loopback; the install lands in the daemon's user data
-//! directory, refused while no autotest passed; a tampered file is refused and deleted.
+//! directory with its default features, refused while the gate is closed (no autotest, a
+//! failing one, an unhealthy runner); a tampered file or a bad signature is refused and
+//! nothing is left behind.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -10,7 +12,7 @@ use std::process::Command;
 use qcity_installer::verify::sign::KeyPair;
 use sha2::Digest;
 
-use crate::support::{Daemon, text};
+use crate::support::{Daemon, text, unique, wait_until, write};
 
 /// Serves the files of `dir` at `/NAME`.
 fn serve(dir: &Path) -> String {
@@ -59,9 +61,50 @@ fn serve(dir: &Path) -> String {
     base
 }
 
-/// A release of one tar.gz asset for this machine, signed; returns (daemon, xdg data dir,
-/// the directory that holds both, removed on drop).
-fn setup(tamper: bool) -> (Daemon, std::path::PathBuf, tempfile::TempDir) {
+/// What is wrong with the release the test serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    None,
+    /// The asset's bytes were changed after hashing and signing.
+    Tampered,
+    /// The asset's hash is right, its signature (same key) is over other bytes.
+    BadSignature,
+    /// The asset is fine; the default feature's signature is over other bytes.
+    BadFeatureSignature,
+}
+
+/// `dir`'s tree as a tar.gz at `archive`; its bytes.
+fn tar_gz(dir: &Path, archive: &Path) -> Vec<u8> {
+    assert!(
+        Command::new("tar")
+            .arg("-czf")
+            .arg(archive)
+            .arg("-C")
+            .arg(dir)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::fs::read(archive).unwrap()
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A release of one tar.gz asset for this machine and two features (`extras`, on by default,
+/// and `docs`, off), signed; a daemon on `runner_manifest` whose machine checks cannot fail
+/// (free disk and memory limits at 0), so its autotest passes or fails by the manifest's
+/// own checks alone. Returns (daemon, xdg data dir, the directory that holds both, removed on
+/// drop).
+fn setup_with(
+    flaw: Flaw,
+    runner_manifest: &str,
+) -> (Daemon, std::path::PathBuf, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let work = tmp.path().to_path_buf();
     let tree = work.join("tree");
@@ -72,46 +115,55 @@ fn setup(tamper: bool) -> (Daemon, std::path::PathBuf, tempfile::TempDir) {
     let site = work.join("site");
     std::fs::create_dir_all(&site).unwrap();
     let archive = site.join("qi-1.4.0.tar.gz");
-    assert!(
-        Command::new("tar")
-            .arg("-czf")
-            .arg(&archive)
-            .arg("-C")
-            .arg(&tree)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success()
-    );
-    let bytes = std::fs::read(&archive).unwrap();
+    let bytes = tar_gz(&tree, &archive);
     let keys = KeyPair::from_seed([5; 32], [5; 8]);
-    let sha: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let sig = keys.sign(&bytes, "QI 1.4.0");
-    if tamper {
-        let mut bad = bytes.clone();
-        let n = bad.len();
-        bad[n / 2] ^= 0xff;
-        std::fs::write(&archive, bad).unwrap();
+    let mut sig = keys.sign(&bytes, "QI 1.4.0");
+    match flaw {
+        Flaw::Tampered => {
+            let mut bad = bytes.clone();
+            let n = bad.len();
+            bad[n / 2] ^= 0xff;
+            std::fs::write(&archive, bad).unwrap();
+        }
+        Flaw::BadSignature => sig = keys.sign(b"some other file", "QI 1.4.0"),
+        Flaw::None | Flaw::BadFeatureSignature => {}
+    }
+    let mut features = Vec::new();
+    for (name, default) in [("extras", true), ("docs", false)] {
+        let ft = work.join(format!("feature-{name}"));
+        std::fs::create_dir_all(&ft).unwrap();
+        std::fs::write(ft.join(format!("{name}.txt")), name).unwrap();
+        let file = format!("qi-{name}.tar.gz");
+        let fb = tar_gz(&ft, &site.join(&file));
+        let signed: &[u8] = if flaw == Flaw::BadFeatureSignature && default {
+            b"not this feature"
+        } else {
+            &fb
+        };
+        features.push(serde_json::json!({
+            "name": name, "description": format!("the {name}"), "default": default,
+            "url": file, "size": fb.len(), "sha256": sha256(&fb),
+            "signature": keys.sign(signed, name)
+        }));
     }
     let arch = std::env::consts::ARCH;
     let manifest = serde_json::json!({
         "app": "QI",
         "versions": [{"version": "1.4.0", "assets": [{
             "os": "linux", "arch": arch, "format": "tar.gz",
-            "url": "qi-1.4.0.tar.gz", "size": bytes.len(), "sha256": sha, "signature": sig
-        }]}]
+            "url": "qi-1.4.0.tar.gz", "size": bytes.len(), "sha256": sha256(&bytes),
+            "signature": sig
+        }], "features": features}]
     });
     std::fs::write(site.join("releases.json"), manifest.to_string()).unwrap();
     let base = serve(&site);
     let key = keys.public_key().lines().nth(1).unwrap().to_string();
-    let mut d = Daemon::start(r#"{"runners": []}"#);
+    let mut d = Daemon::start(runner_manifest);
     std::fs::write(
         d.conf().join("qcity-device-config.json"),
         serde_json::json!({
             "api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000},
+            "resources": {"min_free_disk_mb": 0, "min_free_memory_mb": 0},
             "installer": {"manifest": format!("{base}/releases.json"), "public_key": key}
         })
         .to_string(),
@@ -126,9 +178,78 @@ fn setup(tamper: bool) -> (Daemon, std::path::PathBuf, tempfile::TempDir) {
     (d, xdg, tmp)
 }
 
+fn setup(flaw: Flaw) -> (Daemon, std::path::PathBuf, tempfile::TempDir) {
+    setup_with(flaw, r#"{"runners": []}"#)
+}
+
+/// `POST /api/v1/qi/install` as the master: (status, body).
+fn post_install(d: &Daemon, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut resp = agent
+        .post(format!("{}/qi/install", d.api_base()))
+        .header("Authorization", format!("Bearer {}", d.token()))
+        .send_json(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap())
+}
+
+/// `qcity qi list --json`.
+fn view(d: &Daemon) -> serde_json::Value {
+    let out = d.qcity(&["qi", "list", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The files left in the daemon's downloads dir (recursively).
+fn downloads_left(d: &Daemon) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(&d.data().join("downloads"), &mut out);
+    out
+}
+
+/// The `qi-install` events' (phase, detail) in the store, oldest first.
+fn install_events(d: &Daemon) -> Vec<(String, String)> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let page: serde_json::Value = agent
+        .get(format!(
+            "{}/events?after=0&type=qi-install&limit=1000",
+            d.api_base()
+        ))
+        .header("Authorization", format!("Bearer {}", d.token()))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["phase"].as_str().unwrap_or("").to_string(),
+                e["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn install_is_refused_until_an_autotest_passes_then_lands_in_the_user_dir() {
-    let (d, xdg, _tmp) = setup(false);
+    let (d, xdg, _tmp) = setup(Flaw::None);
     let out = d.qcity(&["qi", "install"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(
@@ -155,19 +276,158 @@ fn install_is_refused_until_an_autotest_passes_then_lands_in_the_user_dir() {
         "{progress}"
     );
     let launcher = xdg.join("qcity/apps/qi/1.4.0/bin/qi");
-    assert!(
-        text(&out.stdout).contains("installed QI 1.4.0 in"),
-        "{}",
-        text(&out.stdout)
-    );
+    let said = text(&out.stdout);
+    assert!(said.contains("installed QI 1.4.0 in"), "{said}");
     let ran = Command::new(&launcher).output().unwrap();
     assert_eq!(text(&ran.stdout).trim(), "QI 1.4.0");
     assert!(xdg.join("applications/qcity-qi.desktop").is_file());
+    // The default feature comes without being asked for; the other one does not.
+    let features = xdg.join("qcity/apps/qi/1.4.0/features");
+    assert!(features.join("extras/extras.txt").is_file(), "{said}");
+    assert!(!features.join("docs").exists(), "{said}");
+    assert!(
+        said.contains("feature extras") && !said.contains("feature docs"),
+        "{said}"
+    );
+}
+
+#[test]
+fn default_features_can_be_left_out_and_others_added() {
+    let (d, xdg, _tmp) = setup(Flaw::None);
+    assert!(d.qcity(&["autotest"]).status.success());
+    let out = d.qcity(&[
+        "qi",
+        "install",
+        "--no-feature",
+        "extras",
+        "--feature",
+        "docs",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let features = xdg.join("qcity/apps/qi/1.4.0/features");
+    assert!(features.join("docs/docs.txt").is_file());
+    assert!(!features.join("extras").exists(), "left out");
+
+    // A name the release does not have is refused before anything is downloaded.
+    let out = d.qcity(&["qi", "install", "--no-feature", "extra"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr)
+            .contains("there is no feature `extra` (the release offers: extras, docs)"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The dashboard's exact set: nothing checked, nothing added.
+    std::fs::remove_dir_all(xdg.join("qcity/apps")).unwrap();
+    let (status, body) = post_install(&d, serde_json::json!({"asset": 0, "features": []}));
+    assert_eq!(status, 202, "{body}");
+    let home = xdg.join("qcity/apps/qi/1.4.0");
+    wait_until("the install", || {
+        home.join("bin/qi").is_file().then_some(())
+    });
+    wait_until("the install's end", || {
+        install_events(&d)
+            .iter()
+            .filter(|(phase, _)| phase == "installed")
+            .nth(1)
+            .cloned()
+    });
+    assert!(!home.join("features").exists(), "no feature was checked");
+}
+
+#[test]
+fn a_failing_autotest_closes_the_gate_until_it_passes() {
+    let m = r#"{"runners": [], "tasks": [
+        {"name": "qi-smoke", "command": ["sh", "-c", "test -f smoke-ok || { echo 'smoke-ok is missing' >&2; exit 1; }"], "autotest": true}
+    ]}"#;
+    let (d, xdg, _tmp) = setup_with(Flaw::None, m);
+    let at = d.qcity(&["autotest"]);
+    assert_eq!(at.status.code(), Some(7), "{}", text(&at.stdout));
+
+    let v = view(&d);
+    assert_eq!(v["gate"]["open"], false, "{v}");
+    let reasons = v["gate"]["reasons"].to_string();
+    assert!(
+        reasons.contains("the latest autotest failed") && reasons.contains("task:qi-smoke"),
+        "{reasons}"
+    );
+    let listed = text(&d.qcity(&["qi", "list"]).stdout);
+    assert!(
+        listed.contains("install: blocked") && listed.contains("task:qi-smoke"),
+        "{listed}"
+    );
+    let (status, body) = post_install(&d, serde_json::json!({"asset": 0}));
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["code"], "gate_closed", "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("the latest autotest failed") && message.contains("task:qi-smoke"),
+        "{body}"
+    );
+    let out = d.qcity(&["qi", "install"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("task:qi-smoke"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        downloads_left(&d).is_empty(),
+        "nothing downloaded while blocked"
+    );
+    assert!(!xdg.join("qcity/apps").exists());
+
+    write(&d.conf().join("smoke-ok"), "");
+    let at = d.qcity(&["autotest"]);
+    assert!(at.status.success(), "{}", text(&at.stdout));
+    let v = view(&d);
+    assert_eq!(v["gate"]["open"], true, "{v}");
+    let out = d.qcity(&["qi", "install"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(xdg.join("qcity/apps/qi/1.4.0/bin/qi").is_file());
+}
+
+#[test]
+fn an_unhealthy_runner_closes_the_gate() {
+    let name = unique("qi-gate");
+    let m = format!(
+        r#"{{"runners": [{{"name": "{name}", "command": ["sh", "-c", "exec sleep 300"],
+            "probes": [{{"name": "marker", "exec": {{"command": ["test", "-f", "healthy"]}},
+                         "interval_ms": 100, "failure_threshold": 1, "success_threshold": 1,
+                         "start_grace_ms": 0}}]}}]}}"#
+    );
+    let (d, _xdg, _tmp) = setup_with(Flaw::None, &m);
+    write(&d.conf().join("healthy"), "");
+    d.wait_state(&name, "running");
+    wait_until("the runner to be healthy", || {
+        (d.runner(&name)["health"] == "healthy").then_some(())
+    });
+    assert!(d.qcity(&["autotest"]).status.success());
+    assert_eq!(view(&d)["gate"]["open"], true);
+
+    std::fs::remove_file(d.conf().join("healthy")).unwrap();
+    wait_until("the runner to be unhealthy", || {
+        (d.runner(&name)["health"] == "unhealthy").then_some(())
+    });
+    let v = view(&d);
+    assert_eq!(v["gate"]["open"], false, "{v}");
+    let (status, body) = post_install(&d, serde_json::json!({"asset": 0}));
+    assert_eq!(status, 409, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("runner {name} is unhealthy (marker:")),
+        "{body}"
+    );
+
+    write(&d.conf().join("healthy"), "");
+    wait_until("the gate to open again", || {
+        (view(&d)["gate"]["open"] == true).then_some(())
+    });
 }
 
 #[test]
 fn a_tampered_download_is_refused_and_deleted() {
-    let (d, xdg, _tmp) = setup(true);
+    let (d, xdg, _tmp) = setup(Flaw::Tampered);
     assert!(d.qcity(&["autotest"]).status.success());
     let out = d.qcity(&["qi", "install"]);
     assert_eq!(out.status.code(), Some(1));
@@ -177,11 +437,71 @@ fn a_tampered_download_is_refused_and_deleted() {
         "{said}"
     );
     assert!(!xdg.join("qcity/apps").exists(), "nothing installed");
-    let downloads = d.data().join("downloads/QI-1.4.0");
-    let left: Vec<_> = std::fs::read_dir(&downloads)
-        .map(|r| r.flatten().collect())
-        .unwrap_or_default();
+    let left = downloads_left(&d);
     assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[test]
+fn a_bad_signature_is_refused_and_leaves_nothing_behind() {
+    let (d, xdg, _tmp) = setup(Flaw::BadSignature);
+    assert!(d.qcity(&["autotest"]).status.success());
+    let (status, body) = post_install(&d, serde_json::json!({"asset": 0}));
+    assert_eq!(status, 202, "{body}");
+    let (_, detail) = wait_until("the install to fail", || {
+        install_events(&d).into_iter().find(|(p, _)| p == "failed")
+    });
+    assert!(
+        detail.contains("qi-1.4.0.tar.gz: bad signature: the signature does not match the file")
+            && detail.contains("deleted and nothing was installed"),
+        "{detail}"
+    );
+    assert!(
+        !install_events(&d).iter().any(|(p, _)| p == "installing"),
+        "it never got to installing"
+    );
+    let left = downloads_left(&d);
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    assert!(!xdg.join("qcity/apps").exists(), "nothing installed");
+    assert!(!xdg.join("applications").exists(), "no desktop entry");
+
+    // The CLI says the same.
+    let out = d.qcity(&["qi", "install"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("bad signature"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(downloads_left(&d).is_empty());
+}
+
+#[test]
+fn a_feature_with_a_bad_signature_takes_the_verified_asset_with_it() {
+    let (d, xdg, _tmp) = setup(Flaw::BadFeatureSignature);
+    assert!(d.qcity(&["autotest"]).status.success());
+    let out = d.qcity(&["qi", "install"]);
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("qi-extras.tar.gz: bad signature")
+            && said.contains("deleted and nothing was installed"),
+        "{said}"
+    );
+    // The asset itself was verified first; it must not stay either.
+    let left = downloads_left(&d);
+    assert!(left.is_empty(), "files left behind: {left:?}");
+    assert!(!xdg.join("qcity/apps").exists(), "nothing installed");
+    let events = install_events(&d);
+    assert!(
+        events
+            .iter()
+            .any(|(p, detail)| p == "failed" && detail.contains("qi-extras.tar.gz: bad signature")),
+        "{events:?}"
+    );
+    // Left out, the broken feature is not fetched and the rest installs.
+    let out = d.qcity(&["qi", "install", "--no-feature", "extras"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(xdg.join("qcity/apps/qi/1.4.0/bin/qi").is_file());
 }
 
 /// The sample configuration's installer: the checked-in manifest, the files the sample

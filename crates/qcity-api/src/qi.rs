@@ -222,14 +222,66 @@ fn failing(checks: &[qcity_engine::probe::ProbeStatus]) -> String {
 }
 
 /// `POST /api/v1/qi/install`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {
     /// The asset's index in the newest release (as `options[].asset` gives it).
     pub asset: usize,
-    /// Optional features to add (by name); defaults are not added unless named.
-    #[serde(default)]
-    pub features: Vec<String>,
+    /// Exactly these optional features (by name), as the dashboard's checkboxes give them
+    /// (they start at the defaults). Absent: the release's default features, plus `add`,
+    /// minus `without`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<Vec<String>>,
+    /// Features to add to the defaults (`qcity qi install --feature X`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    /// Default features to leave out (`qcity qi install --no-feature X`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub without: Vec<String>,
+}
+
+/// The features an install gets: the defaults unless the request leaves them out (or names
+/// its own set). Every name must be one of the release's features.
+pub fn choose_features(
+    offered: &[qcity_config::release::ReleaseFeature],
+    req: &InstallRequest,
+) -> Result<Vec<qcity_config::release::ReleaseFeature>, String> {
+    let unknown = |name: &String| {
+        (!offered.iter().any(|f| &f.name == name)).then(|| {
+            let names: Vec<&str> = offered.iter().map(|f| f.name.as_str()).collect();
+            format!(
+                "there is no feature `{name}` (the release offers: {})",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )
+        })
+    };
+    let named = req
+        .features
+        .iter()
+        .flatten()
+        .chain(&req.add)
+        .chain(&req.without);
+    if let Some(e) = named.filter_map(unknown).next() {
+        return Err(e);
+    }
+    if req.features.is_some() && !(req.add.is_empty() && req.without.is_empty()) {
+        return Err("give either `features` (the exact set) or `add`/`without`, not both".into());
+    }
+    if let Some(both) = req.add.iter().find(|n| req.without.contains(n)) {
+        return Err(format!("feature `{both}` is both added and left out"));
+    }
+    Ok(offered
+        .iter()
+        .filter(|f| match &req.features {
+            Some(exact) => exact.contains(&f.name),
+            None => (f.default || req.add.contains(&f.name)) && !req.without.contains(&f.name),
+        })
+        .cloned()
+        .collect())
 }
 
 /// Why an install cannot start: (HTTP status, code, message).
@@ -245,7 +297,7 @@ pub struct Plan {
     config_dir: std::path::PathBuf,
     key: qcity_installer::verify::PublicKey,
     trust: qcity_installer::fetch::Trust,
-    desktop: bool,
+    device: Device,
     downloads: std::path::PathBuf,
 }
 
@@ -291,15 +343,13 @@ pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, Refusal> {
             ),
         ));
     }
-    let mut features = Vec::new();
-    for name in &req.features {
-        let f = release.features.iter().find(|f| &f.name == name).ok_or((
+    let features = choose_features(&release.features, req).map_err(|e| {
+        (
             400,
             "bad_request",
-            format!("release {} has no feature `{name}`", release.version),
-        ))?;
-        features.push(f.clone());
-    }
+            format!("release {}: {e}", release.version),
+        )
+    })?;
     let key = qcity_installer::verify::PublicKey::parse(&settings.public_key)
         .map_err(|e| (422, "invalid_config", format!("installer.public_key: {e}")))?;
     Ok(Plan {
@@ -311,7 +361,7 @@ pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, Refusal> {
         config_dir: config.dir.clone(),
         key,
         trust: trust(&settings, &config.dir).map_err(|e| (422, "invalid_config", e))?,
-        desktop: device.desktop,
+        device,
         downloads: engine.data_dir().root().join("downloads"),
     })
 }
@@ -361,9 +411,15 @@ pub fn run(engine: &Engine, plan: Plan) {
                 String::new(),
             );
             if let Err(e) = qcity_installer::verify::verify_file(&dest, &file, &plan.key) {
+                // The files verified before it go too: they belong to an install that will
+                // not happen, and a retry downloads and checks them again.
                 let _ = std::fs::remove_file(&dest);
+                for (f, _) in &fetched {
+                    let _ = std::fs::remove_file(f);
+                }
+                let _ = std::fs::remove_dir(&dir);
                 return Err(format!(
-                    "{name}: {e}; the file was deleted and nothing was installed"
+                    "{name}: {e}; the download was deleted and nothing was installed"
                 ));
             }
             fetched.push((dest, feature));
@@ -375,7 +431,7 @@ pub fn run(engine: &Engine, plan: Plan) {
             .to_string_lossy()
             .to_string();
         publish(QiPhase::Installing, &name, 0, 0, String::new());
-        let places = qcity_installer::install::Places::for_user(plan.desktop)
+        let places = qcity_installer::install::Places::for_user(&plan.device)
             .ok_or("no home directory to install into")?;
         let outcome = qcity_installer::install::install(
             plan.asset.format,
@@ -437,4 +493,89 @@ fn resolve(
         .parent()
         .map_or(config_dir.to_path_buf(), |p| p.to_path_buf());
     (file.to_string(), base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qcity_config::release::ReleaseFeature;
+
+    fn offered() -> Vec<ReleaseFeature> {
+        [("ocr", true), ("themes", true), ("docs", false)]
+            .into_iter()
+            .map(|(name, default)| ReleaseFeature {
+                name: name.into(),
+                description: String::new(),
+                default,
+                url: format!("{name}.tgz"),
+                size: 1,
+                sha256: "0".repeat(64),
+                signature: "sig".into(),
+            })
+            .collect()
+    }
+
+    fn chosen(req: InstallRequest) -> Result<Vec<String>, String> {
+        choose_features(&offered(), &req).map(|v| v.into_iter().map(|f| f.name).collect())
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_unless_left_out() {
+        assert_eq!(
+            chosen(InstallRequest::default()),
+            Ok(strings(&["ocr", "themes"]))
+        );
+        let req = InstallRequest {
+            add: strings(&["docs"]),
+            without: strings(&["ocr"]),
+            ..Default::default()
+        };
+        assert_eq!(chosen(req), Ok(strings(&["themes", "docs"])));
+        // The dashboard's checkboxes: exactly the set sent, empty included.
+        let req = InstallRequest {
+            features: Some(Vec::new()),
+            ..Default::default()
+        };
+        assert_eq!(chosen(req), Ok(Vec::new()));
+        let req = InstallRequest {
+            features: Some(strings(&["docs"])),
+            ..Default::default()
+        };
+        assert_eq!(chosen(req), Ok(strings(&["docs"])));
+    }
+
+    #[test]
+    fn unknown_or_contradictory_names_are_refused() {
+        let req = InstallRequest {
+            without: strings(&["orc"]),
+            ..Default::default()
+        };
+        assert_eq!(
+            chosen(req),
+            Err("there is no feature `orc` (the release offers: ocr, themes, docs)".into())
+        );
+        let req = InstallRequest {
+            add: strings(&["docs"]),
+            without: strings(&["docs"]),
+            ..Default::default()
+        };
+        assert!(chosen(req).unwrap_err().contains("both added and left out"));
+        let req = InstallRequest {
+            features: Some(strings(&["docs"])),
+            without: strings(&["ocr"]),
+            ..Default::default()
+        };
+        assert!(chosen(req).unwrap_err().contains("not both"));
+    }
+
+    #[test]
+    fn a_request_without_features_deserializes_to_the_defaults() {
+        let req: InstallRequest = serde_json::from_str(r#"{"asset": 0}"#).unwrap();
+        assert!(req.features.is_none() && req.add.is_empty() && req.without.is_empty());
+        assert_eq!(chosen(req), Ok(strings(&["ocr", "themes"])));
+    }
 }

@@ -3,9 +3,11 @@
 //! - **tar.gz**: unpacked into the user's app directory (`~/.local/share/qcity/apps/APP/VERSION`,
 //!   with the system's `tar`), with a desktop entry in `~/.local/share/applications`.
 //! - **AppImage**: copied into the app directory, made executable, with a desktop entry.
-//! - **deb / rpm**: through the package manager. On a desktop the command runs with `pkexec`,
-//!   which asks for the password in a dialog; on a headless machine QCity does not escalate by
-//!   itself and shows the exact command to run. Tests install a `.deb` into a private dpkg root.
+//! - **deb / rpm**: through the package manager (apt for a `.deb`; zypper for an `.rpm` on
+//!   openSUSE/SUSE, dnf on Fedora, RHEL and the rest: [`RpmTool`]). On a desktop the command
+//!   runs with `pkexec`, which asks for the password in a dialog; on a headless machine QCity
+//!   does not escalate by itself and shows the exact command to run. Tests install a `.deb`
+//!   into a private dpkg root.
 //! - **dmg / msi / exe** are installed on their own systems, not from Linux.
 
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ use std::process::Command;
 
 use qcity_config::release::AssetFormat;
 use serde::{Deserialize, Serialize};
+
+use crate::device::Device;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {
@@ -38,11 +42,62 @@ pub struct Places {
     pub dpkg_root: Option<PathBuf>,
     /// A graphical session: package installs may ask for the password through pkexec.
     pub desktop: bool,
+    /// What installs an `.rpm` here.
+    pub rpm: RpmTool,
+}
+
+/// The package manager that installs an `.rpm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RpmTool {
+    Dnf,
+    Zypper,
+}
+
+impl RpmTool {
+    /// zypper on openSUSE/SUSE, dnf on Fedora, RHEL and its rebuilds. The one on PATH wins
+    /// when only one is; the distribution decides when both or neither are (an openSUSE box
+    /// may carry dnf from a side repository, but zypper owns its package database).
+    pub fn for_device(d: &Device) -> RpmTool {
+        let has = |m: &str| d.package_managers.iter().any(|p| p == m);
+        match (has("dnf"), has("zypper")) {
+            (true, false) => RpmTool::Dnf,
+            (false, true) => RpmTool::Zypper,
+            _ => {
+                let suse = ["suse", "opensuse", "sles", "sled"]
+                    .iter()
+                    .any(|n| d.os_id.starts_with(n) || d.os_like.iter().any(|l| l == n));
+                if suse { RpmTool::Zypper } else { RpmTool::Dnf }
+            }
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RpmTool::Dnf => "dnf",
+            RpmTool::Zypper => "zypper",
+        }
+    }
+
+    /// The command that installs a local `.rpm`, without the file. zypper refuses a local
+    /// package without an RPM GPG signature; the file's minisign signature was checked
+    /// against the pinned key before this runs, so that check is not needed again.
+    pub fn install_argv(self) -> &'static [&'static str] {
+        match self {
+            RpmTool::Dnf => &["dnf", "install", "-y"],
+            RpmTool::Zypper => &[
+                "zypper",
+                "--non-interactive",
+                "install",
+                "--allow-unsigned-rpm",
+            ],
+        }
+    }
 }
 
 impl Places {
-    /// The XDG places of the current user.
-    pub fn for_user(desktop: bool) -> Option<Places> {
+    /// The XDG places of the current user on `device`.
+    pub fn for_user(device: &Device) -> Option<Places> {
         let data = std::env::var_os("XDG_DATA_HOME")
             .map(PathBuf::from)
             .filter(|p| p.is_absolute())
@@ -51,7 +106,8 @@ impl Places {
             apps: data.join("qcity/apps"),
             applications: data.join("applications"),
             dpkg_root: None,
-            desktop,
+            desktop: device.desktop,
+            rpm: RpmTool::for_device(device),
         })
     }
 }
@@ -143,7 +199,7 @@ pub fn install(
             }
             None => package_manager(places, &["apt-get", "install", "-y"], file),
         },
-        AssetFormat::Rpm => package_manager(places, &["dnf", "install", "-y"], file),
+        AssetFormat::Rpm => package_manager(places, places.rpm.install_argv(), file),
         AssetFormat::Dmg | AssetFormat::Msi | AssetFormat::Exe => {
             Err(InstallError::Unsupported(format!(
                 "a .{} installs on its own system, not here",

@@ -160,7 +160,8 @@ fn format_score(f: AssetFormat, d: &Device, reasons: &mut Vec<String>, fits: &mu
         AssetFormat::Rpm
             if has("dnf") || has("zypper") || family(&["fedora", "rhel", "suse", "opensuse"]) =>
         {
-            let manager = if has("zypper") { "zypper" } else { "dnf" };
+            // The tool the install runs, so the reason never names another one.
+            let manager = crate::install::RpmTool::for_device(d).name();
             reasons.push(format!(
                 ".rpm: {} installs and updates it with {manager}",
                 d.os_name

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 use qcity_config::release::AssetFormat;
-use qcity_installer::install::{Outcome, Places, install};
+use qcity_installer::device::{Probe, detect};
+use qcity_installer::install::{Outcome, Places, RpmTool, install};
 
 fn places(root: &Path, desktop: bool) -> Places {
     Places {
@@ -14,6 +15,7 @@ fn places(root: &Path, desktop: bool) -> Places {
         applications: root.join("share/applications"),
         dpkg_root: None,
         desktop,
+        rpm: RpmTool::Dnf,
     }
 }
 
@@ -128,4 +130,96 @@ fn a_deb_installs_into_a_private_dpkg_root_and_headless_gets_the_command() {
             command: format!("sudo apt-get install -y {}", deb.display())
         }
     );
+}
+
+/// A system root with this os-release and these programs on its PATH, as detection sees it.
+fn system(root: &Path, os_release: &str, programs: &[&str]) -> qcity_installer::Device {
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/os-release"), os_release).unwrap();
+    let bin = root.join("usr/bin");
+    for p in programs {
+        script(&bin.join(p), "#!/bin/sh\nexit 0\n");
+    }
+    detect(&Probe {
+        root: root.into(),
+        path: Some(bin.into_os_string()),
+        display: false,
+        disk: root.into(),
+    })
+}
+
+#[test]
+fn an_rpm_goes_to_zypper_on_opensuse_and_to_dnf_on_fedora_and_rhel() {
+    let dir = tempfile::tempdir().unwrap();
+    let rpm = dir.path().join("qi-1.4.0.x86_64.rpm");
+    std::fs::write(&rpm, "not run").unwrap();
+    let cases = [
+        (
+            "opensuse",
+            "ID=\"opensuse-tumbleweed\"\nID_LIKE=\"opensuse suse\"\nPRETTY_NAME=\"openSUSE Tumbleweed\"\n",
+            &["zypper", "rpm"][..],
+            "sudo zypper --non-interactive install --allow-unsigned-rpm",
+        ),
+        (
+            // dnf from a side repository does not own openSUSE's package database.
+            "leap-with-dnf",
+            "ID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\n",
+            &["zypper", "dnf"][..],
+            "sudo zypper --non-interactive install --allow-unsigned-rpm",
+        ),
+        (
+            "fedora",
+            "ID=fedora\nPRETTY_NAME=\"Fedora Linux 40\"\n",
+            &["dnf", "rpm"][..],
+            "sudo dnf install -y",
+        ),
+        (
+            "rhel",
+            "ID=\"rhel\"\nID_LIKE=\"fedora\"\n",
+            &["dnf"][..],
+            "sudo dnf install -y",
+        ),
+        (
+            "rocky-without-tools-on-path",
+            "ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n",
+            &[][..],
+            "sudo dnf install -y",
+        ),
+    ];
+    for (name, os_release, programs, want) in cases {
+        let device = system(&dir.path().join(name), os_release, programs);
+        let mut p = Places::for_user(&device).expect("HOME is set");
+        p.apps = dir.path().join(name).join("apps");
+        let out = install(AssetFormat::Rpm, &rpm, "QI", "1.4.0", &p).unwrap();
+        assert_eq!(
+            out,
+            Outcome::RunThis {
+                command: format!("{want} {}", rpm.display())
+            },
+            "{name}"
+        );
+        // The ranking's reason names the same tool.
+        let asset = qcity_config::release::ReleaseAsset {
+            os: device.os,
+            arch: device
+                .arch
+                .unwrap_or(qcity_config::release::AssetArch::X86_64),
+            libc: None,
+            format: AssetFormat::Rpm,
+            url: "qi.rpm".into(),
+            size: 1,
+            sha256: "0".repeat(64),
+            signature: "sig".into(),
+        };
+        let ranked = qcity_installer::rank(&[asset], &device);
+        let tool = want.split_whitespace().nth(1).unwrap();
+        assert!(
+            ranked[0]
+                .reasons
+                .iter()
+                .any(|r| r.ends_with(&format!("with {tool}"))),
+            "{name}: {:?}",
+            ranked[0].reasons
+        );
+    }
 }

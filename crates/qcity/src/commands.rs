@@ -277,7 +277,12 @@ pub fn qi_list(data: &DataDir, json: bool) -> CliResult {
     Ok(())
 }
 
-pub fn qi_install(data: &DataDir, asset: Option<usize>, features: &[String]) -> CliResult {
+pub fn qi_install(
+    data: &DataDir,
+    asset: Option<usize>,
+    add: &[String],
+    without: &[String],
+) -> CliResult {
     let client = Client::connect(data)?;
     let asset = match asset {
         Some(a) => a,
@@ -293,7 +298,13 @@ pub fn qi_install(data: &DataDir, asset: Option<usize>, features: &[String]) -> 
             }
         }
     };
-    let body = serde_json::json!({ "asset": asset, "features": features });
+    let body = qcity_api::qi::InstallRequest {
+        asset,
+        features: None,
+        add: add.to_vec(),
+        without: without.to_vec(),
+    };
+    let body = serde_json::to_value(&body).expect("a plain struct");
     let started: serde_json::Value = client.post_json("/qi/install", &body)?;
     let mut after = started["after"].as_u64().unwrap_or(0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1800);

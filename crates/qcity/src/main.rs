@@ -156,16 +156,19 @@ enum QiCommand {
         json: bool,
     },
     /// Download, verify and install the best build for this device (or `--asset N` from
-    /// `qi list`), with the named optional features; shows the progress. Refused while the
-    /// picker's gate is closed.
+    /// `qi list`), with the release's default features and the ones named; shows the
+    /// progress. Refused while the picker's gate is closed.
     #[command(after_help = EXIT_CODES)]
     Install {
         /// The build's number in `qcity qi list`
         #[arg(long)]
         asset: Option<usize>,
-        /// An optional feature to add (repeatable)
+        /// An optional feature to add to the defaults (repeatable)
         #[arg(long = "feature", value_name = "NAME")]
         features: Vec<String>,
+        /// A default feature to leave out (repeatable)
+        #[arg(long = "no-feature", value_name = "NAME")]
+        without: Vec<String>,
     },
 }
 
@@ -337,9 +340,11 @@ fn run(cli: Cli) -> CliResult {
         Command::Signatures { limit, json } => commands::signatures(&data()?, *limit, *json),
         Command::Qi { command } => match command {
             QiCommand::List { json } => commands::qi_list(&data()?, *json),
-            QiCommand::Install { asset, features } => {
-                commands::qi_install(&data()?, *asset, features)
-            }
+            QiCommand::Install {
+                asset,
+                features,
+                without,
+            } => commands::qi_install(&data()?, *asset, features, without),
         },
         Command::User { command } => match command {
             UserCommand::Passwd { name } => commands::user_passwd(&data()?, name),

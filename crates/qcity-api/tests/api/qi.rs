@@ -1,5 +1,6 @@
 //! The installer picker over the API: ranked options for this very machine, the gate that
-//! opens once an autotest passed, and a manifest with errors named by field.
+//! stays closed while an autotest fails and opens once it passes, and a manifest with errors
+//! named by field.
 
 use qcity_api::qi::QiView;
 use qcity_installer::verify::sign::KeyPair;
@@ -33,11 +34,14 @@ fn manifest(asset_extra: &str) -> String {
     )
 }
 
+/// Free disk and memory limits at 0: this machine's autotest cannot fail on them, so it
+/// passes or fails by the manifest's checks alone.
 fn device_config() -> String {
     let key = KeyPair::from_seed([3; 32], [3; 8]).public_key();
     let line = key.lines().nth(1).unwrap();
     format!(
-        r#"{{"installer": {{"manifest": "releases.json", "public_key": "{line}", "max_autotest_age_minutes": 60}}}}"#
+        r#"{{"installer": {{"manifest": "releases.json", "public_key": "{line}", "max_autotest_age_minutes": 60}},
+            "resources": {{"min_free_disk_mb": 0, "min_free_memory_mb": 0}}}}"#
     )
 }
 
@@ -79,13 +83,81 @@ async fn the_picker_ranks_for_this_machine_and_opens_after_an_autotest() {
     );
 
     let report: serde_json::Value = s.ok("POST", "/api/v1/autotest").await;
+    assert_eq!(report["passed"], true, "{report}");
     let v: QiView = s.ok("GET", "/api/v1/qi").await;
-    assert_eq!(
-        v.gate.open,
-        report["passed"] == true,
-        "open exactly when the autotest passed: {:?}",
+    assert!(v.gate.open, "{:?}", v.gate.reasons);
+    assert!(v.gate.reasons.is_empty());
+    s.engine.shutdown("test").await;
+}
+
+/// An install request as the master.
+async fn install(s: &crate::support::Server, body: serde_json::Value) -> crate::support::Resp {
+    s.send(
+        crate::support::Req::new(
+            "POST",
+            "/api/v1/qi/install",
+            crate::support::As::Bearer(s.token.expose()),
+        )
+        .json(body),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_autotest_task_closes_the_gate_and_a_passing_one_opens_it() {
+    let runners = r#"{"runners": [], "tasks": [
+        {"name": "qi-ready", "command": ["test", "-f", "ready"], "autotest": true}
+    ]}"#;
+    let (m, d) = (manifest(""), device_config());
+    let s = serve_with(&[
+        ("releases.json", &m),
+        ("qcity-device-config.json", &d),
+        ("runner_manifest.json", runners),
+    ])
+    .await;
+    let report: serde_json::Value = s.ok("POST", "/api/v1/autotest").await;
+    assert_eq!(report["passed"], false, "{report}");
+    let v: QiView = s.ok("GET", "/api/v1/qi").await;
+    assert!(!v.gate.open);
+    assert_eq!(v.gate.reasons.len(), 1, "{:?}", v.gate.reasons);
+    assert!(
+        v.gate.reasons[0].starts_with("the latest autotest failed (task:qi-ready: "),
+        "{:?}",
         v.gate.reasons
     );
+    let fits = v.options.iter().find(|o| o.fits).map(|o| o.asset);
+    let r = install(&s, serde_json::json!({"asset": fits.unwrap_or(1)})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (409, "gate_closed".to_string()),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("installing is blocked: the latest autotest failed (task:qi-ready: "),
+        "{}",
+        r.body
+    );
+
+    std::fs::write(s.conf.join("ready"), "").unwrap();
+    let report: serde_json::Value = s.ok("POST", "/api/v1/autotest").await;
+    assert_eq!(report["passed"], true, "{report}");
+    let v: QiView = s.ok("GET", "/api/v1/qi").await;
+    assert!(v.gate.open, "{:?}", v.gate.reasons);
+    // Past the gate, the request itself is judged: a feature that does not exist.
+    let r = install(
+        &s,
+        serde_json::json!({"asset": fits.unwrap_or(1), "without": ["nope"]}),
+    )
+    .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "bad_request".to_string()),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("there is no feature `nope`"), "{}", r.body);
     s.engine.shutdown("test").await;
 }
 
@@ -125,23 +197,13 @@ async fn no_fitting_asset_says_what_was_detected_and_what_exists() {
     assert!(v.options.iter().all(|o| !o.fits));
     // Even with the gate open, the server refuses a build that cannot run here.
     let report: serde_json::Value = s.ok("POST", "/api/v1/autotest").await;
-    if report["passed"] == true {
-        let r = s
-            .send(
-                crate::support::Req::new(
-                    "POST",
-                    "/api/v1/qi/install",
-                    crate::support::As::Bearer(s.token.expose()),
-                )
-                .json(serde_json::json!({"asset": 0})),
-            )
-            .await;
-        assert_eq!(
-            (r.status, r.code()),
-            (400, "does_not_fit".to_string()),
-            "{}",
-            r.body
-        );
-    }
+    assert_eq!(report["passed"], true, "{report}");
+    let r = install(&s, serde_json::json!({"asset": 0})).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "does_not_fit".to_string()),
+        "{}",
+        r.body
+    );
     s.engine.shutdown("test").await;
 }
