@@ -34,6 +34,15 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+mod bits;
+mod header;
+mod token;
+
+use bits::Bits;
+pub use header::Header;
+use token::{Token, for_each_token};
+pub use token::{is_variable, tokens};
+
 /// Distinct words at one position, with the rest of the key equal, that make it a variable.
 pub const VARIABLE_AFTER: usize = 4;
 
@@ -121,6 +130,8 @@ pub struct Miner {
     slots: HashMap<u64, Slot, Fx>,
     groups: Groups,
     header: Header,
+    /// The bitmaps of the line being added.
+    bits: Bits,
     /// Lines added while the header was being learnt, with the keys they got then.
     early: Vec<(Box<[u8]>, u32)>,
     /// Keys of those lines that the learnt header replaced, and their replacements.
@@ -145,6 +156,7 @@ impl Miner {
             slots: HashMap::default(),
             groups: Groups::default(),
             header: Header::default(),
+            bits: Bits::default(),
             early: Vec::new(),
             redirect: HashMap::default(),
             clock: 0,
@@ -174,13 +186,14 @@ impl Miner {
     fn add_message(&mut self, line: &[u8]) -> u32 {
         self.clock += 1;
         self.groups.fresh = false;
-        let message = self.header.content(line);
+        self.bits.load(line);
+        let from = self.header.cut(&self.bits, line);
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        let (hash, gaps) = scan(message, &mut buf);
+        let (hash, gaps) = scan(&self.bits, line, from, &mut buf);
         let key = match self.by_hash.get(&hash) {
             Some(&k) => k,
-            None => self.insert(hash, &buf, message),
+            None => self.insert(hash, &buf, line, from),
         };
         self.buf = buf;
         let k = &mut self.keys[key as usize];
@@ -277,13 +290,13 @@ impl Miner {
         self.by_hash.len()
     }
 
-    fn insert(&mut self, hash: u64, toks: &[u64], message: &[u8]) -> u32 {
+    fn insert(&mut self, hash: u64, toks: &[u64], line: &[u8], from: usize) -> u32 {
         if self.by_hash.len() >= self.max_keys {
             self.evict();
         }
         // The cold path: name the new key's words (a second pass over this one line).
         let names = &mut self.names;
-        for_each_token(message, |token, kind| {
+        for_each_token(&self.bits, line, from, |token, kind| {
             if let Token::Constant(h) = kind {
                 names
                     .entry(h)
@@ -441,11 +454,11 @@ fn hash_seq(toks: impl Iterator<Item = u64>) -> u64 {
 
 /// One pass over a message: its key's hash and gap bits, and its constants' hashes in `out`.
 #[inline]
-fn scan(message: &[u8], out: &mut Vec<u64>) -> (u64, u64) {
+fn scan(bits: &Bits, line: &[u8], from: usize, out: &mut Vec<u64>) -> (u64, u64) {
     let mut h = FxHasher::default();
     let mut gaps = 0u64;
     let mut pending = false;
-    for_each_token(message, |_, kind| match kind {
+    for_each_token(bits, line, from, |_, kind| match kind {
         Token::Constant(t) => {
             if pending {
                 gaps |= gap_bit(out.len());
@@ -462,437 +475,6 @@ fn scan(message: &[u8], out: &mut Vec<u64>) -> (u64, u64) {
     }
     h.add(out.len() as u64);
     (h.finish(), gaps)
-}
-
-/// Where the header of the lines of one source ends, learnt from its first lines: the
-/// whitespace fields that hold a digit in nearly all of them (timestamps, pids, sequence
-/// numbers) are header, and so is every field before the last of them, while they stay
-/// within the first [`Header::FIELDS`].
-#[derive(Default)]
-pub struct Header {
-    lines: u32,
-    digits: [u32; Header::FIELDS],
-    /// Fields to skip, once learnt.
-    fixed: Option<usize>,
-}
-
-impl Header {
-    /// Leading fields considered.
-    pub const FIELDS: usize = 8;
-    /// Lines seen before the numbered fields are fixed.
-    pub const LEARN: u32 = 64;
-
-    /// The message of a line: without the fields the header takes, or further without a
-    /// `component:` or a level and its component where the line has one.
-    pub fn content<'a>(&mut self, line: &'a [u8]) -> &'a [u8] {
-        let skip = match self.fixed {
-            Some(n) => n,
-            None => {
-                self.learn(line);
-                self.numbered()
-            }
-        };
-        let rest = skip_fields(line, skip);
-        let message = content(line);
-        // Both are suffixes of the line: the shorter cut more.
-        if message.len() < rest.len() {
-            message
-        } else {
-            rest.trim_ascii_start()
-        }
-    }
-
-    /// Whether the header's fields are fixed.
-    pub fn learnt(&self) -> bool {
-        self.fixed.is_some()
-    }
-
-    fn learn(&mut self, line: &[u8]) {
-        self.lines += 1;
-        for (i, field) in line
-            .split(|&b| FIELD_END[b as usize])
-            .filter(|f| !f.is_empty())
-            .take(Self::FIELDS)
-            .enumerate()
-        {
-            let word = field.trim_ascii_start().strip_prefix(b"[").unwrap_or(field);
-            if field.iter().any(u8::is_ascii_digit) || is_calendar(word) {
-                self.digits[i] += 1;
-            }
-        }
-        if self.lines >= Self::LEARN {
-            self.fixed = Some(self.numbered());
-        }
-    }
-
-    /// Fields up to the last one that held a digit (or a month or weekday name) in 95 % of
-    /// the lines, once 8 were seen.
-    fn numbered(&self) -> usize {
-        let most = |i: usize| self.digits[i] * 20 >= self.lines * 19;
-        // A header starts with a time or a sequence number; a message that merely holds
-        // numbers at fixed places (`GET /items/7 status 200`) is not one.
-        if self.lines < 8 || !(most(0) || most(1)) {
-            return 0;
-        }
-        (0..Self::FIELDS)
-            .rev()
-            .find(|&i| most(i))
-            .map_or(0, |i| i + 1)
-    }
-}
-
-/// What ends a header field: whitespace, and `|` (`time|component|pid|message`).
-static FIELD_END: [bool; 256] = {
-    let mut t = [false; 256];
-    let ends = b" \t\r\x0b\x0c|";
-    let mut i = 0;
-    while i < ends.len() {
-        t[ends[i] as usize] = true;
-        i += 1;
-    }
-    t
-};
-
-fn skip_fields(line: &[u8], n: usize) -> &[u8] {
-    let mut rest = line;
-    for _ in 0..n {
-        let start = rest
-            .iter()
-            .position(|&b| !FIELD_END[b as usize])
-            .unwrap_or(rest.len());
-        rest = &rest[start..];
-        let end = rest
-            .iter()
-            .position(|&b| FIELD_END[b as usize])
-            .unwrap_or(rest.len());
-        rest = &rest[end..];
-    }
-    let start = rest
-        .iter()
-        .position(|&b| !FIELD_END[b as usize])
-        .unwrap_or(rest.len());
-    &rest[start..]
-}
-
-/// The message of a line, without its header when the header ends the usual way: a
-/// `component:` token (`sshd[24200]:`, `dfs.DataNode$PacketResponder:`, `WindowManager:`)
-/// after a timestamp. Headers that end otherwise stay; their variables are masked anyway.
-pub fn content(line: &[u8]) -> &[u8] {
-    let n = line.len();
-    let mut seen_digit = false;
-    let mut cut = 0;
-    let mut i = 0;
-    let mut after_level = false;
-    for index in 0..10 {
-        while i < n && HEAD[line[i] as usize] & H_SPACE != 0 {
-            i += 1;
-        }
-        let start = i;
-        let flags;
-        (i, flags) = token_end(line, i, &HEAD, H_SPACE);
-        if start == i {
-            break;
-        }
-        let token = &line[start..i];
-        let component_like = flags & H_COMPONENT != 0;
-        if seen_digit
-            && token.len() > 1
-            && token[token.len() - 1] == b':'
-            && (index <= 5 || component_like)
-        {
-            return line[i..].trim_ascii_start();
-        }
-        if after_level {
-            // The component after a level (`INFO nova.compute.manager`, `INFO [main]`).
-            after_level = false;
-            if component_like && !token.ends_with(b":") {
-                cut = i;
-            }
-        }
-        if seen_digit && is_level(token) {
-            cut = i;
-            after_level = true;
-        }
-        seen_digit |= flags & H_DIGIT != 0;
-    }
-    line[cut..].trim_ascii_start()
-}
-
-// Byte classes of a header.
-const H_SPACE: u8 = 1;
-const H_DIGIT: u8 = 2;
-/// What a component's name holds (`sshd[24200]`, `nova.compute.manager`, `Foo$Bar`).
-const H_COMPONENT: u8 = 4;
-
-static HEAD: [u8; 256] = {
-    let mut t = [0; 256];
-    let spaces = b" \t\n\x0c\r";
-    let mut i = 0;
-    while i < spaces.len() {
-        t[spaces[i] as usize] = H_SPACE;
-        i += 1;
-    }
-    let mut b = b'0';
-    while b <= b'9' {
-        t[b as usize] = H_DIGIT;
-        b += 1;
-    }
-    let parts = b"[(._$/@";
-    let mut i = 0;
-    while i < parts.len() {
-        t[parts[i] as usize] = H_COMPONENT;
-        i += 1;
-    }
-    t
-};
-
-fn is_level(token: &[u8]) -> bool {
-    (4..=8).contains(&token.len()) && token[0].is_ascii_uppercase() && LEVELS.contains(&token)
-}
-
-/// Log levels as headers spell them.
-const LEVELS: [&[u8]; 10] = [
-    b"INFO",
-    b"WARN",
-    b"WARNING",
-    b"ERROR",
-    b"DEBUG",
-    b"TRACE",
-    b"FATAL",
-    b"CRITICAL",
-    b"SEVERE",
-    b"NOTICE",
-];
-
-/// Splits at whitespace and at field punctuation; the punctuation itself is dropped.
-pub fn tokens(line: &[u8]) -> impl Iterator<Item = &[u8]> {
-    // Every separator is ASCII, so a token is a whole run of UTF-8.
-    line.split(|&b| CLASS[b as usize] & SEP != 0)
-        .filter(|t| !t.is_empty())
-}
-
-// Byte classes, for one pass over a message.
-const SEP: u8 = 1;
-const DIGIT: u8 = 2;
-const ALPHA: u8 = 4;
-/// Not a hex digit.
-const NONHEX: u8 = 8;
-const COLON: u8 = 16;
-const SLASH: u8 = 32;
-
-/// Whitespace and field punctuation (`SEP`), and what the other bytes are.
-static CLASS: [u8; 256] = {
-    let mut t = [NONHEX; 256];
-    let seps = b" \t\r\x0b\x0c|,;=()[]{}\"'";
-    let mut i = 0;
-    while i < seps.len() {
-        t[seps[i] as usize] = SEP;
-        i += 1;
-    }
-    let mut b = b'0';
-    while b <= b'9' {
-        t[b as usize] = DIGIT;
-        b += 1;
-    }
-    let mut b = b'a';
-    while b <= b'z' {
-        let hex = if b <= b'f' { 0 } else { NONHEX };
-        t[b as usize] = ALPHA | hex;
-        t[(b - 32) as usize] = ALPHA | hex;
-        b += 1;
-    }
-    t[b':' as usize] = COLON | NONHEX;
-    t[b'/' as usize] = SLASH | NONHEX;
-    t
-};
-
-/// Where the token that starts at `i` ends (the first byte whose class has `stop`), and the
-/// classes of its bytes ORed. Four bytes a step while no stop is among them.
-#[inline(always)]
-fn token_end(bytes: &[u8], mut i: usize, table: &[u8; 256], stop: u8) -> (usize, u8) {
-    let mut flags = 0;
-    while let Some(four) = bytes.get(i..i + 4) {
-        let c = table[four[0] as usize]
-            | table[four[1] as usize]
-            | table[four[2] as usize]
-            | table[four[3] as usize];
-        if c & stop != 0 {
-            break;
-        }
-        flags |= c;
-        i += 4;
-    }
-    while let Some(&b) = bytes.get(i) {
-        let c = table[b as usize];
-        if c & stop != 0 {
-            break;
-        }
-        flags |= c;
-        i += 1;
-    }
-    (i, flags)
-}
-
-/// Calls `f` with each token of a message and what it is, in order.
-#[inline]
-fn for_each_token(message: &[u8], mut f: impl FnMut(&[u8], Token)) {
-    let n = message.len();
-    let mut i = 0;
-    let mut after_variable = false;
-    loop {
-        while i < n && CLASS[message[i] as usize] & SEP != 0 {
-            i += 1;
-        }
-        if i == n {
-            return;
-        }
-        let start = i;
-        let flags;
-        (i, flags) = token_end(message, i, &CLASS, SEP);
-        let token = &message[start..i];
-        let kind = classify(token, flags, after_variable);
-        if let Token::Variable = kind
-            && flags & (COLON | DIGIT) == COLON | DIGIT
-            && let Some(name) = word_prefix(token)
-        {
-            let name_flags = name.iter().fold(0, |f, &b| f | CLASS[b as usize]);
-            f(name, classify(name, name_flags, false));
-        }
-        after_variable = matches!(kind, Token::Variable);
-        f(token, kind);
-    }
-}
-
-/// Up to eight bytes as one number, for matching short words at once.
-const fn packed(word: &[u8]) -> u64 {
-    let mut v = 0u64;
-    let mut i = 0;
-    while i < word.len() && i < 8 {
-        v |= (word[i] as u64) << (8 * i);
-        i += 1;
-    }
-    v
-}
-
-/// Month and weekday names, as dates spell them.
-const CALENDAR: [u64; 19] = {
-    let words: [&[u8]; 19] = [
-        b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov",
-        b"Dec", b"Mon", b"Tue", b"Wed", b"Thu", b"Fri", b"Sat", b"Sun",
-    ];
-    let mut out = [0; 19];
-    let mut i = 0;
-    while i < words.len() {
-        out[i] = packed(words[i]);
-        i += 1;
-    }
-    out
-};
-
-/// Units that a number carries with it (`93.0 B`, `5.2 KB`, `<1 sec`, `12 ms`).
-const UNITS: [u64; 22] = {
-    let words: [&[u8]; 22] = [
-        b"B", b"KB", b"kB", b"K", b"MB", b"M", b"GB", b"G", b"TB", b"KiB", b"MiB", b"GiB",
-        b"bytes", b"ms", b"us", b"ns", b"s", b"sec", b"secs", b"seconds", b"min", b"mins",
-    ];
-    let mut out = [0; 22];
-    let mut i = 0;
-    while i < words.len() {
-        out[i] = packed(words[i]);
-        i += 1;
-    }
-    out
-};
-
-fn is_calendar(token: &[u8]) -> bool {
-    token.len() == 3 && CALENDAR.contains(&packed(token))
-}
-
-fn is_unit(token: &[u8]) -> bool {
-    token.len() <= 7 && UNITS.contains(&packed(token))
-}
-
-/// Numbers, ids, addresses, hex, times and dates hold a digit; paths, URLs, and month and
-/// weekday names are the other usual variables.
-pub fn is_variable(token: &[u8]) -> bool {
-    let flags = token.iter().fold(0, |f, &b| f | CLASS[b as usize]);
-    flags & SEP == 0 && matches!(classify(token, flags, false), Token::Variable)
-}
-
-enum Token {
-    Constant(u64),
-    Variable,
-    /// No letter or digit: left out, like the separators.
-    Punctuation,
-}
-
-/// What a token is, from the classes of its bytes (`flags`), with the hash of a constant
-/// word; `after_variable`: the token before it was a variable (a unit follows it).
-#[inline]
-fn classify(token: &[u8], flags: u8, after_variable: bool) -> Token {
-    if token[0] == b'/' {
-        return Token::Variable;
-    }
-    if flags & DIGIT != 0 {
-        return numbered_word(token);
-    }
-    if flags & ALPHA == 0 {
-        return Token::Punctuation;
-    }
-    let len = token.len();
-    if (len == 3 && is_calendar(token))
-        || (after_variable && len <= 7 && is_unit(token))
-        || (len >= 8 && flags & NONHEX == 0)
-        || (flags & SLASH != 0
-            && (token.starts_with(b"./")
-                || token.starts_with(b"../")
-                || (flags & COLON != 0 && token.windows(3).any(|w| w == b"://"))))
-    {
-        return Token::Variable;
-    }
-    Token::Constant(word_hash(token))
-}
-
-/// FxHash of a word, eight bytes at a time.
-#[inline]
-fn word_hash(token: &[u8]) -> u64 {
-    let mut h = FxHasher::default();
-    let mut chunks = token.chunks_exact(8);
-    for c in &mut chunks {
-        h.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
-    }
-    let rest = chunks.remainder();
-    let mut tail = [0u8; 8];
-    tail[..rest.len()].copy_from_slice(rest);
-    h.add(u64::from_le_bytes(tail));
-    h.add(token.len() as u64);
-    h.finish()
-}
-
-/// The name of a `name:value` token whose value is a variable (`onExtend:1514038530000`,
-/// `begin:25233975`): the name is a constant of the template.
-fn word_prefix(token: &[u8]) -> Option<&[u8]> {
-    let colon = token.iter().position(|&b| b == b':')?;
-    let name = &token[..colon];
-    (name.len() >= 2
-        && colon + 1 < token.len()
-        && name.iter().all(|b| b.is_ascii_alphabetic() || *b == b'_'))
-    .then_some(name)
-}
-
-/// A token with a digit is a variable, but for a short word with one digit at its end: a
-/// name (`SOCKS5`, `ssh2`, `md5`, `eth0`), where ids, hosts and counters run longer
-/// (`cn142`, `node-17`, `dadmin2`).
-fn numbered_word(token: &[u8]) -> Token {
-    let (last, word) = token.split_last().expect("a token is not empty");
-    if last.is_ascii_digit()
-        && (2..=5).contains(&word.len())
-        && word.iter().all(u8::is_ascii_alphabetic)
-    {
-        Token::Constant(word_hash(token))
-    } else {
-        Token::Variable
-    }
 }
 
 #[cfg(test)]
