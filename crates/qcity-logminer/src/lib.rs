@@ -11,17 +11,17 @@
 //! Keys are then grouped, like Drain's similarity step but without its per-source
 //! threshold, by what the stream itself says about each position. A *slot* is a key with one
 //! position left open; the keys that fill it differ only there. A slot is a variable when
-//! - its words are many and rare: at least [`VARIABLE_AFTER`] of them, and their count
-//!   squared reaches the lines they cover (`removing chargen`, `removing daytime`, … each
-//!   seen once or twice), while a few frequent words stay constants (`GET`/`POST`/`DELETE`,
-//!   `opened`/`closed`, `user=root`/`user=guest`); or
+//! - at least [`VARIABLE_AFTER`] different words filled it (`removing chargen`, `removing
+//!   daytime`, … ; `user root`, `user bob`, …), while a few words stay constants of their own
+//!   templates (`GET`/`POST`/`DELETE`, `opened`/`closed`); the first word of a short message
+//!   names its event and is not judged; or
 //! - the same key without that word exists and had a variable in that very gap (`to LOCAL
 //!   stratum` beside `to 10.0.0.1 stratum`: a word stands where numbers stood).
 //!
-//! The grouping is derived from the counts when it is asked for, so a decision that more
-//! lines overturn is overturned: the miner reads each line once and keeps bounded state,
-//! but its answers follow the whole stream seen so far. A template's id is its oldest key's,
-//! so merges keep ids.
+//! Keys of a variable slot are one template. The grouping is derived from the slots when it
+//! is asked for (a union-find rebuilt after new lines), so it follows the whole stream seen
+//! so far, while each line is read once and the state stays bounded. A template's id is its
+//! oldest key's, so merges keep ids.
 //!
 //! The header (timestamp, level, host, pid, component) is cut off where its shape says it
 //! ends: after a `component:` token or a level and its component, or after the leading
@@ -29,7 +29,11 @@
 //! lines; see [`Header`]).
 //!
 //! Memory is bounded by `max_keys`: beyond it, the least recently seen tenth of the keys is
-//! forgotten with their slots (a key seen again later starts anew).
+//! forgotten with their slots and the words only they had (a key seen again later starts
+//! anew; a key handle from [`Miner::add`] is valid until its key is forgotten).
+//!
+//! One pass over each line's bytes makes bitmaps of their classes (`bits`); the header cut
+//! (`header`) and the tokens (`token`) are found by scanning those bits.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -136,6 +140,8 @@ pub struct Miner {
     early: Vec<(Box<[u8]>, u32)>,
     /// Keys of those lines that the learnt header replaced, and their replacements.
     redirect: HashMap<u32, u32, Fx>,
+    /// Indices of forgotten keys, for new ones.
+    free: Vec<u32>,
     clock: u64,
     max_keys: usize,
     buf: Vec<u64>,
@@ -159,6 +165,7 @@ impl Miner {
             bits: Bits::default(),
             early: Vec::new(),
             redirect: HashMap::default(),
+            free: Vec::new(),
             clock: 0,
             max_keys: max_keys.max(16),
             buf: Vec::with_capacity(64),
@@ -303,13 +310,22 @@ impl Miner {
                     .or_insert_with(|| String::from_utf8_lossy(token).into());
             }
         });
-        let k = self.keys.len() as u32;
-        self.keys.push(Key {
+        let key = Key {
             toks: toks.into(),
             gaps: 0,
             count: 0,
             last_seen: self.clock,
-        });
+        };
+        let k = match self.free.pop() {
+            Some(k) => {
+                self.keys[k as usize] = key;
+                k
+            }
+            None => {
+                self.keys.push(key);
+                self.keys.len() as u32 - 1
+            }
+        };
         self.by_hash.insert(hash, k);
         // A word is judged against at least MIN_CONTEXT others: a key of one word has no
         // context that says what kind of word it is.
@@ -410,6 +426,10 @@ impl Miner {
 
     /// Forgets the least recently seen tenth of the keys (amortised: one scan per tenth).
     fn evict(&mut self) {
+        // The first lines' keys are kept until they are keyed again (see `rekey`).
+        if !self.header.learnt() {
+            return;
+        }
         let mut seen: Vec<u64> = self
             .by_hash
             .values()
@@ -419,10 +439,15 @@ impl Miner {
         seen.select_nth_unstable(cut);
         let threshold = seen[cut];
         let keys = &mut self.keys;
+        let free = &mut self.free;
         self.by_hash.retain(|_, k| {
             let keep = keys[*k as usize].last_seen > threshold;
             if !keep {
-                keys[*k as usize].toks = Box::new([]);
+                let key = &mut keys[*k as usize];
+                key.toks = Box::new([]);
+                key.count = 0;
+                key.gaps = 0;
+                free.push(*k);
             }
             keep
         });
@@ -431,6 +456,13 @@ impl Miner {
             s.members.retain(|&m| !keys[m as usize].toks.is_empty());
             !s.members.is_empty()
         });
+        // Words only the forgotten keys had go with them.
+        let live: std::collections::HashSet<u64, Fx> = self
+            .by_hash
+            .values()
+            .flat_map(|&k| self.keys[k as usize].toks.iter().copied())
+            .collect();
+        self.names.retain(|h, _| live.contains(h));
         self.groups.fresh = false;
     }
 }
@@ -649,6 +681,9 @@ mod tests {
         }
         assert!(m.keys() <= 100, "{} keys kept", m.keys());
         assert!(m.slots.len() <= 100 * 4, "{} slots kept", m.slots.len());
+        // Forgotten keys' places are taken by new ones, and their words go.
+        assert!(m.keys.len() <= 100 + 64, "{} key places", m.keys.len());
+        assert!(m.names.len() <= 100 * 4, "{} words kept", m.names.len());
         // The newest key is still known: adding it again makes no new key.
         let before = m.keys.len();
         m.add(&words(4_999));
