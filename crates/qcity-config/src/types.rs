@@ -124,8 +124,11 @@ pub struct RunnerSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealSpec {
-    /// Caches the runner rebuilds by itself (relative to its working dir): moved aside on a
-    /// full disk or a corrupted cache, and put back if that did not help.
+    /// Caches the runner rebuilds by itself, inside its working dir (relative, no `..`):
+    /// emptied on a full disk or a corrupted cache. Their contents are kept in the data dir
+    /// until the fix is proven, then deleted, and put back if it did not help; on a full disk
+    /// whose data dir is on the same filesystem they are deleted at once (the space is
+    /// needed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cache_dirs: Vec<PathBuf>,
     /// Installs the runner's dependencies (argv), run when a command or module is missing.
@@ -196,6 +199,10 @@ pub struct HealMatch {
     /// A log line near the failure matches this regular expression.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
+    /// The runner is crash-looping (the supervisor's crash-loop detector fired), not just
+    /// failing once.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub crash_loop: bool,
 }
 
 impl HealMatch {
@@ -212,7 +219,8 @@ pub enum HealAction {
     Restart,
     /// Run this program (argv) in the runner's working dir; it must exit 0.
     Run(Vec<String>),
-    /// Move these directories (relative to the working dir) aside; undone if the fix fails.
+    /// Empty these directories (inside the working dir) as `heal.cache_dirs` are; undone
+    /// if the fix fails.
     Clean(Vec<PathBuf>),
     /// Wait, with backoff, until `host:port` accepts a connection.
     WaitTcp(String),

@@ -37,6 +37,11 @@ fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
     {
         src.error(&at.key("network_check"), e);
     }
+    for (i, dir) in heal.cache_dirs.iter().enumerate() {
+        if let Err(e) = cache_dir_contained(dir, runner.working_dir.as_deref()) {
+            src.error(&at.key("cache_dirs").index(i), e);
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for (i, rule) in heal.rules.iter().enumerate() {
         let at = at.key("rules").index(i);
@@ -48,7 +53,7 @@ fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
         if rule.matches.is_empty() {
             src.error(
                 &at.key("match"),
-                "give at least one of exit_codes, signals, probe, text, regex",
+                "give at least one of exit_codes, signals, probe, text, regex, crash_loop",
             );
         }
         if let Some(re) = &rule.matches.regex
@@ -83,6 +88,16 @@ fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
                 crate::types::HealAction::Run(argv) if argv.is_empty() => {
                     src.error(&at.key("run"), "the command is empty");
                 }
+                crate::types::HealAction::Clean(dirs) => {
+                    if dirs.is_empty() {
+                        src.error(&at.key("clean"), "give at least one directory");
+                    }
+                    for (k, dir) in dirs.iter().enumerate() {
+                        if let Err(e) = cache_dir_contained(dir, runner.working_dir.as_deref()) {
+                            src.error(&at.key("clean").index(k), e);
+                        }
+                    }
+                }
                 crate::types::HealAction::WaitTcp(addr) => {
                     if let Err(e) = crate::probe_target::parse_host_port(addr) {
                         src.error(&at.key("wait_tcp"), e);
@@ -92,6 +107,46 @@ fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
             }
         }
     }
+}
+
+/// A directory the healer empties must be strictly inside the runner's working dir: the
+/// healer deletes what it moved aside once a fix is proven, so `""`, `.`, `/`, a `..` step or
+/// an absolute path elsewhere would let one line of config wipe a home directory.
+fn cache_dir_contained(
+    dir: &std::path::Path,
+    working_dir: Option<&std::path::Path>,
+) -> Result<(), String> {
+    use std::path::Component;
+    let shown = dir.display();
+    if dir.as_os_str().is_empty() {
+        return Err("an empty path; give a directory inside the runner's working dir".into());
+    }
+    if dir.components().any(|c| c == Component::ParentDir) {
+        return Err(format!(
+            "`{shown}`: `..` is not allowed; give a directory inside the runner's working dir"
+        ));
+    }
+    let inside = if dir.is_absolute() {
+        match working_dir.filter(|w| w.is_absolute()) {
+            Some(w) if dir.starts_with(w) => dir.strip_prefix(w).unwrap_or(dir),
+            _ => {
+                return Err(format!(
+                    "`{shown}` is outside the runner's working dir; give it relative to that dir"
+                ));
+            }
+        }
+    } else {
+        dir
+    };
+    if !inside
+        .components()
+        .any(|c| matches!(c, Component::Normal(_)))
+    {
+        return Err(format!(
+            "`{shown}` is the working dir (or the root) itself; give a directory inside it"
+        ));
+    }
+    Ok(())
 }
 
 /// The job-started hook is the GitHub runner's feature.

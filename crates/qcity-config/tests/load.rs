@@ -383,3 +383,36 @@ fn task_errors_name_the_field() {
         assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
     }
 }
+
+#[test]
+fn cache_dirs_the_healer_would_delete_must_be_inside_the_working_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("runner_manifest.json"),
+        r#"{"runners": [{"name": "r", "command": ["true"], "working_dir": "/srv/runner",
+  "heal": {"cache_dirs": ["", "/", "..", "cache/../../etc", "/home/me", ".", "/srv/runner", "cache", "/srv/runner/tmp"],
+           "rules": [{"name": "wipe", "match": {"text": "x"},
+                      "actions": [{"clean": ["/"]}, {"clean": []}, {"clean": ["build"]}]}]}}]}"#,
+    )
+    .unwrap();
+    let errs = qcity_config::load_dir(dir.path()).unwrap_err().to_string();
+    for want in [
+        "runners[0].heal.cache_dirs[0]: an empty path",
+        "runners[0].heal.cache_dirs[1]: `/` is outside the runner's working dir",
+        "runners[0].heal.cache_dirs[2]: `..`: `..` is not allowed",
+        "runners[0].heal.cache_dirs[3]: `cache/../../etc`: `..` is not allowed",
+        "runners[0].heal.cache_dirs[4]: `/home/me` is outside the runner's working dir",
+        "runners[0].heal.cache_dirs[5]: `.` is the working dir (or the root) itself",
+        "runners[0].heal.cache_dirs[6]: `/srv/runner` is the working dir (or the root) itself",
+        "runners[0].heal.rules[0].actions[0].clean[0]: `/` is outside the runner's working dir",
+        "runners[0].heal.rules[0].actions[1].clean: give at least one directory",
+    ] {
+        assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
+    }
+    for fine in ["cache_dirs[7]", "cache_dirs[8]", "actions[2]"] {
+        assert!(
+            !errs.contains(fine),
+            "{fine} is inside the working dir:\n{errs}"
+        );
+    }
+}

@@ -51,9 +51,14 @@ struct Trigger {
     probe: String,
 }
 
+/// A [`Trigger`]'s `exit` for a crash loop.
+const CRASH_LOOP: &str = "crash loop";
+
 #[derive(Default)]
 struct Shared {
     busy: HashSet<String>,
+    /// A crash loop that came while its runner was being healed.
+    pending: HashMap<String, Trigger>,
     quiet: HashMap<(String, String), Instant>,
 }
 
@@ -77,14 +82,33 @@ pub(crate) fn spawn(healer: Arc<Healer>, engine: Weak<Engine>, mut rx: EventRece
             if !engine.config().device.healer.enabled {
                 continue;
             }
-            if !lock(&healer.shared).busy.insert(trigger.runner.clone()) {
-                continue;
+            {
+                let mut shared = lock(&healer.shared);
+                if !shared.busy.insert(trigger.runner.clone()) {
+                    // The detector fires on the exit whose own healing is just starting, so
+                    // a crash loop nearly always arrives while busy: kept for afterwards.
+                    if trigger.exit == CRASH_LOOP {
+                        shared.pending.insert(trigger.runner.clone(), trigger);
+                    }
+                    continue;
+                }
             }
             let healer = healer.clone();
             tokio::spawn(async move {
                 let runner = trigger.runner.clone();
-                heal(&engine, trigger, &healer).await;
-                lock(&healer.shared).busy.remove(&runner);
+                let mut next = Some(trigger);
+                while let Some(t) = next.take() {
+                    heal(&engine, t, &healer).await;
+                    // A fix that ended the crash loop made the kept trigger stale.
+                    let looping = engine.status().iter().any(|s| {
+                        s.name == runner && matches!(s.state, RunnerState::CrashLooping { .. })
+                    });
+                    let mut shared = lock(&healer.shared);
+                    next = shared.pending.remove(&runner).filter(|_| looping);
+                    if next.is_none() {
+                        shared.busy.remove(&runner);
+                    }
+                }
             });
         }
     });
@@ -111,7 +135,7 @@ fn trigger(kind: &EventKind) -> Option<Trigger> {
                 error: exit.error.clone(),
                 ..t(runner, exit.describe())
             }),
-            RunnerState::CrashLooping { .. } => Some(t(runner, "crash loop".into())),
+            RunnerState::CrashLooping { .. } => Some(t(runner, CRASH_LOOP.into())),
             RunnerState::NeedsRegistration { .. } => Some(t(runner, "needs registration".into())),
             _ => None,
         },
@@ -138,6 +162,8 @@ struct Case<'a> {
     failure: Failure,
     key: String,
     dry_run: bool,
+    /// The failure is a full disk: what a clean frees must be freed now, not kept for an undo.
+    space_needed: bool,
 }
 
 impl Case<'_> {
@@ -243,7 +269,9 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
         return;
     }
     let (fixes, cannot) = candidates(&spec.heal, &failure, probe_kind, &stats);
+    let space_needed = playbook::disk_full(&failure, probe_kind);
     let case = Case {
+        space_needed,
         engine,
         cwd: plan.cwd.clone().unwrap_or_else(|| config.dir.clone()),
         env: plan.env.clone(),
@@ -281,7 +309,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
             break;
         }
         case.publish(HealStep::Applying, &fix.rule, plan_text(fix));
-        let (ok, detail) = attempt(&case, fix).await;
+        let (ok, detail, undone) = attempt(&case, fix).await;
         let db = engine.data_dir().db();
         let (sig, rule) = (case.key.clone(), fix.rule.clone());
         let _ = tokio::task::spawn_blocking(move || {
@@ -291,6 +319,11 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
         if ok {
             case.publish(HealStep::Validated, &fix.rule, detail);
             return;
+        }
+        // A rolled-back fix has said so with its `rolled-back` step; one with nothing to undo
+        // still needs its own end, or the dashboard shows it applying forever.
+        if !undone {
+            case.publish(HealStep::Failed, &fix.rule, detail.clone());
         }
         tried.push(format!("{}: {detail}", fix.rule));
     }
@@ -340,8 +373,9 @@ fn plan_text(c: &Candidate) -> String {
         .join(", then ")
 }
 
-/// Applies one fix and validates it; undoes it when it did not help. (worked, what happened)
-async fn attempt(case: &Case<'_>, fix: &Candidate) -> (bool, String) {
+/// Applies one fix and validates it; undoes it when it did not help, and drops what it kept
+/// for the undo once it did. (worked, what happened, whether something was undone)
+async fn attempt(case: &Case<'_>, fix: &Candidate) -> (bool, String, bool) {
     let mut undo = Vec::new();
     let mut restarted_at = None;
     for action in &fix.actions {
@@ -356,8 +390,8 @@ async fn attempt(case: &Case<'_>, fix: &Candidate) -> (bool, String) {
         };
         if let Err(e) = done {
             let detail = format!("{}: {e}", describe(action));
-            rollback(case, fix, undo);
-            return (false, detail);
+            let undone = rollback(case, fix, undo);
+            return (false, detail, undone);
         }
     }
     // A runner that failed is started again for the fix to show; one whose probe failed
@@ -366,17 +400,22 @@ async fn attempt(case: &Case<'_>, fix: &Candidate) -> (bool, String) {
         match restart(case).await {
             Ok(id) => restarted_at = Some(id),
             Err(e) => {
-                rollback(case, fix, undo);
-                return (false, format!("restart: {e}"));
+                let undone = rollback(case, fix, undo);
+                return (false, format!("restart: {e}"), undone);
             }
         }
     }
     let verdict = validate(case, restarted_at).await;
     match verdict {
-        Ok(detail) => (true, detail),
+        Ok(mut detail) => {
+            if let Some(freed) = discard(undo) {
+                detail.push_str(&format!("; {freed}"));
+            }
+            (true, detail, false)
+        }
         Err(detail) => {
-            rollback(case, fix, undo);
-            (false, detail)
+            let undone = rollback(case, fix, undo);
+            (false, detail, undone)
         }
     }
 }
@@ -433,17 +472,22 @@ struct Aside {
     kept: PathBuf,
 }
 
-/// Moves each directory into the data dir's `heal/aside` (off the runner's disk, so a full
-/// disk gets its space back) and leaves an empty one in its place.
+/// Asides older than this are deleted at the next clean: what a killed engine or a failed
+/// restore left behind.
+const ASIDE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Empties each directory, leaving an empty one in its place. Its contents go into the data
+/// dir's `heal/aside`, kept for the undo until the fix is proven (then deleted by
+/// [`discard`]). When that is on another filesystem the move itself gives the runner's disk
+/// its space back. When it is on the same one, a rename frees nothing: if the failure is a
+/// full disk the space is needed now, so the contents are deleted at once and there is no
+/// undo; otherwise (a corrupted cache) they are renamed aside and the undo is kept.
 fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(), String> {
     let stamp = crate::clock::now_ms();
-    let root = case
-        .engine
-        .data_dir()
-        .root()
-        .join("heal/aside")
-        .join(&case.trigger.runner)
-        .join(stamp.to_string());
+    let asides = case.engine.data_dir().root().join("heal/aside");
+    prune_asides(&asides, stamp);
+    let root = asides.join(&case.trigger.runner).join(stamp.to_string());
+    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
     for (i, d) in dirs.iter().enumerate() {
         let dir = case.cwd.join(d);
         if !dir.exists() {
@@ -453,17 +497,71 @@ fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(),
             "{i}-{}",
             d.file_name().unwrap_or_default().to_string_lossy()
         ));
+        let same_disk = same_device(&dir, &root);
         move_dir(&dir, &kept).map_err(|e| format!("{}: {e}", dir.display()))?;
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        if same_disk && case.space_needed {
+            std::fs::remove_dir_all(&kept).map_err(|e| format!("{}: {e}", kept.display()))?;
+            continue;
+        }
         undo.push(Aside { dir, kept });
     }
+    let _ = std::fs::remove_dir(&root);
     Ok(())
 }
 
-/// Puts cleaned directories back; says so with a `rolled-back` event.
-fn rollback(case: &Case<'_>, fix: &Candidate, undo: Vec<Aside>) {
+fn same_device(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev(),
+        _ => false,
+    }
+}
+
+/// Deletes `heal/aside/RUNNER/STAMP` directories older than [`ASIDE_MAX_AGE`].
+fn prune_asides(asides: &Path, now_ms: i64) {
+    let max_age = ASIDE_MAX_AGE.as_millis() as i64;
+    for runner in std::fs::read_dir(asides).into_iter().flatten().flatten() {
+        for stamp in std::fs::read_dir(runner.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let old = stamp
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i64>().ok())
+                .is_some_and(|t| now_ms - t > max_age);
+            if old {
+                let _ = std::fs::remove_dir_all(stamp.path());
+            }
+        }
+        let _ = std::fs::remove_dir(runner.path());
+    }
+}
+
+/// A proven fix keeps no undo: deletes what was moved aside. Says what was freed, if anything.
+fn discard(undo: Vec<Aside>) -> Option<String> {
+    let mut freed = Vec::new();
+    for a in undo {
+        match std::fs::remove_dir_all(&a.kept) {
+            Ok(()) => freed.push(format!("deleted the old {}", a.dir.display())),
+            Err(e) => {
+                tracing::warn!(path = %a.kept.display(), error = %e, "healer: cannot delete an aside")
+            }
+        }
+        if let Some(parent) = a.kept.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
+    }
+    (!freed.is_empty()).then(|| freed.join("; "))
+}
+
+/// Puts cleaned directories back; says so with a `rolled-back` event. Whether there was
+/// anything to put back.
+fn rollback(case: &Case<'_>, fix: &Candidate, undo: Vec<Aside>) -> bool {
     if undo.is_empty() {
-        return;
+        return false;
     }
     let mut said = Vec::new();
     for a in undo.into_iter().rev() {
@@ -476,6 +574,9 @@ fn rollback(case: &Case<'_>, fix: &Candidate, undo: Vec<Aside>) {
                 }
             })
             .and_then(|()| move_dir(&a.kept, &a.dir));
+        if let Some(parent) = a.kept.parent() {
+            let _ = std::fs::remove_dir(parent);
+        }
         said.push(match back {
             Ok(()) => format!("restored {}", a.dir.display()),
             Err(e) => format!(
@@ -486,6 +587,7 @@ fn rollback(case: &Case<'_>, fix: &Candidate, undo: Vec<Aside>) {
         });
     }
     case.publish(HealStep::RolledBack, &fix.rule, said.join("; "));
+    true
 }
 
 /// Renames, or copies and deletes across filesystems.

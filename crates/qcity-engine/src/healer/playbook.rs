@@ -44,13 +44,7 @@ const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "disk-full",
-        matches: |f, probe_kind| {
-            probe_kind == "disk"
-                || any_line(
-                    f,
-                    r"(?i)no space left on device|\bENOSPC\b|disk (is )?full|quota exceeded",
-                )
-        },
+        matches: disk_full,
         actions: |h| {
             if h.cache_dirs.is_empty() {
                 return Err("no heal.cache_dirs to clean");
@@ -139,6 +133,15 @@ const BUILTINS: &[Builtin] = &[
     },
 ];
 
+/// A full disk: a failing `disk` probe, or the output says so.
+pub fn disk_full(f: &Failure, probe_kind: &str) -> bool {
+    probe_kind == "disk"
+        || any_line(
+            f,
+            r"(?i)no space left on device|\bENOSPC\b|disk (is )?full|quota exceeded",
+        )
+}
+
 /// Whether a user rule's conditions all hold.
 pub fn rule_matches(m: &HealMatch, f: &Failure) -> bool {
     if m.is_empty() {
@@ -148,6 +151,9 @@ pub fn rule_matches(m: &HealMatch, f: &Failure) -> bool {
         return false;
     }
     if !m.signals.is_empty() && !f.signal.is_some_and(|s| m.signals.contains(&s)) {
+        return false;
+    }
+    if m.crash_loop && f.exit != "crash loop" {
         return false;
     }
     if let Some(p) = &m.probe

@@ -288,6 +288,20 @@ async fn the_fix_that_worked_is_tried_first_next_time() {
         ["touch-elsewhere", "touch-marker"],
         "declared order while untried"
     );
+    // The first fix had nothing to undo: its end is a `failed` step, before the next one.
+    let s = steps(&h, "marker");
+    let failed: Vec<&(HealStep, String, String)> =
+        s.iter().filter(|s| s.0 == HealStep::Failed).collect();
+    assert_eq!(failed.len(), 1, "{s:?}");
+    assert_eq!(failed[0].1, "touch-elsewhere");
+    assert!(failed[0].2.contains("it failed again: exit 3"), "{s:?}");
+    assert!(
+        !s.iter().any(|s| s.0 == HealStep::RolledBack),
+        "nothing to roll back: {s:?}"
+    );
+    let order: Vec<HealStep> = s.iter().map(|s| s.0).collect();
+    let at = |step| order.iter().position(|s| *s == step).unwrap();
+    assert!(at(HealStep::Failed) < at(HealStep::Validated), "{order:?}");
     let sig = signature_of(&h, "marker");
     assert_eq!(
         outcomes(&h, &sig),
@@ -417,7 +431,8 @@ async fn in_a_dry_run_the_healer_says_what_it_would_do_and_touches_nothing() {
 }
 
 /// A real full filesystem: a 1 MiB tmpfs that the runner's cache fills. Needs root (mount);
-/// without it the test says so and checks nothing.
+/// without it the test says so and checks nothing, unless QCITY_REQUIRE_MOUNT=1 (CI), where
+/// it fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
     let mut h = Harness::start(vec![]).await;
@@ -435,7 +450,14 @@ async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !mounted {
-        eprintln!("skipped: cannot mount a tmpfs here (not root?)");
+        // CI sets QCITY_REQUIRE_MOUNT=1 where it runs as root, so a skip there is a failure.
+        assert!(
+            std::env::var_os("QCITY_REQUIRE_MOUNT").is_none_or(|v| v != "1"),
+            "QCITY_REQUIRE_MOUNT=1 but a tmpfs cannot be mounted here (not root?)"
+        );
+        eprintln!(
+            "skipped: cannot mount a tmpfs here (not root?); QCITY_REQUIRE_MOUNT=1 makes this fail"
+        );
         return;
     }
     struct Unmount(std::path::PathBuf);
@@ -474,14 +496,11 @@ async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
         std::fs::metadata(work.join("out.bin")).unwrap().len(),
         500 * 1024
     );
-    // The cache was moved off the full disk into the data dir, not lost.
-    let aside = h.engine.data_dir().root().join("heal/aside/disk");
-    let kept: Vec<_> = walk(&aside)
-        .into_iter()
-        .filter(|p| p.ends_with("blob"))
-        .collect();
-    assert_eq!(kept.len(), 1, "{kept:?}");
-    assert_eq!(std::fs::metadata(&kept[0]).unwrap().len(), 700 * 1024);
+    // Moving the cache off the full disk made the room; once the fix was proven the copy
+    // kept for the undo was deleted, so the data dir's disk gets its space back too.
+    assert!(s[2].2.contains("deleted the old"), "{s:?}");
+    let aside = h.engine.data_dir().root().join("heal/aside");
+    assert!(walk(&aside).is_empty(), "{:?}", walk(&aside));
     h.engine.shutdown("test").await;
 }
 
@@ -496,4 +515,235 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A full disk where the cache and the data dir share one filesystem (the common case): a
+/// rename aside would free nothing, so the cache's contents are deleted at once. An aside
+/// a killed engine left behind days ago is pruned on the way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_filesystem_a_full_disk_fix_deletes_the_cache_and_prunes_old_asides() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(work.join("cache/objects")).unwrap();
+    std::fs::write(work.join("cache/objects/blob"), vec![7u8; 256 * 1024]).unwrap();
+    let asides = h.engine.data_dir().root().join("heal/aside");
+    let stale = asides.join("disk").join("1000");
+    std::fs::create_dir_all(stale.join("0-cache")).unwrap();
+    std::fs::write(stale.join("0-cache/left-behind"), "old").unwrap();
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(&work).unwrap().dev(),
+        std::fs::metadata(h.engine.data_dir().root()).unwrap().dev(),
+        "the test wants the cache and the data dir on one filesystem"
+    );
+    let mut r = healing(
+        "disk",
+        "if [ -e cache/objects/blob ]; then echo 'write /work/out.bin: No space left on device'; exit 1; fi; exec sleep 30",
+        HealSpec {
+            cache_dirs: vec!["cache".into()],
+            ..HealSpec::default()
+        },
+    );
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "disk", HealStep::Validated, 0).await;
+    let s = steps(&h, "disk");
+    assert_eq!((s[1].0, s[1].1.as_str()), (HealStep::Applying, "disk-full"));
+    assert_eq!(s[2].0, HealStep::Validated, "{s:?}");
+    assert!(
+        work.join("cache").is_dir(),
+        "an empty cache is left in place"
+    );
+    assert_eq!(std::fs::read_dir(work.join("cache")).unwrap().count(), 0);
+    assert!(
+        walk(&asides).is_empty(),
+        "nothing kept: {:?}",
+        walk(&asides)
+    );
+    h.engine.shutdown("test").await;
+}
+
+/// A corrupted cache (the space is not needed): its contents are renamed aside for the undo
+/// while the fix proves itself, and deleted once it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cleaned_cache_is_kept_for_the_undo_until_the_fix_is_proven_then_deleted() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(work.join("cache")).unwrap();
+    std::fs::write(work.join("cache/entry"), "corrupt bytes").unwrap();
+    let mut r = healing(
+        "cc",
+        "if [ -e cache/entry ]; then echo 'error: checksum mismatch in cache/entry'; exit 1; fi; exec sleep 30",
+        HealSpec {
+            cache_dirs: vec!["cache".into()],
+            ..HealSpec::default()
+        },
+    );
+    r.heal.validate_ms = 3_000;
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "cc", HealStep::Applying, 0).await;
+    let asides = h.engine.data_dir().root().join("heal/aside/cc");
+    let kept = tokio::time::timeout(Duration::from_secs(2), async {
+        loop {
+            if let Some(p) = walk(&asides).into_iter().find(|p| p.ends_with("entry")) {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the cache kept aside while the fix is checked");
+    assert_eq!(std::fs::read_to_string(&kept).unwrap(), "corrupt bytes");
+    wait_step(&mut h, "cc", HealStep::Validated, 0).await;
+    assert!(!kept.exists(), "deleted once proven");
+    assert!(walk(&asides).is_empty(), "{:?}", walk(&asides));
+    h.engine.shutdown("test").await;
+}
+
+/// A real crash loop: the runner dies at once on a stale lock its previous run left, every
+/// restart, until the supervisor's detector fires. A rule for crash loops removes the lock;
+/// the runner comes back and stays up, and the fix is credited to the crash loop's signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loop_gets_its_own_signature_and_fix() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(work.join("state")).unwrap();
+    std::fs::write(work.join("state/lock"), "4242").unwrap();
+    let mut r = healing(
+        "looper",
+        "if [ -e state/lock ]; then echo \"fatal: state/lock is held by pid $(cat state/lock)\"; exit 1; fi; echo up; exec sleep 30",
+        HealSpec {
+            rules: vec![HealRule {
+                name: "clear-stale-lock".into(),
+                matches: HealMatch {
+                    crash_loop: true,
+                    ..HealMatch::default()
+                },
+                actions: vec![HealAction::Run(vec![
+                    "rm".into(),
+                    "-f".into(),
+                    "state/lock".into(),
+                ])],
+            }],
+            ..HealSpec::default()
+        },
+    );
+    r.restart = RestartSpec {
+        delay_ms: 20,
+        max_delay_ms: 20,
+        jitter_percent: 0,
+        // Only the healer brings it back: the cool-down outlasts the test.
+        crash_loop: Some(qcity_config::CrashLoopSpec {
+            max_restarts: 3,
+            window_ms: 10_000,
+            cooldown_ms: 600_000,
+        }),
+        ..RestartSpec::default()
+    };
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "looper", HealStep::Validated, 0).await;
+    assert!(
+        h.seen.iter().any(|e| matches!(
+            &e.kind,
+            EventKind::RunnerState { runner, state: RunnerState::CrashLooping { .. } }
+                if runner == "looper"
+        )),
+        "the detector fired"
+    );
+    let s = steps(&h, "looper");
+    // Each single exit was diagnosed (no rule fits one exit); the crash loop got the fix.
+    let diagnosed = s
+        .iter()
+        .find(|s| s.0 == HealStep::Diagnosed && s.2.starts_with("crash loop"))
+        .unwrap_or_else(|| panic!("no crash-loop diagnosis: {s:?}"));
+    assert!(
+        diagnosed
+            .2
+            .contains("fixes: clear-stale-lock (0/0 worked, score 0.50)"),
+        "{s:?}"
+    );
+    assert!(
+        s.iter()
+            .filter(|s| s.0 == HealStep::Diagnosed && s.2.starts_with("exit 1"))
+            .all(|s| s.2.contains("no fix fits")),
+        "{s:?}"
+    );
+    let applied: Vec<&str> = s
+        .iter()
+        .filter(|s| s.0 == HealStep::Applying)
+        .map(|s| s.1.as_str())
+        .collect();
+    assert_eq!(applied, ["clear-stale-lock"], "{s:?}");
+    let validated = s.iter().find(|s| s.0 == HealStep::Validated).unwrap();
+    assert_eq!(validated.1, "clear-stale-lock");
+    assert!(!work.join("state/lock").exists());
+    let pid = h.wait_running("looper").await;
+    assert!(alive(pid));
+
+    // The crash loop's signature: its own key, the lock line's template, the outcome.
+    let loop_sig = h
+        .seen
+        .iter()
+        .find_map(|e| match &e.kind {
+            EventKind::Heal {
+                runner,
+                signature,
+                step: HealStep::Applying,
+                ..
+            } if runner == "looper" => Some(signature.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let top = tokio::task::block_in_place(|| h.engine.signatures(20)).unwrap();
+    let sig = top.iter().find(|s| s.key == loop_sig).unwrap();
+    assert_eq!(
+        (sig.runner.as_str(), sig.exit.as_str()),
+        ("looper", "crash loop")
+    );
+    assert!(
+        sig.templates
+            .iter()
+            .any(|t| t.contains("state/lock is held by pid")),
+        "{sig:?}"
+    );
+    assert_eq!(
+        outcomes(&h, &loop_sig),
+        [("clear-stale-lock".to_string(), 1, 1)]
+    );
+    let single = top
+        .iter()
+        .find(|s| s.runner == "looper" && s.exit == "exit 1")
+        .expect("the single exits' signature");
+    assert_ne!(single.key, loop_sig);
+    assert!(
+        outcomes(&h, &single.key).is_empty(),
+        "no fix was tried on one exit"
+    );
+
+    // The audit log has the healer's steps on the crash loop.
+    let published = h.engine.bus().next_id() - 1;
+    h.engine.wait_durable(published).await;
+    let audit = h.engine.audit_tail(2000).unwrap();
+    let rows: Vec<&qcity_store::AuditRow> = audit
+        .iter()
+        .filter(|r| r.action == "heal" && r.target == "looper" && r.detail.contains(&loop_sig))
+        .collect();
+    for step in ["diagnosed", "applying", "validated"] {
+        assert!(
+            rows.iter().any(|r| r.detail.contains(step)),
+            "no {step} row for the crash loop in {rows:#?}"
+        );
+    }
+    h.engine.shutdown("test").await;
 }
