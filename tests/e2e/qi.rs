@@ -517,6 +517,8 @@ fn the_sample_release_installs_its_tar_gz_with_a_feature() {
     .unwrap();
     device["api"]["port"] = 0.into();
     device["supervisor"]["stop_grace_ms"] = 3000.into();
+    // The autotest then passes or fails by the manifest alone, not by this machine's load.
+    device["resources"] = serde_json::json!({"min_free_disk_mb": 0, "min_free_memory_mb": 0});
     std::fs::write(
         d.conf().join("qcity-device-config.json"),
         device.to_string(),

@@ -481,13 +481,15 @@ const ASIDE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// [`discard`]). When that is on another filesystem the move itself gives the runner's disk
 /// its space back. When it is on the same one, a rename frees nothing: if the failure is a
 /// full disk the space is needed now, so the contents are deleted at once and there is no
-/// undo; otherwise (a corrupted cache) they are renamed aside and the undo is kept.
+/// undo; otherwise (a corrupted cache) they are renamed aside and the undo is kept. A full
+/// disk whose data dir cannot take the copy either has the contents deleted in place.
 fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(), String> {
     let stamp = crate::clock::now_ms();
     let asides = case.engine.data_dir().root().join("heal/aside");
     prune_asides(&asides, stamp);
     let root = asides.join(&case.trigger.runner).join(stamp.to_string());
-    std::fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let made_root = std::fs::create_dir_all(&root);
+    let failed = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     for (i, d) in dirs.iter().enumerate() {
         let dir = case.cwd.join(d);
         if !dir.exists() {
@@ -498,10 +500,24 @@ fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(),
             d.file_name().unwrap_or_default().to_string_lossy()
         ));
         let same_disk = same_device(&dir, &root);
-        move_dir(&dir, &kept).map_err(|e| format!("{}: {e}", dir.display()))?;
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let moved = match &made_root {
+            Ok(()) => move_dir(&dir, &kept),
+            Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+        };
+        match moved {
+            Ok(()) => {}
+            // The data dir has no room for the copy either: the space matters more than the
+            // undo.
+            Err(_) if case.space_needed => {
+                std::fs::remove_dir_all(&dir).map_err(|e| failed(&dir, e))?;
+                std::fs::create_dir_all(&dir).map_err(|e| failed(&dir, e))?;
+                continue;
+            }
+            Err(e) => return Err(failed(&dir, e)),
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| failed(&dir, e))?;
         if same_disk && case.space_needed {
-            std::fs::remove_dir_all(&kept).map_err(|e| format!("{}: {e}", kept.display()))?;
+            std::fs::remove_dir_all(&kept).map_err(|e| failed(&kept, e))?;
             continue;
         }
         undo.push(Aside { dir, kept });

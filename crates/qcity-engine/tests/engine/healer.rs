@@ -430,46 +430,43 @@ async fn in_a_dry_run_the_healer_says_what_it_would_do_and_touches_nothing() {
     h.engine.shutdown("test").await;
 }
 
-/// A real full filesystem: a 1 MiB tmpfs that the runner's cache fills. Needs root (mount);
-/// without it the test says so and checks nothing, unless QCITY_REQUIRE_MOUNT=1 (CI), where
-/// it fails.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
-    let mut h = Harness::start(vec![]).await;
-    let work = h.path("work");
-    std::fs::create_dir_all(&work).unwrap();
+/// Unmounts on drop.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A tmpfs of `size` (`1m`) at `at`. Needs root; without it, None (the test then says so and
+/// checks nothing), unless QCITY_REQUIRE_MOUNT=1 (CI), where it fails.
+fn tmpfs(at: &std::path::Path, size: &str) -> Option<Unmount> {
+    std::fs::create_dir_all(at).unwrap();
     let mounted = std::process::Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=1m",
-            "qcity-test",
-            &work.display().to_string(),
-        ])
+        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "qcity-test"])
+        .arg(at)
         .output()
         .is_ok_and(|o| o.status.success());
-    if !mounted {
-        // CI sets QCITY_REQUIRE_MOUNT=1 where it runs as root, so a skip there is a failure.
-        assert!(
-            std::env::var_os("QCITY_REQUIRE_MOUNT").is_none_or(|v| v != "1"),
-            "QCITY_REQUIRE_MOUNT=1 but a tmpfs cannot be mounted here (not root?)"
-        );
-        eprintln!(
-            "skipped: cannot mount a tmpfs here (not root?); QCITY_REQUIRE_MOUNT=1 makes this fail"
-        );
-        return;
+    if mounted {
+        return Some(Unmount(at.to_path_buf()));
     }
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _unmount = Unmount(work.clone());
+    // CI sets QCITY_REQUIRE_MOUNT=1 where it runs as root, so a skip there is a failure.
+    assert!(
+        std::env::var_os("QCITY_REQUIRE_MOUNT").is_none_or(|v| v != "1"),
+        "QCITY_REQUIRE_MOUNT=1 but a tmpfs cannot be mounted here (not root?)"
+    );
+    eprintln!(
+        "skipped: cannot mount a tmpfs here (not root?); QCITY_REQUIRE_MOUNT=1 makes this fail"
+    );
+    None
+}
+
+/// A runner whose cache fills its disk: writing 500 KiB fails while the cache is there.
+fn filling(work: &std::path::Path) -> RunnerSpec {
     std::fs::create_dir_all(work.join("cache")).unwrap();
     std::fs::write(work.join("cache/blob"), vec![7u8; 700 * 1024]).unwrap();
     let mut r = healing(
@@ -480,7 +477,19 @@ async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
             ..HealSpec::default()
         },
     );
-    r.working_dir = Some(work.clone());
+    r.working_dir = Some(work.to_path_buf());
+    r
+}
+
+/// A real full filesystem: a 1 MiB tmpfs that the runner's cache fills.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    let Some(_unmount) = tmpfs(&work, "1m") else {
+        return;
+    };
+    let r = filling(&work);
     let cfg = config(&h.path("config"), vec![r]);
     write_manifest(&h.path("config"), &cfg);
     h.engine.reload("test").await.unwrap();
@@ -501,6 +510,41 @@ async fn a_full_disk_is_freed_by_moving_the_cache_off_it() {
     assert!(s[2].2.contains("deleted the old"), "{s:?}");
     let aside = h.engine.data_dir().root().join("heal/aside");
     assert!(walk(&aside).is_empty(), "{:?}", walk(&aside));
+    h.engine.shutdown("test").await;
+}
+
+/// Both disks full: the data dir (a 64 KiB tmpfs under `heal/aside`) cannot take the cache,
+/// so the cache is deleted in place rather than the fix failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_is_freed_even_when_the_data_dir_has_no_room_for_the_undo() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    let Some(_unmount) = tmpfs(&work, "1m") else {
+        return;
+    };
+    let asides = h.engine.data_dir().root().join("heal/aside");
+    let Some(_unmount_asides) = tmpfs(&asides, "64k") else {
+        return;
+    };
+    let r = filling(&work);
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "disk", HealStep::Validated, 0).await;
+    let s = steps(&h, "disk");
+    assert_eq!((s[1].0, s[1].1.as_str()), (HealStep::Applying, "disk-full"));
+    assert_eq!(s[2].0, HealStep::Validated, "{s:?}");
+    assert_eq!(std::fs::read_dir(work.join("cache")).unwrap().count(), 0);
+    assert_eq!(
+        std::fs::metadata(work.join("out.bin")).unwrap().len(),
+        500 * 1024
+    );
+    assert!(
+        walk(&asides).is_empty(),
+        "no half copy left: {:?}",
+        walk(&asides)
+    );
     h.engine.shutdown("test").await;
 }
 
