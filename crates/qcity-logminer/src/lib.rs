@@ -16,7 +16,9 @@
 //!   templates (`GET`/`POST`/`DELETE`, `opened`/`closed`); the first word of a short message
 //!   names its event and is not judged; or
 //! - the same key without that word exists and had a variable in that very gap (`to LOCAL
-//!   stratum` beside `to 10.0.0.1 stratum`: a word stands where numbers stood).
+//!   stratum` beside `to 10.0.0.1 stratum`: a word stands where numbers stood); or
+//! - at least two words fill it and each has filled a variable slot elsewhere (`opened for
+//!   user news` beside `closed for user news`, where four users were seen).
 //!
 //! Keys of a variable slot are one template. The grouping is derived from the slots when it
 //! is asked for (a union-find rebuilt after new lines), so it follows the whole stream seen
@@ -380,6 +382,32 @@ impl Miner {
                 }
             }
         }
+        // Words seen filling a variable slot are values: a slot that only they fill is a
+        // variable too (`opened for user news/cyrus/test` beside `closed for user
+        // news/cyrus/test/root`).
+        let keys = &self.keys;
+        let word = |slot: &Slot, m: u32| keys[m as usize].toks[slot.pos as usize];
+        let values: std::collections::HashSet<u64, Fx> = self
+            .slots
+            .values()
+            .filter(|s| s.variable)
+            .flat_map(|s| s.members.iter().map(move |&m| word(s, m)))
+            .collect();
+        for slot in self.slots.values_mut() {
+            let judged = slot.pos > 0 || keys[slot.members[0] as usize].toks.len() >= FIRST_JUDGED;
+            if !slot.variable
+                && judged
+                && slot.members.len() >= 2
+                && slot
+                    .members
+                    .iter()
+                    .all(|&m| values.contains(&word(slot, m)))
+            {
+                slot.variable = true;
+                let first = slot.members[0];
+                unions.extend(slot.members[1..].iter().map(|&m| (first, m)));
+            }
+        }
         for (a, b) in unions {
             self.union(a, b);
         }
@@ -601,6 +629,26 @@ mod tests {
         let mut m = Miner::default();
         let k = m.add("synchronized to 10.0.0.1, stratum 3");
         assert_eq!(m.template_text(k), "synchronized to <*> stratum <*>");
+    }
+
+    #[test]
+    fn words_seen_as_values_elsewhere_are_values_here() {
+        let ids = group(&[
+            "session closed for user news",
+            "session closed for user cyrus",
+            "session closed for user test",
+            "session closed for user root",
+            "session opened for user news by uid 0",
+            "session opened for user cyrus by uid 0",
+            "session opened for user test by uid 509",
+            // Two words never seen as values stay apart.
+            "link state up on port 1",
+            "link state down on port 2",
+        ]);
+        assert_eq!(ids[4], ids[5]);
+        assert_eq!(ids[4], ids[6]);
+        assert_ne!(ids[0], ids[4]);
+        assert_ne!(ids[7], ids[8]);
     }
 
     #[test]
