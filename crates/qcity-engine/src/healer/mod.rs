@@ -98,13 +98,15 @@ pub(crate) fn spawn(healer: Arc<Healer>, engine: Weak<Engine>, mut rx: EventRece
                 let runner = trigger.runner.clone();
                 let mut next = Some(trigger);
                 while let Some(t) = next.take() {
-                    heal(&engine, t, &healer).await;
-                    // A fix that ended the crash loop made the kept trigger stale.
+                    let acted = heal(&engine, t, &healer).await;
+                    // A crash loop during a fix is that fix failing its validation, already
+                    // handled; one after a failure left to the restart policy is new, unless
+                    // the runner has come out of it since.
                     let looping = engine.status().iter().any(|s| {
                         s.name == runner && matches!(s.state, RunnerState::CrashLooping { .. })
                     });
                     let mut shared = lock(&healer.shared);
-                    next = shared.pending.remove(&runner).filter(|_| looping);
+                    next = shared.pending.remove(&runner).filter(|_| looping && !acted);
                     if next.is_none() {
                         shared.busy.remove(&runner);
                     }
@@ -222,7 +224,9 @@ fn diagnose(engine: &Engine, healer: &Healer, trigger: &Trigger) -> Option<Diagn
     })
 }
 
-async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
+/// Heals one failure. Whether it took the failure on (a fix tried, an escalation, a dry
+/// run's plan), rather than leaving it to the restart policy.
+async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
     let config = engine.config();
     let Some(Diagnosis {
         spec,
@@ -232,7 +236,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
         probe_kind,
     }) = diagnose(engine, healer, &trigger)
     else {
-        return;
+        return false;
     };
     let db = engine.data_dir().db();
     let row = qcity_store::SignatureRow {
@@ -256,9 +260,9 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             tracing::warn!(runner = %trigger.runner, error = %e, "healer: cannot record the signature");
-            return;
+            return false;
         }
-        Err(_) => return,
+        Err(_) => return false,
     };
     let quiet_key = (trigger.runner.clone(), key.clone());
     if lock(&healer.shared)
@@ -266,7 +270,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
         .get(&quiet_key)
         .is_some_and(|t| t.elapsed() < QUIET_AFTER_ESCALATION)
     {
-        return;
+        return false;
     }
     let (fixes, cannot) = candidates(&spec.heal, &failure, probe_kind, &stats);
     let space_needed = playbook::disk_full(&failure, probe_kind);
@@ -289,7 +293,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
     if fixes.is_empty() && cannot.is_empty() {
         // Nothing known about this failure: the restart policy (and its crash-loop
         // escalation) handles it; the signature is kept for the statistics.
-        return;
+        return false;
     }
     if case.dry_run {
         match fixes.first() {
@@ -300,7 +304,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
                 "no fix can act here: it would escalate".into(),
             ),
         }
-        return;
+        return true;
     }
     let mut tried = Vec::new();
     for fix in fixes.iter().take(MAX_FIXES) {
@@ -318,7 +322,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
         .await;
         if ok {
             case.publish(HealStep::Validated, &fix.rule, detail);
-            return;
+            return true;
         }
         // A rolled-back fix has said so with its `rolled-back` step; one with nothing to undo
         // still needs its own end, or the dashboard shows it applying forever.
@@ -329,6 +333,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) {
     }
     escalate(&case, &tried, &cannot);
     lock(&healer.shared).quiet.insert(quiet_key, Instant::now());
+    true
 }
 
 fn check_kind(c: ProbeCheck<'_>) -> &'static str {
