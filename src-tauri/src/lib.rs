@@ -1,11 +1,13 @@
 //! The QCity tray app: a thin face over the engine's HTTP API and event stream. It shows the
 //! overall health as the tray icon (green, amber, red, grey) with a one-line summary, a menu
 //! with every runner and its controls, desktop notifications from the engine's notifier
-//! rules, and the dashboard in a window. The decisions (colours, what to notify) are the
-//! engine crate's (`overall`, `notice`); this crate only draws them.
+//! rules, and the dashboard in a window of its own process (`window`). The decisions
+//! (colours, what to notify) are the engine crate's (`overall`, `notice`); this crate only
+//! draws them.
 
 mod link;
 mod watch;
+mod window;
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,13 +17,12 @@ use qcity_engine::overall::{Colour, Overall};
 use tauri::image::Image;
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Manager, RunEvent};
 use tauri_plugin_autostart::ManagerExt;
 
 use link::{Dirs, Link};
 
 const TRAY_ID: &str = "qcity";
-const WINDOW: &str = "main";
 
 fn icon(colour: Colour) -> Image<'static> {
     let bytes: &'static [u8] = match colour {
@@ -43,6 +44,21 @@ pub(crate) enum View {
 }
 
 pub fn run() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let window_mode = window::is_window_mode(&args);
+    // The tray's threads (engine, watcher, notifications, GTK's) allocate little: without a
+    // cap each one that meets contention gets a malloc arena of its own, kept for good.
+    qcity::daemon::limit_malloc_arenas();
+    if !window_mode {
+        // GTK opens the X display by probing OpenGL for its visuals, which loads the GL
+        // driver (Mesa's llvmpipe under Xvfb: libLLVM, about 50 MiB resident) into a process
+        // that never draws with GL. The window process keeps the user's setting.
+        window::USER_GDK_GL.get_or_init(|| std::env::var_os("GDK_GL"));
+        if std::env::var_os("GDK_GL").is_none() {
+            // SAFETY: no other thread exists yet, so none reads the environment meanwhile.
+            unsafe { std::env::set_var("GDK_GL", "disable") };
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("QCITY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -51,7 +67,6 @@ pub fn run() -> ExitCode {
         // Colours only on a terminal: a log file gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let args: Vec<String> = std::env::args().collect();
     let dirs = match Dirs::from_args(&args) {
         Ok(d) => d,
         Err(e) => {
@@ -59,9 +74,13 @@ pub fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if window_mode {
+        return window::run(&args, dirs.data);
+    }
     // `--open`: show the dashboard at once (also what a second launch does).
     let open_at_start = args.iter().any(|a| a == "--open");
     let app = tauri::Builder::default()
+        .manage(window::Windows::default())
         // A second launch only brings the first one's window up: one tray per user.
         .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
             tracing::info!("a second launch: showing the dashboard of the running tray");
@@ -101,7 +120,7 @@ pub fn run() -> ExitCode {
             }
             Ok(())
         })
-        .build(tauri::generate_context!());
+        .build(context());
     let app = match app {
         Ok(a) => a,
         Err(e) => {
@@ -341,60 +360,25 @@ fn api_call(
     });
 }
 
-/// Shows the dashboard at `route`, creating the window if it was closed. The window logs in
-/// with the local token (exchanged for a master session by the API), so the desktop user is
-/// never asked for a password; the token stays in this process and that webview.
+/// The app's configuration and assets, embedded once for both kinds of process.
+fn context() -> tauri::Context<tauri::Wry> {
+    tauri::generate_context!()
+}
+
+/// Shows the dashboard at `route`: in the window process when one is open, else in a new one.
 pub(crate) fn open_window(app: &AppHandle, route: &str) {
     tracing::info!(route, "showing the dashboard");
-    if let Some(w) = app.get_webview_window(WINDOW) {
-        let _ = w.eval(format!("location.hash = {}", serde_json::json!(route)));
-        let _ = w.show();
-        let _ = w.unminimize();
-        let _ = w.set_focus();
-        return;
-    }
     let Some(link) = app.try_state::<Arc<Link>>().map(|l| l.inner().clone()) else {
         return;
     };
-    let client = match link.client() {
-        Ok(c) => c,
-        Err(e) => {
-            watch::notify_desktop(None, "QCity: no engine", &e, true);
-            return;
-        }
-    };
-    let base = client.base().to_string();
-    let Ok(url) = format!("{base}/{route}").parse() else {
+    // The window process finds the engine the same way; asking here first turns an engine
+    // that is gone into a notification rather than a window that cannot load.
+    if let Err(e) = link.client() {
+        watch::notify_desktop(None, "QCity: no engine", &e, true);
         return;
-    };
-    let script = login_script(&base, client.token().expose());
-    let built = WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
-        .title("QCity")
-        .inner_size(1200.0, 800.0)
-        .initialization_script(&script)
-        .build();
-    if let Err(e) = built {
-        tracing::error!("cannot open the dashboard window: {e}");
     }
-}
-
-/// Runs before the dashboard's own scripts on every page of the window: on the engine's
-/// origin only, and only without a session, it exchanges the token for one.
-fn login_script(base: &str, token: &str) -> String {
-    format!(
-        r#"(function () {{
-  if (location.origin !== {base}) return;
-  var me = new XMLHttpRequest();
-  me.open("GET", "/api/v1/auth/me", false);
-  me.send();
-  if (me.status === 200) return;
-  var login = new XMLHttpRequest();
-  login.open("POST", "/api/v1/auth/login", false);
-  login.setRequestHeader("Content-Type", "application/json");
-  login.setRequestHeader("X-QCity-Client", "tray");
-  login.send(JSON.stringify({{ token: {token} }}));
-}})();"#,
-        base = serde_json::json!(base),
-        token = serde_json::json!(token),
-    )
+    if let Err(e) = app.state::<window::Windows>().open(link.data.root(), route) {
+        tracing::error!("{e}");
+        watch::notify_desktop(None, "QCity: no dashboard", &e, true);
+    }
 }

@@ -112,6 +112,41 @@ const windows = () => {
   }
 };
 
+/// The tray's children as { pid, comm, args }: the window process, WebKit's, the runners.
+function children(pid = tray.pid) {
+  let out = "";
+  try {
+    out = sh("pgrep", ["-P", String(pid)]);
+  } catch {
+    return [];
+  }
+  return out.split("\n").filter(Boolean).map(Number).flatMap((p) => {
+    try {
+      return [{ pid: p, comm: readFileSync(`/proc/${p}/comm`, "utf8").trim(), args: readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0") }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const descendants = (pid) => children(pid).flatMap((c) => [c, ...descendants(c.pid)]);
+
+/// The tray's dashboard window processes (a zombie has no command line: not counted).
+const windowProcs = () => children().filter((c) => c.args.includes("--window"));
+
+/// Running: a zombie is not (an orphan's may wait for a reaper that never comes here).
+const alive = (pid) => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+};
+
+const closeWindows = () => {
+  for (const w of windows()) sh("/usr/bin/python3", [new URL("wm-close.py", import.meta.url).pathname, w]);
+};
+
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "qcity-tray-"));
   dirs = { data: join(work, "data"), config: join(work, "config") };
@@ -175,8 +210,16 @@ test("a killed runner turns the tray red with a notification; its recovery turns
   sh("dunstctl", ["action", "0"]);
   await until("the runner's page", () => readFileSync(trayLog, "utf8").includes('route="#/runner/victim"'));
   await until("the dashboard window", () => windows().length === 1);
-  for (const w of windows()) sh("/usr/bin/python3", [new URL("wm-close.py", import.meta.url).pathname, w]);
+  // In a process of its own, at that page: WebKit is never loaded into the tray.
+  const [win] = windowProcs();
+  assert.ok(win, "a window process");
+  assert.deepEqual(win.args.slice(1, 5), ["--window", "--from-tray", "--route", "#/runner/victim"]);
+  await until("WebKit's processes under the window process", () => descendants(win.pid).some((c) => c.comm.startsWith("WebKit")));
+  assert.ok(!children().some((c) => c.comm.startsWith("WebKit")), "none under the tray itself");
+  closeWindows();
   await until("the window closed", () => windows().length === 0);
+  // Gone from the process table: the tray reaped it.
+  await until("the window process ended and reaped", () => !existsSync(`/proc/${win.pid}`));
 });
 
 test("a second launch starts no second engine and shows the first one's dashboard", async () => {
@@ -191,26 +234,33 @@ test("a second launch starts no second engine and shows the first one's dashboar
   await until("the window's login", async () => (await api("/events?type=auth&limit=100")).events.some((e) => e.action === "login"));
 });
 
-test("closing the window keeps the tray; the menu opens it again; Quit stops the engine", async () => {
-  for (const w of windows()) sh("/usr/bin/python3", [new URL("wm-close.py", import.meta.url).pathname, w]);
+test("closing the window ends its process and keeps the tray; the menu opens it again, once; Quit closes it and stops the engine", async () => {
+  const [first] = windowProcs();
+  assert.ok(first, "the second launch's window process");
+  closeWindows();
   await until("the window closed", () => windows().length === 0);
+  await until("its process ended", () => !alive(first.pid));
   await sleep(500);
   assert.equal(tray.exitCode, null, "the tray lives on");
+  assert.ok(!descendants(tray.pid).some((c) => c.comm.startsWith("WebKit")), "no WebKit process left under the tray");
   click("Open dashboard");
   await until("the window again", () => windows().length === 1);
+  const [again] = windowProcs();
+  assert.ok(again && again.pid !== first.pid, "a new window process");
+  // Open while it is open: the same window is focused, no second process or window.
+  click("Open dashboard");
+  await until("the focus request handled", () => readFileSync(trayLog, "utf8").split("\n").some((l) => l.includes("focusing it") && l.includes(`pid=${again.pid}`)));
+  await sleep(1000);
+  assert.deepEqual(windowProcs().map((c) => c.pid), [again.pid]);
+  assert.equal(windows().length, 1);
   const pids = (await api("/runners")).map((r) => r.pid);
   assert.equal(pids.length, 2);
   click("Quit");
   assert.equal(await Promise.race([tray.exited, sleep(15000).then(() => "still running")]), 0);
+  // The window went with the tray (its stdin ended).
+  await until("the window process gone", () => !alive(again.pid));
+  await until("the window gone", () => windows().length === 0);
   // The in-process engine stopped its runners on the way out.
-  const alive = (pid) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   await until("the runners gone", () => pids.every((p) => !alive(p)));
   assert.ok(!existsSync(join(dirs.data, "daemon.json")), "daemon.json removed");
 });

@@ -1,16 +1,20 @@
 // The dashboard in the tray app's own window (WebKitGTK), driven over WebDriver through
 // tauri-driver: the window shows the live dashboard, logged in as the master with the local
-// token, without a login form.
+// token, without a login form. The window lives in a process of its own (`qcity-tray
+// --window`, what the tray starts from its menu); tauri-driver starts that process itself
+// here, against a `qcity up` engine, as the tray would find one. That the tray's menu starts
+// and ends this process is in tray.test.mjs.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { remote } from "webdriverio";
 
 const TRAY = process.env.QCITY_TRAY_BIN ?? new URL("../../target/debug/qcity-tray", import.meta.url).pathname;
+const QCITY = process.env.QCITY_BIN ?? new URL("../../target/debug/qcity", import.meta.url).pathname;
 const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,7 +27,7 @@ const freePort = () =>
     });
   });
 
-let work, driver, browser, data;
+let work, driver, browser, data, daemon, daemonExited;
 
 before(async () => {
   work = mkdtempSync(join(tmpdir(), "qcity-wd-"));
@@ -33,6 +37,10 @@ before(async () => {
   mkdirSync(join(work, "tmp"));
   writeFileSync(join(config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "alpha", command: ["sleep", "602"] }] }));
   writeFileSync(join(config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  daemon = spawn(QCITY, ["up", "--config", config, "--data-dir", data], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, QCITY_LOG: "warn" } });
+  daemonExited = new Promise((r) => daemon.once("exit", r));
+  const info = join(data, "daemon.json");
+  for (let i = 0; i < 200 && !(existsSync(info) && JSON.parse(readFileSync(info, "utf8")).pid === daemon.pid); i++) await sleep(100);
   const [port, native] = [await freePort(), await freePort()];
   driver = spawn(DRIVER, ["--port", String(port), "--native-port", String(native)], {
     env: { ...process.env, TMPDIR: join(work, "tmp"), XDG_CONFIG_HOME: join(work, "xdg-config"), XDG_DATA_HOME: join(work, "xdg-data"), QCITY_LOG: "warn" },
@@ -45,22 +53,17 @@ before(async () => {
     logLevel: "error",
     capabilities: {
       "wdio:enforceWebDriverClassic": true,
-      "tauri:options": { application: TRAY, args: ["--open", "--data-dir", data, "--config", config] },
+      "tauri:options": { application: TRAY, args: ["--window", "--data-dir", data] },
     },
   });
 });
 
 after(async () => {
-  // tauri-driver ends the app hard: stop the in-process engine's runner first.
-  try {
-    const info = JSON.parse(readFileSync(join(data, "daemon.json"), "utf8"));
-    const token = readFileSync(join(data, "token"), "utf8").trim();
-    await fetch(`http://${info.addr}/api/v1/runners/alpha/stop`, { method: "POST", headers: { Authorization: `Bearer ${token}` } });
-  } catch {
-    /* nothing started */
-  }
   await browser?.deleteSession();
   driver?.kill();
+  // The daemon stops its runner on SIGTERM.
+  daemon?.kill("SIGTERM");
+  await daemonExited;
 });
 
 test("the window shows the live dashboard as the master, with no login form", async () => {

@@ -203,8 +203,8 @@ pub async fn serve_with(
 
 /// glibc gives each thread that meets contention an arena of its own; the daemon's threads
 /// allocate little, and two arenas keep its idle memory about 0.5 MiB lower with 200 runners
-/// (`bench/README.md`).
-fn limit_malloc_arenas() {
+/// (`bench/README.md`). Call it before the process starts a second thread.
+pub fn limit_malloc_arenas() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt is called before any other thread exists.
     unsafe {
