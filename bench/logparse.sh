@@ -10,8 +10,9 @@ shared=../shared
 out=bench/results
 mkdir -p "$out"
 cargo build --release --locked -p qcity-logminer
+bin="${CARGO_TARGET_DIR:-target}/release/qcity-logminer"
 python3 "$shared/bench/logparse/score.py" "$shared/datasets/loghub-2k" --runs 3 --repeat 20 \
-  --json "$out/logparse-qcity.json" -- target/release/qcity-logminer | tee "$out/logparse-qcity.txt"
+  --json "$out/logparse-qcity.json" -- "$bin" | tee "$out/logparse-qcity.txt"
 "$py" "$shared/bench/logparse/score.py" "$shared/datasets/loghub-2k" --runs 3 --repeat 20 \
   --json "$out/logparse-drain3-generic.json" -- "$py" "$shared/bench/logparse/drain3_adapter.py" --config generic \
   | tee "$out/logparse-drain3-generic.txt"

@@ -36,9 +36,10 @@ impl Failure {
         miner: &mut Miner,
     ) -> Failure {
         let lines = error_lines(&tail);
+        // All lines first: the miner regroups once, when the first template is asked for.
+        let keys: Vec<u32> = lines.iter().map(|line| miner.add(line)).collect();
         let mut templates: Vec<String> = Vec::new();
-        for line in &lines {
-            let key = miner.add(line);
+        for key in keys {
             let t = miner.template_text(key);
             if !templates.contains(&t) {
                 templates.push(t);
