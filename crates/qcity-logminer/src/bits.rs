@@ -115,6 +115,29 @@ impl Bits {
         }
     }
 
+    /// The token (a run without `stop`'s class) that starts at `start`: its end, and which
+    /// of `classes` it holds. One word's bits when it ends in the word it starts in, as
+    /// most do.
+    #[inline(always)]
+    pub(crate) fn run(&self, start: usize, stop: usize, classes: u16) -> (usize, u16) {
+        let (w, s) = (start / 64, start % 64);
+        let word = &self.words[w];
+        let after = word[stop] & (!0u64 << s);
+        if after == 0 {
+            let end = self.next(stop, start, true);
+            return (end, self.present(start, end, classes));
+        }
+        let e = after.trailing_zeros() as usize;
+        let mask = (!0u64 << s) & !(!0u64 << e);
+        let mut out = 0u16;
+        for (class, bits) in word.iter().enumerate() {
+            if classes & (1 << class) != 0 {
+                out |= u16::from(bits & mask != 0) << class;
+            }
+        }
+        ((w * 64 + e).min(self.len), out)
+    }
+
     /// Which of `classes` (bits by class) are present in `from..to`.
     #[inline(always)]
     pub(crate) fn present(&self, from: usize, to: usize, classes: u16) -> u16 {
@@ -316,5 +339,14 @@ mod tests {
         assert_eq!(bits.present(64, 70, 1 << DIGIT), 1 << DIGIT);
         assert_eq!(bits.present(0, 63, 1 << DIGIT), 0);
         assert_eq!(bits.next(DIGIT, 67, true), 70);
+        // A token ending in its word, and one running into the next.
+        assert_eq!(bits.run(0, SEP, 1 << DIGIT), (63, 0));
+        assert_eq!(bits.run(64, SEP, 1 << DIGIT), (70, 1 << DIGIT));
+        line[63] = b'a';
+        bits.load(&line);
+        assert_eq!(
+            bits.run(10, SEP, 1 << DIGIT | 1 << ALPHA),
+            (70, 1 << DIGIT | 1 << ALPHA)
+        );
     }
 }

@@ -99,9 +99,9 @@ fn usual_end(bits: &Bits, line: &[u8]) -> usize {
         if start == len {
             break;
         }
-        i = bits.next(FIELD_END, start, true);
+        let present;
+        (i, present) = bits.run(start, FIELD_END, 1 << COMPONENT | 1 << DIGIT);
         let token = &line[start..i];
-        let present = bits.present(start, i, 1 << COMPONENT | 1 << DIGIT);
         let component_like = present & (1 << COMPONENT) != 0;
         if seen_digit
             && token.len() > 1

@@ -45,13 +45,13 @@ pub(crate) fn for_each_token(
         if start == len {
             return;
         }
-        i = bits.next(SEP, start, true);
-        let token = &line[start..i];
-        let present = bits.present(
+        let present;
+        (i, present) = bits.run(
             start,
-            i,
+            SEP,
             1 << DIGIT | 1 << ALPHA | 1 << NONHEX | 1 << COLON | 1 << SLASH,
         );
+        let token = &line[start..i];
         let kind = classify(token, present, after_variable);
         if let Token::Variable = kind
             && present & (1 << COLON | 1 << DIGIT) == (1 << COLON | 1 << DIGIT)
