@@ -137,10 +137,22 @@ pub struct HealSpec {
     /// Updates the runner (argv), run when it says it is outdated.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub update_command: Vec<String>,
-    /// `host:port` that answers once the network is back; without it the healer waits
-    /// with backoff and restarts.
+    /// `host:port` that answers once the network is back. Without it the healer waits for
+    /// the `host:port` the failing lines name (`ECONNREFUSED 10.0.0.5:5432`,
+    /// `/dev/tcp/HOST/PORT`, `HOST port PORT`, a URL, `Could not resolve host: HOST` as
+    /// HOST:443), and when they name none it pauses 5 s before the restart.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network_check: Option<String>,
+    /// Environment variables set on the runner when it was killed for memory (SIGKILL,
+    /// exit 137, `out of memory`) and is restarted, e.g. `{"MAKEFLAGS": "-j1"}` for less
+    /// concurrency; its later runs keep them until the engine restarts or the runner is
+    /// reloaded. Empty: a plain restart. Killed again within an hour of such a fix: escalated.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub low_memory_env: BTreeMap<String, String>,
+    /// Milliseconds waited before the second fix tried on one failure, doubled before each
+    /// next one (default 2 000), so that a cause that passes by itself (a service coming
+    /// back) is not blamed on the next fix too.
+    pub retry_backoff_ms: u64,
     /// Milliseconds a fix has to prove itself (default 30 000): the failed probe passes
     /// again, or the runner stays up that long without failing.
     pub validate_ms: u64,
@@ -156,6 +168,8 @@ impl Default for HealSpec {
             install_command: Vec::new(),
             update_command: Vec::new(),
             network_check: None,
+            low_memory_env: BTreeMap::new(),
+            retry_backoff_ms: 2_000,
             validate_ms: 30_000,
             rules: Vec::new(),
         }
@@ -224,6 +238,11 @@ pub enum HealAction {
     Clean(Vec<PathBuf>),
     /// Wait, with backoff, until `host:port` accepts a connection.
     WaitTcp(String),
+    /// Pause this many milliseconds.
+    WaitMs(u64),
+    /// Set these environment variables on the runner's next runs (until the engine
+    /// restarts or the runner is reloaded).
+    Env(BTreeMap<String, String>),
     /// Stop trying: tell the master, with the diagnostics.
     Escalate,
 }

@@ -37,6 +37,7 @@ fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
     {
         src.error(&at.key("network_check"), e);
     }
+    env_names(&heal.low_memory_env, &at.key("low_memory_env"), src);
     for (i, dir) in heal.cache_dirs.iter().enumerate() {
         if let Err(e) = cache_dir_contained(dir, runner.working_dir.as_deref()) {
             src.error(&at.key("cache_dirs").index(i), e);
@@ -103,6 +104,7 @@ fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
                         src.error(&at.key("wait_tcp"), e);
                     }
                 }
+                crate::types::HealAction::Env(vars) => env_names(vars, &at.key("env"), src),
                 _ => {}
             }
         }
@@ -402,7 +404,11 @@ fn no_nul_in_command_or_env_values(runner: &RunnerSpec, at: &JsonPath, src: &mut
 
 /// Environment variable names are non-empty and contain neither `=` nor NUL.
 fn env_names_valid(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
-    for name in runner.env.keys() {
+    env_names(&runner.env, &at.key("env"), src);
+}
+
+fn env_names(vars: &std::collections::BTreeMap<String, String>, at: &JsonPath, src: &mut Source) {
+    for name in vars.keys() {
         let problem = if name.is_empty() {
             "environment variable name is empty"
         } else if name.contains('=') {
@@ -412,7 +418,7 @@ fn env_names_valid(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
         } else {
             continue;
         };
-        src.key_error(&at.key("env").key(name), problem);
+        src.key_error(&at.key(name), problem);
     }
 }
 

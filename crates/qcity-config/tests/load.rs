@@ -416,3 +416,22 @@ fn cache_dirs_the_healer_would_delete_must_be_inside_the_working_dir() {
         );
     }
 }
+
+#[test]
+fn heal_environment_variables_are_checked_like_the_runners_own() {
+    let manifest = r#"{"runners": [
+  {"name": "r", "command": ["x"], "heal": {"low_memory_env": {"MAKEFLAGS=": "-j1"},
+    "rules": [{"name": "less", "match": {"signals": [9]},
+      "actions": [{"env": {"": "1"}}, {"wait_ms": 100}, "restart"]}]}}
+]}"#;
+    let errs = errors(&[(MANIFEST, manifest)]);
+    assert_eq!(
+        errs,
+        [
+            "<dir>/runner_manifest.json:2:63: runners[0].heal.low_memory_env[\"MAKEFLAGS=\"]: \
+             environment variable name contains `=`",
+            "<dir>/runner_manifest.json:4:28: runners[0].heal.rules[0].actions[0].env[\"\"]: \
+             environment variable name is empty",
+        ]
+    );
+}

@@ -202,6 +202,15 @@ impl Engine {
             .find(|p| p.name == runner)
     }
 
+    /// Sets environment variables on `runner`'s next runs (the healer's `env` action).
+    pub(crate) fn set_heal_env(
+        &self,
+        runner: &str,
+        vars: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
+        self.supervisor.set_heal_env(runner, vars)
+    }
+
     /// What the healer would do about `runner` now, touching nothing (blocking: it reads the
     /// runner's output and the store).
     pub fn heal_plan(&self, runner: &str) -> Result<crate::healer::HealPlan, EngineError> {

@@ -64,7 +64,13 @@ pub struct RunnerShared {
     pub bus: Arc<Bus>,
     pub status: Arc<StatusTable>,
     pub output: Arc<RunnerOutput>,
+    /// Variables the healer set (`env` action, `heal.low_memory_env`), over the plan's: they
+    /// live as long as this task, so a reload that changes the runner starts it without them.
+    pub heal_env: HealEnv,
 }
+
+/// Environment variables set by the healer on a runner's next runs.
+pub type HealEnv = Arc<std::sync::Mutex<Vec<(OsString, OsString)>>>;
 
 struct Child {
     pid: u32,
@@ -211,9 +217,20 @@ impl RunnerTask {
 
     fn spawn(&mut self) -> Phase {
         self.set_state(RunnerState::Starting);
+        let mut env = self.plan.env.clone();
+        for (k, v) in self
+            .shared
+            .heal_env
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.clone(), v.clone()));
+        }
         let req = SpawnRequest {
             argv: self.plan.argv.clone(),
-            env: self.plan.env.clone(),
+            env,
             cwd: self.plan.cwd.clone(),
             yield_cpu: self.holding,
         };

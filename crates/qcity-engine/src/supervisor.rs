@@ -32,6 +32,7 @@ pub struct ApplyReport {
 
 struct Handle {
     plan: RunnerPlan,
+    heal_env: crate::runner::HealEnv,
     tx: mpsc::Sender<Command>,
     output: Arc<RunnerOutput>,
     probes: Vec<tokio::task::JoinHandle<()>>,
@@ -137,10 +138,12 @@ impl Supervisor {
 
     fn launch(&self, plan: RunnerPlan, output: Arc<RunnerOutput>) {
         let (tx, rx) = mpsc::channel(16);
+        let heal_env = crate::runner::HealEnv::default();
         let shared = RunnerShared {
             bus: self.bus.clone(),
             status: self.status.clone(),
             output: output.clone(),
+            heal_env: heal_env.clone(),
         };
         let name = plan.name.clone();
         let signals = crate::kind::parser(plan.kind).map(|parse| {
@@ -165,6 +168,7 @@ impl Supervisor {
             name,
             Handle {
                 plan,
+                heal_env,
                 tx,
                 output,
                 probes,
@@ -191,6 +195,24 @@ impl Supervisor {
 
     pub fn output(&self, runner: &str) -> Option<Arc<RunnerOutput>> {
         self.lock().get(runner).map(|h| h.output.clone())
+    }
+
+    /// Sets `vars` on `runner`'s next runs, over its own environment. False when there is
+    /// no such runner.
+    pub fn set_heal_env(
+        &self,
+        runner: &str,
+        vars: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
+        let Some(env) = self.lock().get(runner).map(|h| h.heal_env.clone()) else {
+            return false;
+        };
+        let mut env = env.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, v) in vars {
+            env.retain(|(ek, _)| ek.as_os_str() != k.as_str());
+            env.push((k.into(), v.into()));
+        }
+        true
     }
 
     /// Every runner's plan, sorted by name.

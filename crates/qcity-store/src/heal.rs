@@ -116,6 +116,29 @@ impl Store {
         Ok(())
     }
 
+    /// How many fixes of `signature` worked since `since_ms`, per rule (rules with none left
+    /// out).
+    pub fn successes_since(
+        &self,
+        signature: &str,
+        since_ms: i64,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT rule, COUNT(*) FROM heal_outcomes
+                 WHERE signature = ?1 AND ok AND ts_ms >= ?2 GROUP BY rule ORDER BY rule",
+            )
+            .ctx("reading recent fix outcomes")?;
+        let rows = st
+            .query_map(params![signature, since_ms], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .ctx("reading recent fix outcomes")?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .ctx("reading recent fix outcomes")
+    }
+
     /// Every rule tried on `signature`, with its attempts and successes.
     pub fn rule_stats(&self, signature: &str) -> Result<Vec<RuleStats>, StoreError> {
         let mut st = self

@@ -63,10 +63,23 @@ struct Shared {
 }
 
 /// The healer's memory between failures: the template miner and what is under way.
-#[derive(Default)]
 pub struct Healer {
     shared: Mutex<Shared>,
     miner: Mutex<Miner>,
+}
+
+/// Keys the healer's miner keeps. It only sees the few error lines of each failure, so a
+/// few thousand templates outlive any realistic variety of failures, while the miner's
+/// default cap (100 000 keys, about 160 MiB when full) is sized for whole log streams.
+const MINER_KEYS: usize = 5_000;
+
+impl Default for Healer {
+    fn default() -> Self {
+        Self {
+            shared: Mutex::default(),
+            miner: Mutex::new(Miner::new(MINER_KEYS)),
+        }
+    }
 }
 
 /// Starts the healer on `rx`; it stops when the engine is gone.
@@ -253,10 +266,12 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
         let mut store = Store::open(&db)?;
         let row = store.signature_seen(&row, crate::clock::now_ms())?;
         let stats = store.rule_stats(&row.key)?;
-        Ok::<_, qcity_store::StoreError>((row, stats))
+        let since = crate::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
+        let recent = store.successes_since(&row.key, since)?;
+        Ok::<_, qcity_store::StoreError>((row, stats, recent))
     })
     .await;
-    let (row, stats) = match stored {
+    let (row, stats, recent) = match stored {
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             tracing::warn!(runner = %trigger.runner, error = %e, "healer: cannot record the signature");
@@ -273,6 +288,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
         return false;
     }
     let (fixes, cannot) = candidates(&spec.heal, &failure, probe_kind, &stats);
+    let (fixes, repeated) = not_repeated(fixes, &recent);
     let space_needed = playbook::disk_full(&failure, probe_kind);
     let case = Case {
         space_needed,
@@ -285,12 +301,12 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
         dry_run: config.device.healer.dry_run,
         trigger,
     };
-    case.publish(
-        HealStep::Diagnosed,
-        "",
-        diagnosis(&case.failure, row.count, &fixes, &cannot),
-    );
-    if fixes.is_empty() && cannot.is_empty() {
+    let mut said = diagnosis(&case.failure, row.count, &fixes, &cannot);
+    if !repeated.is_empty() {
+        said.push_str(&format!("; came back after: {}", repeated.join(", ")));
+    }
+    case.publish(HealStep::Diagnosed, "", said);
+    if fixes.is_empty() && cannot.is_empty() && repeated.is_empty() {
         // Nothing known about this failure: the restart policy (and its crash-loop
         // escalation) handles it; the signature is kept for the statistics.
         return false;
@@ -306,13 +322,19 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
         }
         return true;
     }
-    let mut tried = Vec::new();
-    for fix in fixes.iter().take(MAX_FIXES) {
+    let mut tried = repeated;
+    for (i, fix) in fixes.iter().take(MAX_FIXES).enumerate() {
         if fix.actions.first() == Some(&HealAction::Escalate) {
             tried.push(format!("{}: escalates by design", fix.rule));
             break;
         }
-        case.publish(HealStep::Applying, &fix.rule, plan_text(fix));
+        let mut plan = plan_text(fix);
+        if i > 0 {
+            let backoff = retry_backoff(case.spec.retry_backoff_ms, i);
+            tokio::time::sleep(backoff).await;
+            plan.push_str(&format!(" (after a {} ms backoff)", backoff.as_millis()));
+        }
+        case.publish(HealStep::Applying, &fix.rule, plan);
         let (ok, detail, undone) = attempt(&case, fix).await;
         let db = engine.data_dir().db();
         let (sig, rule) = (case.key.clone(), fix.rule.clone());
@@ -334,6 +356,38 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
     escalate(&case, &tried, &cannot);
     lock(&healer.shared).quiet.insert(quiet_key, Instant::now());
     true
+}
+
+/// The wait before the fix tried `nth` (from 0) on one failure: none before the first, then
+/// `base_ms` doubling.
+fn retry_backoff(base_ms: u64, nth: usize) -> Duration {
+    match nth {
+        0 => Duration::ZERO,
+        n => Duration::from_millis(base_ms.saturating_mul(1 << (n - 1).min(16))),
+    }
+}
+
+/// Leaves out the fixes that already worked on this signature as often as they may within
+/// the repeat window ([`playbook::heals_allowed`]), and all of them once the signature was
+/// healed [`playbook::MAX_HEALS_PER_WINDOW`] times in it: healing the same failure over and
+/// over is a loop, for a person to break. The fixes left, and why each other one was left out.
+fn not_repeated(fixes: Vec<Candidate>, recent: &[(String, u64)]) -> (Vec<Candidate>, Vec<String>) {
+    let healed = |rule: &str| recent.iter().find(|r| r.0 == rule).map_or(0, |r| r.1);
+    let total: u64 = recent.iter().map(|r| r.1).sum();
+    let hour = playbook::REPEAT_WINDOW_MS / 60_000;
+    let (mut keep, mut left) = (Vec::new(), Vec::new());
+    for fix in fixes {
+        let n = healed(&fix.rule);
+        if total >= playbook::MAX_HEALS_PER_WINDOW || n >= playbook::heals_allowed(&fix.rule) {
+            left.push(format!(
+                "{}: it worked {n}× in the last {hour} min ({total}× in all) and the failure came back",
+                fix.rule
+            ));
+        } else {
+            keep.push(fix);
+        }
+    }
+    (keep, left)
 }
 
 fn check_kind(c: ProbeCheck<'_>) -> &'static str {
@@ -391,6 +445,17 @@ async fn attempt(case: &Case<'_>, fix: &Candidate) -> (bool, String, bool) {
             HealAction::Run(argv) => run(case, argv).await,
             HealAction::Clean(dirs) => clean(case, dirs, &mut undo),
             HealAction::WaitTcp(addr) => wait_tcp(case, addr).await,
+            HealAction::WaitMs(ms) => {
+                tokio::time::sleep(Duration::from_millis(*ms)).await;
+                Ok(())
+            }
+            HealAction::Env(vars) => {
+                if case.engine.set_heal_env(&case.trigger.runner, vars) {
+                    Ok(())
+                } else {
+                    Err("the runner is gone".into())
+                }
+            }
             HealAction::Escalate => Err("the rule escalates here".into()),
         };
         if let Err(e) = done {

@@ -27,7 +27,70 @@ pub struct Candidate {
 struct Builtin {
     name: &'static str,
     matches: fn(&Failure, &str) -> bool,
-    actions: fn(&HealSpec) -> Result<Vec<HealAction>, &'static str>,
+    actions: fn(&HealSpec, &Failure) -> Result<Vec<HealAction>, &'static str>,
+}
+
+/// The network failures the `network-down` rule knows.
+const NETWORK_DOWN: &str = r"(?i)could not resolve host|temporary failure in name resolution|name or service not known|connection refused|network is unreachable|no route to host|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|connection timed out";
+
+/// How long `network-down` pauses before its restart when neither `heal.network_check` nor
+/// the failing lines say what to wait for.
+pub const NETWORK_PAUSE_MS: u64 = 5_000;
+
+/// Fixes that may work on one signature within [`REPEAT_WINDOW`] before it is escalated
+/// instead: a failure that keeps coming back after being fixed has a cause the fix does not
+/// reach, and healing it forever would hide that.
+pub const MAX_HEALS_PER_WINDOW: u64 = 3;
+/// See [`MAX_HEALS_PER_WINDOW`].
+pub const REPEAT_WINDOW_MS: i64 = 3_600_000;
+
+/// How many times `rule` may have worked on a signature within [`REPEAT_WINDOW_MS`] before a
+/// new occurrence is escalated rather than fixed again. A runner killed for memory again
+/// after its restart with less concurrency needs a person (more memory, a smaller job), so
+/// `oom-killed` escalates on the first repeat.
+pub fn heals_allowed(rule: &str) -> u64 {
+    if rule == "oom-killed" {
+        1
+    } else {
+        MAX_HEALS_PER_WINDOW
+    }
+}
+
+/// The `host:port` a network failure's lines name, if any: `/dev/tcp/HOST/PORT` (bash),
+/// `HOST port PORT` (curl), `HOST:PORT` (Node, Go, Python), a URL (its port or the scheme's),
+/// `Could not resolve host: HOST` (HOST:443).
+pub fn network_target(f: &Failure) -> Option<String> {
+    const PATTERNS: &[(&str, Option<&str>)] = &[
+        (r"/dev/tcp/([^/\s]+)/(\d{1,5})\b", None),
+        (
+            r"(?i)\bto ([A-Za-z0-9][A-Za-z0-9.-]*) port (\d{1,5})\b",
+            None,
+        ),
+        (
+            r"(?i)\b((?:\d{1,3}\.){3}\d{1,3}|\[[0-9a-f:]+\]|localhost|[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.[a-z]{2,}):(\d{1,5})\b",
+            None,
+        ),
+        (r"(?i)\bhttps://([A-Za-z0-9.-]+)(?:[/'\s]|$)", Some("443")),
+        (r"(?i)\bhttp://([A-Za-z0-9.-]+)(?:[/'\s]|$)", Some("80")),
+        (
+            r"(?i)could not resolve host:?\s+'?([A-Za-z0-9.-]+[A-Za-z0-9])",
+            Some("443"),
+        ),
+    ];
+    let failing = Regex::new(NETWORK_DOWN).ok()?;
+    let lines: Vec<&String> = f.lines.iter().filter(|l| failing.is_match(l)).collect();
+    for (re, port) in PATTERNS {
+        let Ok(re) = Regex::new(re) else { continue };
+        for line in &lines {
+            let Some(c) = re.captures(line) else { continue };
+            let host = &c[1];
+            let port = c.get(2).map_or(port.unwrap_or_default(), |m| m.as_str());
+            if port.parse::<u16>().is_ok_and(|p| p > 0) {
+                return Some(format!("{host}:{port}"));
+            }
+        }
+    }
+    None
 }
 
 fn any_line(f: &Failure, re: &str) -> bool {
@@ -40,12 +103,12 @@ const BUILTINS: &[Builtin] = &[
         name: "registration-removed",
         matches: |f, _| f.exit == "needs registration",
         // Re-registering needs a token only the master has: never loop on it.
-        actions: |_| Ok(vec![HealAction::Escalate]),
+        actions: |_, _| Ok(vec![HealAction::Escalate]),
     },
     Builtin {
         name: "disk-full",
         matches: disk_full,
-        actions: |h| {
+        actions: |h, _| {
             if h.cache_dirs.is_empty() {
                 return Err("no heal.cache_dirs to clean");
             }
@@ -60,7 +123,7 @@ const BUILTINS: &[Builtin] = &[
                 r"(?i)corrupt|checksum mismatch|bad checksum|integrity check failed|unexpected end of (file|archive)",
             )
         },
-        actions: |h| {
+        actions: |h, _| {
             if h.cache_dirs.is_empty() {
                 return Err("no heal.cache_dirs to clear");
             }
@@ -79,7 +142,7 @@ const BUILTINS: &[Builtin] = &[
                     r"(?i)command not found|: not found$|ModuleNotFoundError|No module named|Cannot find module|cannot open shared object file",
                 )
         },
-        actions: |h| {
+        actions: |h, _| {
             if h.install_command.is_empty() {
                 return Err("no heal.install_command to run");
             }
@@ -91,17 +154,13 @@ const BUILTINS: &[Builtin] = &[
     },
     Builtin {
         name: "network-down",
-        matches: |f, _| {
-            any_line(
-                f,
-                r"(?i)could not resolve host|temporary failure in name resolution|name or service not known|connection refused|network is unreachable|no route to host|ECONNREFUSED|ENOTFOUND|EAI_AGAIN|connection timed out",
-            )
-        },
-        actions: |h| {
-            Ok(match &h.network_check {
-                Some(addr) => vec![HealAction::WaitTcp(addr.clone()), HealAction::Restart],
-                None => vec![HealAction::Restart],
-            })
+        matches: |f, _| any_line(f, NETWORK_DOWN),
+        actions: |h, f| {
+            let wait = match h.network_check.clone().or_else(|| network_target(f)) {
+                Some(addr) => HealAction::WaitTcp(addr),
+                None => HealAction::WaitMs(NETWORK_PAUSE_MS),
+            };
+            Ok(vec![wait, HealAction::Restart])
         },
     },
     Builtin {
@@ -111,7 +170,15 @@ const BUILTINS: &[Builtin] = &[
                 || f.code == Some(137)
                 || any_line(f, r"(?i)out of memory|oom-?kill|cannot allocate memory")
         },
-        actions: |_| Ok(vec![HealAction::Restart]),
+        actions: |h, _| {
+            if h.low_memory_env.is_empty() {
+                return Ok(vec![HealAction::Restart]);
+            }
+            Ok(vec![
+                HealAction::Env(h.low_memory_env.clone()),
+                HealAction::Restart,
+            ])
+        },
     },
     Builtin {
         name: "outdated-runner",
@@ -121,7 +188,7 @@ const BUILTINS: &[Builtin] = &[
                 r"(?i)is outdated|no longer supported|must be updated|update required|version .* is deprecated",
             )
         },
-        actions: |h| {
+        actions: |h, _| {
             if h.update_command.is_empty() {
                 return Err("no heal.update_command to run");
             }
@@ -200,7 +267,7 @@ pub fn candidates(
         if spec.rules.iter().any(|r| r.name == b.name) || !(b.matches)(f, probe_kind) {
             continue;
         }
-        match (b.actions)(spec) {
+        match (b.actions)(spec, f) {
             Ok(actions) => fit.push((b.name.to_string(), actions)),
             Err(why) => cannot.push(format!("{}: {why}", b.name)),
         }
@@ -239,6 +306,14 @@ pub fn describe(a: &HealAction) -> String {
                 .join(", ")
         ),
         HealAction::WaitTcp(addr) => format!("wait for {addr}"),
+        HealAction::WaitMs(ms) => format!("wait {ms} ms"),
+        HealAction::Env(vars) => format!(
+            "set {}",
+            vars.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
         HealAction::Escalate => "escalate".into(),
     }
 }
@@ -328,6 +403,73 @@ mod tests {
             let (c, _) = candidates(&spec(), f, "", &[]);
             assert_eq!(names(&c).first(), Some(rule), "{:?}", f.lines);
         }
+    }
+
+    #[test]
+    fn network_down_waits_for_the_host_the_lines_name_or_pauses() {
+        let target = |line: &str| {
+            let f = failure("exit 1", Some(1), None, &[line]);
+            let (c, _) = candidates(&HealSpec::default(), &f, "", &[]);
+            assert_eq!(c[0].rule, "network-down", "{line}");
+            c[0].actions[0].clone()
+        };
+        let wait = |a: &str| HealAction::WaitTcp(a.into());
+        assert_eq!(
+            target("bash: line 1: /dev/tcp/127.0.0.1/5432: Connection refused"),
+            wait("127.0.0.1:5432")
+        );
+        assert_eq!(
+            target(
+                "curl: (7) Failed to connect to localhost port 8080 after 0 ms: Connection refused"
+            ),
+            wait("localhost:8080")
+        );
+        assert_eq!(
+            target("Error: connect ECONNREFUSED 10.0.0.5:5432"),
+            wait("10.0.0.5:5432")
+        );
+        assert_eq!(
+            target(
+                "fatal: unable to access 'https://github.com/o/r/': Could not resolve host: github.com"
+            ),
+            wait("github.com:443")
+        );
+        assert_eq!(
+            target("curl: (6) Could not resolve host: example.org"),
+            wait("example.org:443")
+        );
+        assert_eq!(
+            target("ConnectionRefusedError: [Errno 111] Connection refused"),
+            HealAction::WaitMs(NETWORK_PAUSE_MS)
+        );
+        // The configured check wins over what the lines say.
+        let f = failure(
+            "exit 1",
+            Some(1),
+            None,
+            &["connect ECONNREFUSED 10.0.0.5:5432"],
+        );
+        let spec = HealSpec {
+            network_check: Some("gw:53".into()),
+            ..HealSpec::default()
+        };
+        let (c, _) = candidates(&spec, &f, "", &[]);
+        assert_eq!(c[0].actions, [wait("gw:53"), HealAction::Restart]);
+    }
+
+    #[test]
+    fn oom_restarts_with_the_low_memory_env() {
+        let f = failure("signal 9 (SIGKILL)", None, Some(9), &[]);
+        let (c, _) = candidates(&HealSpec::default(), &f, "", &[]);
+        assert_eq!(c[0].actions, [HealAction::Restart]);
+        let spec = HealSpec {
+            low_memory_env: [("MAKEFLAGS".to_string(), "-j1".to_string())].into(),
+            ..HealSpec::default()
+        };
+        let (c, _) = candidates(&spec, &f, "", &[]);
+        assert_eq!(c[0].actions[1], HealAction::Restart);
+        assert_eq!(describe(&c[0].actions[0]), "set MAKEFLAGS=-j1");
+        assert_eq!(heals_allowed("oom-killed"), 1);
     }
 
     #[test]

@@ -791,3 +791,330 @@ async fn a_crash_loop_gets_its_own_signature_and_fix() {
     }
     h.engine.shutdown("test").await;
 }
+
+/// The heal events for `runner` with their times: (ts_ms, step, rule, detail).
+fn timed_steps(h: &Harness, runner: &str) -> Vec<(i64, HealStep, String, String)> {
+    h.seen
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Heal {
+                runner: r,
+                step,
+                rule,
+                detail,
+                ..
+            } if r == runner => Some((e.ts_ms, *step, rule.clone(), detail.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn environ(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect()
+}
+
+/// Waits for a run of `runner` other than `old`; its pid.
+async fn wait_new_run(h: &mut Harness, runner: &str, old: u32) -> u32 {
+    let r = runner.to_string();
+    h.wait_event("a new run", move |e| {
+        matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Running { pid, .. } }
+            if *runner == r && *pid != old)
+    })
+    .await;
+    h.wait_running(runner).await
+}
+
+async fn audit_heal_rows(h: &Harness, runner: &str) -> Vec<qcity_store::AuditRow> {
+    let published = h.engine.bus().next_id() - 1;
+    h.engine.wait_durable(published).await;
+    h.engine
+        .audit_tail(2000)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.action == "heal" && r.target == runner)
+        .collect()
+}
+
+/// A real SIGKILL (what the OOM killer sends): the runner is restarted with
+/// `heal.low_memory_env` in its environment; killed again within the hour after that fix
+/// worked, it is escalated rather than restarted by the healer once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates_on_repeat() {
+    let r = healing(
+        "oom",
+        "echo building; exec sleep 30",
+        HealSpec {
+            low_memory_env: [("MAKEFLAGS".to_string(), "-j1".to_string())].into(),
+            ..HealSpec::default()
+        },
+    );
+    let mut h = Harness::start(vec![r]).await;
+    let first = h.wait_running("oom").await;
+    assert!(!environ(first).iter().any(|v| v.starts_with("MAKEFLAGS=")));
+    // SAFETY: a plain kill(2) of the runner this test started.
+    assert_eq!(unsafe { libc::kill(first as i32, libc::SIGKILL) }, 0);
+    wait_step(&mut h, "oom", HealStep::Validated, 0).await;
+    let s = steps(&h, "oom");
+    assert!(
+        s[0].2.starts_with("signal 9") && s[0].2.contains("fixes: oom-killed"),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s[1].0, s[1].1.as_str()),
+        (HealStep::Applying, "oom-killed")
+    );
+    assert_eq!(s[1].2, "set MAKEFLAGS=-j1, then restart");
+    assert_eq!(s[2].0, HealStep::Validated, "{s:?}");
+    let second = h.wait_running("oom").await;
+    assert_ne!(second, first);
+    assert!(
+        environ(second).iter().any(|v| v == "MAKEFLAGS=-j1"),
+        "{:?}",
+        environ(second)
+    );
+    let sig = signature_of(&h, "oom");
+    assert_eq!(outcomes(&h, &sig), [("oom-killed".to_string(), 1, 1)]);
+
+    // Killed again: the same signature, escalated, no second fix.
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(second as i32, libc::SIGKILL) }, 0);
+    wait_step(&mut h, "oom", HealStep::Escalated, 0).await;
+    let s = steps(&h, "oom");
+    let again: Vec<_> = s.iter().skip(3).collect();
+    assert_eq!(again[0].0, HealStep::Diagnosed, "{s:?}");
+    assert!(
+        again[0]
+            .2
+            .contains("came back after: oom-killed: it worked 1×"),
+        "{s:?}"
+    );
+    assert!(!again.iter().any(|s| s.0 == HealStep::Applying), "{s:?}");
+    assert!(
+        h.seen
+            .iter()
+            .all(|e| !matches!(&e.kind, EventKind::Heal { signature, .. } if *signature != sig)),
+        "one signature for both kills"
+    );
+    let (_, reason, advice) = wait_escalation(&mut h, "oom").await;
+    assert!(reason.contains("signal 9"), "{reason}");
+    assert!(advice.contains("oom-killed: it worked 1×"), "{advice}");
+    assert_eq!(outcomes(&h, &sig), [("oom-killed".to_string(), 1, 1)]);
+    // The restart policy brings it back, still with less concurrency.
+    let third = wait_new_run(&mut h, "oom", second).await;
+    assert!(environ(third).iter().any(|v| v == "MAKEFLAGS=-j1"));
+    let rows = audit_heal_rows(&h, "oom").await;
+    for step in ["diagnosed", "applying", "validated", "escalated"] {
+        assert!(
+            rows.iter().any(|r| r.detail.contains(step)),
+            "no {step} row in {rows:#?}"
+        );
+    }
+    h.engine.shutdown("test").await;
+}
+
+/// The same failure fixed again and again is a loop: after three fixes within the hour the
+/// fourth occurrence is escalated instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signature_healed_three_times_within_the_hour_is_escalated_next_time() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut r = healing(
+        "again",
+        "[ -f marker ] || { echo 'error: marker missing'; exit 3; }; exec sleep 30",
+        HealSpec {
+            rules: vec![HealRule {
+                name: "touch-marker".into(),
+                matches: HealMatch {
+                    exit_codes: vec![3],
+                    ..HealMatch::default()
+                },
+                actions: vec![HealAction::Run(vec!["touch".into(), "marker".into()])],
+            }],
+            ..HealSpec::default()
+        },
+    );
+    r.heal.validate_ms = 600;
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+    for n in 0..3 {
+        wait_step(&mut h, "again", HealStep::Validated, n).await;
+        std::fs::remove_file(work.join("marker")).unwrap();
+        h.engine
+            .control("test", qcity_engine::ControlAction::Restart, "again")
+            .await
+            .unwrap();
+    }
+    wait_step(&mut h, "again", HealStep::Escalated, 0).await;
+    let s = steps(&h, "again");
+    let applied = s.iter().filter(|s| s.0 == HealStep::Applying).count();
+    assert_eq!(applied, 3, "{s:?}");
+    let last = s.iter().rev().find(|s| s.0 == HealStep::Diagnosed).unwrap();
+    assert!(
+        last.2
+            .contains("came back after: touch-marker: it worked 3× in the last 60 min"),
+        "{s:?}"
+    );
+    assert!(!work.join("marker").exists(), "not fixed a fourth time");
+    let sig = signature_of(&h, "again");
+    assert_eq!(outcomes(&h, &sig), [("touch-marker".to_string(), 3, 3)]);
+    h.engine.shutdown("test").await;
+}
+
+/// Fixes tried one after another on one failure are spaced by `heal.retry_backoff_ms`, and
+/// the `applying` event says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_fix_waits_for_the_retry_backoff() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let rule = |name: &str, script: &str| HealRule {
+        name: name.into(),
+        matches: HealMatch {
+            exit_codes: vec![3],
+            ..HealMatch::default()
+        },
+        actions: vec![HealAction::Run(vec![
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+        ])],
+    };
+    let mut r = healing(
+        "spaced",
+        "[ -f marker ] || { echo 'error: marker missing'; exit 3; }; exec sleep 30",
+        HealSpec {
+            rules: vec![
+                rule("wrong-1", "touch elsewhere"),
+                rule("wrong-2", "touch elsewhere"),
+                rule("right", "touch marker"),
+            ],
+            ..HealSpec::default()
+        },
+    );
+    r.heal.validate_ms = 600;
+    r.heal.retry_backoff_ms = 400;
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+    wait_step(&mut h, "spaced", HealStep::Validated, 0).await;
+    let s = timed_steps(&h, "spaced");
+    let applying: Vec<_> = s.iter().filter(|s| s.1 == HealStep::Applying).collect();
+    let failed: Vec<_> = s.iter().filter(|s| s.1 == HealStep::Failed).collect();
+    assert_eq!(
+        applying.iter().map(|s| s.2.as_str()).collect::<Vec<_>>(),
+        ["wrong-1", "wrong-2", "right"]
+    );
+    assert_eq!(failed.len(), 2, "{s:?}");
+    assert!(!applying[0].3.contains("backoff"), "{s:?}");
+    // Lower bounds only: each wait is at least the backoff (400 ms, then doubled).
+    for (i, want) in [(1usize, 400i64), (2, 800)] {
+        assert!(
+            applying[i]
+                .3
+                .ends_with(&format!("(after a {want} ms backoff)")),
+            "{s:?}"
+        );
+        let gap = applying[i].0 - failed[i - 1].0;
+        assert!(
+            gap >= want,
+            "fix {i} came {gap} ms after the last one failed: {s:?}"
+        );
+    }
+    h.engine.shutdown("test").await;
+}
+
+/// Without `heal.network_check` the healer waits for the address the failing line names
+/// (bash's `/dev/tcp/HOST/PORT: Connection refused`), then restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_waits_for_the_address_in_the_failing_line() {
+    let port = free_port();
+    let script =
+        format!("exec 3<>/dev/tcp/127.0.0.1/{port} || exit 1; echo connected; exec sleep 30");
+    let mut r = healing("net2", "", HealSpec::default());
+    r.command = vec!["bash".into(), "-c".into(), script];
+    let mut h = Harness::start(vec![r]).await;
+    wait_step(&mut h, "net2", HealStep::Applying, 0).await;
+    let s = steps(&h, "net2");
+    assert!(s[0].2.contains("Connection refused"), "{s:?}");
+    assert_eq!(s[1].1, "network-down");
+    assert_eq!(s[1].2, format!("wait for 127.0.0.1:{port}, then restart"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        !steps(&h, "net2").iter().any(|s| s.0 == HealStep::Validated),
+        "it waits while nothing answers"
+    );
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    std::thread::spawn(move || for _conn in listener.incoming() {});
+    wait_step(&mut h, "net2", HealStep::Validated, 0).await;
+    let pid = h.wait_running("net2").await;
+    assert!(alive(pid));
+    h.engine.shutdown("test").await;
+}
+
+/// A runner that says it is outdated is updated with `heal.update_command` and restarted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outdated_runner_is_updated_and_comes_back() {
+    let mut h = Harness::start(vec![]).await;
+    let work = h.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let mut r = healing(
+        "old",
+        "[ -f updated ] || { echo 'Runner version 2.300.0 is outdated and must be updated'; exit 1; }; echo \"up at $(cat updated)\"; exec sleep 30",
+        HealSpec {
+            update_command: vec!["sh".into(), "-c".into(), "echo 2.320.0 > updated".into()],
+            ..HealSpec::default()
+        },
+    );
+    r.working_dir = Some(work.clone());
+    let cfg = config(&h.path("config"), vec![r]);
+    write_manifest(&h.path("config"), &cfg);
+    h.engine.reload("test").await.unwrap();
+
+    wait_step(&mut h, "old", HealStep::Validated, 0).await;
+    let s = steps(&h, "old");
+    assert_eq!(s[0].0, HealStep::Diagnosed);
+    assert!(
+        s[0].2.contains("exit 1") && s[0].2.contains("fixes: outdated-runner"),
+        "{s:?}"
+    );
+    assert_eq!(
+        (s[1].0, s[1].1.as_str()),
+        (HealStep::Applying, "outdated-runner")
+    );
+    assert_eq!(s[1].2, "run sh -c echo 2.320.0 > updated, then restart");
+    assert_eq!(
+        (s[2].0, s[2].1.as_str()),
+        (HealStep::Validated, "outdated-runner")
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("updated")).unwrap(),
+        "2.320.0\n"
+    );
+    let pid = h.wait_running("old").await;
+    assert!(alive(pid));
+    let sig = signature_of(&h, "old");
+    assert_eq!(outcomes(&h, &sig), [("outdated-runner".to_string(), 1, 1)]);
+    let top = tokio::task::block_in_place(|| h.engine.signatures(10)).unwrap();
+    let row = top.iter().find(|s| s.key == sig).unwrap();
+    assert!(
+        row.templates.iter().any(|t| t.contains("is outdated")),
+        "{row:?}"
+    );
+    let rows = audit_heal_rows(&h, "old").await;
+    for step in ["diagnosed", "applying", "validated"] {
+        assert!(
+            rows.iter()
+                .any(|r| r.detail.contains(step) && r.detail.contains(&sig)),
+            "no {step} row in {rows:#?}"
+        );
+    }
+    h.engine.shutdown("test").await;
+}
