@@ -16,6 +16,11 @@ pub struct Header {
     digits: [u32; Header::FIELDS],
     /// Fields to skip, once learnt.
     fixed: Option<usize>,
+    /// Per line learnt from: the fields its usual end took (see [`usual_end`]).
+    usual: Vec<u8>,
+    /// Whether any of those went past the fixed fields; if none did, the usual end is not
+    /// looked for again (the fields already cover the component).
+    usual_past: bool,
 }
 
 impl Header {
@@ -32,13 +37,16 @@ impl Header {
     /// Where the message of a line starts (`bits` holds the line's bitmaps).
     pub(crate) fn cut(&mut self, bits: &Bits, line: &[u8]) -> usize {
         let skip = match self.fixed {
+            Some(n) if !self.usual_past => return skip_fields(bits, n),
             Some(n) => n,
             None => {
+                let (_, fields) = usual_end(bits, line);
+                self.usual.push(fields.min(255) as u8);
                 self.learn(line);
                 self.numbered()
             }
         };
-        cut(bits, line, skip)
+        skip_fields(bits, skip).max(usual_end(bits, line).0)
     }
 
     fn learn(&mut self, line: &[u8]) {
@@ -55,7 +63,10 @@ impl Header {
             }
         }
         if self.lines >= Self::LEARN {
-            self.fixed = Some(self.numbered());
+            let skip = self.numbered();
+            self.fixed = Some(skip);
+            self.usual_past = self.usual.iter().any(|&f| usize::from(f) > skip);
+            self.usual = Vec::new();
         }
     }
 
@@ -75,23 +86,23 @@ impl Header {
     }
 }
 
-/// The message's start: after `skip` fields, or after the usual end of a header, whichever
-/// is further.
-fn cut(bits: &Bits, line: &[u8], skip: usize) -> usize {
+/// Where the field after the first `n` starts.
+fn skip_fields(bits: &Bits, n: usize) -> usize {
     let mut i = 0;
-    for _ in 0..skip {
+    for _ in 0..n {
         i = bits.next(FIELD_END, bits.next(FIELD_END, i, false), true);
     }
-    i.max(usual_end(bits, line))
+    i
 }
 
 /// After a `component:` field (`sshd[24200]:`, `dfs.DataNode$PacketResponder:`,
 /// `WindowManager:`) or a level and its component (`INFO nova.compute.manager`,
-/// `INFO [main]`) that follow a number, within the first ten fields; else 0.
-fn usual_end(bits: &Bits, line: &[u8]) -> usize {
+/// `INFO [main]`) that follow a number, within the first ten fields; else 0. With the
+/// fields it took.
+fn usual_end(bits: &Bits, line: &[u8]) -> (usize, usize) {
     let len = bits.len();
     let mut seen_digit = false;
-    let mut at = 0;
+    let mut at = (0, 0);
     let mut i = 0;
     let mut after_level = false;
     for index in 0..10 {
@@ -108,16 +119,16 @@ fn usual_end(bits: &Bits, line: &[u8]) -> usize {
             && token[token.len() - 1] == b':'
             && (index <= 5 || component_like)
         {
-            return i;
+            return (i, index + 1);
         }
         if after_level {
             after_level = false;
             if component_like && !token.ends_with(b":") {
-                at = i;
+                at = (i, index + 1);
             }
         }
         if seen_digit && is_level(token) {
-            at = i;
+            at = (i, index + 1);
             after_level = true;
         }
         seen_digit |= present & (1 << DIGIT) != 0;
