@@ -4,10 +4,12 @@
 Run under its own X display and D-Bus session (bench/tray.sh does that):
   - cold start: from spawn to the tray item registered with the StatusNotifierItem watcher
     (polled every 5 ms over D-Bus), median of N runs;
-  - memory (RSS and PSS from /proc/PID/smaps_rollup) of the tray process, idle 10 s after the
-    start with the window never opened, then after opening the dashboard window (through a
-    second launch, as a user would) and closing it; also the WebKit helper processes, which
-    are the window's cost.
+  - memory (RSS and PSS from /proc/PID/smaps_rollup, and how much of the RSS is anonymous) of
+    the tray process, idle 10 s after the start with the window never opened, then after
+    opening the dashboard window (through a second launch, as a user would) and closing it;
+    also the window's own process (`qcity-tray --window`, started by the tray) and its WebKit
+    helper processes, which are the window's cost, and that none of them is left after the
+    close.
 Both engine modes: the tray attached to a running `qcity up`, and the engine in-process.
 """
 import json
@@ -32,15 +34,30 @@ def registered():
     return "':" in out
 
 
-def mem(pid):
-    rss = pss = 0
+def rollup(pid):
+    fields = {}
     with open(f"/proc/{pid}/smaps_rollup") as f:
         for line in f:
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    return rss / 1024, pss / 1024
+            parts = line.split()
+            if len(parts) == 3 and parts[2] == "kB":
+                fields[parts[0].rstrip(":")] = int(parts[1]) / 1024
+    return fields
+
+
+def mem(pid):
+    m = rollup(pid)
+    return m["Rss"], m["Pss"]
+
+
+def window_procs(pid):
+    found = []
+    for c in children(pid):
+        try:
+            if "--window" in open(f"/proc/{c}/cmdline").read().split("\0"):
+                found.append(c)
+        except OSError:
+            pass
+    return found
 
 
 def children(pid):
@@ -106,6 +123,7 @@ def measure(mode):
         if run == RUNS - 1:
             time.sleep(10)
             result["idle_rss_mb"], result["idle_pss_mb"] = mem(tray.pid)
+            result["idle_anon_mb"] = rollup(tray.pid)["Anonymous"]
             second = subprocess.Popen([TRAY, "--data-dir", data, "--config", conf], env=env(work))
             second.wait(timeout=30)
             wait(lambda: subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^QCity$"],
@@ -113,12 +131,18 @@ def measure(mode):
             time.sleep(5)
             result["open_rss_mb"], result["open_pss_mb"] = mem(tray.pid)
             result["open_webkit_pss_mb"] = webkit_mem(tray.pid)
+            wins = window_procs(tray.pid)
+            result["open_window_processes"] = len(wins)
+            if wins:
+                result["open_window_rss_mb"], result["open_window_pss_mb"] = mem(wins[0])
             wid = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^QCity$"],
                                  capture_output=True, text=True).stdout.split()[0]
             subprocess.run(["/usr/bin/python3", "src-tauri/tests/wm-close.py", wid], check=True)
             time.sleep(10)
             result["closed_rss_mb"], result["closed_pss_mb"] = mem(tray.pid)
             result["closed_webkit_pss_mb"] = webkit_mem(tray.pid)
+            result["closed_window_processes"] = len(window_procs(tray.pid))
+            result["closed_anon_mb"] = rollup(tray.pid)["Anonymous"]
         tray.terminate()
         try:
             tray.wait(timeout=10)
