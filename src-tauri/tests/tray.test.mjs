@@ -158,7 +158,10 @@ before(async () => {
       { name: "steady", command: ["sleep", "601"] },
     ],
   }));
-  writeFileSync(join(dirs.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  // No healer: it restarts a SIGKILLed runner at once, so the red between the kill and the
+  // restart would last milliseconds, and the test would race it; the restart policy's 4 s
+  // delay shows it for long enough.
+  writeFileSync(join(dirs.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, healer: { enabled: false } }));
   notifyLog = join(work, "notify.log");
   trayLog = join(work, "tray.log");
   const bg = (cmd, args, out) => {
