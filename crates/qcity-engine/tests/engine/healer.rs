@@ -817,15 +817,23 @@ fn environ(pid: u32) -> Vec<String> {
         .collect()
 }
 
-/// Waits for a run of `runner` other than `old`; its pid.
-async fn wait_new_run(h: &mut Harness, runner: &str, old: u32) -> u32 {
+/// Waits for a run of `runner` started from event `after` on; its pid.
+async fn wait_new_run(h: &mut Harness, runner: &str, after: u64) -> u32 {
     let r = runner.to_string();
-    h.wait_event("a new run", move |e| {
-        matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Running { pid, .. } }
-            if *runner == r && *pid != old)
-    })
-    .await;
-    h.wait_running(runner).await
+    let ev = h
+        .wait_event("a new run", move |e| {
+            e.id >= after
+                && matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Running { .. } }
+                    if *runner == r)
+        })
+        .await;
+    match &ev.kind {
+        EventKind::RunnerState {
+            state: RunnerState::Running { pid, .. },
+            ..
+        } => *pid,
+        _ => unreachable!(),
+    }
 }
 
 async fn audit_heal_rows(h: &Harness, runner: &str) -> Vec<qcity_store::AuditRow> {
@@ -880,6 +888,7 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
     assert_eq!(outcomes(&h, &sig), [("oom-killed".to_string(), 1, 1)]);
 
     // Killed again: the same signature, escalated, no second fix.
+    let killed_at = h.engine.bus().next_id();
     // SAFETY: as above.
     assert_eq!(unsafe { libc::kill(second as i32, libc::SIGKILL) }, 0);
     wait_step(&mut h, "oom", HealStep::Escalated, 0).await;
@@ -904,8 +913,13 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
     assert!(advice.contains("oom-killed: it worked 1×"), "{advice}");
     assert_eq!(outcomes(&h, &sig), [("oom-killed".to_string(), 1, 1)]);
     // The restart policy brings it back, still with less concurrency.
-    let third = wait_new_run(&mut h, "oom", second).await;
-    assert!(environ(third).iter().any(|v| v == "MAKEFLAGS=-j1"));
+    let third = wait_new_run(&mut h, "oom", killed_at).await;
+    assert_ne!(third, second);
+    assert!(
+        environ(third).iter().any(|v| v == "MAKEFLAGS=-j1"),
+        "{:?}",
+        environ(third)
+    );
     let rows = audit_heal_rows(&h, "oom").await;
     for step in ["diagnosed", "applying", "validated", "escalated"] {
         assert!(
