@@ -937,13 +937,24 @@ pub(crate) fn plan(engine: &Engine, healer: &Healer, runner: &str) -> HealPlan {
     let Some(d) = diagnose(engine, healer, &trigger) else {
         return quiet;
     };
-    let stats = Store::open(&engine.data_dir().db())
-        .and_then(|s| s.rule_stats(&d.key))
+    let store = Store::open(&engine.data_dir().db());
+    let stats = store
+        .as_ref()
+        .map_or(Ok(Vec::new()), |s| s.rule_stats(&d.key))
+        .unwrap_or_default();
+    let since = crate::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
+    let recent = store
+        .as_ref()
+        .map_or(Ok(Vec::new()), |s| s.successes_since(&d.key, since))
         .unwrap_or_default();
     let (fixes, cannot) = candidates(&d.spec.heal, &d.failure, d.probe_kind, &stats);
+    let (fixes, repeated) = not_repeated(fixes, &recent);
     let would = match fixes.first() {
         _ if !engine.config().device.healer.enabled => {
             "nothing: the healer is off (`healer.enabled` in the device config)".to_string()
+        }
+        None if !repeated.is_empty() => {
+            format!("escalate: it came back after {}", repeated.join(", "))
         }
         Some(c) if c.actions.first() == Some(&HealAction::Escalate) => {
             format!("escalate ({})", c.rule)

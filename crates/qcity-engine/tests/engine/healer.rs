@@ -976,6 +976,22 @@ async fn a_signature_healed_three_times_within_the_hour_is_escalated_next_time()
         "{s:?}"
     );
     assert!(!work.join("marker").exists(), "not fixed a fourth time");
+    // `qcity heal --dry-run` says the same while the runner fails (between its restarts).
+    let would = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let plan = tokio::task::block_in_place(|| h.engine.heal_plan("again")).unwrap();
+            if plan.signature.is_some() {
+                return plan.would;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a plan for the failing runner");
+    assert!(
+        would.starts_with("escalate: it came back after touch-marker: it worked 3×"),
+        "{would}"
+    );
     let sig = signature_of(&h, "again");
     assert_eq!(outcomes(&h, &sig), [("touch-marker".to_string(), 3, 3)]);
     h.engine.shutdown("test").await;
