@@ -809,12 +809,24 @@ fn timed_steps(h: &Harness, runner: &str) -> Vec<(i64, HealStep, String, String)
         .collect()
 }
 
-fn environ(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/environ"))
-        .unwrap()
-        .split(|b| *b == 0)
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .collect()
+/// The environment of `pid` once it has exec'd: a process caught in the middle of its exec
+/// shows an empty one, so this waits (up to 5 s) for the variable every runner gets.
+async fn environ(pid: u32) -> Vec<String> {
+    let read = || -> Vec<String> {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .unwrap_or_default()
+            .split(|b| *b == 0)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .collect()
+    };
+    for _ in 0..250 {
+        let env = read();
+        if env.iter().any(|v| v.starts_with("QCITY_RUNNER=")) {
+            return env;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no environment for pid {pid}: {:?}", read());
 }
 
 /// Waits for a run of `runner` started from event `after` on; its pid.
@@ -862,7 +874,12 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
     );
     let mut h = Harness::start(vec![r]).await;
     let first = h.wait_running("oom").await;
-    assert!(!environ(first).iter().any(|v| v.starts_with("MAKEFLAGS=")));
+    assert!(
+        !environ(first)
+            .await
+            .iter()
+            .any(|v| v.starts_with("MAKEFLAGS="))
+    );
     // SAFETY: a plain kill(2) of the runner this test started.
     assert_eq!(unsafe { libc::kill(first as i32, libc::SIGKILL) }, 0);
     wait_step(&mut h, "oom", HealStep::Validated, 0).await;
@@ -879,11 +896,8 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
     assert_eq!(s[2].0, HealStep::Validated, "{s:?}");
     let second = h.wait_running("oom").await;
     assert_ne!(second, first);
-    assert!(
-        environ(second).iter().any(|v| v == "MAKEFLAGS=-j1"),
-        "{:?}",
-        environ(second)
-    );
+    let env = environ(second).await;
+    assert!(env.iter().any(|v| v == "MAKEFLAGS=-j1"), "{env:?}");
     let sig = signature_of(&h, "oom");
     assert_eq!(outcomes(&h, &sig), [("oom-killed".to_string(), 1, 1)]);
 
@@ -915,11 +929,8 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
     // The restart policy brings it back, still with less concurrency.
     let third = wait_new_run(&mut h, "oom", killed_at).await;
     assert_ne!(third, second);
-    assert!(
-        environ(third).iter().any(|v| v == "MAKEFLAGS=-j1"),
-        "{:?}",
-        environ(third)
-    );
+    let env = environ(third).await;
+    assert!(env.iter().any(|v| v == "MAKEFLAGS=-j1"), "{env:?}");
     let rows = audit_heal_rows(&h, "oom").await;
     for step in ["diagnosed", "applying", "validated", "escalated"] {
         assert!(
