@@ -868,7 +868,8 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
         "oom",
         "echo building; exec sleep 30",
         HealSpec {
-            low_memory_env: [("MAKEFLAGS".to_string(), "-j1".to_string())].into(),
+            // Not MAKEFLAGS: under `make test` the runner would inherit make's own.
+            low_memory_env: [("QCITY_TEST_JOBS".to_string(), "1".to_string())].into(),
             ..HealSpec::default()
         },
     );
@@ -878,7 +879,7 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
         !environ(first)
             .await
             .iter()
-            .any(|v| v.starts_with("MAKEFLAGS="))
+            .any(|v| v.starts_with("QCITY_TEST_JOBS="))
     );
     // SAFETY: a plain kill(2) of the runner this test started.
     assert_eq!(unsafe { libc::kill(first as i32, libc::SIGKILL) }, 0);
@@ -892,12 +893,12 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
         (s[1].0, s[1].1.as_str()),
         (HealStep::Applying, "oom-killed")
     );
-    assert_eq!(s[1].2, "set MAKEFLAGS=-j1, then restart");
+    assert_eq!(s[1].2, "set QCITY_TEST_JOBS=1, then restart");
     assert_eq!(s[2].0, HealStep::Validated, "{s:?}");
     let second = h.wait_running("oom").await;
     assert_ne!(second, first);
     let env = environ(second).await;
-    assert!(env.iter().any(|v| v == "MAKEFLAGS=-j1"), "{env:?}");
+    assert!(env.iter().any(|v| v == "QCITY_TEST_JOBS=1"), "{env:?}");
     let sig = signature_of(&h, "oom");
     assert_eq!(outcomes(&h, &sig), [("oom-killed".to_string(), 1, 1)]);
 
@@ -930,7 +931,7 @@ async fn a_runner_killed_for_memory_restarts_with_less_concurrency_and_escalates
     let third = wait_new_run(&mut h, "oom", killed_at).await;
     assert_ne!(third, second);
     let env = environ(third).await;
-    assert!(env.iter().any(|v| v == "MAKEFLAGS=-j1"), "{env:?}");
+    assert!(env.iter().any(|v| v == "QCITY_TEST_JOBS=1"), "{env:?}");
     let rows = audit_heal_rows(&h, "oom").await;
     for step in ["diagnosed", "applying", "validated", "escalated"] {
         assert!(
