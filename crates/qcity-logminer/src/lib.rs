@@ -119,6 +119,13 @@ struct Slot {
     variable: bool,
 }
 
+impl Slot {
+    /// The first word of a short message names the event: it is never judged.
+    fn judged(&self, keys: &[Key]) -> bool {
+        self.pos > 0 || keys[self.members[0] as usize].toks.len() >= FIRST_JUDGED
+    }
+}
+
 /// The grouping derived from the counts (see [`Miner::refresh`]).
 #[derive(Default)]
 struct Groups {
@@ -232,13 +239,17 @@ impl Miner {
             let toks = std::mem::take(&mut self.keys[*k as usize].toks);
             self.by_hash.remove(&hash_seq(toks.iter().copied()));
         }
+        self.drop_forgotten_from_slots();
+        // A key that kept lines of its own is itself again.
+        self.redirect.retain(|k, _| gone.contains(k));
+    }
+
+    fn drop_forgotten_from_slots(&mut self) {
         let keys = &self.keys;
         self.slots.retain(|_, s| {
             s.members.retain(|&m| !keys[m as usize].toks.is_empty());
             !s.members.is_empty()
         });
-        // A key that kept lines of its own is itself again.
-        self.redirect.retain(|k, _| gone.contains(k));
     }
 
     fn resolve(&mut self, key: u32) -> u32 {
@@ -274,12 +285,7 @@ impl Miner {
             let open = k.toks.len() > MIN_CONTEXT
                 && self
                     .slots
-                    .get(&hash_seq(
-                        k.toks
-                            .iter()
-                            .enumerate()
-                            .map(|(j, &t)| if j == i { HOLE } else { t }),
-                    ))
+                    .get(&open_hash(&k.toks, i))
                     .is_some_and(|s| s.variable);
             let word = if open {
                 "<*>"
@@ -333,22 +339,20 @@ impl Miner {
         // context that says what kind of word it is.
         if toks.len() > MIN_CONTEXT {
             for p in 0..toks.len() {
-                let open = hash_seq(
-                    toks.iter()
-                        .enumerate()
-                        .map(|(j, &t)| if j == p { HOLE } else { t }),
-                );
-                let slot = self.slots.entry(open).or_insert_with(|| Slot {
-                    pos: p as u32,
-                    without: hash_seq(
-                        toks.iter()
-                            .enumerate()
-                            .filter(|&(j, _)| j != p)
-                            .map(|(_, &t)| t),
-                    ),
-                    members: Vec::new(),
-                    variable: false,
-                });
+                let slot = self
+                    .slots
+                    .entry(open_hash(toks, p))
+                    .or_insert_with(|| Slot {
+                        pos: p as u32,
+                        without: hash_seq(
+                            toks.iter()
+                                .enumerate()
+                                .filter(|&(j, _)| j != p)
+                                .map(|(_, &t)| t),
+                        ),
+                        members: Vec::new(),
+                        variable: false,
+                    });
                 slot.members.push(k);
             }
         }
@@ -365,10 +369,7 @@ impl Miner {
         self.groups.parent.extend(0..n as u32);
         let mut unions = Vec::new();
         for slot in self.slots.values_mut() {
-            // The first word of a short message names the event: never judged.
-            let judged =
-                slot.pos > 0 || self.keys[slot.members[0] as usize].toks.len() >= FIRST_JUDGED;
-            let many = judged && slot.members.len() >= VARIABLE_AFTER;
+            let many = slot.judged(&self.keys) && slot.members.len() >= VARIABLE_AFTER;
             let short = self.by_hash.get(&slot.without).copied().filter(|&b| {
                 let b = &self.keys[b as usize];
                 b.toks.len() > MIN_CONTEXT && b.gaps & gap_bit(slot.pos as usize) != 0
@@ -394,9 +395,8 @@ impl Miner {
             .flat_map(|s| s.members.iter().map(move |&m| word(s, m)))
             .collect();
         for slot in self.slots.values_mut() {
-            let judged = slot.pos > 0 || keys[slot.members[0] as usize].toks.len() >= FIRST_JUDGED;
             if !slot.variable
-                && judged
+                && slot.judged(keys)
                 && slot.members.len() >= 2
                 && slot
                     .members
@@ -479,11 +479,7 @@ impl Miner {
             }
             keep
         });
-        let keys = &self.keys;
-        self.slots.retain(|_, s| {
-            s.members.retain(|&m| !keys[m as usize].toks.is_empty());
-            !s.members.is_empty()
-        });
+        self.drop_forgotten_from_slots();
         // Words only the forgotten keys had go with them.
         let live: std::collections::HashSet<u64, Fx> = self
             .by_hash
@@ -510,6 +506,15 @@ fn hash_seq(toks: impl Iterator<Item = u64>) -> u64 {
     }
     h.add(n);
     h.finish()
+}
+
+/// The hash of a slot: the key's tokens with position `p` open.
+fn open_hash(toks: &[u64], p: usize) -> u64 {
+    hash_seq(
+        toks.iter()
+            .enumerate()
+            .map(|(j, &t)| if j == p { HOLE } else { t }),
+    )
 }
 
 /// One pass over a message: its key's hash and gap bits, and its constants' hashes in `out`.
