@@ -172,118 +172,105 @@ fn block(bytes: &[u8; 64]) -> [u64; CLASSES] {
     }
 }
 
-/// As [`block_sse2`], 32 bytes a step.
+/// The classes of 64 bytes from vectors of `$lanes` bytes: one body for SSE2 and AVX2, with
+/// each width's intrinsics passed in.
+#[cfg(target_arch = "x86_64")]
+macro_rules! vector_block {
+    ($bytes:ident, $lanes:literal, $mask:ty,
+     $load:ident, $set1:ident, $cmpeq:ident, $min:ident, $or:ident, $and:ident,
+     $sub:ident, $movemask:ident) => {{
+        use std::arch::x86_64::*;
+        let mut out = [0u64; CLASSES];
+        // SAFETY: each load reads `$lanes` bytes inside `$bytes`; the intrinsics need only the
+        // features of the function the macro stands in (SSE2 is in every x86_64 target).
+        unsafe {
+            let set = |c: u8| $set1(c as i8);
+            for step in 0..64 / $lanes {
+                let v = $load($bytes.as_ptr().add($lanes * step).cast());
+                let eq = |c: u8| $cmpeq(v, set(c));
+                let or = |a, b| $or(a, b);
+                let space = $cmpeq($min(v, set(0x20)), v);
+                let lower = or(v, set(0x20));
+                // `[` and `{`, `]` and `}` differ in bit 0x20; `(` and `)` in bit 0x01.
+                let open = $cmpeq(lower, set(b'{'));
+                let close = $cmpeq(lower, set(b'}'));
+                let paren = $cmpeq($and(v, set(0xFE)), set(b'('));
+                let pipe = eq(b'|');
+                let punct = or(
+                    or(or(open, close), or(paren, pipe)),
+                    or(
+                        or(eq(b','), eq(b';')),
+                        or(eq(b'='), or(eq(b'"'), eq(b'\''))),
+                    ),
+                );
+                let d = $sub(v, set(b'0'));
+                let digit = $cmpeq($min(d, set(9)), d);
+                let a = $sub(lower, set(b'a'));
+                let alpha = $cmpeq($min(a, set(25)), a);
+                let hex_letter = $cmpeq($min(a, set(5)), a);
+                let slash = eq(b'/');
+                let component = or(
+                    or(or(eq(b'['), eq(b'(')), or(eq(b'.'), eq(b'_'))),
+                    or(or(eq(b'$'), slash), eq(b'@')),
+                );
+                let masks = [
+                    space,
+                    or(space, punct),
+                    digit,
+                    alpha,
+                    or(digit, hex_letter),
+                    eq(b':'),
+                    slash,
+                    component,
+                    or(space, pipe),
+                ];
+                for (class, m) in masks.iter().enumerate() {
+                    let bits = u64::from($movemask(*m) as $mask);
+                    out[class] |= bits << ($lanes * step);
+                }
+            }
+        }
+        // The mask above was "a hex digit"; the class is its complement.
+        out[NONHEX] = !out[NONHEX];
+        out
+    }};
+}
+
+/// 32 bytes a step.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn block_avx2(bytes: &[u8; 64]) -> [u64; CLASSES] {
-    use std::arch::x86_64::*;
-    let mut out = [0u64; CLASSES];
-    let set = |c: u8| _mm256_set1_epi8(c as i8);
-    for half in 0..2 {
-        // SAFETY: reads 32 bytes inside `bytes`.
-        let v = unsafe { _mm256_loadu_si256(bytes.as_ptr().add(32 * half).cast()) };
-        let eq = |c: u8| _mm256_cmpeq_epi8(v, set(c));
-        let or = |a, b| _mm256_or_si256(a, b);
-        let space = _mm256_cmpeq_epi8(_mm256_min_epu8(v, set(0x20)), v);
-        let lower = or(v, set(0x20));
-        let open = _mm256_cmpeq_epi8(lower, set(b'{'));
-        let close = _mm256_cmpeq_epi8(lower, set(b'}'));
-        let paren = _mm256_cmpeq_epi8(_mm256_and_si256(v, set(0xFE)), set(b'('));
-        let pipe = eq(b'|');
-        let punct = or(
-            or(or(open, close), or(paren, pipe)),
-            or(
-                or(eq(b','), eq(b';')),
-                or(eq(b'='), or(eq(b'"'), eq(b'\''))),
-            ),
-        );
-        let d = _mm256_sub_epi8(v, set(b'0'));
-        let digit = _mm256_cmpeq_epi8(_mm256_min_epu8(d, set(9)), d);
-        let a = _mm256_sub_epi8(lower, set(b'a'));
-        let alpha = _mm256_cmpeq_epi8(_mm256_min_epu8(a, set(25)), a);
-        let hex_letter = _mm256_cmpeq_epi8(_mm256_min_epu8(a, set(5)), a);
-        let slash = eq(b'/');
-        let component = or(
-            or(or(eq(b'['), eq(b'(')), or(eq(b'.'), eq(b'_'))),
-            or(or(eq(b'$'), slash), eq(b'@')),
-        );
-        let masks = [
-            space,
-            or(space, punct),
-            digit,
-            alpha,
-            or(digit, hex_letter),
-            eq(b':'),
-            slash,
-            component,
-            or(space, pipe),
-        ];
-        for (class, m) in masks.iter().enumerate() {
-            let bits = u64::from(_mm256_movemask_epi8(*m) as u32);
-            out[class] |= bits << (32 * half);
-        }
-    }
-    out[NONHEX] = !out[NONHEX];
-    out
+    vector_block!(
+        bytes,
+        32,
+        u32,
+        _mm256_loadu_si256,
+        _mm256_set1_epi8,
+        _mm256_cmpeq_epi8,
+        _mm256_min_epu8,
+        _mm256_or_si256,
+        _mm256_and_si256,
+        _mm256_sub_epi8,
+        _mm256_movemask_epi8
+    )
 }
 
+/// 16 bytes a step; SSE2 is part of every x86_64 target.
 #[cfg(target_arch = "x86_64")]
 fn block_sse2(bytes: &[u8; 64]) -> [u64; CLASSES] {
-    use std::arch::x86_64::*;
-    let mut out = [0u64; CLASSES];
-    // SAFETY: SSE2 is part of every x86_64 target; each load reads 16 bytes inside `bytes`.
-    unsafe {
-        let set = |c: u8| _mm_set1_epi8(c as i8);
-        for q in 0..4 {
-            let v = _mm_loadu_si128(bytes.as_ptr().add(16 * q).cast());
-            let eq = |c: u8| _mm_cmpeq_epi8(v, set(c));
-            let space = _mm_cmpeq_epi8(_mm_min_epu8(v, set(0x20)), v);
-            let lower = _mm_or_si128(v, set(0x20));
-            // `[` and `{`, `]` and `}` differ in bit 0x20; `(` and `)` in bit 0x01.
-            let open = _mm_cmpeq_epi8(lower, set(b'{'));
-            let close = _mm_cmpeq_epi8(lower, set(b'}'));
-            let paren = _mm_cmpeq_epi8(_mm_and_si128(v, set(0xFE)), set(b'('));
-            let pipe = eq(b'|');
-            let punct = _mm_or_si128(
-                _mm_or_si128(_mm_or_si128(open, close), _mm_or_si128(paren, pipe)),
-                _mm_or_si128(
-                    _mm_or_si128(eq(b','), eq(b';')),
-                    _mm_or_si128(eq(b'='), _mm_or_si128(eq(b'"'), eq(b'\''))),
-                ),
-            );
-            let d = _mm_sub_epi8(v, set(b'0'));
-            let digit = _mm_cmpeq_epi8(_mm_min_epu8(d, set(9)), d);
-            let a = _mm_sub_epi8(lower, set(b'a'));
-            let alpha = _mm_cmpeq_epi8(_mm_min_epu8(a, set(25)), a);
-            let hex_letter = _mm_cmpeq_epi8(_mm_min_epu8(a, set(5)), a);
-            let slash = eq(b'/');
-            let component = _mm_or_si128(
-                _mm_or_si128(
-                    _mm_or_si128(eq(b'['), eq(b'(')),
-                    _mm_or_si128(eq(b'.'), eq(b'_')),
-                ),
-                _mm_or_si128(_mm_or_si128(eq(b'$'), slash), eq(b'@')),
-            );
-            let masks = [
-                space,
-                _mm_or_si128(space, punct),
-                digit,
-                alpha,
-                _mm_or_si128(digit, hex_letter),
-                eq(b':'),
-                slash,
-                component,
-                _mm_or_si128(space, pipe),
-            ];
-            for (class, m) in masks.iter().enumerate() {
-                let bits = u64::from(_mm_movemask_epi8(*m) as u16);
-                out[class] |= bits << (16 * q);
-            }
-        }
-    }
-    // The mask above was "a hex digit"; the class is its complement.
-    out[NONHEX] = !out[NONHEX];
-    out
+    vector_block!(
+        bytes,
+        16,
+        u16,
+        _mm_loadu_si128,
+        _mm_set1_epi8,
+        _mm_cmpeq_epi8,
+        _mm_min_epu8,
+        _mm_or_si128,
+        _mm_and_si128,
+        _mm_sub_epi8,
+        _mm_movemask_epi8
+    )
 }
 
 #[cfg(not(target_arch = "x86_64"))]
