@@ -1,6 +1,6 @@
 //! A running daemon driven through the CLI and the API.
 
-use crate::support::{Daemon, alive, runner_processes, text, unique, wait_until, write};
+use crate::support::{Daemon, agent, alive, runner_processes, text, unique, wait_until, write};
 
 pub fn manifest(runners: &[(&str, &str)]) -> String {
     manifest_with_grace(runners, 3000)
@@ -80,10 +80,7 @@ fn controls_logs_and_errors_through_the_cli() {
 #[test]
 fn the_api_refuses_requests_without_the_token() {
     let d = Daemon::start(&manifest(&[(&unique("quiet"), "exec sleep 300")]));
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let base = d.api_base();
     assert!(
         base.starts_with("http://127.0.0.1:"),
@@ -366,10 +363,7 @@ fn autotest_runs_probes_resources_and_autotest_tasks() {
     assert_eq!(report["passed"], true);
 
     // The latest report is kept for the API.
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let latest: serde_json::Value = agent
         .get(format!("{}/autotest/latest", d.api_base()))
         .header("Authorization", format!("Bearer {}", d.token()))
@@ -404,10 +398,7 @@ fn qcity_with_input(d: &Daemon, args: &[&str], input: &str) -> std::process::Out
 fn users_from_the_cli_log_in_to_the_api() {
     let d = Daemon::start(r#"{"runners": []}"#);
     let login = |user: &str, password: &str| -> (u16, String) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let agent = agent();
         let mut resp = agent
             .post(format!("{}/auth/login", d.api_base()))
             .send_json(serde_json::json!({"user": user, "password": password}))

@@ -12,7 +12,7 @@ use std::process::Command;
 use qcity_installer::verify::sign::KeyPair;
 use sha2::Digest;
 
-use crate::support::{Daemon, text, unique, wait_until, write};
+use crate::support::{Daemon, agent, text, unique, wait_until, write};
 
 /// Serves the files of `dir` at `/NAME`.
 fn serve(dir: &Path) -> String {
@@ -184,10 +184,7 @@ fn setup(flaw: Flaw) -> (Daemon, std::path::PathBuf, tempfile::TempDir) {
 
 /// `POST /api/v1/qi/install` as the master: (status, body).
 fn post_install(d: &Daemon, body: serde_json::Value) -> (u16, serde_json::Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
+    let agent = agent();
     let mut resp = agent
         .post(format!("{}/qi/install", d.api_base()))
         .header("Authorization", format!("Bearer {}", d.token()))

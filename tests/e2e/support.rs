@@ -151,6 +151,14 @@ impl Drop for Daemon {
     }
 }
 
+/// An HTTP client that returns 4xx/5xx answers instead of failing on them.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
