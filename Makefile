@@ -56,6 +56,10 @@ DEB := target/release/bundle/deb/qcity-tray_0.1.0_amd64.deb
 tray-deb: src-tauri/tests/node_modules/.package-lock.json
 	cd src-tauri && CI=true ./tests/node_modules/.bin/tauri build --bundles deb
 	dpkg-deb --contents $(DEB) | grep -q ' usr/bin/qcity-tray$$'
+	dpkg-deb --contents $(DEB) | grep -q ' usr/bin/qcity-dashboard$$'
+	# The tray itself never links WebKit (its idle memory); the dashboard does.
+	readelf -d target/release/qcity-dashboard | grep -q 'NEEDED.*libwebkit2gtk'
+	! readelf -d target/release/qcity-tray | grep -qi 'NEEDED.*\(webkit\|javascriptcore\)'
 	dpkg-deb --contents $(DEB) | grep -q ' usr/share/applications/qcity-tray.desktop$$'
 	dpkg-deb --contents $(DEB) | grep -q ' usr/share/icons/hicolor/128x128/apps/qcity-tray.png$$'
 	dpkg-deb --field $(DEB) Depends | grep -q libwebkit2gtk-4.1-0
@@ -63,7 +67,8 @@ tray-deb: src-tauri/tests/node_modules/.package-lock.json
 
 # Runs the tray app (the engine in-process, or attached to a running `qcity up`).
 tray: ui
-	$(CARGO) run --release --locked -p qcity-tray --features custom-protocol
+	$(CARGO) build --release --locked -p qcity-tray --features custom-protocol
+	target/release/qcity-tray
 
 ci: test
 

@@ -7,7 +7,7 @@ Run under its own X display and D-Bus session (bench/tray.sh does that):
   - memory (RSS and PSS from /proc/PID/smaps_rollup, and how much of the RSS is anonymous) of
     the tray process, idle 10 s after the start with the window never opened, then after
     opening the dashboard window (through a second launch, as a user would) and closing it;
-    also the window's own process (`qcity-tray --window`, started by the tray) and its WebKit
+    also the window's own process (`qcity-dashboard`, started by the tray) and its WebKit
     helper processes, which are the window's cost, and that none of them is left after the
     close.
 Both engine modes: the tray attached to a running `qcity up`, and the engine in-process.
@@ -53,11 +53,27 @@ def window_procs(pid):
     found = []
     for c in children(pid):
         try:
-            if "--window" in open(f"/proc/{c}/cmdline").read().split("\0"):
+            # `qcity-dashboard`; a build from before it was a program of its own: `--window`.
+            args = open(f"/proc/{c}/cmdline").read().split("\0")
+            if os.path.basename(args[0]) == "qcity-dashboard" or "--window" in args:
                 found.append(c)
         except OSError:
             pass
     return found
+
+
+def top_mappings(pid, n=8):
+    """The files (and [heap], anonymous) holding most of a process's RSS, in MiB."""
+    per = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and not parts[0].endswith(":"):
+                name = os.path.basename(parts[5]) if len(parts) > 5 else "[anonymous]"
+            elif parts[0] == "Rss:":
+                per[name] = per.get(name, 0) + int(parts[1]) / 1024
+    return {k: round(v, 1) for k, v in sorted(per.items(), key=lambda kv: -kv[1])[:n]}
 
 
 def children(pid):
@@ -124,6 +140,7 @@ def measure(mode):
             time.sleep(10)
             result["idle_rss_mb"], result["idle_pss_mb"] = mem(tray.pid)
             result["idle_anon_mb"] = rollup(tray.pid)["Anonymous"]
+            result["idle_top_mappings_mb"] = top_mappings(tray.pid)
             second = subprocess.Popen([TRAY, "--data-dir", data, "--config", conf], env=env(work))
             second.wait(timeout=30)
             wait(lambda: subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^QCity$"],

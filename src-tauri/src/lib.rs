@@ -1,38 +1,35 @@
 //! The QCity tray app: a thin face over the engine's HTTP API and event stream. It shows the
 //! overall health as the tray icon (green, amber, red, grey) with a one-line summary, a menu
-//! with every runner and its controls, desktop notifications from the engine's notifier
-//! rules, and the dashboard in a window of its own process (`window`). The decisions
-//! (colours, what to notify) are the engine crate's (`overall`, `notice`); this crate only
-//! draws them.
+//! with every runner and its controls, and desktop notifications from the engine's notifier
+//! rules. The decisions (colours, what to notify) are the engine crate's (`overall`,
+//! `notice`); this crate only draws them.
+//!
+//! The tray process is built on Tauri's own windowing and tray crates (`tao`, `tray-icon`,
+//! `muda`) without Tauri's webview runtime: WebKitGTK, once linked, keeps about 35 MiB of
+//! its libraries resident in a process that never shows a page. The dashboard is the Tauri
+//! app `qcity-dashboard` (`src/dashboard.rs`), a process of its own that the tray starts
+//! (`window`) and that exits when its window closes.
 
-mod link;
+mod autostart;
+pub mod link;
+mod menu;
+mod single;
 mod watch;
 mod window;
 
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use qcity_engine::RunnerStatus;
 use qcity_engine::overall::{Colour, Overall};
-use tauri::image::Image;
-use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem, Submenu};
-use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager, RunEvent};
-use tauri_plugin_autostart::ManagerExt;
+use tao::event::{Event, StartCause};
+use tao::event_loop::{ControlFlow, EventLoopBuilder, EventLoopProxy};
+use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
 
 use link::{Dirs, Link};
 
 const TRAY_ID: &str = "qcity";
-
-fn icon(colour: Colour) -> Image<'static> {
-    let bytes: &'static [u8] = match colour {
-        Colour::Green => include_bytes!("../icons/tray-green-44.png"),
-        Colour::Amber => include_bytes!("../icons/tray-amber-44.png"),
-        Colour::Red => include_bytes!("../icons/tray-red-44.png"),
-        Colour::Grey => include_bytes!("../icons/tray-grey-44.png"),
-    };
-    Image::from_bytes(bytes).expect("the tray icons are valid PNGs")
-}
 
 /// What the tray shows now.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,22 +40,145 @@ pub(crate) enum View {
     Down(String),
 }
 
+/// What the other threads ask of the tray's event loop, the one thread that may touch the
+/// tray icon and its menu.
+#[derive(Debug)]
+pub(crate) enum Cmd {
+    /// The engine is reached or started (or could not be): the start-up thread is done.
+    Linked,
+    /// Redraw for this view.
+    Show(View),
+    /// A click on a menu item, by its id.
+    Menu(String),
+    /// Show the dashboard at this route (a notification's click, a second launch).
+    Open(String),
+    /// Quit as the menu's Quit does (a signal).
+    Quit,
+}
+
+/// A handle on the event loop from any thread.
+pub(crate) type Ui = EventLoopProxy<Cmd>;
+
+fn icon(colour: Colour) -> Icon {
+    let bytes: &'static [u8] = match colour {
+        Colour::Green => include_bytes!("../icons/tray-green-44.png"),
+        Colour::Amber => include_bytes!("../icons/tray-amber-44.png"),
+        Colour::Red => include_bytes!("../icons/tray-red-44.png"),
+        Colour::Grey => include_bytes!("../icons/tray-grey-44.png"),
+    };
+    decode_rgba(bytes).expect("the tray icons are valid 8-bit RGBA PNGs")
+}
+
+fn decode_rgba(png_bytes: &[u8]) -> Result<Icon, String> {
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().map_err(|e| e.to_string())?;
+    let mut buf = vec![0; reader.output_buffer_size().ok_or("the PNG is too large")?];
+    let info = reader.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    if info.color_type != png::ColorType::Rgba || info.bit_depth != png::BitDepth::Eight {
+        return Err(format!(
+            "{:?} {:?}, not 8-bit RGBA",
+            info.color_type, info.bit_depth
+        ));
+    }
+    buf.truncate(info.buffer_size());
+    Icon::from_rgba(buf, info.width, info.height).map_err(|e| e.to_string())
+}
+
 pub fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let window_mode = window::is_window_mode(&args);
     // The tray's threads (engine, watcher, notifications, GTK's) allocate little: without a
     // cap each one that meets contention gets a malloc arena of its own, kept for good.
     qcity::daemon::limit_malloc_arenas();
-    if !window_mode {
-        // GTK opens the X display by probing OpenGL for its visuals, which loads the GL
-        // driver (Mesa's llvmpipe under Xvfb: libLLVM, about 50 MiB resident) into a process
-        // that never draws with GL. The window process keeps the user's setting.
-        window::USER_GDK_GL.get_or_init(|| std::env::var_os("GDK_GL"));
-        if std::env::var_os("GDK_GL").is_none() {
-            // SAFETY: no other thread exists yet, so none reads the environment meanwhile.
-            unsafe { std::env::set_var("GDK_GL", "disable") };
-        }
+    // GTK opens the X display by probing OpenGL for its visuals, which loads the GL driver
+    // (Mesa's llvmpipe under Xvfb: libLLVM, about 50 MiB resident) into a process that never
+    // draws with GL. The dashboard's process gets the user's setting back (`window`).
+    window::USER_GDK_GL.get_or_init(|| std::env::var_os("GDK_GL"));
+    if std::env::var_os("GDK_GL").is_none() {
+        // SAFETY: no other thread exists yet, so none reads the environment meanwhile.
+        unsafe { std::env::set_var("GDK_GL", "disable") };
     }
+    init_logging();
+    let dirs = match Dirs::from_args(&args) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("qcity-tray: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // `--open`: show the dashboard at once (also what a second launch does).
+    let open_at_start = args.iter().any(|a| a == "--open");
+    let instance = match single::Instance::claim() {
+        single::Claim::Primary(i) => i,
+        single::Claim::Secondary => {
+            tracing::info!("qcity-tray already runs in this session: showed its dashboard");
+            return ExitCode::SUCCESS;
+        }
+    };
+    if let Err(e) = init_display() {
+        eprintln!("qcity-tray: cannot open the display: {e}");
+        return ExitCode::FAILURE;
+    }
+    let event_loop = EventLoopBuilder::<Cmd>::with_user_event().build();
+    let ui = event_loop.create_proxy();
+    instance.on_second_launch(ui.clone());
+    {
+        let ui = ui.clone();
+        tray_icon::menu::MenuEvent::set_event_handler(Some(
+            move |e: tray_icon::menu::MenuEvent| {
+                let _ = ui.send_event(Cmd::Menu(e.id.0));
+            },
+        ));
+    }
+    exit_on_signals(ui.clone());
+    let mut tray = Tray {
+        ui: ui.clone(),
+        icon: None,
+        starting: None,
+        link: None,
+        windows: window::Windows::default(),
+        autostart: autostart::Autostart::new(),
+        open_at_start,
+        _instance: instance,
+    };
+    event_loop.run(move |event, _, control_flow| {
+        *control_flow = ControlFlow::Wait;
+        match event {
+            Event::NewEvents(StartCause::Init) => tray.start(&dirs),
+            Event::UserEvent(Cmd::Quit) => *control_flow = ControlFlow::Exit,
+            Event::UserEvent(Cmd::Menu(id)) if id == "quit" => *control_flow = ControlFlow::Exit,
+            Event::UserEvent(cmd) => tray.on(cmd),
+            Event::LoopDestroyed => tray.stop(),
+            _ => {}
+        }
+    })
+}
+
+/// Sends what is queued on the session bus: the reply to the menu's Quit click and the icon's
+/// removal would otherwise die with the process, and the panel would see an error.
+#[cfg(target_os = "linux")]
+fn flush_session_bus() {
+    if let Ok(bus) = gtk::gio::bus_get_sync(gtk::gio::BusType::Session, gtk::gio::Cancellable::NONE)
+    {
+        let _ = bus.flush_sync(gtk::gio::Cancellable::NONE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn flush_session_bus() {}
+
+/// GTK on the display, with an error rather than the event loop's panic when there is none.
+#[cfg(target_os = "linux")]
+fn init_display() -> Result<(), String> {
+    gtk::init().map_err(|e| e.to_string())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn init_display() -> Result<(), String> {
+    Ok(())
+}
+
+/// Logs to stderr, filtered by `QCITY_LOG` (default `info`).
+pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("QCITY_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
@@ -67,85 +187,164 @@ pub fn run() -> ExitCode {
         // Colours only on a terminal: a log file gets plain text.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let dirs = match Dirs::from_args(&args) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("qcity-tray: {e}");
-            return ExitCode::from(2);
+}
+
+/// The event loop's state: everything here lives on its thread.
+struct Tray {
+    ui: Ui,
+    icon: Option<TrayIcon>,
+    /// Reaching or starting the engine, off the event loop so that the icon shows at once.
+    starting: Option<JoinHandle<Result<(Link, &'static str), String>>>,
+    link: Option<Arc<Link>>,
+    windows: window::Windows,
+    autostart: autostart::Autostart,
+    open_at_start: bool,
+    _instance: single::Instance,
+}
+
+impl Tray {
+    fn start(&mut self, dirs: &Dirs) {
+        let built = TrayIconBuilder::new()
+            .with_id(TRAY_ID)
+            .with_icon(icon(Colour::Grey))
+            .with_title("QCity: starting")
+            .with_tooltip("QCity: starting")
+            .with_menu(Box::new(menu::starting()))
+            .build();
+        match built {
+            Ok(i) => self.icon = Some(i),
+            Err(e) => tracing::error!("cannot show the tray icon: {e}"),
         }
-    };
-    if window_mode {
-        return window::run(&args, dirs.data);
+        let ui = self.ui.clone();
+        let dirs = dirs.clone();
+        self.starting = Some(std::thread::spawn(move || {
+            let linked = Link::attach_or_start(&dirs);
+            let _ = ui.send_event(Cmd::Linked);
+            linked
+        }));
     }
-    // `--open`: show the dashboard at once (also what a second launch does).
-    let open_at_start = args.iter().any(|a| a == "--open");
-    let app = tauri::Builder::default()
-        .manage(window::Windows::default())
-        // A second launch only brings the first one's window up: one tray per user.
-        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
-            tracing::info!("a second launch: showing the dashboard of the running tray");
-            open_window(app, "#/");
-        }))
-        .plugin(tauri_plugin_autostart::init(
-            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
-        ))
-        .setup(move |app| {
-            let handle = app.handle().clone();
-            TrayIconBuilder::with_id(TRAY_ID)
-                .icon(icon(Colour::Grey))
-                .title("QCity: starting")
-                .tooltip("QCity: starting")
-                .menu(&Menu::with_items(
-                    app,
-                    &[&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?],
-                )?)
-                .on_menu_event(|app, event| on_menu(app, event.id().as_ref()))
-                .build(app)?;
-            let (link, how) = match Link::attach_or_start(&dirs) {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::error!("cannot reach or start the engine: {e}");
-                    show(&handle, &View::Down(e));
-                    return Ok(());
+
+    fn on(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Linked => self.linked(),
+            Cmd::Show(view) => self.show(&view),
+            Cmd::Menu(id) => self.on_menu(&id),
+            Cmd::Open(route) => self.open_window(&route),
+            Cmd::Quit => {}
+        }
+    }
+
+    fn linked(&mut self) {
+        let Some(starting) = self.starting.take() else {
+            return;
+        };
+        match starting.join() {
+            Ok(Ok((link, how))) => {
+                tracing::info!(engine = how, "qcity-tray is up");
+                let link = Arc::new(link);
+                self.link = Some(link.clone());
+                watch::spawn(self.ui.clone(), link);
+                if self.open_at_start {
+                    self.open_window("#/");
                 }
-            };
-            tracing::info!(engine = how, "qcity-tray is up");
-            exit_on_signals(handle.clone());
-            let link = Arc::new(link);
-            app.manage(link.clone());
-            watch::spawn(handle.clone(), link);
-            if open_at_start {
-                open_window(&handle, "#/");
             }
-            Ok(())
-        })
-        .build(context());
-    let app = match app {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("qcity-tray: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    app.run(|app, event| match event {
-        // Closing the last window keeps the tray (and the engine) running.
-        RunEvent::ExitRequested {
-            api, code: None, ..
-        } => api.prevent_exit(),
-        RunEvent::Exit => {
-            if let Some(link) = app.try_state::<Arc<Link>>() {
-                link.shutdown();
+            Ok(Err(e)) => {
+                tracing::error!("cannot reach or start the engine: {e}");
+                self.show(&View::Down(e));
             }
+            Err(_) => tracing::error!("the engine's start-up thread panicked"),
         }
-        _ => {}
-    });
-    ExitCode::SUCCESS
+    }
+
+    /// On the way out: an in-process engine stops its runners first (also one still
+    /// starting when Quit came).
+    fn stop(&mut self) {
+        if let Some(starting) = self.starting.take()
+            && let Ok(Ok((link, _))) = starting.join()
+        {
+            link.shutdown();
+        }
+        if let Some(link) = self.link.take() {
+            link.shutdown();
+        }
+        // The icon leaves the panel before the process ends.
+        self.icon = None;
+        flush_session_bus();
+    }
+
+    /// Redraws the tray for `view`: icon, title, tooltip, menu.
+    fn show(&self, view: &View) {
+        let (overall, runners) = match view {
+            View::Up(runners) => (qcity_engine::overall::overall(runners), runners.as_slice()),
+            View::Down(why) => (
+                Overall {
+                    colour: Colour::Grey,
+                    summary: format!("engine not running: {why}"),
+                },
+                &[][..],
+            ),
+        };
+        let Some(tray) = &self.icon else {
+            return;
+        };
+        let text = format!("QCity: {}", overall.summary);
+        if let Err(e) = tray.set_icon(Some(icon(overall.colour))) {
+            tracing::warn!("cannot change the tray icon: {e}");
+        }
+        tray.set_title(Some(&text));
+        let _ = tray.set_tooltip(Some(&text));
+        let up = matches!(view, View::Up(_));
+        match menu::build(runners, up, self.autostart.is_enabled()) {
+            Ok(m) => tray.set_menu(Some(Box::new(m))),
+            Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
+        }
+    }
+
+    fn on_menu(&mut self, id: &str) {
+        match menu::action(id) {
+            menu::Action::Open(route) => self.open_window(&route),
+            menu::Action::ToggleAutostart => {
+                if let Err(e) = self.autostart.toggle() {
+                    tracing::warn!("cannot change start at login: {e}");
+                }
+            }
+            menu::Action::Api(call) => {
+                let Some(link) = self.link.clone() else {
+                    return;
+                };
+                std::thread::spawn(move || {
+                    if let Err(e) = link.client().and_then(|c| menu::call(&c, &call)) {
+                        watch::notify_desktop(None, "QCity: the action failed", &e, true);
+                    }
+                });
+            }
+            menu::Action::None => {}
+        }
+    }
+
+    /// Shows the dashboard at `route`: in the window process when one is open, else in a new
+    /// one.
+    fn open_window(&self, route: &str) {
+        tracing::info!(route, "showing the dashboard");
+        let Some(link) = self.link.clone() else {
+            return;
+        };
+        // The window process finds the engine the same way; asking here first turns an
+        // engine that is gone into a notification rather than a window that cannot load.
+        if let Err(e) = link.client() {
+            watch::notify_desktop(None, "QCity: no engine", &e, true);
+            return;
+        }
+        if let Err(e) = self.windows.open(link.data.root(), route) {
+            tracing::error!("{e}");
+            watch::notify_desktop(None, "QCity: no dashboard", &e, true);
+        }
+    }
 }
 
 /// SIGTERM (a session logging out, `kill`) and SIGINT quit the app the way its Quit item does:
 /// an in-process engine stops its runners first.
-fn exit_on_signals(app: AppHandle) {
+fn exit_on_signals(ui: Ui) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -167,218 +366,23 @@ fn exit_on_signals(app: AppHandle) {
             }
         });
         tracing::info!("quitting on a signal");
-        app.exit(0);
+        let _ = ui.send_event(Cmd::Quit);
     });
 }
 
-/// Redraws the tray for `view`: icon, title, tooltip, menu.
-pub(crate) fn show(app: &AppHandle, view: &View) {
-    let (overall, runners) = match view {
-        View::Up(runners) => (qcity_engine::overall::overall(runners), runners.as_slice()),
-        View::Down(why) => (
-            Overall {
-                colour: Colour::Grey,
-                summary: format!("engine not running: {why}"),
-            },
-            &[][..],
-        ),
-    };
-    let Some(tray) = app.tray_by_id(TRAY_ID) else {
-        return;
-    };
-    let text = format!("QCity: {}", overall.summary);
-    let _ = tray.set_icon(Some(icon(overall.colour)));
-    let _ = tray.set_title(Some(&text));
-    let _ = tray.set_tooltip(Some(&text));
-    match menu(app, runners, matches!(view, View::Up(_))) {
-        Ok(m) => {
-            let _ = tray.set_menu(Some(m));
-        }
-        Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn menu(app: &AppHandle, runners: &[RunnerStatus], up: bool) -> tauri::Result<Menu<tauri::Wry>> {
-    let m = Menu::new(app)?;
-    m.append(&MenuItem::with_id(
-        app,
-        "open",
-        "Open dashboard",
-        up,
-        None::<&str>,
-    )?)?;
-    m.append(&PredefinedMenuItem::separator(app)?)?;
-    for r in runners {
-        let state = r.state.name();
-        let running = matches!(state, "running" | "starting" | "backoff");
-        let paused = matches!(state, "paused" | "pausing");
-        let id = |action: &str| format!("runner/{}/{action}", r.name);
-        let items = [
-            MenuItem::with_id(app, id("page"), "Open its page", true, None::<&str>)?,
-            MenuItem::with_id(app, id("start"), "Start", !running && !paused, None::<&str>)?,
-            MenuItem::with_id(app, id("stop"), "Stop", state != "stopped", None::<&str>)?,
-            MenuItem::with_id(app, id("restart"), "Restart", true, None::<&str>)?,
-            if paused {
-                MenuItem::with_id(app, id("resume"), "Resume", true, None::<&str>)?
-            } else {
-                MenuItem::with_id(app, id("pause"), "Pause", running, None::<&str>)?
-            },
-        ];
-        let colour = qcity_engine::overall::colour_of(r).as_str();
-        let refs: Vec<&dyn tauri::menu::IsMenuItem<tauri::Wry>> = items
-            .iter()
-            .map(|i| i as &dyn tauri::menu::IsMenuItem<tauri::Wry>)
-            .collect();
-        m.append(&Submenu::with_id_and_items(
-            app,
-            format!("runner/{}", r.name),
-            format!("{} — {state} ({colour})", r.name),
-            true,
-            &refs,
-        )?)?;
-    }
-    if !runners.is_empty() {
-        m.append(&PredefinedMenuItem::separator(app)?)?;
-    }
-    m.append(&MenuItem::with_id(
-        app,
-        "pause-all",
-        "Pause all",
-        up,
-        None::<&str>,
-    )?)?;
-    m.append(&MenuItem::with_id(
-        app,
-        "resume-all",
-        "Resume all",
-        up,
-        None::<&str>,
-    )?)?;
-    m.append(&MenuItem::with_id(
-        app,
-        "autotest",
-        "Run autotests",
-        up,
-        None::<&str>,
-    )?)?;
-    let autostart = app.autolaunch().is_enabled().unwrap_or(false);
-    m.append(&CheckMenuItem::with_id(
-        app,
-        "autostart",
-        "Start at login",
-        true,
-        autostart,
-        None::<&str>,
-    )?)?;
-    m.append(&PredefinedMenuItem::separator(app)?)?;
-    m.append(&MenuItem::with_id(app, "quit", "Quit", true, None::<&str>)?)?;
-    Ok(m)
-}
-
-fn on_menu(app: &AppHandle, id: &str) {
-    match id {
-        "open" => open_window(app, "#/"),
-        "quit" => app.exit(0),
-        "autostart" => {
-            let a = app.autolaunch();
-            let r = if a.is_enabled().unwrap_or(false) {
-                a.disable()
-            } else {
-                a.enable()
-            };
-            if let Err(e) = r {
-                tracing::warn!("cannot change start at login: {e}");
-            }
-        }
-        "pause-all" | "resume-all" | "autotest" => {
-            let action = id.to_string();
-            api_call(app, move |client| match action.as_str() {
-                "autotest" => {
-                    let report: serde_json::Value =
-                        client.post("/autotest").map_err(|e| e.to_string())?;
-                    let passed = report["passed"].as_bool().unwrap_or(false);
-                    watch::notify_desktop(
-                        None,
-                        if passed {
-                            "Autotests passed"
-                        } else {
-                            "Autotests failed"
-                        },
-                        &format!(
-                            "{} checks",
-                            report["checks"].as_array().map_or(0, |c| c.len())
-                        ),
-                        !passed,
-                    );
-                    Ok(())
-                }
-                action => {
-                    let verb = action.trim_end_matches("-all");
-                    let runners: Vec<RunnerStatus> =
-                        client.get("/runners").map_err(|e| e.to_string())?;
-                    for r in runners {
-                        let _ = client
-                            .post::<serde_json::Value>(&format!("/runners/{}/{verb}", r.name));
-                    }
-                    Ok(())
-                }
-            });
-        }
-        other => {
-            if let Some(rest) = other.strip_prefix("runner/")
-                && let Some((name, action)) = rest.rsplit_once('/')
-            {
-                if action == "page" {
-                    open_window(app, &format!("#/runner/{name}"));
-                    return;
-                }
-                let path = format!("/runners/{name}/{action}");
-                api_call(app, move |client| {
-                    client
-                        .post::<serde_json::Value>(&path)
-                        .map(drop)
-                        .map_err(|e| e.to_string())
-                });
-            }
+    #[test]
+    fn every_tray_icon_decodes() {
+        for c in [Colour::Green, Colour::Amber, Colour::Red, Colour::Grey] {
+            icon(c);
         }
     }
-}
 
-/// Calls the API off the UI thread; a failure becomes a notification.
-fn api_call(
-    app: &AppHandle,
-    f: impl FnOnce(&qcity::client::Client) -> Result<(), String> + Send + 'static,
-) {
-    let Some(link) = app.try_state::<Arc<Link>>().map(|l| l.inner().clone()) else {
-        return;
-    };
-    std::thread::spawn(move || {
-        let result = link.client().and_then(|c| f(&c));
-        if let Err(e) = result {
-            watch::notify_desktop(None, "QCity: the action failed", &e, true);
-        }
-    });
-}
-
-/// The app's configuration and assets, embedded once for both kinds of process.
-fn context() -> tauri::Context<tauri::Wry> {
-    tauri::generate_context!()
-}
-
-/// Shows the dashboard at `route`: in the window process when one is open, else in a new one.
-pub(crate) fn open_window(app: &AppHandle, route: &str) {
-    tracing::info!(route, "showing the dashboard");
-    let Some(link) = app.try_state::<Arc<Link>>().map(|l| l.inner().clone()) else {
-        return;
-    };
-    // The window process finds the engine the same way; asking here first turns an engine
-    // that is gone into a notification rather than a window that cannot load.
-    if let Err(e) = link.client() {
-        watch::notify_desktop(None, "QCity: no engine", &e, true);
-        return;
-    }
-    if let Err(e) = app.state::<window::Windows>().open(link.data.root(), route) {
-        tracing::error!("{e}");
-        watch::notify_desktop(None, "QCity: no dashboard", &e, true);
+    #[test]
+    fn a_file_that_is_not_a_png_is_an_error() {
+        assert!(decode_rgba(b"not a png").is_err());
     }
 }

@@ -22,6 +22,7 @@ struct InProcess {
 
 /// `--data-dir DIR` and `--config DIR`, else `QCITY_DATA_DIR` / `QCITY_CONFIG_DIR`, else the
 /// XDG defaults (the sample configuration on first use), as for `qcity up`.
+#[derive(Clone)]
 pub struct Dirs {
     pub data: PathBuf,
     pub config: Option<PathBuf>,

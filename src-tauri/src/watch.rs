@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 
 use qcity_engine::notice::{Notice, Notifier, Severity, Shown};
 use qcity_engine::{Event, RunnerStatus};
-use tauri::AppHandle;
 
 use crate::link::Link;
-use crate::{View, show};
+use crate::{Cmd, Ui, View};
 
 /// What the stream reader hands the watcher.
 enum Msg {
@@ -20,27 +19,27 @@ enum Msg {
     Lost(String),
 }
 
-pub(crate) fn spawn(app: AppHandle, link: Arc<Link>) {
+pub(crate) fn spawn(ui: Ui, link: Arc<Link>) {
     std::thread::Builder::new()
         .name("qcity-tray-watch".into())
-        .spawn(move || watch(app, link))
+        .spawn(move || watch(ui, link))
         .expect("the watcher thread starts");
 }
 
-fn watch(app: AppHandle, link: Arc<Link>) {
+fn watch(ui: Ui, link: Arc<Link>) {
     let mut notifier = Notifier::default();
     let mut last: Option<View> = None;
-    let mut redraw = |app: &AppHandle, view: View| {
+    let mut redraw = |ui: &Ui, view: View| {
         if last.as_ref() != Some(&view) {
-            show(app, &view);
-            last = Some(view);
+            last = Some(view.clone());
+            let _ = ui.send_event(Cmd::Show(view));
         }
     };
     loop {
         let client = match link.client() {
             Ok(c) => c,
             Err(e) => {
-                redraw(&app, View::Down(e));
+                redraw(&ui, View::Down(e));
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
@@ -51,7 +50,7 @@ fn watch(app: AppHandle, link: Arc<Link>) {
         let stream = match client.stream("/events/stream") {
             Ok(s) => s,
             Err(e) => {
-                redraw(&app, View::Down(e.to_string()));
+                redraw(&ui, View::Down(e.to_string()));
                 std::thread::sleep(Duration::from_secs(1));
                 continue;
             }
@@ -64,8 +63,8 @@ fn watch(app: AppHandle, link: Arc<Link>) {
         loop {
             if dirty && refreshed.elapsed() >= Duration::from_millis(150) {
                 match client.get::<Vec<RunnerStatus>>("/runners") {
-                    Ok(runners) => redraw(&app, View::Up(runners)),
-                    Err(e) => redraw(&app, View::Down(e.to_string())),
+                    Ok(runners) => redraw(&ui, View::Up(runners)),
+                    Err(e) => redraw(&ui, View::Down(e.to_string())),
                 }
                 dirty = false;
                 refreshed = Instant::now();
@@ -74,7 +73,7 @@ fn watch(app: AppHandle, link: Arc<Link>) {
             if ticked.elapsed() >= Duration::from_secs(1) {
                 ticked = Instant::now();
                 for n in notifier.tick(qcity_engine::clock::now_ms()) {
-                    deliver(&app, n);
+                    deliver(&ui, n);
                 }
             }
             match msg {
@@ -87,11 +86,11 @@ fn watch(app: AppHandle, link: Arc<Link>) {
                         notifier.set_shown(shown(&client));
                     }
                     for n in notifier.on_event(&e) {
-                        deliver(&app, n);
+                        deliver(&ui, n);
                     }
                 }
                 Ok(Msg::Lost(why)) => {
-                    redraw(&app, View::Down(why));
+                    redraw(&ui, View::Down(why));
                     break;
                 }
                 Err(RecvTimeoutError::Timeout) => {}
@@ -140,13 +139,13 @@ fn read_stream(stream: impl std::io::Read, tx: mpsc::Sender<Msg>) {
     let _ = tx.send(Msg::Lost("the engine closed the event stream".into()));
 }
 
-fn deliver(app: &AppHandle, n: Notice) {
-    let app = app.clone();
+fn deliver(ui: &Ui, n: Notice) {
+    let ui = ui.clone();
     let runner = n.runner.clone();
     let urgent = n.severity >= Severity::Error;
     std::thread::spawn(move || {
         notify_desktop(
-            Some((app, runner)),
+            Some((ui, runner)),
             &n.title,
             &n.body,
             urgent || n.severity == Severity::Critical,
@@ -157,7 +156,7 @@ fn deliver(app: &AppHandle, n: Notice) {
 /// Shows a notification; a click opens the runner's page (or the overview). Blocks until it
 /// is closed when it can be clicked, so call it off the UI thread.
 pub(crate) fn notify_desktop(
-    open: Option<(AppHandle, Option<String>)>,
+    open: Option<(Ui, Option<String>)>,
     title: &str,
     body: &str,
     urgent: bool,
@@ -177,12 +176,11 @@ pub(crate) fn notify_desktop(
     match n.show() {
         Ok(handle) => {
             #[cfg(all(unix, not(target_os = "macos")))]
-            if let Some((app, runner)) = open {
+            if let Some((ui, runner)) = open {
                 handle.wait_for_action(move |action| {
                     if action == "default" {
                         let route = runner.map_or("#/".to_string(), |r| format!("#/runner/{r}"));
-                        let app2 = app.clone();
-                        let _ = app.run_on_main_thread(move || crate::open_window(&app2, &route));
+                        let _ = ui.send_event(Cmd::Open(route));
                     }
                 });
             }

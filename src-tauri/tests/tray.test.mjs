@@ -38,7 +38,8 @@ let work, dirs, tray, helpers = [], notifyLog, trayLog, item;
 function startTray(d = dirs, log = trayLog) {
   const p = spawn(TRAY, ["--data-dir", d.data, "--config", d.config], {
     // TMPDIR: where the tray library writes the icon files the item points at.
-    env: { ...process.env, TMPDIR: join(work, "tmp"), XDG_CONFIG_HOME: join(work, "xdg-config"), XDG_DATA_HOME: join(work, "xdg-data"), QCITY_LOG: "info,tao=error" },
+    // HOME: where "Start at login" writes its autostart entry (~/.config/autostart).
+    env: { ...process.env, HOME: join(work, "home"), TMPDIR: join(work, "tmp"), XDG_CONFIG_HOME: join(work, "xdg-config"), XDG_DATA_HOME: join(work, "xdg-data"), QCITY_LOG: "info,tao=error" },
     stdio: ["ignore", "ignore", openSync(log, "a")],
   });
   p.exited = new Promise((r) => p.once("exit", (code) => r(code)));
@@ -132,7 +133,10 @@ function children(pid = tray.pid) {
 const descendants = (pid) => children(pid).flatMap((c) => [c, ...descendants(c.pid)]);
 
 /// The tray's dashboard window processes (a zombie has no command line: not counted).
-const windowProcs = () => children().filter((c) => c.args.includes("--window"));
+const windowProcs = () => children().filter((c) => c.comm === "qcity-dashboard" && c.args.length > 1);
+
+/// The shared libraries mapped into a process.
+const libraries = (pid) => [...new Set(readFileSync(`/proc/${pid}/maps`, "utf8").split("\n").map((l) => l.split(/\s+/)[5]).filter((f) => f && f.includes(".so")))];
 
 /// Running: a zombie is not (an orphan's may wait for a reaper that never comes here).
 const alive = (pid) => {
@@ -152,6 +156,7 @@ before(async () => {
   dirs = { data: join(work, "data"), config: join(work, "config") };
   mkdirSync(dirs.config);
   mkdirSync(join(work, "tmp"));
+  mkdirSync(join(work, "home"));
   writeFileSync(join(dirs.config, "runner_manifest.json"), JSON.stringify({
     runners: [
       { name: "victim", command: ["sleep", "600"], restart: { delay_ms: 4000, max_delay_ms: 4000, jitter_percent: 0 } },
@@ -196,6 +201,17 @@ test("the tray item shows the overall state and lists the runners in its menu", 
   }
 });
 
+test("Start at login writes an XDG autostart entry that starts this tray, and unticking it removes the entry", async () => {
+  const entry = join(work, "home", ".config", "autostart", "qcity-tray.desktop");
+  assert.ok(!existsSync(entry));
+  click("Start at login");
+  await until("the autostart entry", () => existsSync(entry));
+  const exec = readFileSync(entry, "utf8").split("\n").find((l) => l.startsWith("Exec="));
+  assert.ok(exec?.includes(TRAY), `Exec= names ${TRAY}: ${exec}`);
+  click("Start at login");
+  await until("the entry removed", () => !existsSync(entry));
+});
+
 test("a killed runner turns the tray red with a notification; its recovery turns it green with a fixed one", async () => {
   const victim = (await api("/runners/victim")).pid;
   process.kill(victim, "SIGKILL");
@@ -216,9 +232,11 @@ test("a killed runner turns the tray red with a notification; its recovery turns
   // In a process of its own, at that page: WebKit is never loaded into the tray.
   const [win] = windowProcs();
   assert.ok(win, "a window process");
-  assert.deepEqual(win.args.slice(1, 5), ["--window", "--from-tray", "--route", "#/runner/victim"]);
+  assert.deepEqual(win.args.slice(1, 5), ["--from-tray", "--route", "#/runner/victim", "--data-dir"]);
   await until("WebKit's processes under the window process", () => descendants(win.pid).some((c) => c.comm.startsWith("WebKit")));
   assert.ok(!children().some((c) => c.comm.startsWith("WebKit")), "none under the tray itself");
+  assert.ok(libraries(win.pid).some((l) => l.includes("libwebkit2gtk")), "the window process has WebKit");
+  assert.deepEqual(libraries(tray.pid).filter((l) => /webkit|javascriptcore/i.test(l)), [], "the tray never maps WebKit");
   closeWindows();
   await until("the window closed", () => windows().length === 0);
   // Gone from the process table: the tray reaped it.

@@ -1,7 +1,7 @@
 // The dashboard in the tray app's own window (WebKitGTK), driven over WebDriver through
 // tauri-driver: the window shows the live dashboard, logged in as the master with the local
-// token, without a login form. The window lives in a process of its own (`qcity-tray
-// --window`, what the tray starts from its menu); tauri-driver starts that process itself
+// token, without a login form. The window is a program of its own (`qcity-dashboard`, what
+// the tray starts from its menu); tauri-driver starts that program itself
 // here, against a `qcity up` engine, as the tray would find one. That the tray's menu starts
 // and ends this process is in tray.test.mjs.
 import { after, before, test } from "node:test";
@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { remote } from "webdriverio";
 
-const TRAY = process.env.QCITY_TRAY_BIN ?? new URL("../../target/debug/qcity-tray", import.meta.url).pathname;
+const DASHBOARD = process.env.QCITY_DASHBOARD_BIN ?? new URL("../../target/debug/qcity-dashboard", import.meta.url).pathname;
 const QCITY = process.env.QCITY_BIN ?? new URL("../../target/debug/qcity", import.meta.url).pathname;
 const DRIVER = process.env.TAURI_DRIVER ?? "tauri-driver";
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -53,7 +53,7 @@ before(async () => {
     logLevel: "error",
     capabilities: {
       "wdio:enforceWebDriverClassic": true,
-      "tauri:options": { application: TRAY, args: ["--window", "--data-dir", data] },
+      "tauri:options": { application: DASHBOARD, args: ["--data-dir", data] },
     },
   });
 });

@@ -1,0 +1,164 @@
+//! The tray's menu: built anew from the runners at each redraw, so that its items follow the
+//! state, and what a click on each item means.
+
+use qcity_engine::RunnerStatus;
+use tray_icon::menu::{
+    CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Result, Submenu,
+};
+
+/// The menu while the engine is being reached.
+pub(crate) fn starting() -> Menu {
+    let m = Menu::new();
+    let _ = m.append(&MenuItem::with_id("quit", "Quit", true, None));
+    m
+}
+
+pub(crate) fn build(runners: &[RunnerStatus], up: bool, autostart: bool) -> Result<Menu> {
+    let m = Menu::new();
+    m.append(&MenuItem::with_id("open", "Open dashboard", up, None))?;
+    m.append(&PredefinedMenuItem::separator())?;
+    for r in runners {
+        let state = r.state.name();
+        let running = matches!(state, "running" | "starting" | "backoff");
+        let paused = matches!(state, "paused" | "pausing");
+        let id = |action: &str| format!("runner/{}/{action}", r.name);
+        let items = [
+            MenuItem::with_id(id("page"), "Open its page", true, None),
+            MenuItem::with_id(id("start"), "Start", !running && !paused, None),
+            MenuItem::with_id(id("stop"), "Stop", state != "stopped", None),
+            MenuItem::with_id(id("restart"), "Restart", true, None),
+            if paused {
+                MenuItem::with_id(id("resume"), "Resume", true, None)
+            } else {
+                MenuItem::with_id(id("pause"), "Pause", running, None)
+            },
+        ];
+        let colour = qcity_engine::overall::colour_of(r).as_str();
+        let refs: Vec<&dyn IsMenuItem> = items.iter().map(|i| i as &dyn IsMenuItem).collect();
+        m.append(&Submenu::with_id_and_items(
+            format!("runner/{}", r.name),
+            format!("{} — {state} ({colour})", r.name),
+            true,
+            &refs,
+        )?)?;
+    }
+    if !runners.is_empty() {
+        m.append(&PredefinedMenuItem::separator())?;
+    }
+    m.append(&MenuItem::with_id("pause-all", "Pause all", up, None))?;
+    m.append(&MenuItem::with_id("resume-all", "Resume all", up, None))?;
+    m.append(&MenuItem::with_id("autotest", "Run autotests", up, None))?;
+    m.append(&CheckMenuItem::with_id(
+        "autostart",
+        "Start at login",
+        true,
+        autostart,
+        None,
+    ))?;
+    m.append(&PredefinedMenuItem::separator())?;
+    m.append(&MenuItem::with_id("quit", "Quit", true, None))?;
+    Ok(m)
+}
+
+/// What a menu item asks for (Quit is the event loop's own).
+#[derive(Debug, PartialEq)]
+pub(crate) enum Action {
+    /// Show the dashboard at this route.
+    Open(String),
+    ToggleAutostart,
+    /// A call to the engine's API.
+    Api(Call),
+    None,
+}
+
+#[derive(Debug, PartialEq)]
+pub(crate) enum Call {
+    Autotest,
+    /// `pause` or `resume`, for every runner.
+    All(&'static str),
+    /// `start`, `stop`, `restart`, `pause` or `resume` for one runner.
+    Runner {
+        name: String,
+        verb: String,
+    },
+}
+
+pub(crate) fn action(id: &str) -> Action {
+    match id {
+        "open" => Action::Open("#/".into()),
+        "autostart" => Action::ToggleAutostart,
+        "autotest" => Action::Api(Call::Autotest),
+        "pause-all" => Action::Api(Call::All("pause")),
+        "resume-all" => Action::Api(Call::All("resume")),
+        other => match other
+            .strip_prefix("runner/")
+            .and_then(|rest| rest.rsplit_once('/'))
+        {
+            Some((name, "page")) => Action::Open(format!("#/runner/{name}")),
+            Some((name, verb)) => Action::Api(Call::Runner {
+                name: name.into(),
+                verb: verb.into(),
+            }),
+            None => Action::None,
+        },
+    }
+}
+
+/// Makes the call (off the event loop: it blocks on the API).
+pub(crate) fn call(client: &qcity::client::Client, call: &Call) -> std::result::Result<(), String> {
+    match call {
+        Call::Autotest => {
+            let report: serde_json::Value = client.post("/autotest").map_err(|e| e.to_string())?;
+            let passed = report["passed"].as_bool().unwrap_or(false);
+            crate::watch::notify_desktop(
+                None,
+                if passed {
+                    "Autotests passed"
+                } else {
+                    "Autotests failed"
+                },
+                &format!(
+                    "{} checks",
+                    report["checks"].as_array().map_or(0, |c| c.len())
+                ),
+                !passed,
+            );
+            Ok(())
+        }
+        Call::All(verb) => {
+            let runners: Vec<RunnerStatus> = client.get("/runners").map_err(|e| e.to_string())?;
+            for r in runners {
+                let _ = client.post::<serde_json::Value>(&format!("/runners/{}/{verb}", r.name));
+            }
+            Ok(())
+        }
+        Call::Runner { name, verb } => client
+            .post::<serde_json::Value>(&format!("/runners/{name}/{verb}"))
+            .map(drop)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_ids_map_to_their_actions() {
+        assert_eq!(action("open"), Action::Open("#/".into()));
+        assert_eq!(
+            action("runner/web-1/page"),
+            Action::Open("#/runner/web-1".into())
+        );
+        assert_eq!(
+            action("runner/a/b/restart"),
+            Action::Api(Call::Runner {
+                name: "a/b".into(),
+                verb: "restart".into()
+            })
+        );
+        assert_eq!(action("pause-all"), Action::Api(Call::All("pause")));
+        assert_eq!(action("runner/"), Action::None);
+        assert_eq!(action("nonsense"), Action::None);
+    }
+}
