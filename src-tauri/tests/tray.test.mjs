@@ -85,11 +85,33 @@ function menuItems() {
   return [...out.matchAll(/\((\d+), \{[^}]*?'label': <'([^']*)'>/g)].map((m) => [Number(m[1]), m[2]]);
 }
 
+/// The menu's items in order, every level, as { id, label, enabled } (a submenu's items
+/// follow its own).
+function menuEntries() {
+  const out = gdbus("--dest", item.name, "--object-path", `${item.path}/Menu`, "--method",
+    "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]");
+  return [...out.matchAll(/\((\d+), \{([^}]*)\}/g)]
+    .map((m) => ({ id: Number(m[1]), label: m[2].match(/'label': <'([^']*)'>/)?.[1], enabled: !/'enabled': <false>/.test(m[2]) }))
+    .filter((e) => e.label !== undefined);
+}
+
+const clickId = (id) => gdbus("--dest", item.name, "--object-path", `${item.path}/Menu`, "--method",
+  "com.canonical.dbusmenu.Event", "--", String(id), "clicked", "<0>", "0");
+
 function click(label) {
   const found = menuItems().find(([, l]) => l === label);
   assert.ok(found, `menu item ${label} in ${JSON.stringify(menuItems())}`);
-  gdbus("--dest", item.name, "--object-path", `${item.path}/Menu`, "--method", "com.canonical.dbusmenu.Event",
-    "--", String(found[0]), "clicked", "<0>", "0");
+  clickId(found[0]);
+}
+
+/// The item `label` in the submenu of runner `runner`.
+function runnerItem(runner, label) {
+  const all = menuEntries();
+  const at = all.findIndex((e) => e.label.startsWith(`${runner} — `));
+  assert.ok(at >= 0, `a submenu for ${runner} in ${JSON.stringify(all)}`);
+  const found = all.slice(at + 1, at + 6).find((e) => e.label === label);
+  assert.ok(found, `${label} under ${runner} in ${JSON.stringify(all.slice(at, at + 6))}`);
+  return found;
 }
 
 function notices() {
@@ -241,6 +263,25 @@ test("a killed runner turns the tray red with a notification; its recovery turns
   await until("the window closed", () => windows().length === 0);
   // Gone from the process table: the tray reaped it.
   await until("the window process ended and reaped", () => !existsSync(`/proc/${win.pid}`));
+});
+
+test("a runner's menu items act on that runner, and the menu follows its state; Pause all and Resume all act on every runner", async () => {
+  assert.equal(runnerItem("victim", "Start").enabled, false, "Start is off while it runs");
+  clickId(runnerItem("victim", "Stop").id);
+  await until("victim stopped", async () => (await api("/runners/victim")).state.state === "stopped");
+  await until("its submenu saying so", () => menuEntries().some((e) => e.label === "victim — stopped (grey)"));
+  assert.equal(runnerItem("victim", "Start").enabled, true);
+  assert.equal(runnerItem("victim", "Stop").enabled, false);
+  assert.equal((await api("/runners/steady")).state.state, "running", "the other runner is left alone");
+  clickId(runnerItem("victim", "Start").id);
+  await until("victim running again", () => menuEntries().some((e) => e.label === "victim — running (green)"));
+  click("Pause all");
+  await until("both paused", async () => (await api("/runners")).every((r) => r.state.state === "paused"));
+  await until("grey", () => iconColour() === "grey");
+  assert.ok(runnerItem("steady", "Resume"), "Resume in place of Pause");
+  click("Resume all");
+  await until("both running", async () => (await api("/runners")).every((r) => r.state.state === "running"));
+  await until("green", () => iconColour() === "green");
 });
 
 test("a second launch starts no second engine and shows the first one's dashboard", async () => {
