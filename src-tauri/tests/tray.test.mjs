@@ -284,6 +284,17 @@ test("a runner's menu items act on that runner, and the menu follows its state; 
   await until("green", () => iconColour() === "green");
 });
 
+test("Run autotests runs them in the engine and shows the result as a notification", async () => {
+  const before = notices().length;
+  click("Run autotests");
+  await until("the autotest notification", () => notices().slice(before).some((n) => n.title.startsWith("Autotests ")), 30000);
+  const shown = notices().slice(before).find((n) => n.title.startsWith("Autotests "));
+  const latest = await api("/autotest/latest");
+  assert.equal(shown.title, latest.passed ? "Autotests passed" : "Autotests failed");
+  assert.equal(shown.body, `${latest.checks.length} checks`);
+  assert.ok(latest.checks.length > 0);
+});
+
 test("a second launch starts no second engine and shows the first one's dashboard", async () => {
   const enginePid = JSON.parse(readFileSync(join(dirs.data, "daemon.json"), "utf8")).pid;
   assert.equal(enginePid, tray.pid, "the first tray runs the engine in-process");
@@ -333,16 +344,29 @@ test("with a `qcity up` daemon already serving the user, the tray attaches to it
   mkdirSync(d.config);
   writeFileSync(join(d.config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "solo", command: ["sleep", "603"] }] }));
   writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
-  const daemon = spawn(QCITY, ["up", "--config", d.config, "--data-dir", d.data], { stdio: "ignore", env: { ...process.env, QCITY_LOG: "warn" } });
-  const daemonExited = new Promise((r) => daemon.once("exit", r));
-  try {
+  let daemon, daemonExited;
+  const startDaemon = async () => {
+    daemon = spawn(QCITY, ["up", "--config", d.config, "--data-dir", d.data], { stdio: "ignore", env: { ...process.env, QCITY_LOG: "warn" } });
+    daemonExited = new Promise((r) => daemon.once("exit", r));
     await until("the daemon", () => existsSync(join(d.data, "daemon.json")) && JSON.parse(readFileSync(join(d.data, "daemon.json"), "utf8")).pid === daemon.pid);
+  };
+  try {
+    await startDaemon();
     const log = join(work, "tray2.log");
     tray = startTray(d, log);
     item = await until("the tray item registered", () => findItem());
     await until("the daemon's runner in the tray", () => props().label === "QCity: 1 runner: 1 running");
     assert.match(readFileSync(log, "utf8"), /engine="attached"/);
     assert.equal(JSON.parse(readFileSync(join(d.data, "daemon.json"), "utf8")).pid, daemon.pid, "no second engine");
+    // The daemon stops: the tray goes grey and says so; it comes back: the tray finds it.
+    daemon.kill("SIGTERM");
+    await daemonExited;
+    await until("grey", () => iconColour() === "grey");
+    assert.match(props().label, /^QCity: engine not running/);
+    assert.equal(tray.exitCode, null, "the tray lives on");
+    await startDaemon();
+    await until("the daemon's runner in the tray again", () => props().label === "QCity: 1 runner: 1 running", 30000);
+    assert.equal(iconColour(), "green");
     click("Quit");
     assert.equal(await Promise.race([tray.exited, sleep(15000).then(() => "still running")]), 0);
     assert.equal(daemon.exitCode, null, "the daemon keeps running");
