@@ -138,6 +138,7 @@ pub fn run() -> ExitCode {
         windows: window::Windows::default(),
         autostart: autostart::Autostart::new(),
         open_at_start,
+        drawn: Drawn::default(),
         _instance: instance,
     };
     event_loop.run(move |event, _, control_flow| {
@@ -199,7 +200,17 @@ struct Tray {
     windows: window::Windows,
     autostart: autostart::Autostart,
     open_at_start: bool,
+    /// What the tray shows now.
+    drawn: Drawn,
     _instance: single::Instance,
+}
+
+/// What was last sent to the panel.
+#[derive(Default)]
+struct Drawn {
+    colour: Option<Colour>,
+    text: String,
+    menu: Option<menu::Key>,
 }
 
 impl Tray {
@@ -273,7 +284,7 @@ impl Tray {
     }
 
     /// Redraws the tray for `view`: icon, title, tooltip, menu.
-    fn show(&self, view: &View) {
+    fn show(&mut self, view: &View) {
         let (overall, runners) = match view {
             View::Up(runners) => (qcity_engine::overall::overall(runners), runners.as_slice()),
             View::Down(why) => (
@@ -288,15 +299,33 @@ impl Tray {
             return;
         };
         let text = format!("QCity: {}", overall.summary);
-        if let Err(e) = tray.set_icon(Some(icon(overall.colour))) {
-            tracing::warn!("cannot change the tray icon: {e}");
+        let menu = menu::key(
+            runners,
+            matches!(view, View::Up(_)),
+            self.autostart.is_enabled(),
+        );
+        // Only what changed is sent: each new icon is a new file the panel loads. The menu
+        // goes first, so a panel that sees the new icon finds the menu that goes with it.
+        if self.drawn.menu.as_ref() != Some(&menu) {
+            match menu::build(&menu) {
+                Ok(m) => {
+                    tracing::debug!(?menu, "menu rebuilt");
+                    tray.set_menu(Some(Box::new(m)));
+                    self.drawn.menu = Some(menu);
+                }
+                Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
+            }
         }
-        tray.set_title(Some(&text));
-        let _ = tray.set_tooltip(Some(&text));
-        let up = matches!(view, View::Up(_));
-        match menu::build(runners, up, self.autostart.is_enabled()) {
-            Ok(m) => tray.set_menu(Some(Box::new(m))),
-            Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
+        if self.drawn.colour != Some(overall.colour) {
+            match tray.set_icon(Some(icon(overall.colour))) {
+                Ok(()) => self.drawn.colour = Some(overall.colour),
+                Err(e) => tracing::warn!("cannot change the tray icon: {e}"),
+            }
+        }
+        if self.drawn.text != text {
+            tray.set_title(Some(&text));
+            let _ = tray.set_tooltip(Some(&text));
+            self.drawn.text = text;
         }
     }
 

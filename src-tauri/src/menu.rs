@@ -13,15 +13,46 @@ pub(crate) fn starting() -> Menu {
     m
 }
 
-pub(crate) fn build(runners: &[RunnerStatus], up: bool, autostart: bool) -> Result<Menu> {
+/// What the menu shows, and nothing else: the menu is rebuilt only when this changes. A
+/// rebuild gives every item a new id and closes a menu the user has open, so a status change
+/// the menu does not show (a probe's detail, an uptime) must not cause one; nor a click
+/// on the old menu be lost to it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Key {
+    up: bool,
+    autostart: bool,
+    /// Name, state, colour of each runner.
+    runners: Vec<(String, &'static str, &'static str)>,
+}
+
+pub(crate) fn key(runners: &[RunnerStatus], up: bool, autostart: bool) -> Key {
+    Key {
+        up,
+        autostart,
+        runners: runners
+            .iter()
+            .map(|r| {
+                let colour = qcity_engine::overall::colour_of(r).as_str();
+                (r.name.clone(), r.state.name(), colour)
+            })
+            .collect(),
+    }
+}
+
+/// The menu for `key`.
+pub(crate) fn build(key: &Key) -> Result<Menu> {
+    let Key {
+        up,
+        autostart,
+        ref runners,
+    } = *key;
     let m = Menu::new();
     m.append(&MenuItem::with_id("open", "Open dashboard", up, None))?;
     m.append(&PredefinedMenuItem::separator())?;
-    for r in runners {
-        let state = r.state.name();
+    for &(ref name, state, colour) in runners {
         let running = matches!(state, "running" | "starting" | "backoff");
         let paused = matches!(state, "paused" | "pausing");
-        let id = |action: &str| format!("runner/{}/{action}", r.name);
+        let id = |action: &str| format!("runner/{name}/{action}");
         let items = [
             MenuItem::with_id(id("page"), "Open its page", true, None),
             MenuItem::with_id(id("start"), "Start", !running && !paused, None),
@@ -33,11 +64,10 @@ pub(crate) fn build(runners: &[RunnerStatus], up: bool, autostart: bool) -> Resu
                 MenuItem::with_id(id("pause"), "Pause", running, None)
             },
         ];
-        let colour = qcity_engine::overall::colour_of(r).as_str();
         let refs: Vec<&dyn IsMenuItem> = items.iter().map(|i| i as &dyn IsMenuItem).collect();
         m.append(&Submenu::with_id_and_items(
-            format!("runner/{}", r.name),
-            format!("{} — {state} ({colour})", r.name),
+            format!("runner/{name}"),
+            format!("{name} — {state} ({colour})"),
             true,
             &refs,
         )?)?;
@@ -142,6 +172,27 @@ pub(crate) fn call(client: &qcity::client::Client, call: &Call) -> std::result::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn runner(name: &str, state: serde_json::Value, uptime_ms: u64) -> RunnerStatus {
+        serde_json::from_value(serde_json::json!({
+            "name": name, "state": state, "pid": 10, "uptime_ms": uptime_ms,
+            "restarts": 0, "last_exit": null,
+        }))
+        .expect("a runner status")
+    }
+
+    #[test]
+    fn the_menu_is_rebuilt_for_what_it_shows_only() {
+        let running = serde_json::json!({"state": "running", "pid": 10, "pgid": 10, "since_ms": 5});
+        let a = key(&[runner("a", running.clone(), 100)], true, false);
+        // Uptime moved on: the menu shows no uptime.
+        assert_eq!(a, key(&[runner("a", running.clone(), 9_000)], true, false));
+        let stopped = serde_json::json!({"state": "stopped"});
+        assert_ne!(a, key(&[runner("a", stopped, 9_000)], true, false));
+        assert_ne!(a, key(&[runner("a", running.clone(), 100)], true, true));
+        assert_ne!(a, key(&[runner("b", running, 100)], true, false));
+        assert!(build(&a).is_ok());
+    }
 
     #[test]
     fn item_ids_map_to_their_actions() {
