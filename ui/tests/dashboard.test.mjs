@@ -13,6 +13,11 @@ before(async () => {
       { name: "web", command: ["sh", "-c", "echo web up; exec sleep 300"], restart: { delay_ms: 1000, jitter_percent: 0 }, probes: [{ name: "alive", process: {}, interval_ms: 200, start_grace_ms: 0 }] },
       { name: "worker", command: ["sh", "-c", "echo worker up; exec sleep 300"] },
     ],
+  }, {
+    // No healer (it has its own test, healer.test.mjs): it restarts a SIGKILLed runner at
+    // once, so the red between the kill and the restart would last milliseconds and the kill
+    // test would race it; the restart policy's 1 s delay shows it for long enough.
+    device: { healer: { enabled: false } },
   });
   for (const [name, role, password] of [
     ["boss", "master", "boss-password"],
