@@ -32,7 +32,7 @@ use link::{Dirs, Link};
 const TRAY_ID: &str = "qcity";
 
 /// What the tray shows now.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) enum View {
     /// The engine answers: its runners.
     Up(Vec<RunnerStatus>),

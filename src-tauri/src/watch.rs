@@ -28,12 +28,9 @@ pub(crate) fn spawn(ui: Ui, link: Arc<Link>) {
 
 fn watch(ui: Ui, link: Arc<Link>) {
     let mut notifier = Notifier::default();
-    let mut last: Option<View> = None;
-    let mut redraw = |ui: &Ui, view: View| {
-        if last.as_ref() != Some(&view) {
-            last = Some(view.clone());
-            let _ = ui.send_event(Cmd::Show(view));
-        }
+    // The tray sends the panel only what changed, so every view can go to it.
+    let redraw = |ui: &Ui, view: View| {
+        let _ = ui.send_event(Cmd::Show(view));
     };
     loop {
         let client = match link.client() {

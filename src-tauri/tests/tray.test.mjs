@@ -78,13 +78,6 @@ function iconColour() {
   return px;
 }
 
-/// The menu's items as [id, label] (dbusmenu's layout, every level).
-function menuItems() {
-  const out = gdbus("--dest", item.name, "--object-path", `${item.path}/Menu`, "--method",
-    "com.canonical.dbusmenu.GetLayout", "--", "0", "-1", "[]");
-  return [...out.matchAll(/\((\d+), \{[^}]*?'label': <'([^']*)'>/g)].map((m) => [Number(m[1]), m[2]]);
-}
-
 /// The menu's items in order, every level, as { id, label, enabled } (a submenu's items
 /// follow its own).
 function menuEntries() {
@@ -103,10 +96,11 @@ const clickId = (id) => gdbus("--dest", item.name, "--object-path", `${item.path
 /// meets the old menu is made again on the new one, as a user would.
 function click(label) {
   for (let attempt = 0; ; attempt++) {
-    const found = menuItems().find(([, l]) => l === label);
-    assert.ok(found, `menu item ${label} in ${JSON.stringify(menuItems())}`);
+    const all = menuEntries();
+    const found = all.find((e) => e.label === label);
+    assert.ok(found, `menu item ${label} in ${JSON.stringify(all)}`);
     try {
-      return clickId(found[0]);
+      return clickId(found.id);
     } catch (e) {
       if (attempt >= 3 || !/does not refer to a menu item/.test(String(e))) throw e;
     }
@@ -240,7 +234,7 @@ test("the tray item shows the overall state and lists the runners in its menu", 
   const p = props();
   assert.equal(p.status, "Active");
   assert.equal(iconColour(), "green");
-  const labels = menuItems().map(([, l]) => l);
+  const labels = menuEntries().map((e) => e.label);
   for (const l of ["Open dashboard", "victim — running (green)", "steady — running (green)", "Start", "Stop", "Restart", "Pause", "Pause all", "Resume all", "Run autotests", "Start at login", "Quit"]) {
     assert.ok(labels.includes(l), `${l} in ${JSON.stringify(labels)}`);
   }
