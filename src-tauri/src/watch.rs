@@ -1,13 +1,14 @@
-//! Follows the engine's event stream: keeps the tray's view of the runners current and turns
-//! events into desktop notifications through the engine's notifier rules.
+//! Follows the engine's event stream: keeps the tray's view of the runners current and shows
+//! the desktop notices the daemon's notifier decided (`notice` events on the `desktop`
+//! channel). The tray decides nothing itself: a second tray shows the same notices.
 
 use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use qcity_engine::notice::{Notice, Notifier, Severity, Shown};
-use qcity_engine::{Event, RunnerStatus};
+use qcity_engine::notice::{Notice, Severity};
+use qcity_engine::{Event, EventKind, RunnerStatus};
 
 use crate::link::Link;
 use crate::{Cmd, Ui, View};
@@ -27,7 +28,6 @@ pub(crate) fn spawn(ui: Ui, link: Arc<Link>) {
 }
 
 fn watch(ui: Ui, link: Arc<Link>) {
-    let mut notifier = Notifier::default();
     // The tray sends the panel only what changed, so every view can go to it.
     let redraw = |ui: &Ui, view: View| {
         let _ = ui.send_event(Cmd::Show(view));
@@ -41,7 +41,6 @@ fn watch(ui: Ui, link: Arc<Link>) {
                 continue;
             }
         };
-        notifier.set_shown(shown(&client));
         // The stream first, then the snapshot: nothing in between is missed (a change seen
         // twice only redraws the same view).
         let stream = match client.stream("/events/stream") {
@@ -56,7 +55,6 @@ fn watch(ui: Ui, link: Arc<Link>) {
         std::thread::spawn(move || read_stream(stream, tx));
         let mut dirty = true;
         let mut refreshed = Instant::now() - Duration::from_secs(1);
-        let mut ticked = Instant::now();
         loop {
             if dirty && refreshed.elapsed() >= Duration::from_millis(150) {
                 match client.get::<Vec<RunnerStatus>>("/runners") {
@@ -67,23 +65,16 @@ fn watch(ui: Ui, link: Arc<Link>) {
                 refreshed = Instant::now();
             }
             let msg = rx.recv_timeout(Duration::from_millis(if dirty { 150 } else { 1000 }));
-            if ticked.elapsed() >= Duration::from_secs(1) {
-                ticked = Instant::now();
-                for n in notifier.tick(qcity_engine::clock::now_ms()) {
-                    deliver(&ui, n);
-                }
-            }
             match msg {
                 Ok(Msg::Event(e)) => {
                     dirty |= matches!(
                         e.kind.name(),
                         "runner-state" | "probe-changed" | "config-applied" | "runner-activity"
                     );
-                    if e.kind.name() == "config-applied" {
-                        notifier.set_shown(shown(&client));
-                    }
-                    for n in notifier.on_event(&e) {
-                        deliver(&ui, n);
+                    if let EventKind::Notice { channel, notice } = e.kind
+                        && channel == "desktop"
+                    {
+                        deliver(&ui, notice);
                     }
                 }
                 Ok(Msg::Lost(why)) => {
@@ -95,18 +86,6 @@ fn watch(ui: Ui, link: Arc<Link>) {
             }
         }
         std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-/// The severities the device config lets through (`notifications.desktop`).
-fn shown(client: &qcity::client::Client) -> Shown {
-    let cfg: serde_json::Value = client.get("/config").unwrap_or_default();
-    let d = &cfg["device"]["notifications"]["desktop"];
-    let on = |k: &str| d[k].as_bool().unwrap_or(true);
-    Shown {
-        info: on("info"),
-        error: on("error"),
-        critical: on("critical"),
     }
 }
 

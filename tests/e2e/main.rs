@@ -9,4 +9,5 @@ mod crash;
 mod daemon;
 mod heal;
 mod hooks;
+mod notify;
 mod qi;

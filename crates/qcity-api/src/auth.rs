@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use qcity_engine::{AuthAction, Engine, EventKind};
+use qcity_platform::clock::now_ms;
 use qcity_store::{SessionRow, Store, UserRow};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -732,10 +733,6 @@ fn strip_port(host: &str) -> &str {
 
 fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-fn now_ms() -> i64 {
-    qcity_engine::clock::now_ms()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -168,7 +168,7 @@ pub fn gate(engine: &Engine) -> Gate {
             Ok(None) => reasons.push("no autotest has run yet: run `qcity autotest`".into()),
             Err(e) => reasons.push(format!("cannot read the latest autotest: {e}")),
             Ok(Some(report)) => {
-                let age_min = (qcity_engine::clock::now_ms() - report.started_ms).max(0) / 60_000;
+                let age_min = (qcity_platform::clock::now_ms() - report.started_ms).max(0) / 60_000;
                 if !report.passed {
                     let failed: Vec<String> = report
                         .checks

@@ -1,32 +1,79 @@
 //! Probe targets as the config accepts them; the engine connects to what these return.
 
-/// `http://host[:port][/path]` → (host, port, path). Only plain HTTP: probes target local
-/// services, and this build carries no TLS.
-pub fn parse_http_url(url: &str) -> Result<(String, u16, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("`{url}`: only http:// URLs are supported (https probes are not built yet)")
-    })?;
+use std::path::Path;
+
+/// An http probe's URL, taken apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpUrl {
+    /// `https://`: the answer comes over TLS, its certificate checked against the trusted roots.
+    pub tls: bool,
+    pub host: String,
+    /// The URL's port, or the scheme's (80, 443).
+    pub port: u16,
+    pub path: String,
+}
+
+/// `http://host[:port][/path]` or `https://host[:port][/path]`.
+pub fn parse_http_url(url: &str) -> Result<HttpUrl, String> {
+    let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {
+        (false, rest)
+    } else if let Some(rest) = url.strip_prefix("https://") {
+        (true, rest)
+    } else {
+        return Err(format!(
+            "`{url}`: only http:// and https:// URLs are supported"
+        ));
+    };
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || authority.starts_with('[') => {
-            let port = p
-                .parse::<u16>()
-                .map_err(|_| format!("`{url}`: `{p}` is not a port number"))?;
-            (h, port)
-        }
-        _ => (authority, 80),
+    // `[v6]` or `[v6]:port`, else `host` or `host:port`.
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((h, "")) => (h, None),
+            Some((h, after)) => match after.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None => return Err(format!("`{url}`: `{after}` after the IPv6 address")),
+            },
+            None => return Err(format!("`{url}`: no `]` after the IPv6 address")),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    let port = match port {
+        Some(p) => p
+            .parse::<u16>()
+            .map_err(|_| format!("`{url}`: `{p}` is not a port number"))?,
+        None if tls => 443,
+        None => 80,
     };
     if host.is_empty() {
         return Err(format!("`{url}`: no host"));
     }
-    Ok((
-        host.trim_matches(['[', ']']).to_string(),
+    Ok(HttpUrl {
+        tls,
+        host: host.to_string(),
         port,
-        path.to_string(),
-    ))
+        path: path.to_string(),
+    })
+}
+
+/// The certificates of a PEM CA bundle (an http probe's `ca_file`), as DER. The error names
+/// the file: missing, unreadable, not PEM, or without a `CERTIFICATE` block.
+pub fn read_ca_file(path: &Path) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, String> {
+    use rustls_pki_types::pem::PemObject;
+    let shown = path.display();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{shown}`: {e}"))?;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("`{shown}` is not a PEM file: {e}"))?;
+    if certs.is_empty() {
+        return Err(format!("`{shown}` holds no CERTIFICATE block"));
+    }
+    Ok(certs)
 }
 
 /// `host:port` → (host, port).
@@ -49,20 +96,40 @@ mod tests {
 
     #[test]
     fn urls_and_addresses() {
+        let url = |tls, host: &str, port, path: &str| HttpUrl {
+            tls,
+            host: host.into(),
+            port,
+            path: path.into(),
+        };
         assert_eq!(
             parse_http_url("http://127.0.0.1:8080/health").unwrap(),
-            ("127.0.0.1".into(), 8080, "/health".into())
+            url(false, "127.0.0.1", 8080, "/health")
         );
         assert_eq!(
             parse_http_url("http://localhost").unwrap(),
-            ("localhost".into(), 80, "/".into())
+            url(false, "localhost", 80, "/")
+        );
+        assert_eq!(
+            parse_http_url("https://[::1]/ready").unwrap(),
+            url(true, "::1", 443, "/ready")
+        );
+        assert_eq!(
+            parse_http_url("https://svc.local:8443").unwrap(),
+            url(true, "svc.local", 8443, "/")
         );
         assert!(
-            parse_http_url("https://x/")
+            parse_http_url("ftp://x/")
                 .unwrap_err()
-                .contains("only http://")
+                .contains("only http:// and https://")
+        );
+        assert_eq!(
+            parse_http_url("http://[::1]:9000/x").unwrap(),
+            url(false, "::1", 9000, "/x")
         );
         assert!(parse_http_url("http://x:port/").is_err());
+        assert!(parse_http_url("http://[::1/").is_err());
+        assert!(parse_http_url("https:///path").is_err());
         assert_eq!(parse_host_port("[::1]:22").unwrap(), ("::1".into(), 22));
         assert!(parse_host_port("nohost").is_err());
     }

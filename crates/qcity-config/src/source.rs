@@ -26,6 +26,12 @@ impl Source {
         }
     }
 
+    /// The directory of the file: the configuration directory, which relative paths in it
+    /// are relative to.
+    pub(crate) fn dir(&self) -> &Path {
+        self.file.parent().unwrap_or(Path::new("."))
+    }
+
     /// An error with no position in the text (missing or unreadable file).
     pub(crate) fn whole_file(file: &Path, message: String) -> ConfigError {
         ConfigError {

@@ -73,9 +73,17 @@ pub struct TaskSchedule {
     /// Run every this many milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub every_ms: Option<u64>,
-    /// A five-field cron expression, in UTC (`0 3 * * *`: every day at 03:00 UTC).
+    /// A five-field cron expression (`minute hour day-of-month month day-of-week`) in
+    /// `timezone`, UTC by default (`0 3 * * *`: every day at 03:00). Names (`JAN`, `MON-FRI`)
+    /// and `@yearly`, `@monthly`, `@weekly`, `@daily`, `@hourly` are accepted; as in Vixie
+    /// cron, a day matches either day field when both are restricted, both when either
+    /// begins with `*`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cron: Option<String>,
+    /// The IANA time zone `cron` is read in (`Europe/Berlin`); UTC if absent. Only with
+    /// `cron`. A time skipped by a daylight-saving jump runs at the first instant after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
 }
 
 /// One supervised program.
@@ -260,7 +268,7 @@ pub struct ProbeSpec {
     /// Runs a command; passes when it exits with the expected code within the timeout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecCheck>,
-    /// An HTTP GET (http:// only); passes on the expected status (and body text).
+    /// An HTTP GET (`http://` or `https://`); passes on the expected status (and body text).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpCheck>,
     /// Passes when a TCP connection to `address` opens within the timeout.
@@ -328,18 +336,23 @@ pub struct ExecCheck {
     pub expect_exit: i32,
 }
 
-/// `http: {url, status, body_contains}`.
+/// `http: {url, status, body_contains, ca_file}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HttpCheck {
-    /// `http://host:port/path`.
+    /// `http://host:port/path` or `https://host:port/path`. Redirects are not followed: a
+    /// redirect is the status it answers with.
     pub url: String,
     /// The expected status code (default 200).
     #[serde(default = "default_http_status")]
     pub status: u16,
-    /// Text the response body must contain.
+    /// Text the response body must contain (searched in its first 64 KiB).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// A PEM file of CA certificates trusted for an `https://` URL on top of the system's
+    /// roots (a service with a private authority); relative to the configuration directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_http_status() -> u16 {

@@ -206,10 +206,8 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
         if let Some(exec) = &probe.exec {
             exec_runnable(exec, runner, &at.key("exec").key("command"), src);
         }
-        if let Some(http) = &probe.http
-            && let Err(e) = crate::probe_target::parse_http_url(&http.url)
-        {
-            src.error(&at.key("http").key("url"), e);
+        if let Some(http) = &probe.http {
+            http_check(http, &at.key("http"), src);
         }
         if let Some(tcp) = &probe.tcp
             && let Err(e) = crate::probe_target::parse_host_port(&tcp.address)
@@ -231,6 +229,29 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
                 format!("not a valid regular expression: {first_line}"),
             );
         }
+    }
+}
+
+/// The URL parses, and a `ca_file` goes with an `https://` URL and holds certificates.
+fn http_check(http: &crate::types::HttpCheck, at: &JsonPath, src: &mut Source) {
+    let tls = match crate::probe_target::parse_http_url(&http.url) {
+        Ok(url) => Some(url.tls),
+        Err(e) => {
+            src.error(&at.key("url"), e);
+            None
+        }
+    };
+    let Some(ca_file) = &http.ca_file else { return };
+    if tls == Some(false) {
+        src.error(
+            &at.key("ca_file"),
+            format!(
+                "`{}`: a CA file only applies to an https:// URL; use https:// or remove `ca_file`",
+                ca_file.display()
+            ),
+        );
+    } else if let Err(e) = crate::probe_target::read_ca_file(&src.dir().join(ca_file)) {
+        src.error(&at.key("ca_file"), e);
     }
 }
 
@@ -295,11 +316,18 @@ pub(crate) fn tasks(tasks: &[crate::types::TaskSpec], src: &mut Source) {
                     src.error(&at.key("every_ms"), "must be at least 1000")
                 }
                 (None, Some(expr)) => {
-                    if let Err(e) = crate::cron::Cron::parse(expr) {
+                    if let Err(e) = crate::cron::Cron::parse(expr, None) {
                         src.error(&at.key("cron"), format!("not a cron expression: {e}"));
                     }
                 }
                 _ => {}
+            }
+            if let Some(tz) = &schedule.timezone {
+                if schedule.cron.is_none() {
+                    src.error(&at.key("timezone"), "only applies to `cron`");
+                } else if let Err(e) = crate::cron::time_zone(tz) {
+                    src.error(&at.key("timezone"), e);
+                }
             }
         }
     }

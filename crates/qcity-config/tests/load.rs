@@ -337,7 +337,7 @@ fn probe_errors_name_the_field_and_what_is_wrong() {
         r#"{"runners": [{"name": "r", "command": ["true"], "probes": [
   {"name": "both", "tcp": {"address": "127.0.0.1:1"}, "process": {}},
   {"name": "re", "log": {"pattern": "error: (unclosed"}},
-  {"name": "url", "http": {"url": "https://example.org/health"}},
+  {"name": "url", "http": {"url": "ftp://example.org/health"}},
   {"name": "cmd", "exec": {"command": ["qcity-no-such-probe-program"]}},
   {"name": "addr", "tcp": {"address": "localhost"}, "interval_ms": 5},
   {"name": "re", "process": {}}
@@ -348,7 +348,7 @@ fn probe_errors_name_the_field_and_what_is_wrong() {
     for want in [
         "runners[0].probes[0]: a probe needs exactly one of",
         "runners[0].probes[1].log.pattern: not a valid regular expression",
-        "runners[0].probes[2].http.url: `https://example.org/health`: only http:// URLs",
+        "runners[0].probes[2].http.url: `ftp://example.org/health`: only http:// and https:// URLs",
         "runners[0].probes[3].exec.command[0]: program `qcity-no-such-probe-program` not found",
         "runners[0].probes[4].tcp.address: `localhost`: expected host:port",
         "runners[0].probes[4].interval_ms: must be at least 100",
@@ -358,6 +358,36 @@ fn probe_errors_name_the_field_and_what_is_wrong() {
         assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
     }
     assert!(errs.contains("runner_manifest.json:3:"), "{errs}");
+}
+
+#[test]
+fn an_http_probe_ca_file_must_be_readable_pem_and_go_with_https() {
+    let manifest = r#"{"runners": [{"name": "r", "command": ["true"], "probes": [
+  {"name": "ok", "http": {"url": "https://127.0.0.1:8443/", "ca_file": "ca.pem"}},
+  {"name": "missing", "http": {"url": "https://127.0.0.1/", "ca_file": "no-such.pem"}},
+  {"name": "text", "http": {"url": "https://127.0.0.1/", "ca_file": "notes.txt"}},
+  {"name": "broken", "http": {"url": "https://127.0.0.1/", "ca_file": "broken.pem"}},
+  {"name": "plain", "http": {"url": "http://127.0.0.1/", "ca_file": "ca.pem"}}
+]}]}"#;
+    // The config check reads PEM blocks; the engine parses the certificates themselves.
+    let ca = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+    let broken = "-----BEGIN CERTIFICATE-----\nno base64 here!\n-----END CERTIFICATE-----\n";
+    let errs = errors(&[
+        (MANIFEST, manifest),
+        ("ca.pem", ca),
+        ("notes.txt", "not a certificate\n"),
+        ("broken.pem", broken),
+    ]);
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    let want = [
+        "<dir>/runner_manifest.json:3:72: runners[0].probes[1].http.ca_file: cannot read `<dir>/no-such.pem`: ",
+        "<dir>/runner_manifest.json:4:69: runners[0].probes[2].http.ca_file: `<dir>/notes.txt` holds no CERTIFICATE block",
+        "<dir>/runner_manifest.json:5:71: runners[0].probes[3].http.ca_file: `<dir>/broken.pem` is not a PEM file: ",
+        "<dir>/runner_manifest.json:6:69: runners[0].probes[4].http.ca_file: `ca.pem`: a CA file only applies to an https:// URL",
+    ];
+    for (got, want) in errs.iter().zip(want) {
+        assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+    }
 }
 
 #[test]
@@ -375,13 +405,43 @@ fn task_errors_name_the_field() {
     .unwrap();
     let errs = qcity_config::load_dir(dir.path()).unwrap_err().to_string();
     for want in [
-        "tasks[1].schedule.cron: not a cron expression: hour: `25` is outside 0-23",
+        "tasks[1].schedule.cron: not a cron expression: hour `25`: number out of bounds (allowed: 0-23)",
         "tasks[2].schedule: give exactly one of `every_ms` and `cron`",
         "tasks[3].name: duplicate task name `ok`",
         "tasks[3].command: command is empty",
     ] {
         assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
     }
+}
+
+#[test]
+fn cron_time_zones_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("runner_manifest.json"),
+        r#"{"tasks": [
+  {"name": "berlin", "command": ["true"], "schedule": {"cron": "0 3 * * MON-FRI", "timezone": "Europe/Berlin"}},
+  {"name": "typo", "command": ["true"], "schedule": {"cron": "@daily", "timezone": "Europe/Berln"}},
+  {"name": "nowhere", "command": ["true"], "schedule": {"cron": "0 3 * * *", "timezone": "Mars/Olympus"}},
+  {"name": "period", "command": ["true"], "schedule": {"every_ms": 60000, "timezone": "UTC"}},
+  {"name": "seconds", "command": ["true"], "schedule": {"cron": "0 0 3 * * *", "timezone": "UTC"}},
+  {"name": "names", "command": ["true"], "schedule": {"cron": "0 3 * MON *"}}
+]}"#,
+    )
+    .unwrap();
+    let errs = qcity_config::load_dir(dir.path()).unwrap_err().to_string();
+    for want in [
+        "tasks[1].schedule.timezone: unknown time zone `Europe/Berln` (did you mean `Europe/Berlin`?)",
+        "tasks[2].schedule.timezone: unknown time zone `Mars/Olympus`: expected an IANA name",
+        "tasks[3].schedule.timezone: only applies to `cron`",
+        "tasks[4].schedule.cron: not a cron expression: `0 0 3 * * *`: expected 5 fields \
+         (minute hour day-of-month month day-of-week), found 6 (a seconds field is not supported)",
+        "tasks[5].schedule.cron: not a cron expression: month `MON`: `MON` is not a month name",
+    ] {
+        assert!(errs.contains(want), "missing {want:?} in:\n{errs}");
+    }
+    assert!(!errs.contains("tasks[0]"), "{errs}");
+    assert!(errs.contains("runner_manifest.json:3:"), "{errs}");
 }
 
 #[test]

@@ -3,11 +3,11 @@
 //! started with `--health-check-addr` (or `BUILDKITE_AGENT_HEALTH_CHECK_ADDR`), answers `/` with
 //! 200 and `OK: Buildkite agent is running`; the `runner` probe asks it.
 
-use crate::kind::{ExitVerdict, Said, Signal};
+use crate::kind::{ExitVerdict, LineEvent, Said};
 
-pub fn parse(line: &str) -> Option<Signal> {
+pub fn parse(line: &str) -> Option<LineEvent> {
     if line.contains("failed to run startup hook") {
-        return Some(Signal::StartupFailed {
+        return Some(LineEvent::StartupFailed {
             message: line.trim().to_string(),
         });
     }

@@ -39,6 +39,12 @@ pub enum EventKind {
         reason: String,
         advice: String,
     },
+    /// The notifier decided to tell people something, on this channel (`desktop`: the tray
+    /// shows it).
+    Notice {
+        channel: String,
+        notice: crate::notice::Notice,
+    },
     /// A probe's verdict changed (pending, passing, failing), with what its check found.
     ProbeChanged {
         runner: String,
@@ -191,6 +197,7 @@ impl EventKind {
             Self::TaskSkipped { .. } => "task-skipped",
             Self::AutotestFinished { .. } => "autotest-finished",
             Self::Escalation { .. } => "escalation",
+            Self::Notice { .. } => "notice",
             Self::Control { .. } => "control",
             Self::ConfigApplied { .. } => "config-applied",
             Self::ConfigRejected { .. } => "config-rejected",
@@ -210,6 +217,7 @@ impl EventKind {
             | Self::ProbeChanged { runner, .. }
             | Self::Heal { runner, .. } => Some(runner),
             Self::Escalation { runner, .. } | Self::Reconciled { runner, .. } => runner.as_deref(),
+            Self::Notice { notice, .. } => notice.runner.as_deref(),
             Self::Control { target, .. } => Some(target),
             Self::TaskFinished { run } => Some(&run.task),
             Self::TaskSkipped { task, .. } => Some(task),

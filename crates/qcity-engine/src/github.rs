@@ -2,52 +2,52 @@
 //! exit codes mean. The strings and codes are those of `../shared/facts/runners.md`; lines are
 //! matched on their stable part (the `{UTC}: ` prefix and the job names vary).
 
-use crate::kind::{ExitVerdict, Said, Signal};
+use crate::kind::{ExitVerdict, LineEvent, Said};
 
 /// Reads one line of the listener's output.
-pub fn parse(line: &str) -> Option<Signal> {
+pub fn parse(line: &str) -> Option<LineEvent> {
     // The `√` of the connected line is printed in colour: match the words only.
     if line.contains("Connected to GitHub") {
-        return Some(Signal::Connected);
+        return Some(LineEvent::Connected);
     }
     if line.ends_with(": Listening for Jobs") {
-        return Some(Signal::Listening);
+        return Some(LineEvent::Listening);
     }
     if let Some((_, job)) = line.split_once(": Running job: ") {
-        return Some(Signal::JobStarted {
+        return Some(LineEvent::JobStarted {
             job: job.to_string(),
         });
     }
     if let Some((head, result)) = line.split_once(" completed with result: ")
         && let Some((_, job)) = head.split_once(": Job ")
     {
-        return Some(Signal::JobCompleted {
+        return Some(LineEvent::JobCompleted {
             job: job.to_string(),
             result: result.trim().to_string(),
         });
     }
     if let Some((_, rest)) = line.split_once(": Runner connect error: ") {
         let message = rest.trim_end_matches(" Retrying until reconnected.");
-        return Some(Signal::ConnectionLost {
+        return Some(LineEvent::ConnectionLost {
             message: message.trim_end_matches('.').to_string(),
         });
     }
     if line.ends_with(": Runner reconnected.") {
-        return Some(Signal::Reconnected);
+        return Some(LineEvent::Reconnected);
     }
     if line.contains("The runner registration has been deleted from the server")
         || line.contains("The runner no longer exists on the server")
     {
-        return Some(Signal::RegistrationDeleted);
+        return Some(LineEvent::RegistrationDeleted);
     }
     if line.contains("Runner is not configured.") {
-        return Some(Signal::NotConfigured);
+        return Some(LineEvent::NotConfigured);
     }
     if line.contains("A session for this runner already exists.") {
-        return Some(Signal::SessionConflict);
+        return Some(LineEvent::SessionConflict);
     }
     if line.contains("Runner update in progress") {
-        return Some(Signal::Updating);
+        return Some(LineEvent::Updating);
     }
     None
 }
@@ -105,52 +105,52 @@ mod tests {
         let cases = [
             (
                 "\u{1b}[32m√ Connected to GitHub\u{1b}[0m",
-                Some(Signal::Connected),
+                Some(LineEvent::Connected),
             ),
             ("Current runner version: '2.336.0'", None),
             (
                 "2026-08-22 10:00:00Z: Listening for Jobs",
-                Some(Signal::Listening),
+                Some(LineEvent::Listening),
             ),
             (
                 "2026-08-22 10:00:05Z: Running job: build (ubuntu, 3.12)",
-                Some(Signal::JobStarted {
+                Some(LineEvent::JobStarted {
                     job: "build (ubuntu, 3.12)".into(),
                 }),
             ),
             (
                 "2026-08-22 10:03:05Z: Job build (ubuntu, 3.12) completed with result: Succeeded",
-                Some(Signal::JobCompleted {
+                Some(LineEvent::JobCompleted {
                     job: "build (ubuntu, 3.12)".into(),
                     result: "Succeeded".into(),
                 }),
             ),
             (
                 "2026-08-22 10:04:00Z: Runner connect error: The HTTP request timed out. Retrying until reconnected.",
-                Some(Signal::ConnectionLost {
+                Some(LineEvent::ConnectionLost {
                     message: "The HTTP request timed out".into(),
                 }),
             ),
             (
                 "2026-08-22 10:05:00Z: Runner reconnected.",
-                Some(Signal::Reconnected),
+                Some(LineEvent::Reconnected),
             ),
             (
                 "Failed to create a session. The runner registration has been deleted from the server, please re-configure. Runner registrations are automatically deleted for runners that have not connected to the service recently.",
-                Some(Signal::RegistrationDeleted),
+                Some(LineEvent::RegistrationDeleted),
             ),
             (
                 "The runner no longer exists on the server. Cleaning up local configuration.",
-                Some(Signal::RegistrationDeleted),
+                Some(LineEvent::RegistrationDeleted),
             ),
-            ("Runner is not configured.", Some(Signal::NotConfigured)),
+            ("Runner is not configured.", Some(LineEvent::NotConfigured)),
             (
                 "A session for this runner already exists.",
-                Some(Signal::SessionConflict),
+                Some(LineEvent::SessionConflict),
             ),
             (
                 "Runner update in progress, do not shutdown runner.",
-                Some(Signal::Updating),
+                Some(LineEvent::Updating),
             ),
             ("echo Running job: not a listener line", None),
         ];

@@ -4,50 +4,50 @@
 //! (`{"msg":"Job succeeded","job":42,…}`) work. Its exit codes carry no meaning beyond
 //! success or failure, so the restart policy alone decides.
 
-use crate::kind::{Signal, field};
+use crate::kind::{LineEvent, field};
 
-pub fn parse(line: &str) -> Option<Signal> {
+pub fn parse(line: &str) -> Option<LineEvent> {
     if line.contains("Checking for jobs... received") {
-        return Some(Signal::JobStarted { job: job_of(line) });
+        return Some(LineEvent::JobStarted { job: job_of(line) });
     }
     if line.contains("Job succeeded") {
-        return Some(Signal::JobCompleted {
+        return Some(LineEvent::JobCompleted {
             job: job_of(line),
             result: "succeeded".into(),
         });
     }
     // Before "Job failed:", which would also match the first words.
     if line.contains("Job failed (system failure):") {
-        return Some(Signal::JobCompleted {
+        return Some(LineEvent::JobCompleted {
             job: job_of(line),
             result: "failed (system failure)".into(),
         });
     }
     if line.contains("Job failed:") {
-        return Some(Signal::JobCompleted {
+        return Some(LineEvent::JobCompleted {
             job: job_of(line),
             result: "failed".into(),
         });
     }
     if line.contains("Checking for jobs... failed") {
-        return Some(Signal::ConnectionLost {
+        return Some(LineEvent::ConnectionLost {
             message: "checking for jobs failed".into(),
         });
     }
     if line.contains("Checking for jobs... GitLab instance currently unavailable") {
-        return Some(Signal::ConnectionLost {
+        return Some(LineEvent::ConnectionLost {
             message: "GitLab instance currently unavailable".into(),
         });
     }
     if let Some((_, rest)) = line.split_once("Runner ")
         && let Some((who, _)) = rest.split_once(" is unhealthy and will be disabled for ")
     {
-        return Some(Signal::ConnectionLost {
+        return Some(LineEvent::ConnectionLost {
             message: format!("runner {who} is unhealthy and disabled for a while"),
         });
     }
     if line.contains("Configuration loaded") {
-        return Some(Signal::Listening);
+        return Some(LineEvent::Listening);
     }
     None
 }
@@ -72,54 +72,54 @@ mod tests {
         let cases = [
             (
                 "Checking for jobs... received                       job=1234 repo_url=https://gitlab.example.com/g/p.git runner=ab12cd34",
-                Some(Signal::JobStarted { job: "1234".into() }),
+                Some(LineEvent::JobStarted { job: "1234".into() }),
             ),
             (
                 r#"{"job":77,"level":"info","msg":"Checking for jobs... received","runner":"ab12"}"#,
-                Some(Signal::JobStarted { job: "77".into() }),
+                Some(LineEvent::JobStarted { job: "77".into() }),
             ),
             (
                 "Job succeeded                                       duration_s=3.2 job=1234 project=5 runner=ab12cd34",
-                Some(Signal::JobCompleted {
+                Some(LineEvent::JobCompleted {
                     job: "1234".into(),
                     result: "succeeded".into(),
                 }),
             ),
             (
                 "Job failed: exit code 1                             duration_s=1.0 job=1235 project=5 runner=ab12cd34",
-                Some(Signal::JobCompleted {
+                Some(LineEvent::JobCompleted {
                     job: "1235".into(),
                     result: "failed".into(),
                 }),
             ),
             (
                 "Job failed (system failure): prepare environment: exit status 1  job=1236 runner=ab12cd34",
-                Some(Signal::JobCompleted {
+                Some(LineEvent::JobCompleted {
                     job: "1236".into(),
                     result: "failed (system failure)".into(),
                 }),
             ),
             (
                 "Checking for jobs... failed                         runner=ab12cd34 status=couldn't execute POST",
-                Some(Signal::ConnectionLost {
+                Some(LineEvent::ConnectionLost {
                     message: "checking for jobs failed".into(),
                 }),
             ),
             (
                 "Checking for jobs... GitLab instance currently unavailable  runner=ab12cd34",
-                Some(Signal::ConnectionLost {
+                Some(LineEvent::ConnectionLost {
                     message: "GitLab instance currently unavailable".into(),
                 }),
             ),
             (
                 r#"Runner "https://gitlab.example.com/ab12cd34" is unhealthy and will be disabled for 3600 seconds!"#,
-                Some(Signal::ConnectionLost {
+                Some(LineEvent::ConnectionLost {
                     message: r#"runner "https://gitlab.example.com/ab12cd34" is unhealthy and disabled for a while"#.into(),
                 }),
             ),
             (
                 "Configuration loaded                                builds=0 max_builds=1",
-                Some(Signal::Listening),
+                Some(LineEvent::Listening),
             ),
             ("Starting multi-runner from /etc/gitlab-runner/config.toml...", None),
         ];

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use qcity_platform::proc;
 use qcity_store::{AuditRecord, EventRow, LedgerOp, ProcessRecord, Store};
 use tokio::sync::watch;
 
 use crate::bus::EventReceiver;
 use crate::event::{Event, EventKind, RunnerState};
-use crate::process;
 
 const BATCH: usize = 4096;
 
@@ -179,7 +179,7 @@ impl LedgerTracker {
 
 /// 0 when the process is already gone (then its `Gone` follows in the same or next batch).
 fn start_ticks(proc_root: &Path, pid: u32) -> u64 {
-    process::stat(proc_root, pid)
+    proc::stat(proc_root, pid)
         .map(|s| s.start_ticks)
         .unwrap_or(0)
 }

@@ -5,11 +5,12 @@
 use qcity_config::RunnerKind;
 use serde::{Deserialize, Serialize};
 
-use crate::output::LineParser;
+/// Reads one line of a runner's output.
+pub type LineParser = fn(&str) -> Option<LineEvent>;
 
 /// What one output line of a runner says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signal {
+pub enum LineEvent {
     Connected,
     Listening,
     JobStarted {
@@ -55,7 +56,7 @@ pub enum Activity {
     Updating,
 }
 
-impl Signal {
+impl LineEvent {
     /// The activity this signal moves the runner to, if it moves it.
     pub fn activity(&self) -> Option<Activity> {
         Some(match self {
@@ -86,11 +87,11 @@ pub struct Said {
 }
 
 impl Said {
-    pub fn note(&mut self, signal: &Signal) {
-        match signal {
-            Signal::RegistrationDeleted => self.registration_deleted = true,
-            Signal::NotConfigured => self.not_configured = true,
-            Signal::StartupFailed { message } => self.startup_failed = Some(message.clone()),
+    pub fn note(&mut self, event: &LineEvent) {
+        match event {
+            LineEvent::RegistrationDeleted => self.registration_deleted = true,
+            LineEvent::NotConfigured => self.not_configured = true,
+            LineEvent::StartupFailed { message } => self.startup_failed = Some(message.clone()),
             _ => {}
         }
     }
@@ -183,6 +184,23 @@ pub fn stop_signal(kind: RunnerKind) -> StopSignal {
 /// they keep coming (it repeats them every `check_interval`, 3 s by default).
 pub fn offline_is_sticky(kind: RunnerKind) -> bool {
     kind != RunnerKind::Gitlab
+}
+
+/// The `host:port` of the runner's own health-check server, if its kind has one and it is
+/// turned on (a Buildkite agent with `--health-check-addr`).
+pub fn health_server(
+    kind: RunnerKind,
+    argv: &[String],
+    env: &[(std::ffi::OsString, std::ffi::OsString)],
+) -> Option<String> {
+    match kind {
+        RunnerKind::Buildkite => crate::buildkite::health_check_addr(
+            argv,
+            env.iter()
+                .filter_map(|(k, v)| Some((k.to_str()?, v.to_str()?))),
+        ),
+        RunnerKind::Command | RunnerKind::Github | RunnerKind::Gitlab => None,
+    }
 }
 
 /// How long a non-sticky offline line counts.

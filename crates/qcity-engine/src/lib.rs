@@ -7,7 +7,8 @@ pub mod autotest;
 pub mod backoff;
 pub mod buildkite;
 pub mod bus;
-pub mod clock;
+/// Wall-clock time, from `qcity-platform` (kept here: the engine's callers say `clock::now_ms`).
+pub use qcity_platform::clock;
 pub mod datadir;
 mod engine;
 pub mod event;
@@ -17,6 +18,7 @@ pub mod healer;
 pub mod job_hook;
 mod journal;
 pub mod kind;
+pub mod launcher;
 pub mod notice;
 pub mod output;
 pub mod overall;

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
+use crate::kind::{LineEvent, LineParser};
+
 /// Limits of one runner's output.
 #[derive(Debug, Clone, Copy)]
 pub struct OutputLimits {
@@ -35,7 +37,7 @@ pub struct RunnerOutput {
 struct LineWatch {
     partial: Vec<u8>,
     parse: LineParser,
-    tx: SignalSender,
+    tx: LineEventSender,
 }
 
 impl std::fmt::Debug for LineWatch {
@@ -44,10 +46,8 @@ impl std::fmt::Debug for LineWatch {
     }
 }
 
-/// Reads one line of a runner's output.
-pub type LineParser = fn(&str) -> Option<crate::kind::Signal>;
 /// Where recognised lines go: the runner task.
-pub type SignalSender = tokio::sync::mpsc::Sender<crate::kind::Signal>;
+pub type LineEventSender = tokio::sync::mpsc::Sender<LineEvent>;
 
 /// A line longer than this is parsed by its first bytes; no parser needs more.
 const MAX_LINE: usize = 8 * 1024;
@@ -69,10 +69,10 @@ impl LineWatch {
 
     fn emit(&mut self) {
         let line = String::from_utf8_lossy(&self.partial);
-        if let Some(signal) = (self.parse)(line.trim_end_matches('\r')) {
+        if let Some(event) = (self.parse)(line.trim_end_matches('\r')) {
             // Signals are a few per job; a full queue means the task is gone or stuck.
-            if self.tx.try_send(signal).is_err() {
-                tracing::warn!("runner signal dropped: the runner task is not reading");
+            if self.tx.try_send(event).is_err() {
+                tracing::warn!("runner output event dropped: the runner task is not reading");
             }
         }
         self.partial.clear();
@@ -122,7 +122,7 @@ impl RunnerOutput {
     }
 
     /// Sends every complete line that `parse` recognises to `tx` from now on (`None`: stop).
-    pub fn watch_lines(&self, watch: Option<(LineParser, SignalSender)>) {
+    pub fn watch_lines(&self, watch: Option<(LineParser, LineEventSender)>) {
         *lock(&self.lines) = watch.map(|(parse, tx)| LineWatch {
             partial: Vec::new(),
             parse,

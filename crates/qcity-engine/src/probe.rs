@@ -9,9 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use qcity_config::{LogExpect, ProbeCheck, ProbeSpec, RunnerKind};
+use qcity_config::{LogExpect, ProbeCheck, ProbeSpec};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
 
 use crate::bus::Bus;
@@ -161,6 +160,8 @@ async fn run(plan: Arc<RunnerPlan>, spec: ProbeSpec, ctx: ProbeContext) {
         ProbeCheck::Log(check) => Some(LogWatch::start(&ctx.output, &check.pattern)),
         _ => None,
     };
+    // An http probe's client: taken at its first check and kept (see `http_client`).
+    let mut http = None;
     let mut ticker = aligned_interval(Duration::from_millis(spec.interval_ms));
     let mut verdict = Verdict::pending();
     loop {
@@ -188,13 +189,11 @@ async fn run(plan: Arc<RunnerPlan>, spec: ProbeSpec, ctx: ProbeContext) {
             continue;
         }
         let timeout = Duration::from_millis(spec.timeout_ms);
-        let result =
-            match tokio::time::timeout(timeout, check(&plan, &spec, log.as_ref(), &ctx.status))
-                .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(format!("no answer within {} ms", spec.timeout_ms)),
-            };
+        let checked = check(&plan, &spec, log.as_ref(), &mut http, &ctx.status);
+        let result = match tokio::time::timeout(timeout, checked).await {
+            Ok(r) => r,
+            Err(_) => Err(format!("no answer within {} ms", spec.timeout_ms)),
+        };
         let ok = result.is_ok();
         let detail = result.unwrap_or_else(|e| e);
         let changed = verdict.record(ok, &spec);
@@ -253,7 +252,7 @@ pub async fn check_once(
         }
         _ => {
             let timeout = Duration::from_millis(spec.timeout_ms);
-            match tokio::time::timeout(timeout, check(plan, spec, None, status)).await {
+            match tokio::time::timeout(timeout, check(plan, spec, None, &mut None, status)).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {} ms", spec.timeout_ms)),
             }
@@ -261,11 +260,13 @@ pub async fn check_once(
     }
 }
 
-/// One check: `Ok(what it found)` or `Err(why it failed)`.
+/// One check: `Ok(what it found)` or `Err(why it failed)`. `http` keeps an http probe's
+/// client from one check to the next.
 async fn check(
     plan: &RunnerPlan,
     spec: &ProbeSpec,
     log: Option<&LogWatch>,
+    http: &mut Option<reqwest::Client>,
     status: &StatusTable,
 ) -> Result<String, String> {
     match spec.check() {
@@ -273,7 +274,7 @@ async fn check(
         ProbeCheck::Disk(disk) => {
             let path = disk.path.as_deref().unwrap_or(Path::new("."));
             let min = disk.min_free_mb.unwrap_or(0);
-            match crate::resources::free_disk_mb(path) {
+            match qcity_platform::disk::free_mb(path) {
                 None => Err(format!("cannot read the free space of {}", path.display())),
                 Some(free) if free < min => Err(format!(
                     "{free} MB free on {}, below {min} MB",
@@ -285,34 +286,37 @@ async fn check(
         // The caller only checks while the runner is running.
         ProbeCheck::Process(_) => Ok("running".into()),
         ProbeCheck::Exec(exec) => {
-            let mut cmd = tokio::process::Command::new(&exec.command[0]);
-            cmd.args(&exec.command[1..])
-                .env_clear()
-                .envs(plan.env.iter().map(|(k, v)| (k, v)))
-                .stdin(std::process::Stdio::null())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .kill_on_drop(true);
-            if let Some(dir) = &plan.cwd {
-                cmd.current_dir(dir);
-            }
-            let status = cmd
-                .status()
-                .await
-                .map_err(|e| format!("cannot run `{}`: {e}", exec.command[0]))?;
-            match status.code() {
+            let end = crate::launcher::run(crate::launcher::Launch {
+                argv: &exec.command,
+                env: &plan.env,
+                clear_env: true,
+                cwd: plan.cwd.as_deref(),
+                timeout: Duration::from_millis(spec.timeout_ms),
+                grace: EXEC_GRACE,
+                keep_output: 0,
+                inherit_fd: None,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            match end.code {
+                _ if end.timed_out => Err(format!("no answer within {} ms", spec.timeout_ms)),
                 Some(code) if code == exec.expect_exit => Ok(format!("exit {code}")),
                 Some(code) => Err(format!("exit {code}, expected {}", exec.expect_exit)),
                 None => Err("killed by a signal".into()),
             }
         }
-        ProbeCheck::Http(http) => {
-            let (host, port, path) = qcity_config::probe_target::parse_http_url(&http.url)?;
-            let (status, body) = http_get(&host, port, &path).await?;
-            if status != http.status {
-                return Err(format!("status {status}, expected {}", http.status));
+        ProbeCheck::Http(http_check) => {
+            let url = qcity_config::probe_target::parse_http_url(&http_check.url)?;
+            let client = match http {
+                Some(client) => client,
+                None => http.insert(http_client(url.tls, http_check.ca_file.as_deref())?),
+            };
+            let target = host_port(&url.host, url.port);
+            let (status, body) = http_get(client, &http_check.url, &target).await?;
+            if status != http_check.status {
+                return Err(format!("status {status}, expected {}", http_check.status));
             }
-            if let Some(text) = &http.body_contains
+            if let Some(text) = &http_check.body_contains
                 && !body.contains(text.as_str())
             {
                 return Err(format!("status {status}, but the body lacks `{text}`"));
@@ -357,24 +361,20 @@ async fn runner_check(plan: &RunnerPlan, status: &StatusTable) -> Result<String,
         Some(other) => return Err(format!("the runner is {}", other.name())),
         None => return Err("the runner is not running".into()),
     }
-    if plan.kind == RunnerKind::Buildkite {
-        let env = plan
-            .env
-            .iter()
-            .filter_map(|(k, v)| Some((k.to_str()?, v.to_str()?)));
-        if let Some(addr) = crate::buildkite::health_check_addr(&plan.argv, env) {
-            let (host, port) = qcity_config::probe_target::parse_host_port(&addr)?;
-            let (code, body) = http_get(&host, port, "/")
-                .await
-                .map_err(|e| format!("health-check server {addr}: {e}"))?;
-            if code != 200 || !body.starts_with("OK") {
-                return Err(format!(
-                    "health-check server {addr} answered {code}: {}",
-                    body.trim()
-                ));
-            }
-            return Ok(format!("health-check server {addr}: {}", body.trim()));
+    if let Some(addr) = crate::kind::health_server(plan.kind, &plan.argv, &plan.env) {
+        let (host, port) = qcity_config::probe_target::parse_host_port(&addr)?;
+        let target = host_port(&host, port);
+        let client = http_client(false, None)?;
+        let (code, body) = http_get(&client, &format!("http://{target}/"), &target)
+            .await
+            .map_err(|e| format!("health-check server {addr}: {e}"))?;
+        if code != 200 || !body.starts_with("OK") {
+            return Err(format!(
+                "health-check server {addr} answered {code}: {}",
+                body.trim()
+            ));
         }
+        return Ok(format!("health-check server {addr}: {}", body.trim()));
     }
     match status.activity_of(&plan.name) {
         Some((Activity::Offline { reason }, at_ms))
@@ -394,44 +394,134 @@ async fn runner_check(plan: &RunnerPlan, status: &StatusTable) -> Result<String,
     }
 }
 
+/// Between SIGTERM and SIGKILL for an exec probe past its timeout: a check, not a service.
+const EXEC_GRACE: Duration = Duration::from_millis(500);
+
 /// The largest response read; a health endpoint answers in far less.
 const MAX_RESPONSE: usize = 64 * 1024;
 
-/// A plain HTTP/1.1 GET: (status, body as text). Chunked bodies are searched as they come.
-async fn http_get(host: &str, port: u16, path: &str) -> Result<(u16, String), String> {
-    let mut stream = tokio::net::TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("{host}:{port}: {e}"))?;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: qcity-probe\r\nConnection: close\r\n\r\n"
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("sending the request: {e}"))?;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = stream
-            .read(&mut chunk)
-            .await
-            .map_err(|e| format!("reading the response: {e}"))?;
-        if n == 0 || buf.len() >= MAX_RESPONSE {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
+/// `host:port`, the IPv6 host in brackets: the server as errors name it, and a URL's authority.
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
-    let text = String::from_utf8_lossy(&buf);
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| "not an HTTP response".to_string())?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
+}
+
+/// What an http probe's client trusts: the key of the shared clients.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Trust {
+    /// `http://`: no certificate to check, so no root store is loaded.
+    Plain,
+    /// `https://`: the system's roots and these certificates (DER, from a `ca_file`).
+    System(Vec<Vec<u8>>),
+}
+
+/// The client for an http probe: one per trust, shared by every probe with that trust and
+/// kept for the engine's life (a client with the system's roots holds its own parsed copy of
+/// them, so one per probe would cost hundreds of copies). `ca_file` is read now: a probe
+/// calls this at its first check, so a changed file counts once the probe starts again (a
+/// reload that changes it, or a restart).
+fn http_client(tls: bool, ca_file: Option<&Path>) -> Result<reqwest::Client, String> {
+    type Clients = std::sync::Mutex<std::collections::HashMap<Trust, reqwest::Client>>;
+    static CLIENTS: std::sync::OnceLock<Clients> = std::sync::OnceLock::new();
+    let trust = match (tls, ca_file) {
+        (false, _) => Trust::Plain,
+        (true, None) => Trust::System(Vec::new()),
+        (true, Some(path)) => Trust::System(
+            qcity_config::probe_target::read_ca_file(path)?
+                .into_iter()
+                .map(|der| der.to_vec())
+                .collect(),
+        ),
+    };
+    // Held while building, so probes starting together load the system's roots once.
+    let mut clients = CLIENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(client) = clients.get(&trust) {
+        return Ok(client.clone());
+    }
+    let client = build_client(&trust).map_err(|e| match ca_file {
+        Some(path) => format!("cannot use the CA file `{}`: {e}", path.display()),
+        None => format!("cannot set up the HTTP client: {e}"),
+    })?;
+    clients.insert(trust, client.clone());
+    Ok(client)
+}
+
+fn build_client(trust: &Trust) -> Result<reqwest::Client, String> {
+    // reqwest is built without a crypto provider of its own (its default, aws-lc-rs, is a
+    // heavy native build): rustls' ring, which ureq uses too, becomes the process default.
+    // Err means one is installed already, which reqwest then uses.
+    static PROVIDER: std::sync::Once = std::sync::Once::new();
+    PROVIDER.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    let builder = reqwest::Client::builder()
+        .user_agent("qcity-probe")
+        // A redirect is the endpoint's answer, reported as its status (`status 301,
+        // expected 200`). Following it would check another endpoint, perhaps on another
+        // host, and a redirect to a login page would pass; a service whose healthy answer
+        // is a redirect expects that status.
+        .redirect(reqwest::redirect::Policy::none())
+        // The service itself is checked, not a path to it through a proxy set in the
+        // daemon's environment.
+        .no_proxy()
+        // A new connection per check, as before: it proves the service still accepts
+        // connections, and hundreds of probes hold no idle sockets between checks.
+        .pool_max_idle_per_host(0);
+    let builder = match trust {
+        Trust::Plain => builder.tls_certs_only([]),
+        Trust::System(extra) => builder.tls_certs_merge(
+            extra
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| innermost(&e).to_string())?,
+        ),
+    };
+    builder.build().map_err(|e| innermost(&e).to_string())
+}
+
+/// The last error in `e`'s chain of sources: what actually went wrong (`Connection refused
+/// (os error 111)`, `invalid peer certificate: UnknownIssuer`).
+fn innermost<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> &'a (dyn std::error::Error + 'static) {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause
+}
+
+/// A GET of `url`: (status, the body's first `MAX_RESPONSE` bytes as text). The body ends
+/// where its length or its last chunk says, not at the close of a keep-alive connection.
+/// Errors begin with `target` (`host:port`).
+async fn http_get(
+    client: &reqwest::Client,
+    url: &str,
+    target: &str,
+) -> Result<(u16, String), String> {
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("{target}: {}", innermost(&e)))?;
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    while body.len() < MAX_RESPONSE {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => return Err(format!("{target}: reading the response: {}", innermost(&e))),
+        }
+    }
+    body.truncate(MAX_RESPONSE);
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Follows a runner's output and remembers when `pattern` last matched a line.
@@ -508,6 +598,25 @@ mod tests {
         );
         assert!(v.record(true, &s));
         assert_eq!(v.state, ProbeState::Passing);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_names_the_server() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = http_client(false, None).unwrap();
+        let target = host_port("127.0.0.1", port);
+        let err = http_get(&client, &format!("http://{target}/"), &target)
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with(&format!("127.0.0.1:{port}: ")) && err.contains("refused"),
+            "{err}"
+        );
+        assert_eq!(host_port("::1", 80), "[::1]:80");
     }
 
     #[test]

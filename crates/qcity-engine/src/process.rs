@@ -1,8 +1,8 @@
-//! Process-tree operations on Linux: signalling groups, reaping, reading `/proc`.
+//! Process-tree operations on Linux: signalling groups, reaping. (Reading `/proc` is
+//! `qcity_platform::proc`.)
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::path::Path;
 
 /// How a process ended, from `waitpid`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,57 +99,6 @@ fn kill(target: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
     }
 }
 
-/// What `/proc/PID/stat` says of a process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
-    pub pid: u32,
-    pub state: char,
-    pub ppid: u32,
-    pub pgid: u32,
-    /// Start time in clock ticks after boot (field 22): with the pid, identifies a process
-    /// across pid reuse.
-    pub start_ticks: u64,
-}
-
-/// Reads `/proc/PID/stat` under `proc_root`; `None` when the process is gone.
-pub fn stat(proc_root: &Path, pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(proc_root.join(pid.to_string()).join("stat")).ok()?;
-    parse_stat(&text)
-}
-
-fn parse_stat(text: &str) -> Option<ProcStat> {
-    // The command name (field 2) is in parentheses and may itself contain spaces or ')'.
-    let close = text.rfind(')')?;
-    let pid = text[..text.find('(')?].trim().parse().ok()?;
-    let rest: Vec<&str> = text[close + 1..].split_whitespace().collect();
-    // rest[0] is field 3 (state); field N is rest[N - 3].
-    Some(ProcStat {
-        pid,
-        state: rest.first()?.chars().next()?,
-        ppid: rest.get(1)?.parse().ok()?,
-        pgid: rest.get(2)?.parse().ok()?,
-        start_ticks: rest.get(19)?.parse().ok()?,
-    })
-}
-
-/// Pids of live processes whose environment holds `needle` (e.g. `QCITY_INSTANCE=ab12`).
-/// Processes of other users are skipped (their environ is unreadable).
-pub fn pids_with_env(proc_root: &Path, needle: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir(proc_root) else {
-        return Vec::new();
-    };
-    let own = std::process::id();
-    dir.flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| pid != own)
-        .filter(|&pid| {
-            std::fs::read(proc_root.join(pid.to_string()).join("environ"))
-                .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
-}
-
 /// Raises the soft open-files limit to the hard limit: each runner holds a pipe, a pidfd
 /// and a log file, so 200 runners need more than the common soft limit of 1024.
 pub fn raise_nofile_limit() {
@@ -175,28 +124,5 @@ pub fn reset_signal_dispositions() {
             // SAFETY: `signal` is async-signal-safe; SIG_DFL is valid for every signal here.
             unsafe { libc::signal(sig, libc::SIG_DFL) };
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_stat_with_odd_command_names() {
-        let line =
-            "4242 (my (odd) prog) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0";
-        let st = parse_stat(line).unwrap();
-        assert_eq!(
-            (st.pid, st.state, st.ppid, st.pgid, st.start_ticks),
-            (4242, 'S', 1, 4242, 987654)
-        );
-    }
-
-    #[test]
-    fn reads_own_stat() {
-        let st = stat(Path::new("/proc"), std::process::id()).unwrap();
-        assert_eq!(st.pid, std::process::id());
-        assert!(st.start_ticks > 0);
     }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use qcity_platform::proc;
 use qcity_store::{LedgerOp, Store, StoreError};
 
 use crate::process;
@@ -41,7 +42,7 @@ pub fn reconcile(
     let ledger = store.processes()?;
     let mut found: BTreeMap<u32, Leftover> = BTreeMap::new();
     for rec in &ledger {
-        let Some(st) = process::stat(proc_root, rec.pid) else {
+        let Some(st) = proc::stat(proc_root, rec.pid) else {
             continue;
         };
         let same = rec.start_ticks == 0 || st.start_ticks == rec.start_ticks;
@@ -53,11 +54,11 @@ pub fn reconcile(
         }
     }
     let marker = format!("{INSTANCE_ENV}={instance}");
-    for pid in process::pids_with_env(proc_root, &marker) {
+    for pid in proc::pids_with_env(proc_root, &marker) {
         if found.contains_key(&pid) {
             continue;
         }
-        let Some(st) = process::stat(proc_root, pid) else {
+        let Some(st) = proc::stat(proc_root, pid) else {
             continue;
         };
         if st.state != 'Z' {
@@ -108,7 +109,7 @@ fn terminate(proc_root: &Path, found: &mut BTreeMap<u32, Leftover>, grace: Durat
     let alive = |found: &BTreeMap<u32, Leftover>| {
         found.values().any(|l| {
             process::group_alive(l.pgid)
-                || process::stat(proc_root, l.pid).is_some_and(|s| s.state != 'Z')
+                || proc::stat(proc_root, l.pid).is_some_and(|s| s.state != 'Z')
         })
     };
     signal_all(found, libc::SIGTERM);

@@ -1,8 +1,8 @@
 //! The machine's own health: free disk where runners work, available memory, load, battery.
 //!
-//! Read straight from the kernel (`statvfs`, `/proc/meminfo`, `/proc/loadavg`, the
-//! power-supply class), as sysinfo does on Linux, without its dependency. The power-supply root
-//! is configurable so tests can use a directory laid out like the kernel's.
+//! The reads themselves (`statvfs`, `/proc/meminfo`, `/proc/loadavg`, the power-supply class)
+//! are `qcity-platform`'s; here they become readings, verdicts and events. The power-supply
+//! root is configurable so tests can use a directory laid out like the kernel's.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -66,79 +66,18 @@ pub fn read(disk_paths: &[PathBuf], power_supply_root: &Path) -> Readings {
             .iter()
             .map(|p| DiskReading {
                 path: p.clone(),
-                free_mb: free_disk_mb(p),
+                free_mb: qcity_platform::disk::free_mb(p),
             })
             .collect(),
-        available_memory_mb: available_memory_mb(),
-        load_1m: std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|s| s.split_whitespace().next()?.parse().ok()),
-        cpus: cpus(),
-        battery: battery(power_supply_root),
+        available_memory_mb: qcity_platform::memory::available_mb(),
+        load_1m: qcity_platform::load::load_1m(),
+        cpus: qcity_platform::load::cpus(),
+        battery: qcity_platform::power::read(power_supply_root).map(|p| Battery {
+            percent: p.percent,
+            status: p.status,
+            ac_online: p.ac_online,
+        }),
     }
-}
-
-/// CPUs available to us, read once: `available_parallelism` parses the cgroup and mount
-/// tables on every call, which would be most of a reading's cost.
-fn cpus() -> usize {
-    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-pub fn free_disk_mb(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is NUL-terminated and st is a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64) / (1024 * 1024))
-}
-
-fn available_memory_mb() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024)
-}
-
-/// The power-supply class: `*/type` is `Battery` or `Mains`; batteries have `capacity` and
-/// `status`, adapters `online`.
-pub fn battery(root: &Path) -> Option<Battery> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(root)
-        .ok()?
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    entries.sort();
-    let read = |dir: &Path, file: &str| {
-        std::fs::read_to_string(dir.join(file))
-            .ok()
-            .map(|s| s.trim().to_string())
-    };
-    let mut ac_online = None;
-    let mut battery = None;
-    for dir in &entries {
-        match read(dir, "type").as_deref() {
-            Some("Mains") => {
-                let online = read(dir, "online").as_deref() == Some("1");
-                ac_online = Some(ac_online.unwrap_or(false) || online);
-            }
-            Some("Battery") if battery.is_none() => {
-                let percent = read(dir, "capacity").and_then(|c| c.parse::<u8>().ok());
-                if let Some(percent) = percent {
-                    battery = Some((percent.min(100), read(dir, "status").unwrap_or_default()));
-                }
-            }
-            _ => {}
-        }
-    }
-    battery.map(|(percent, status)| Battery {
-        percent,
-        status,
-        ac_online,
-    })
 }
 
 /// A verdict per resource for `r` under `s`.
@@ -256,17 +195,21 @@ mod tests {
         std::fs::write(root.join(entry).join(file), format!("{value}\n")).unwrap();
     }
 
+    fn battery(root: &Path) -> Battery {
+        read(&[], root).battery.unwrap()
+    }
+
     #[test]
-    fn reads_a_power_supply_class_laid_out_like_the_kernels() {
+    fn a_low_battery_degrades_the_machine_only_while_discharging() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
-        assert_eq!(battery(root), None, "a desktop without a battery");
+        assert_eq!(read(&[], root).battery, None, "a desktop without a battery");
         write(root, "AC", "type", "Mains");
         write(root, "AC", "online", "1");
         write(root, "BAT0", "type", "Battery");
         write(root, "BAT0", "capacity", "87");
         write(root, "BAT0", "status", "Charging");
-        let b = battery(root).unwrap();
+        let b = battery(root);
         assert_eq!(
             (b.percent, b.ac_online, b.on_battery()),
             (87, Some(true), false)
@@ -274,7 +217,7 @@ mod tests {
         write(root, "AC", "online", "0");
         write(root, "BAT0", "capacity", "15");
         write(root, "BAT0", "status", "Discharging");
-        let b = battery(root).unwrap();
+        let b = battery(root);
         assert!(b.on_battery());
         let s = ResourceSettings::default();
         let r = Readings {

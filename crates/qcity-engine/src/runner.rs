@@ -22,7 +22,7 @@ use crate::backoff::{Backoff, Next};
 use crate::bus::Bus;
 use crate::clock::now_ms;
 use crate::event::{EventKind, ExitInfo, RunnerState};
-use crate::kind::{self, Activity, Drain, Said, Signal};
+use crate::kind::{self, Activity, Drain, LineEvent, Said};
 use crate::output::RunnerOutput;
 use crate::process::{self, ExitStatus};
 use crate::spawn::{self, SpawnRequest};
@@ -99,8 +99,9 @@ pub struct RunnerTask {
     shared: RunnerShared,
     backoff: Backoff,
     rx: mpsc::Receiver<Command>,
-    /// Jitter source: seeded once, so a restart costs no `getrandom` call.
-    rng: SplitMix64,
+    /// Jitter source (not for anything secret): seeded once, so a restart costs no
+    /// `getrandom` call.
+    rng: rand::rngs::SmallRng,
     /// States whose events wait until the next spawn has been issued (see `hold`).
     held: Vec<RunnerState>,
     holding: bool,
@@ -108,7 +109,7 @@ pub struct RunnerTask {
     exited: Option<Child>,
     /// What the runner's own output says (its kind has a parser), and what it said since
     /// its start.
-    signals: Option<mpsc::Receiver<Signal>>,
+    line_events: Option<mpsc::Receiver<LineEvent>>,
     said: Said,
     /// Paused while at work: how it is being drained.
     draining: Draining,
@@ -131,7 +132,7 @@ impl RunnerTask {
         plan: RunnerPlan,
         shared: RunnerShared,
         rx: mpsc::Receiver<Command>,
-        signals: Option<mpsc::Receiver<Signal>>,
+        line_events: Option<mpsc::Receiver<LineEvent>>,
     ) -> Self {
         let backoff = Backoff::new(plan.restart.clone());
         Self {
@@ -139,11 +140,11 @@ impl RunnerTask {
             shared,
             backoff,
             rx,
-            rng: SplitMix64(rand::random()),
+            rng: rand::make_rng(),
             held: Vec::new(),
             holding: false,
             exited: None,
-            signals,
+            line_events,
             said: Said::default(),
             draining: Draining::No,
         }
@@ -240,7 +241,7 @@ impl RunnerTask {
                 let exit = ExitWatch::new(sp.pid, sp.pidfd);
                 let pump = tokio::spawn(self.shared.output.clone().pump(sp.output));
                 self.said = Said::default();
-                if self.signals.is_some() {
+                if self.line_events.is_some() {
                     self.set_activity(Some(Activity::Connecting));
                 }
                 self.set_state(RunnerState::Running {
@@ -282,8 +283,8 @@ impl RunnerTask {
                 // The last lines (the reason for the exit) may still be in the pipe: the
                 // line parser and the healer read them once the exit is known.
                 let _ = tokio::time::timeout(OUTPUT_DRAIN, &mut child.pump).await;
-                while let Some(Ok(signal)) = self.signals.as_mut().map(|rx| rx.try_recv()) {
-                    self.on_signal(signal);
+                while let Some(Ok(event)) = self.line_events.as_mut().map(|rx| rx.try_recv()) {
+                    self.on_line_event(event);
                 }
                 match std::mem::replace(&mut self.draining, Draining::No) {
                     Draining::No => {}
@@ -302,8 +303,8 @@ impl RunnerTask {
                 self.exited = Some(child);
                 Flow::Go(self.after_exit(exit))
             }
-            Some(signal) = next_signal(&mut self.signals) => {
-                self.on_signal(signal);
+            Some(event) = next_line_event(&mut self.line_events) => {
+                self.on_line_event(event);
                 if self.draining == Draining::UntilJobEnds && !self.in_job() {
                     self.draining = Draining::No;
                     self.stop_child(child).await;
@@ -441,7 +442,7 @@ impl RunnerTask {
         if !restart {
             return Phase::Idle;
         }
-        let unit = self.rng.unit();
+        let unit: f64 = rand::RngExt::random(&mut self.rng);
         match self.backoff.on_exit(at, uptime, unit) {
             Next::Restart { delay_ms: 0, .. } => Phase::Spawn,
             Next::Restart { attempt, delay_ms } => {
@@ -488,7 +489,7 @@ impl RunnerTask {
         self.shared
             .status
             .record_exit(&self.plan.name, exit.clone());
-        if self.signals.is_some() {
+        if self.line_events.is_some() {
             self.set_activity(None);
         }
         self.set_state(RunnerState::Exited { exit });
@@ -575,9 +576,9 @@ impl RunnerTask {
     }
 
     /// Follows what the runner's output said.
-    fn on_signal(&mut self, signal: Signal) {
-        self.said.note(&signal);
-        if let Some(activity) = signal.activity() {
+    fn on_line_event(&mut self, event: LineEvent) {
+        self.said.note(&event);
+        if let Some(activity) = event.activity() {
             self.set_activity(Some(activity));
         }
     }
@@ -627,26 +628,11 @@ impl RunnerTask {
 /// How long an exited runner's last output may take to arrive through its pipe.
 const OUTPUT_DRAIN: Duration = Duration::from_millis(250);
 
-/// The next output signal; never, for runners without any.
-async fn next_signal(rx: &mut Option<mpsc::Receiver<Signal>>) -> Option<Signal> {
+/// The next event read from the output; never, for runners without any.
+async fn next_line_event(rx: &mut Option<mpsc::Receiver<LineEvent>>) -> Option<LineEvent> {
     match rx {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
-    }
-}
-
-/// A small fast generator for backoff jitter (not for anything secret).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 

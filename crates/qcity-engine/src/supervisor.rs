@@ -258,6 +258,12 @@ impl Supervisor {
             disk.min_free_mb
                 .get_or_insert(config.device.resources.min_free_disk_mb);
         }
+        // So do http probes their CA file, relative to the config dir like the disk path.
+        for http in probes.iter_mut().filter_map(|p| p.http.as_mut()) {
+            if let Some(ca_file) = &mut http.ca_file {
+                *ca_file = config.dir.join(&*ca_file);
+            }
+        }
         let cwd = Some(cwd);
         RunnerPlan {
             name: spec.name.clone(),

@@ -10,7 +10,6 @@
 //! terminates such a run (it carries the instance marker), which frees the lock.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -160,7 +159,9 @@ impl Tasks {
                     .as_ref()
                     .map(|s| match (&s.every_ms, &s.cron) {
                         (Some(ms), _) => format!("every {} s", ms / 1000),
-                        (_, Some(c)) => format!("cron {c} (UTC)"),
+                        (_, Some(c)) => {
+                            format!("cron {c} ({})", s.timezone.as_deref().unwrap_or("UTC"))
+                        }
                         _ => String::new(),
                     }),
                 autotest: p.spec.autotest,
@@ -183,7 +184,12 @@ impl Tasks {
         let plan = self.plans.get(name).ok_or_else(|| UnknownTask {
             name: name.to_string(),
         })?;
-        if let Some(program) = plan.spec.requires.iter().find(|p| !on_path(p)) {
+        if let Some(program) = plan
+            .spec
+            .requires
+            .iter()
+            .find(|p| !qcity_platform::path::on_path(p))
+        {
             let outcome = RunOutcome::MissingRequirement {
                 program: program.clone(),
             };
@@ -244,14 +250,6 @@ impl Tasks {
     }
 }
 
-fn on_path(program: &str) -> bool {
-    if program.contains('/') {
-        return std::path::Path::new(program).is_file();
-    }
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
-}
-
 async fn schedule(tasks: std::sync::Weak<Tasks>, spec: TaskSpec) {
     let Some(sched) = spec.schedule.clone() else {
         return;
@@ -259,7 +257,7 @@ async fn schedule(tasks: std::sync::Weak<Tasks>, spec: TaskSpec) {
     let cron = sched
         .cron
         .as_deref()
-        .and_then(|c| qcity_config::cron::Cron::parse(c).ok());
+        .and_then(|c| qcity_config::cron::Cron::parse(c, sched.timezone.as_deref()).ok());
     loop {
         let wait_ms = match (sched.every_ms, &cron) {
             (Some(ms), _) => ms,
@@ -302,97 +300,30 @@ async fn attempt_once(
         duration_ms: 0,
         output_tail: String::new(),
     };
-    let (reader, writer) = match std::io::pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            run.error = Some(format!("cannot create a pipe: {e}"));
-            return run;
-        }
-    };
-    let mut cmd = tokio::process::Command::new(&plan.spec.command[0]);
-    cmd.args(&plan.spec.command[1..])
-        .envs(plan.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&plan.cwd)
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .process_group(0);
-    let lock_fd = lock.as_raw_fd();
-    // SAFETY: between fork and exec only async-signal-safe calls: fcntl on a descriptor that
-    // is open in the parent (the lock file, alive for the whole run), and signal.
-    unsafe {
-        cmd.pre_exec(move || {
-            // The child keeps the locked descriptor across exec: the lock is then held until
-            // the run ends, even when the engine dies first.
-            if libc::fcntl(lock_fd, libc::F_SETFD, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
+    let launched = crate::launcher::run(crate::launcher::Launch {
+        argv: &plan.spec.command,
+        env: &plan.env,
+        clear_env: false,
+        cwd: Some(&plan.cwd),
+        timeout: Duration::from_millis(plan.spec.timeout_ms),
+        grace: KILL_GRACE,
+        keep_output: TAIL_BYTES,
+        // The run holds the task's lock for as long as it lives, even if the engine dies.
+        inherit_fd: Some(lock.as_raw_fd()),
+    })
+    .await;
+    match launched {
+        Ok(end) => {
+            if end.timed_out {
+                run.error = Some(format!("timed out after {} ms", plan.spec.timeout_ms));
             }
-            crate::process::reset_signal_dispositions();
-            Ok(())
-        });
+            run.success = end.success();
+            run.code = end.code;
+            run.signal = end.signal;
+            run.output_tail = end.output;
+        }
+        Err(e) => run.error = Some(e.to_string()),
     }
-    match writer.try_clone() {
-        Ok(w2) => {
-            cmd.stdout(w2).stderr(writer);
-        }
-        Err(e) => {
-            run.error = Some(format!("cannot create a pipe: {e}"));
-            return run;
-        }
-    }
-    let mut child = match cmd.spawn() {
-        Ok(c) => c,
-        Err(e) => {
-            run.error = Some(format!("cannot start `{}`: {e}", plan.spec.command[0]));
-            return run;
-        }
-    };
-    // The pipe's write ends live in the child (and `cmd`); drop ours so EOF comes.
-    drop(cmd);
-    let tail = tokio::task::spawn_blocking(move || read_tail(reader));
-    let pgid = child.id().unwrap_or(0) as i32;
-    let timeout = Duration::from_millis(plan.spec.timeout_ms);
-    let status = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(s) => s.ok(),
-        Err(_) => {
-            run.error = Some(format!("timed out after {} ms", plan.spec.timeout_ms));
-            // SAFETY: signals to the task's own process group.
-            unsafe { libc::kill(-pgid, libc::SIGTERM) };
-            match tokio::time::timeout(KILL_GRACE, child.wait()).await {
-                Ok(s) => s.ok(),
-                Err(_) => {
-                    // SAFETY: as above.
-                    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-                    child.wait().await.ok()
-                }
-            }
-        }
-    };
-    // Grandchildren may hold the pipe: the group goes with the run.
-    // SAFETY: as above; ESRCH when the group is already empty.
-    unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    use std::os::unix::process::ExitStatusExt;
-    run.code = status.and_then(|s| s.code());
-    run.signal = status.and_then(|s| s.signal());
-    run.success = run.error.is_none() && run.code == Some(0);
     run.duration_ms = clock.elapsed().as_millis() as u64;
-    run.output_tail = tail.await.unwrap_or_default();
     run
-}
-
-fn read_tail(mut reader: std::io::PipeReader) -> String {
-    let mut tail: Vec<u8> = Vec::new();
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = reader.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        tail.extend_from_slice(&buf[..n]);
-        if tail.len() > 2 * TAIL_BYTES {
-            tail.drain(..tail.len() - TAIL_BYTES);
-        }
-    }
-    if tail.len() > TAIL_BYTES {
-        tail.drain(..tail.len() - TAIL_BYTES);
-    }
-    String::from_utf8_lossy(&tail).into_owned()
 }

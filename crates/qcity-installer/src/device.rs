@@ -79,7 +79,11 @@ pub fn detect(p: &Probe) -> Device {
     };
     let package_managers = MANAGERS
         .iter()
-        .filter(|m| on_path(p.path.as_deref(), m))
+        .filter(|m| {
+            p.path
+                .as_deref()
+                .is_some_and(|path| qcity_platform::path::which_in(path, m).is_some())
+        })
         .map(|m| m.to_string())
         .collect();
     Device {
@@ -100,7 +104,7 @@ pub fn detect(p: &Probe) -> Device {
         libc: libc(&p.root),
         package_managers,
         desktop: p.display,
-        free_disk_mb: free_mb(&p.disk),
+        free_disk_mb: qcity_platform::disk::free_mb(&p.disk),
     }
 }
 
@@ -149,21 +153,6 @@ fn glibc_version() -> Option<(u32, u32)> {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn glibc_version() -> Option<(u32, u32)> {
     None
-}
-
-fn on_path(path: Option<&std::ffi::OsStr>, program: &str) -> bool {
-    path.is_some_and(|p| std::env::split_paths(p).any(|d| d.join(program).is_file()))
-}
-
-fn free_mb(path: &Path) -> Option<u64> {
-    use std::os::unix::ffi::OsStrExt;
-    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: c is NUL-terminated and st is a valid out-pointer.
-    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
-        return None;
-    }
-    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64) / (1024 * 1024))
 }
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ fn package_manager(places: &Places, argv: &[&str], file: &Path) -> Result<Outcom
         argv.join(" "),
         shell_word(&file.display().to_string())
     );
-    if !places.desktop || which("pkexec").is_none() {
+    if !places.desktop || !qcity_platform::path::on_path("pkexec") {
         return Ok(Outcome::RunThis { command });
     }
     run(Command::new("pkexec").args(argv).arg(file))?;
@@ -330,12 +330,6 @@ fn run(cmd: &mut Command) -> Result<(), InstallError> {
         command: shown,
         output: String::from_utf8_lossy(&out.stderr).trim().to_string(),
     })
-}
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
 }
 
 fn shell_word(s: &str) -> String {

@@ -1,19 +1,21 @@
 //! Checks a downloaded file before anything runs: its size, its SHA-256, and its minisign
 //! signature (Ed25519) against the public key pinned in the device config.
 //!
+//! The signature is checked by the `minisign-verify` crate (the one Tauri's updater uses).
 //! minisign's formats, as its documentation gives them:
 //! - public key: `untrusted comment: …` then base64 of `"Ed"` ‖ key id (8 bytes) ‖ key (32);
 //! - signature (`.minisig`): `untrusted comment: …`, base64 of algorithm (`"ED"`: the
-//!   signature is over the file's BLAKE2b-512; `"Ed"`: over the file itself) ‖ key id (8) ‖
-//!   signature (64), `trusted comment: TEXT`, and base64 of the global signature (64 bytes,
-//!   over signature ‖ TEXT).
+//!   signature is over the file's BLAKE2b-512, minisign's default; `"Ed"`, legacy: over the
+//!   file itself) ‖ key id (8) ‖ signature (64), `trusted comment: TEXT`, and base64 of the
+//!   global signature (64 bytes, over signature ‖ TEXT).
+//!
+//! The order of the checks: the size; the signature's form and its key id (the manifest's
+//! own, before a byte of the file is read); then one pass over the file for SHA-256 and the
+//! prehashed signature (a legacy signature reads the file a second time).
 
 use std::io::Read;
 use std::path::Path;
 
-use base64::Engine;
-use blake2::Digest as _;
-use ed25519_dalek::{Signature, VerifyingKey};
 use qcity_config::release::ReleaseFile;
 use sha2::Digest as _;
 
@@ -37,26 +39,28 @@ pub enum VerifyError {
 /// A minisign public key.
 #[derive(Debug, Clone)]
 pub struct PublicKey {
-    key_id: [u8; 8],
-    key: VerifyingKey,
+    key: minisign_verify::PublicKey,
 }
 
 impl PublicKey {
     /// The key file's text, or just its base64 line (`RWQ…`).
     pub fn parse(text: &str) -> Result<PublicKey, VerifyError> {
-        let line = last_data_line(text).ok_or_else(|| VerifyError::PublicKey("empty".into()))?;
-        let raw = b64(line).map_err(VerifyError::PublicKey)?;
-        if raw.len() != 42 || &raw[..2] != b"Ed" {
-            return Err(VerifyError::PublicKey(
-                "expected 42 bytes starting with `Ed` (a minisign public key)".into(),
-            ));
-        }
-        let key: [u8; 32] = raw[10..].try_into().expect("32 bytes");
-        Ok(PublicKey {
-            key_id: raw[2..10].try_into().expect("8 bytes"),
-            key: VerifyingKey::from_bytes(&key)
-                .map_err(|e| VerifyError::PublicKey(e.to_string()))?,
-        })
+        let line = text
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
+            .ok_or_else(|| VerifyError::PublicKey("empty".into()))?;
+        let key = minisign_verify::PublicKey::from_base64(line).map_err(|e| {
+            VerifyError::PublicKey(match e {
+                minisign_verify::Error::UnsupportedAlgorithm => {
+                    "not an Ed25519 minisign key (its first two bytes are not `Ed`)".into()
+                }
+                _ => {
+                    "expected base64 of 42 bytes starting with `Ed` (a minisign public key)".into()
+                }
+            })
+        })?;
+        Ok(PublicKey { key })
     }
 }
 
@@ -78,9 +82,15 @@ pub fn verify_file(
             actual,
         });
     }
-    // One pass for both hashes: SHA-256 for the manifest, BLAKE2b-512 for the signature.
+    let signature = parse_signature(&expected.signature)?;
+    // Prehashed (`ED`): hashed in the same pass as SHA-256. Legacy (`Ed`): `None`, checked
+    // over the whole file below.
+    let mut stream = match key.key.verify_stream(&signature) {
+        Ok(stream) => Some(stream),
+        Err(minisign_verify::Error::UnsupportedLegacyMode) => None,
+        Err(e) => return Err(signature_error(e)),
+    };
     let mut sha = sha2::Sha256::new();
-    let mut blake = blake2::Blake2b512::new();
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = file.read(&mut buf).map_err(read_err)?;
@@ -88,7 +98,9 @@ pub fn verify_file(
             break;
         }
         sha.update(&buf[..n]);
-        blake.update(&buf[..n]);
+        if let Some(stream) = stream.as_mut() {
+            stream.update(&buf[..n]);
+        }
     }
     let sha = hex::encode(sha.finalize());
     if !sha.eq_ignore_ascii_case(&expected.sha256) {
@@ -97,89 +109,52 @@ pub fn verify_file(
             actual: sha,
         });
     }
-    let prehash = blake.finalize();
-    verify_signature(key, &expected.signature, &prehash, || {
-        std::fs::read(path).map_err(|e| VerifyError::Read {
-            path: path.display().to_string(),
-            source: e,
-        })
-    })
+    match stream {
+        Some(mut stream) => stream.finalize(),
+        None => {
+            let whole = std::fs::read(path).map_err(read_err)?;
+            key.key.verify(&whole, &signature, true)
+        }
+    }
+    .map_err(signature_error)
 }
 
-/// Checks a `.minisig` text. `prehash` is the file's BLAKE2b-512; `whole` reads the file for
-/// the legacy non-prehashed algorithm.
-fn verify_signature(
-    key: &PublicKey,
-    minisig: &str,
-    prehash: &[u8],
-    whole: impl FnOnce() -> Result<Vec<u8>, VerifyError>,
-) -> Result<(), VerifyError> {
-    let bad = |m: &str| VerifyError::Signature(m.to_string());
+/// A `.minisig` text, as minisign writes it; blank lines and spaces around lines are
+/// forgiven (a manifest may wrap or indent it).
+fn parse_signature(minisig: &str) -> Result<minisign_verify::Signature, VerifyError> {
     let lines: Vec<&str> = minisig
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())
         .collect();
-    let sig_line = lines
-        .iter()
-        .find(|l| !l.starts_with("untrusted comment:") && !l.starts_with("trusted comment:"))
-        .ok_or_else(|| bad("no signature line"))?;
-    let raw = b64(sig_line).map_err(VerifyError::Signature)?;
-    if raw.len() != 74 {
-        return Err(bad("expected 74 bytes: algorithm, key id, signature"));
-    }
-    if raw[2..10] != key.key_id {
-        return Err(bad(
-            "signed with another key than the one pinned in the device config",
-        ));
-    }
-    let signature = Signature::from_bytes(&raw[10..74].try_into().expect("64 bytes"));
-    let ok = match &raw[..2] {
-        b"ED" => key.key.verify_strict(prehash, &signature).is_ok(),
-        b"Ed" => key.key.verify_strict(&whole()?, &signature).is_ok(),
-        _ => return Err(bad("unknown signature algorithm")),
-    };
-    if !ok {
-        return Err(bad("the signature does not match the file"));
-    }
-    // The trusted comment, when present, is signed too.
-    if let Some(pos) = lines.iter().position(|l| l.starts_with("trusted comment:")) {
-        let text = lines[pos]
-            .trim_start_matches("trusted comment:")
-            .trim_start();
-        let global = lines
-            .get(pos + 1)
-            .ok_or_else(|| bad("the trusted comment has no signature"))?;
-        let global = b64(global).map_err(VerifyError::Signature)?;
-        let global = Signature::from_bytes(
-            &global
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad("the global signature is not 64 bytes"))?,
-        );
-        let mut signed = raw[10..74].to_vec();
-        signed.extend_from_slice(text.as_bytes());
-        if key.key.verify_strict(&signed, &global).is_err() {
-            return Err(bad("the trusted comment was altered"));
+    minisign_verify::Signature::decode(&lines.join("\n")).map_err(signature_error)
+}
+
+/// What failed, in words: the crate's own messages do not say it about a release file.
+fn signature_error(e: minisign_verify::Error) -> VerifyError {
+    use minisign_verify::Error as E;
+    VerifyError::Signature(match e {
+        E::InvalidEncoding => "not a minisign signature: expected `untrusted comment: …`, \
+            a base64 line of 74 bytes, `trusted comment: …` and a base64 line of 64 bytes"
+            .into(),
+        E::UnsupportedAlgorithm | E::UnexpectedAlgorithm | E::UnsupportedLegacyMode => {
+            "unknown signature algorithm (minisign's are `ED`, and the legacy `Ed`)".into()
         }
-    }
-    Ok(())
-}
-
-fn last_data_line(text: &str) -> Option<&str> {
-    text.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty() && !l.starts_with("untrusted comment:"))
-}
-
-fn b64(s: &str) -> Result<Vec<u8>, String> {
-    base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .map_err(|e| format!("not base64: {e}"))
+        E::UnexpectedKeyId => {
+            "signed with another key than the one pinned in the device config".into()
+        }
+        // One error for both Ed25519 checks: the crate does not say which failed.
+        E::InvalidSignature => {
+            "the signature does not match the file, or its trusted comment was altered".into()
+        }
+        E::IoError(e) => e.to_string(),
+    })
 }
 
 /// Writes minisign's formats, for tests and for the test suite's sample releases: a public
-/// key and a prehashed (`ED`) signature with a trusted comment.
+/// key and a prehashed (`ED`) signature with a trusted comment. Behind the `sign` feature:
+/// nothing that ships signs.
+#[cfg(feature = "sign")]
 pub mod sign {
     use base64::Engine;
     use blake2::Digest as _;
@@ -225,6 +200,103 @@ pub mod sign {
                 e.encode(raw),
                 e.encode(global)
             )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Made by minisign 0.11 itself (`minisign -G -W`, then `minisign -S` and `minisign -S -l`
+    // of `DATA`), so this module is checked against the real tool, not only against `sign`.
+    const DATA: &[u8] = b"QCity: a file signed by minisign 0.11 itself\n";
+    const KEY: &str = "untrusted comment: minisign public key 3CD17655EF37CB9F
+RWSfyzfvVXbRPNVtoGC47fBczzQu5ddUew+H8NvPkxcOwJB0ZNDuNttI
+";
+    const PREHASHED: &str = "untrusted comment: signature from minisign secret key
+RUSfyzfvVXbRPBIfa6+PJ74KKHumRZK9tncCQq4pxLObX3ntPcO8GhaAzGq7QJKy/fPVUGFcnstyfCSogPkAd80HRDaAKmdgRw4=
+trusted comment: data.txt prehashed
+8NZm9Lm7s0hFpVJPVpVus5Hs4PnzE3kA5TKVUmONWkEzkxE6MbkCEuqt8Fia8oZ3sL8xVsCPokSmwasDOKMvCQ==
+";
+    const LEGACY: &str = "untrusted comment: signature from minisign secret key
+RWSfyzfvVXbRPEDjx1xAdvBul7PE1t0i4i+4BUCb/WE0LW9FP16u0FXuJrb4iF9/qEfpbPyWFCN1U5mXx9NXOpSlJaaECUEdhAA=
+trusted comment: data.txt legacy
+x6UWvNd9TlFGLARWZDg96xWmLG4NlEfbmVJFuVbZMC2eAOMtAR110w3SXt9BVXFLNLQoMNCmNZVDR4RvAGtWBg==
+";
+
+    fn check(data: &[u8], minisig: &str, key: &str) -> Result<(), VerifyError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.txt");
+        std::fs::write(&path, data).unwrap();
+        let file = ReleaseFile {
+            url: "data.txt".into(),
+            size: data.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(data)),
+            signature: minisig.into(),
+        };
+        verify_file(&path, &file, &PublicKey::parse(key)?)
+    }
+
+    #[test]
+    fn minisigns_own_prehashed_and_legacy_signatures_verify() {
+        check(DATA, PREHASHED, KEY).unwrap();
+        check(DATA, LEGACY, KEY).unwrap();
+        // The key's base64 line alone, and a manifest that indents the signature.
+        let indented: String = PREHASHED.lines().map(|l| format!("  {l}\n\n")).collect();
+        check(DATA, &indented, KEY.lines().nth(1).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn other_bytes_an_altered_comment_or_a_broken_signature_are_refused() {
+        let other = b"QCity: a file signed by minisign 0.11 itselF\n";
+        for minisig in [PREHASHED, LEGACY] {
+            let err = check(other, minisig, KEY).unwrap_err();
+            assert!(err.to_string().contains("does not match the file"), "{err}");
+            let altered = minisig.replace("data.txt", "data.exe");
+            let err = check(DATA, &altered, KEY).unwrap_err();
+            assert!(err.to_string().contains("trusted comment"), "{err}");
+        }
+        let malformed = [
+            String::new(),
+            PREHASHED.lines().take(2).collect::<Vec<_>>().join("\n"),
+            PREHASHED.replace("RUSfyzfv", "RUSfyzf!"),
+            PREHASHED.replace("trusted comment: data", "comment: data"),
+        ];
+        for minisig in &malformed {
+            let err = check(DATA, minisig, KEY).unwrap_err();
+            assert!(
+                err.to_string().contains("not a minisign signature"),
+                "{err}"
+            );
+        }
+        // A key id that is not the pinned key's.
+        let foreign = KEY.replace("RWSfyzfv", "RWSAyzfv");
+        let err = check(DATA, PREHASHED, &foreign).unwrap_err();
+        assert!(err.to_string().contains("another key"), "{err}");
+        // `RUS…` encodes `ED`, `RVS…` encodes `ET`: no minisign algorithm.
+        let unknown = PREHASHED.replace("RUSfyzfv", "RVSfyzfv");
+        let err = check(DATA, &unknown, KEY).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown signature algorithm"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_public_key_that_is_not_one_is_named() {
+        for (text, says) in [
+            ("", "empty"),
+            ("untrusted comment: nothing else\n", "empty"),
+            ("RWSfyzfvVXbRPNVt", "42 bytes"),
+            ("not base64 at all!", "42 bytes"),
+            (
+                "RVSfyzfvVXbRPNVtoGC47fBczzQu5ddUew+H8NvPkxcOwJB0ZNDuNttI",
+                "not an Ed25519",
+            ),
+        ] {
+            let err = PublicKey::parse(text).unwrap_err();
+            assert!(err.to_string().contains(says), "{text:?}: {err}");
         }
     }
 }

@@ -157,7 +157,8 @@ fn a_tampered_file_or_a_foreign_signature_is_refused() {
     let err = verify_file(&dest, &wrong, &pk).unwrap_err();
     assert!(err.to_string().contains("does not match the file"), "{err}");
 
-    // An altered trusted comment.
+    // An altered trusted comment (minisign-verify gives one error for both Ed25519 checks,
+    // so the message names both).
     let mut altered = file.clone();
     altered.signature = file.signature.replace("qi 1.4.0", "qi 9.9.9");
     let err = verify_file(&dest, &altered, &pk).unwrap_err();
@@ -165,6 +166,23 @@ fn a_tampered_file_or_a_foreign_signature_is_refused() {
         err.to_string().contains("trusted comment was altered"),
         "{err}"
     );
+
+    // A signature file that is not one: its global signature line cut off, or a
+    // signature line that is not base64.
+    let lines: Vec<&str> = file.signature.lines().collect();
+    for broken in [
+        lines[..3].join("\n"),
+        [lines[0], &format!("!{}", lines[1]), lines[2], lines[3]].join("\n"),
+    ] {
+        let mut malformed = file.clone();
+        malformed.signature = broken;
+        let err = verify_file(&dest, &malformed, &pk).unwrap_err();
+        assert!(
+            matches!(err, VerifyError::Signature(_))
+                && err.to_string().contains("not a minisign signature"),
+            "{err}"
+        );
+    }
 
     // A size that differs.
     let mut short = file.clone();

@@ -160,6 +160,14 @@ pub async fn serve_with(
             data.daemon_info().display()
         )));
     }
+    // The notifier lives here, not in a face: a headless daemon notifies as the tray does.
+    let notifier = qcity_notify::start(
+        &engine,
+        vec![qcity_notify::Route {
+            channel: Box::new(qcity_notify::Desktop::new(engine.bus().clone())),
+            shown: |c| (&c.device.notifications.desktop).into(),
+        }],
+    );
     let mut server = tokio::spawn(qcity_api::serve(listener, engine.clone(), token));
     ready(addr);
     let mut stop = std::pin::pin!(stop);
@@ -194,6 +202,7 @@ pub async fn serve_with(
     };
     tracing::info!(reason, "stopping every runner");
     engine.shutdown(reason).await;
+    notifier.abort();
     // Only our own file: a newer daemon may already have replaced it.
     if DaemonInfo::read(&data.daemon_info()).is_some_and(|i| i.pid == std::process::id()) {
         let _ = std::fs::remove_file(data.daemon_info());

@@ -37,6 +37,8 @@ const MAX_FIXES: usize = 3;
 const TAIL_LINES: usize = 200;
 /// Longest a `run` action may take.
 const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+/// Between SIGTERM and SIGKILL for a heal command past its timeout.
+const RUN_GRACE: Duration = Duration::from_secs(5);
 
 /// What set the healer off.
 #[derive(Debug, Clone)]
@@ -501,39 +503,36 @@ async fn restart(case: &Case<'_>) -> Result<u64, String> {
 }
 
 async fn run(case: &Case<'_>, argv: &[String]) -> Result<(), String> {
-    let Some((program, args)) = argv.split_first() else {
-        return Err("empty command".into());
-    };
-    let mut cmd = tokio::process::Command::new(program);
-    cmd.args(args)
-        .current_dir(&case.cwd)
-        .env_clear()
-        .envs(case.env.iter().map(|(k, v)| (k, v)))
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            crate::process::reset_signal_dispositions();
-            Ok(())
-        });
+    let end = crate::launcher::run(crate::launcher::Launch {
+        argv,
+        env: &case.env,
+        clear_env: true,
+        cwd: Some(&case.cwd),
+        timeout: RUN_TIMEOUT,
+        grace: RUN_GRACE,
+        keep_output: 4096,
+        inherit_fd: None,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    if end.timed_out {
+        return Err(format!("still running after {} s", RUN_TIMEOUT.as_secs()));
     }
-    let child = cmd.output();
-    let out = match tokio::time::timeout(RUN_TIMEOUT, child).await {
-        Err(_) => return Err(format!("still running after {} s", RUN_TIMEOUT.as_secs())),
-        Ok(Err(e)) => return Err(format!("cannot start {program}: {e}")),
-        Ok(Ok(out)) => out,
-    };
-    if out.status.success() {
+    if end.success() {
         return Ok(());
     }
-    let said = String::from_utf8_lossy(&out.stderr);
-    let last = said
+    let last = end
+        .output
         .lines()
         .rev()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("");
-    Err(format!("{} {last}", out.status).trim().to_string())
+    let status = match (end.code, end.signal) {
+        (Some(code), _) => format!("exit status: {code}"),
+        (None, Some(sig)) => format!("signal: {sig}"),
+        (None, None) => "ended".to_string(),
+    };
+    Err(format!("{status} {last}").trim().to_string())
 }
 
 /// What a `clean` can undo: the directory's place and where its contents were put.

@@ -6,6 +6,7 @@ mod control;
 mod github;
 mod healer;
 mod kinds;
+mod launcher;
 mod output;
 mod probes;
 mod reload;

@@ -1,0 +1,379 @@
+//! Which events deserve a notification, de-duplicated and rate-limited: a pure state machine
+//! fed with events and the clock, so every channel gets decisions made one way and tests need
+//! no desktop.
+//!
+//! - A runner failing (an unclean exit), crash-looping or needing registration: `error`. The
+//!   same runner is not announced again until it has recovered.
+//! - An escalation: `critical`, never merged away.
+//! - A recovery: `info`, "fixed", once a runner that was announced as failing has been running
+//!   for [`RECOVERED_AFTER_MS`] (a restart that fails again at once is no recovery), or when
+//!   the healer validated a fix.
+//! - At most [`BURST`] notices per [`WINDOW_MS`]; the rest of the window's notices become one
+//!   summary at its end ("4 more: a failed, b failed, …").
+
+use std::collections::{BTreeMap, HashSet};
+
+use qcity_engine::event::{Event, EventKind, HealStep, RunnerState};
+pub use qcity_engine::notice::{Notice, Severity};
+
+pub const RECOVERED_AFTER_MS: i64 = 5_000;
+pub const WINDOW_MS: i64 = 10_000;
+pub const BURST: usize = 3;
+
+/// Which severities are shown (a user setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shown {
+    pub info: bool,
+    pub error: bool,
+    pub critical: bool,
+}
+
+impl Default for Shown {
+    fn default() -> Self {
+        Self {
+            info: true,
+            error: true,
+            critical: true,
+        }
+    }
+}
+
+impl From<&qcity_config::SeverityFilter> for Shown {
+    fn from(f: &qcity_config::SeverityFilter) -> Shown {
+        Shown {
+            info: f.info,
+            error: f.error,
+            critical: f.critical,
+        }
+    }
+}
+
+impl Shown {
+    fn allows(&self, s: Severity) -> bool {
+        match s {
+            Severity::Info => self.info,
+            Severity::Error => self.error,
+            Severity::Critical => self.critical,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Notifier {
+    shown: Shown,
+    /// Runners announced as failing and not yet recovered.
+    failing: HashSet<String>,
+    /// Failing runners running again since (ms): recovered once it lasts.
+    running_since: BTreeMap<String, i64>,
+    window_start: i64,
+    sent_in_window: usize,
+    held: Vec<Notice>,
+}
+
+impl Notifier {
+    pub fn new(shown: Shown) -> Self {
+        Self {
+            shown,
+            ..Self::default()
+        }
+    }
+
+    pub fn set_shown(&mut self, shown: Shown) {
+        self.shown = shown;
+    }
+
+    /// The notices this event causes now.
+    pub fn on_event(&mut self, e: &Event) -> Vec<Notice> {
+        let now = e.ts_ms;
+        let mut out = self.tick(now);
+        if let Some(n) = self.notice_for(e) {
+            out.extend(self.admit(n, now));
+        }
+        out
+    }
+
+    /// Call about once a second: recoveries that lasted, and the summary of a closed window.
+    pub fn tick(&mut self, now: i64) -> Vec<Notice> {
+        let mut out = Vec::new();
+        let lasted: Vec<String> = self
+            .running_since
+            .iter()
+            .filter(|(_, since)| now - **since >= RECOVERED_AFTER_MS)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for runner in lasted {
+            self.running_since.remove(&runner);
+            if self.failing.remove(&runner) {
+                let n = Notice {
+                    severity: Severity::Info,
+                    title: format!("{runner} fixed"),
+                    body: format!("{runner} is running again."),
+                    runner: Some(runner),
+                };
+                out.extend(self.admit(n, now));
+            }
+        }
+        if now - self.window_start >= WINDOW_MS && !self.held.is_empty() {
+            out.push(self.summary());
+            self.window_start = now;
+            self.sent_in_window = 1;
+        }
+        out
+    }
+
+    fn notice_for(&mut self, e: &Event) -> Option<Notice> {
+        let failing = |this: &mut Self, runner: &str, title: String, body: String| {
+            this.running_since.remove(runner);
+            if !this.failing.insert(runner.to_string()) {
+                return None;
+            }
+            Some(Notice {
+                severity: Severity::Error,
+                title,
+                body,
+                runner: Some(runner.to_string()),
+            })
+        };
+        match &e.kind {
+            EventKind::RunnerState { runner, state } => match state {
+                RunnerState::Exited { exit } if !exit.success() => failing(
+                    self,
+                    runner,
+                    format!("{runner} failed"),
+                    format!("{runner} stopped: {}.", exit.describe()),
+                ),
+                RunnerState::CrashLooping { restarts, .. } => {
+                    // A crash loop is news even for a runner already announced as failing.
+                    self.failing.remove(runner);
+                    failing(
+                        self,
+                        runner,
+                        format!("{runner} is crash-looping"),
+                        format!("{runner} restarted {restarts} times and keeps failing."),
+                    )
+                }
+                RunnerState::NeedsRegistration { reason } => {
+                    self.failing.remove(runner);
+                    failing(
+                        self,
+                        runner,
+                        format!("{runner} needs registration"),
+                        reason.clone(),
+                    )
+                }
+                RunnerState::Running { .. } => {
+                    if self.failing.contains(runner) {
+                        self.running_since.insert(runner.clone(), e.ts_ms);
+                    }
+                    None
+                }
+                RunnerState::Backoff { .. } | RunnerState::Starting => None,
+                _ => {
+                    // Stopped or paused on purpose: nothing to recover from any more.
+                    self.running_since.remove(runner);
+                    self.failing.remove(runner);
+                    None
+                }
+            },
+            EventKind::Escalation {
+                runner,
+                reason,
+                advice,
+            } => Some(Notice {
+                severity: Severity::Critical,
+                title: match runner {
+                    Some(r) => format!("{r} needs you"),
+                    None => "QCity needs you".to_string(),
+                },
+                body: format!("{reason}\n{}", advice.lines().next().unwrap_or("")),
+                runner: runner.clone(),
+            }),
+            EventKind::Heal {
+                runner,
+                step: HealStep::Validated,
+                rule,
+                dry_run: false,
+                ..
+            } => {
+                self.running_since.remove(runner);
+                self.failing.remove(runner).then(|| Notice {
+                    severity: Severity::Info,
+                    title: format!("{runner} fixed"),
+                    body: format!("The healer fixed {runner} ({rule})."),
+                    runner: Some(runner.clone()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    fn admit(&mut self, n: Notice, now: i64) -> Vec<Notice> {
+        if !self.shown.allows(n.severity) {
+            return Vec::new();
+        }
+        if now - self.window_start >= WINDOW_MS {
+            let mut out = Vec::new();
+            if !self.held.is_empty() {
+                out.push(self.summary());
+            }
+            self.window_start = now;
+            self.sent_in_window = out.len();
+            self.sent_in_window += 1;
+            out.push(n);
+            return out;
+        }
+        if self.sent_in_window < BURST || n.severity == Severity::Critical {
+            self.sent_in_window += 1;
+            return vec![n];
+        }
+        self.held.push(n);
+        Vec::new()
+    }
+
+    fn summary(&mut self) -> Notice {
+        let held = std::mem::take(&mut self.held);
+        let severity = held
+            .iter()
+            .map(|n| n.severity)
+            .max()
+            .unwrap_or(Severity::Info);
+        let titles: Vec<&str> = held.iter().map(|n| n.title.as_str()).collect();
+        let mut runners: Vec<&str> = held.iter().filter_map(|n| n.runner.as_deref()).collect();
+        runners.dedup();
+        Notice {
+            severity,
+            title: format!("{} more", held.len()),
+            body: titles.join(", "),
+            runner: (runners.len() == 1).then(|| runners[0].to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use qcity_engine::event::ExitInfo;
+
+    fn ev(ts_ms: i64, kind: EventKind) -> Event {
+        Event { id: 0, ts_ms, kind }
+    }
+
+    fn state(ts: i64, runner: &str, state: RunnerState) -> Event {
+        ev(
+            ts,
+            EventKind::RunnerState {
+                runner: runner.into(),
+                state,
+            },
+        )
+    }
+
+    fn exited(ts: i64, runner: &str, code: i32) -> Event {
+        state(
+            ts,
+            runner,
+            RunnerState::Exited {
+                exit: ExitInfo {
+                    code: Some(code),
+                    signal: None,
+                    uptime_ms: 5,
+                    error: None,
+                    at_ms: ts,
+                },
+            },
+        )
+    }
+
+    fn running(ts: i64, runner: &str) -> Event {
+        state(
+            ts,
+            runner,
+            RunnerState::Running {
+                pid: 1,
+                pgid: 1,
+                since_ms: ts,
+            },
+        )
+    }
+
+    fn titles(v: &[Notice]) -> Vec<&str> {
+        v.iter().map(|n| n.title.as_str()).collect()
+    }
+
+    #[test]
+    fn a_failure_is_announced_once_and_fixed_once_it_lasts() {
+        let mut n = Notifier::default();
+        let first = n.on_event(&exited(0, "build", 1));
+        assert_eq!(titles(&first), ["build failed"]);
+        assert_eq!(first[0].body, "build stopped: exit 1.");
+        assert_eq!(first[0].runner.as_deref(), Some("build"));
+        // Restarted, fails again at once: nothing new, and no "fixed".
+        assert!(n.on_event(&running(100, "build")).is_empty());
+        assert!(n.on_event(&exited(200, "build", 1)).is_empty());
+        assert!(n.tick(20_000).is_empty());
+        assert!(n.on_event(&running(30_000, "build")).is_empty());
+        assert!(n.tick(30_000 + RECOVERED_AFTER_MS - 1).is_empty());
+        let fixed = n.tick(30_000 + RECOVERED_AFTER_MS);
+        assert_eq!(titles(&fixed), ["build fixed"]);
+        assert!(n.tick(60_000).is_empty(), "once");
+    }
+
+    #[test]
+    fn a_burst_becomes_three_notices_and_one_summary() {
+        let mut n = Notifier::default();
+        let mut out = Vec::new();
+        for (i, r) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            out.extend(n.on_event(&exited(i as i64 * 10, r, 1)));
+        }
+        assert_eq!(titles(&out), ["a failed", "b failed", "c failed"]);
+        let later = n.tick(WINDOW_MS);
+        assert_eq!(titles(&later), ["2 more"]);
+        assert_eq!(later[0].body, "d failed, e failed");
+        assert_eq!(later[0].severity, Severity::Error);
+    }
+
+    #[test]
+    fn escalations_always_pass_and_a_severity_can_be_turned_off() {
+        let mut n = Notifier::new(Shown {
+            error: false,
+            ..Shown::default()
+        });
+        assert!(n.on_event(&exited(0, "a", 1)).is_empty());
+        for i in 0..5 {
+            let got = n.on_event(&ev(
+                i,
+                EventKind::Escalation {
+                    runner: Some("a".into()),
+                    reason: "crashed 5 times".into(),
+                    advice: "qcity logs a\nmore".into(),
+                },
+            ));
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].severity, Severity::Critical);
+            assert_eq!(got[0].body, "crashed 5 times\nqcity logs a");
+        }
+    }
+
+    #[test]
+    fn a_validated_fix_is_a_recovery_and_a_stop_is_not_a_failure_left_open() {
+        let mut n = Notifier::default();
+        n.on_event(&exited(0, "a", 127));
+        let fixed = n.on_event(&ev(
+            50,
+            EventKind::Heal {
+                runner: "a".into(),
+                signature: "k".into(),
+                step: HealStep::Validated,
+                rule: "missing-dependency".into(),
+                detail: String::new(),
+                dry_run: false,
+            },
+        ));
+        assert_eq!(titles(&fixed), ["a fixed"]);
+        assert_eq!(fixed[0].body, "The healer fixed a (missing-dependency).");
+        n.on_event(&exited(20_000, "b", 1));
+        n.on_event(&state(20_100, "b", RunnerState::Stopped));
+        n.on_event(&running(20_200, "b"));
+        assert!(n.tick(60_000).is_empty(), "stopped on purpose: no fixed");
+    }
+}
