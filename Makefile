@@ -12,7 +12,7 @@ lint:
 
 # The engine crates never depend on a GUI toolkit (DESIGN.md §2, wall 1).
 walls:
-	@for c in qcity-platform qcity-config qcity-store qcity-engine qcity-api qcity-logminer qcity-installer qcity-notify; do \
+	@for c in qcity-platform qcity-config qcity-store qcity-engine qcity-api qcity-logminer qcity-installer qcity-notify qcity-daemon qcity-client; do \
 	  if $(CARGO) tree -p $$c --locked --prefix none | grep -Eq '^(tauri|wry|gtk|webkit2gtk)'; then \
 	    echo "$$c depends on a GUI crate"; exit 1; fi; done; echo "walls: ok"
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Draws the tray app's icons into src-tauri/icons/ (stdlib only: zlib + struct).
+"""Draws QCity's icons into icons/ (stdlib only: zlib + struct): the tray's, the app icon of
+the Tauri bundle, and the dashboard's favicon (the 32-pixel app icon).
 
 One icon per overall state, a filled disc with a glyph, anti-aliased by 4x4 supersampling:
 green + check mark, amber + exclamation, red + cross, grey + pause bars. The disc has a
@@ -83,7 +84,7 @@ def draw(state, size):
 
 
 def main():
-    out = os.path.join(os.path.dirname(__file__), "..", "src-tauri", "icons")
+    out = os.path.join(os.path.dirname(__file__), "..", "icons")
     os.makedirs(out, exist_ok=True)
     for state in COLOURS:
         for size in (22, 32, 44):

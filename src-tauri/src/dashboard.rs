@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         .find(|w| w[0] == "--route")
         .map_or_else(|| "#/".to_string(), |w| w[1].clone());
     let from_tray = args.iter().any(|a| a == "--from-tray");
-    let client = match qcity::client::Client::connect(&DataDir::new(&dirs.data)) {
+    let client = match qcity_client::Client::connect(&DataDir::new(&dirs.data)) {
         Ok(c) => c.with_face("tray"),
         Err(e) => {
             eprintln!("qcity-dashboard: no engine: {e}");

@@ -21,8 +21,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use qcity_engine::RunnerStatus;
-use qcity_engine::overall::{Colour, Overall};
+use qcity_types::RunnerStatus;
+use qcity_types::{Colour, Overall};
 use tao::event::{Event, StartCause};
 use tao::event_loop::{ControlFlow, EventLoopBuilder, EventLoopProxy};
 use tray_icon::{Icon, TrayIcon, TrayIconBuilder};
@@ -61,10 +61,10 @@ pub(crate) type Ui = EventLoopProxy<Cmd>;
 
 fn icon(colour: Colour) -> Icon {
     let bytes: &'static [u8] = match colour {
-        Colour::Green => include_bytes!("../icons/tray-green-44.png"),
-        Colour::Amber => include_bytes!("../icons/tray-amber-44.png"),
-        Colour::Red => include_bytes!("../icons/tray-red-44.png"),
-        Colour::Grey => include_bytes!("../icons/tray-grey-44.png"),
+        Colour::Green => include_bytes!("../../icons/tray-green-44.png"),
+        Colour::Amber => include_bytes!("../../icons/tray-amber-44.png"),
+        Colour::Red => include_bytes!("../../icons/tray-red-44.png"),
+        Colour::Grey => include_bytes!("../../icons/tray-grey-44.png"),
     };
     decode_rgba(bytes).expect("the tray icons are valid 8-bit RGBA PNGs")
 }
@@ -88,7 +88,7 @@ pub fn run() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     // The tray's threads (engine, watcher, notifications, GTK's) allocate little: without a
     // cap each one that meets contention gets a malloc arena of its own, kept for good.
-    qcity::daemon::limit_malloc_arenas();
+    qcity_daemon::limit_malloc_arenas();
     // GTK opens the X display by probing OpenGL for its visuals, which loads the GL driver
     // (Mesa's llvmpipe under Xvfb: libLLVM, about 50 MiB resident) into a process that never
     // draws with GL. The dashboard's process gets the user's setting back (`window`).
@@ -286,7 +286,7 @@ impl Tray {
     /// Redraws the tray for `view`: icon, title, tooltip, menu.
     fn show(&mut self, view: &View) {
         let (overall, runners) = match view {
-            View::Up(runners) => (qcity_engine::overall::overall(runners), runners.as_slice()),
+            View::Up(runners) => (qcity_types::overall(runners), runners.as_slice()),
             View::Down(why) => (
                 Overall {
                     colour: Colour::Grey,

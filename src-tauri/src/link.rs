@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use qcity::client::Client;
+use qcity_client::Client;
 use qcity_engine::datadir::DataDir;
 
 /// Where the engine is and who runs it.
@@ -42,7 +42,7 @@ impl Dirs {
         };
         let data = match flag("--data-dir", "QCITY_DATA_DIR") {
             Some(d) => d,
-            None => qcity::paths::default_data_dir().map_err(|e| e.to_string())?,
+            None => qcity_daemon::paths::default_data_dir().map_err(|e| e.to_string())?,
         };
         Ok(Dirs {
             data,
@@ -65,9 +65,9 @@ impl Link {
             };
             return Ok((link, "attached"));
         }
-        let config_dir =
-            qcity::paths::config_dir_or_sample(dirs.config.clone()).map_err(|e| e.to_string())?;
-        let config = qcity::daemon::load_config(&config_dir).map_err(|e| e.to_string())?;
+        let config_dir = qcity_daemon::paths::config_dir_or_sample(dirs.config.clone())
+            .map_err(|e| e.to_string())?;
+        let config = qcity_daemon::load_config(&config_dir).map_err(|e| e.to_string())?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let data_root = dirs.data.clone();
@@ -89,10 +89,9 @@ impl Link {
                 let stop = async move {
                     let _ = stop_rx.await;
                 };
-                let result =
-                    rt.block_on(qcity::daemon::serve_with(config, data_root, stop, |_| {
-                        let _ = ready.send(Ok(()));
-                    }));
+                let result = rt.block_on(qcity_daemon::serve_with(config, data_root, stop, |_| {
+                    let _ = ready.send(Ok(()));
+                }));
                 if let Err(e) = result {
                     let _ = ready_tx.send(Err(e.to_string()));
                 }

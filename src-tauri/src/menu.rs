@@ -1,7 +1,7 @@
 //! The tray's menu: built anew from the runners at each redraw, so that its items follow the
 //! state, and what a click on each item means.
 
-use qcity_engine::RunnerStatus;
+use qcity_types::RunnerStatus;
 use tray_icon::menu::{
     CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Result, Submenu,
 };
@@ -32,7 +32,7 @@ pub(crate) fn key(runners: &[RunnerStatus], up: bool, autostart: bool) -> Key {
         runners: runners
             .iter()
             .map(|r| {
-                let colour = qcity_engine::overall::colour_of(r).as_str();
+                let colour = qcity_types::colour_of(r).as_str();
                 (r.name.clone(), r.state.name(), colour)
             })
             .collect(),
@@ -135,7 +135,7 @@ pub(crate) fn action(id: &str) -> Action {
 }
 
 /// Makes the call (off the event loop: it blocks on the API).
-pub(crate) fn call(client: &qcity::client::Client, call: &Call) -> std::result::Result<(), String> {
+pub(crate) fn call(client: &qcity_client::Client, call: &Call) -> std::result::Result<(), String> {
     match call {
         Call::Autotest => {
             let report: serde_json::Value = client.post("/autotest").map_err(|e| e.to_string())?;

@@ -2,13 +2,13 @@
 //! the desktop notices the daemon's notifier decided (`notice` events on the `desktop`
 //! channel). The tray decides nothing itself: a second tray shows the same notices.
 
-use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use qcity_engine::notice::{Notice, Severity};
-use qcity_engine::{Event, EventKind, RunnerStatus};
+use qcity_client::Events;
+use qcity_types::{Event, EventKind, RunnerStatus};
+use qcity_types::{Notice, Severity};
 
 use crate::link::Link;
 use crate::{Cmd, Ui, View};
@@ -43,7 +43,7 @@ fn watch(ui: Ui, link: Arc<Link>) {
         };
         // The stream first, then the snapshot: nothing in between is missed (a change seen
         // twice only redraws the same view).
-        let stream = match client.stream("/events/stream") {
+        let stream = match client.events() {
             Ok(s) => s,
             Err(e) => {
                 redraw(&ui, View::Down(e.to_string()));
@@ -89,27 +89,19 @@ fn watch(ui: Ui, link: Arc<Link>) {
     }
 }
 
-/// Server-sent events: `event:` and `data:` lines, a blank line ends one.
-fn read_stream(stream: impl std::io::Read, tx: mpsc::Sender<Msg>) {
-    let mut data = String::new();
-    for line in BufReader::new(stream).lines() {
-        let line = match line {
-            Ok(l) => l,
+/// Hands the watcher each event of the stream, then why it ended.
+fn read_stream(events: Events<impl std::io::Read>, tx: mpsc::Sender<Msg>) {
+    for e in events {
+        match e {
+            Ok(e) => {
+                if tx.send(Msg::Event(Box::new(e))).is_err() {
+                    return;
+                }
+            }
             Err(e) => {
                 let _ = tx.send(Msg::Lost(format!("the event stream broke: {e}")));
                 return;
             }
-        };
-        if let Some(d) = line.strip_prefix("data: ") {
-            data.push_str(d);
-        } else if line.is_empty() && !data.is_empty() {
-            // `hello` and other non-events do not parse as an event; they are skipped.
-            if let Ok(e) = serde_json::from_str::<Event>(&data)
-                && tx.send(Msg::Event(Box::new(e))).is_err()
-            {
-                return;
-            }
-            data.clear();
         }
     }
     let _ = tx.send(Msg::Lost("the engine closed the event stream".into()));

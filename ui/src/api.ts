@@ -3,6 +3,7 @@
 
 export type Role = "master" | "viewer";
 export type Health = "healthy" | "degraded" | "unhealthy";
+export type Colour = "red" | "amber" | "green" | "grey";
 export type ProbeState = "pending" | "passing" | "failing";
 
 export interface ExitInfo {
@@ -48,6 +49,8 @@ export interface RunnerStatus {
   last_exit: ExitInfo | null;
   activity?: Activity;
   health?: Health;
+  /// Computed by the engine; the dashboard only shows it.
+  colour: Colour;
   probes?: ProbeStatus[];
 }
 

@@ -6,6 +6,7 @@
 import {
   get,
   runnersSnapshot,
+  type Colour,
   type Health,
   type MachineStatus,
   type ProbeStatus,
@@ -129,8 +130,10 @@ class Live {
         if (state.state !== "running") {
           // Probes start over when it runs again.
           r.probes = (r.probes ?? []).map((p) => ({ ...p, state: "pending" }));
-          r.health = healthOf(r.probes);
         }
+        // Health and colour are the engine's, as judged with this state.
+        r.health = (e.health as Health | undefined) ?? undefined;
+        r.colour = e.colour as Colour;
         break;
       }
       case "runner-activity":
@@ -147,7 +150,8 @@ class Live {
         if (i >= 0) probes[i] = next;
         else probes.push(next);
         r.probes = probes;
-        r.health = healthOf(probes);
+        r.health = (e.health as Health | undefined) ?? undefined;
+        r.colour = e.colour as Colour;
         break;
       }
       case "resource-changed": {
@@ -158,7 +162,7 @@ class Live {
         next.detail = e.detail as string;
         if (i >= 0) res[i] = next;
         else res.push(next);
-        this.machine = { ...this.machine, resources: res, health: healthOf(res) ?? null };
+        this.machine = { ...this.machine, resources: res, health: (e.health as Health | undefined) ?? null };
         break;
       }
       case "config-applied":
@@ -173,34 +177,6 @@ class Live {
     const { runners } = await runnersSnapshot();
     this.runners = Object.fromEntries(runners.map((r) => [r.name, r]));
   }
-}
-
-export function healthOf(probes: ProbeStatus[] | undefined): Health | undefined {
-  if (!probes || probes.length === 0) return undefined;
-  if (probes.some((p) => p.state === "failing" && p.critical)) return "unhealthy";
-  if (probes.some((p) => p.state === "failing")) return "degraded";
-  return "healthy";
-}
-
-/// The colour a runner is shown in: red when failing (an unclean exit, down waiting for its
-/// restart, a crash loop, unhealthy), amber when degraded or changing state, grey when
-/// stopped or paused, green when running and healthy.
-export function colourOf(r: RunnerStatus): "green" | "amber" | "red" | "grey" {
-  const s = r.state.state;
-  if (["exited", "crash-looping", "needs-registration"].includes(s)) {
-    return s === "exited" && r.state.exit && isClean(r.state.exit) ? "grey" : "red";
-  }
-  if (r.health === "unhealthy") return "red";
-  // Down after a failure, waiting to be restarted: failing until it runs again.
-  if (s === "backoff" && r.last_exit && !isClean(r.last_exit)) return "red";
-  if (s === "backoff" || s === "starting" || s === "stopping" || s === "pausing") return "amber";
-  if (r.health === "degraded") return "amber";
-  if (s === "running") return "green";
-  return "grey";
-}
-
-function isClean(e: { code: number | null; signal: number | null; error?: string }) {
-  return e.code === 0 && !e.error;
 }
 
 export function describeExit(e: { code: number | null; signal: number | null; error?: string } | null): string {

@@ -20,9 +20,10 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use qcity_engine::{AuthAction, Engine, EventKind};
+use qcity_engine::Engine;
 use qcity_platform::clock::now_ms;
 use qcity_store::{SessionRow, Store, UserRow};
+use qcity_types::{AuthAction, EventKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 

@@ -6,6 +6,7 @@
 //! contract, and a test keeps the router and the document in step.
 
 pub mod auth;
+mod daemon_info;
 mod error;
 mod metrics;
 pub mod qi;
@@ -15,6 +16,7 @@ pub mod token;
 pub mod types;
 mod ui;
 
+pub use daemon_info::DaemonInfo;
 pub use error::ApiError;
 pub use routes::{Access, ROUTES, router, serve};
 pub use token::{Token, TokenError};

@@ -5,8 +5,8 @@
 use std::fmt::Write;
 
 use qcity_engine::Engine;
-use qcity_engine::event::STATE_NAMES;
-use qcity_engine::probe::{Health, ProbeState};
+use qcity_types::STATE_NAMES;
+use qcity_types::{Health, ProbeState};
 
 pub fn render(engine: &Engine) -> String {
     let runners = engine.status();

@@ -1,581 +1,107 @@
-//! `GET /api/v1/qi`: the QI installer picker's view: this device, the newest release's
-//! assets ranked for it with their reasons, its optional features, and the gate, which stays
-//! closed (with the reasons) while the latest autotest failed or is too old, or a runner or
-//! the machine is unhealthy.
+//! `/api/v1/qi`: the QI installer over HTTP. The picker's view, the gate and the install flow
+//! are `qcity_installer`'s ([`gate`](qcity_installer::gate), [`flow`](qcity_installer::flow));
+//! here the engine supplies the gate's facts, an install's steps become `qi-install` events,
+//! and a refusal becomes an HTTP status.
 
-use qcity_config::InstallerSettings;
-use qcity_config::release::{
-    AssetArch, AssetFormat, AssetLibc, AssetOs, ReleaseManifest, parse_release_manifest,
-};
+use axum::http::StatusCode;
 use qcity_engine::Engine;
-use qcity_engine::probe::{Health, ProbeState};
-use qcity_installer::device::{Device, Probe, detect};
-use serde::{Deserialize, Serialize};
+use qcity_installer::flow::{Phase, Plan, Refusal, Step};
+use qcity_installer::gate::{Autotest, Facts, Unhealthy};
+use qcity_types::{EventKind, QiPhase};
+use qcity_types::{Health, ProbeState, ProbeStatus};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QiView {
-    pub device: Device,
-    /// The app and its newest release, when the manifest could be read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Every asset of that release, those that fit first, best first.
-    pub options: Vec<QiOption>,
-    pub features: Vec<QiFeature>,
-    pub gate: Gate,
-    /// Why the manifest could not be used (every error, one per line).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manifest_error: Option<String>,
-}
+use crate::ApiError;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QiOption {
-    /// The asset's index in the release.
-    pub asset: usize,
-    pub os: AssetOs,
-    pub arch: AssetArch,
-    pub format: AssetFormat,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub libc: Option<AssetLibc>,
-    pub size: u64,
-    pub fits: bool,
-    pub reasons: Vec<String>,
-}
+pub use qcity_installer::flow::{InstallRequest, QiFeature, QiOption, QiView};
+pub use qcity_installer::gate::Gate;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct QiFeature {
-    pub name: String,
-    pub description: String,
-    pub size: u64,
-    pub default: bool,
-}
+/// The gate's facts, read from the engine.
+struct EngineFacts<'a>(&'a Engine);
 
-/// Whether installing is allowed now, and if not, why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Gate {
-    pub open: bool,
-    pub reasons: Vec<String>,
-}
+impl Facts for EngineFacts<'_> {
+    fn latest_autotest(&self) -> Result<Option<Autotest>, String> {
+        let report = self.0.latest_autotest().map_err(|e| e.to_string())?;
+        Ok(report.map(|r| Autotest {
+            passed: r.passed,
+            started_ms: r.started_ms,
+            failed: r
+                .checks
+                .iter()
+                .filter(|c| !c.passed)
+                .map(|c| format!("{}: {}", c.name, c.reason))
+                .collect(),
+        }))
+    }
 
-/// The picker's view (blocking: it reads the manifest and the store).
-pub fn view(engine: &Engine) -> QiView {
-    let config = engine.config();
-    let device = detect(&Probe::here());
-    let mut out = QiView {
-        device,
-        app: None,
-        version: None,
-        options: Vec::new(),
-        features: Vec::new(),
-        gate: gate(engine),
-        manifest_error: None,
-    };
-    let Some(settings) = &config.device.installer else {
-        return out;
-    };
-    match read_manifest(settings, &config.dir) {
-        Err(e) => out.manifest_error = Some(e),
-        Ok(m) => {
-            out.app = Some(m.app.clone());
-            if let Some(release) = m.versions.first() {
-                out.version = Some(release.version.clone());
-                out.options = qcity_installer::rank(&release.assets, &out.device)
-                    .into_iter()
-                    .map(|c| {
-                        let a = &release.assets[c.asset];
-                        QiOption {
-                            asset: c.asset,
-                            os: a.os,
-                            arch: a.arch,
-                            format: a.format,
-                            libc: a.libc.clone(),
-                            size: a.size,
-                            fits: c.fits,
-                            reasons: c.reasons,
-                        }
-                    })
-                    .collect();
-                out.features = release
-                    .features
-                    .iter()
-                    .map(|f| QiFeature {
-                        name: f.name.clone(),
-                        description: f.description.clone(),
-                        size: f.size,
-                        default: f.default,
-                    })
-                    .collect();
-                if !out.options.iter().any(|o| o.fits) {
-                    let d = &out.device;
-                    out.manifest_error = Some(format!(
-                        "no asset of {} {} fits this device ({} on {:?}, {}); available: {}",
-                        m.app,
-                        release.version,
-                        d.os_name,
-                        d.arch,
-                        d.libc
-                            .map_or("unknown libc".into(), |l| format!("{:?}", l.kind)),
-                        release
-                            .assets
-                            .iter()
-                            .map(|a| {
-                                format!("{:?}/{:?} {}", a.os, a.arch, a.format.as_str())
-                                    .to_lowercase()
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                }
-            }
+    fn unhealthy(&self) -> Vec<Unhealthy> {
+        let mut out: Vec<Unhealthy> = self
+            .0
+            .status()
+            .into_iter()
+            .filter(|r| r.health == Some(Health::Unhealthy))
+            .map(|r| Unhealthy::Runner {
+                failing: failing(&r.probes),
+                name: r.name,
+            })
+            .collect();
+        let machine = self.0.machine();
+        if machine.health == Some(Health::Unhealthy) {
+            out.push(Unhealthy::Machine {
+                failing: failing(&machine.resources),
+            });
         }
-    }
-    out
-}
-
-fn read_manifest(
-    settings: &InstallerSettings,
-    config_dir: &std::path::Path,
-) -> Result<ReleaseManifest, String> {
-    let url = &settings.manifest;
-    let text = qcity_installer::fetch::fetch_text(url, config_dir, &trust(settings, config_dir)?)
-        .map_err(|e| e.to_string())?;
-    parse_release_manifest(url, text).map_err(|e| e.to_string())
-}
-
-/// The authorities `https://` sources are checked against: `installer.ca_file` when set.
-fn trust(
-    settings: &InstallerSettings,
-    config_dir: &std::path::Path,
-) -> Result<qcity_installer::fetch::Trust, String> {
-    match &settings.ca_file {
-        None => Ok(qcity_installer::fetch::Trust::default()),
-        Some(file) => qcity_installer::fetch::Trust::from_pem_file(&config_dir.join(file))
-            .map_err(|e| format!("installer.ca_file: {e}")),
+        out
     }
 }
 
-/// Closed while: no installer is configured, the latest autotest failed or is older than the
-/// configured age (or none ran), a runner is unhealthy, or the machine is.
-pub fn gate(engine: &Engine) -> Gate {
-    let config = engine.config();
-    let mut reasons = Vec::new();
-    match &config.device.installer {
-        None => reasons.push(
-            "no release manifest is configured (`installer` in qcity-device-config.json)".into(),
-        ),
-        Some(settings) => match engine.latest_autotest() {
-            Ok(None) => reasons.push("no autotest has run yet: run `qcity autotest`".into()),
-            Err(e) => reasons.push(format!("cannot read the latest autotest: {e}")),
-            Ok(Some(report)) => {
-                let age_min = (qcity_platform::clock::now_ms() - report.started_ms).max(0) / 60_000;
-                if !report.passed {
-                    let failed: Vec<String> = report
-                        .checks
-                        .iter()
-                        .filter(|c| !c.passed)
-                        .map(|c| format!("{}: {}", c.name, c.reason))
-                        .collect();
-                    reasons.push(format!(
-                        "the latest autotest failed ({})",
-                        failed.join("; ")
-                    ));
-                } else if age_min as u64 > settings.max_autotest_age_minutes {
-                    reasons.push(format!(
-                        "the latest autotest passed {age_min} minutes ago, more than the {} allowed: run `qcity autotest`",
-                        settings.max_autotest_age_minutes
-                    ));
-                }
-            }
-        },
-    }
-    for r in engine.status() {
-        if r.health == Some(Health::Unhealthy) {
-            reasons.push(format!(
-                "runner {} is unhealthy ({})",
-                r.name,
-                failing(&r.probes)
-            ));
-        }
-    }
-    let machine = engine.machine();
-    if machine.health == Some(Health::Unhealthy) {
-        reasons.push(format!(
-            "this machine is unhealthy ({})",
-            failing(&machine.resources)
-        ));
-    }
-    Gate {
-        open: reasons.is_empty(),
-        reasons,
-    }
-}
-
-/// `name: detail` of each failing check, joined.
-fn failing(checks: &[qcity_engine::probe::ProbeStatus]) -> String {
+/// `name: detail` of each failing check.
+fn failing(checks: &[ProbeStatus]) -> Vec<String> {
     checks
         .iter()
         .filter(|p| p.state == ProbeState::Failing)
         .map(|p| format!("{}: {}", p.name, p.detail))
-        .collect::<Vec<_>>()
-        .join("; ")
+        .collect()
 }
 
-/// `POST /api/v1/qi/install`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct InstallRequest {
-    /// The asset's index in the newest release (as `options[].asset` gives it).
-    pub asset: usize,
-    /// Exactly these optional features (by name), as the dashboard's checkboxes give them
-    /// (they start at the defaults). Absent: the release's default features, plus `add`,
-    /// minus `without`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub features: Option<Vec<String>>,
-    /// Features to add to the defaults (`qcity qi install --feature X`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub add: Vec<String>,
-    /// Default features to leave out (`qcity qi install --no-feature X`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub without: Vec<String>,
+/// The picker's view (blocking: it reads the manifest and the store).
+pub fn view(engine: &Engine) -> QiView {
+    qcity_installer::flow::view(&engine.config(), &EngineFacts(engine))
 }
 
-/// The features an install gets: the defaults unless the request leaves them out (or names
-/// its own set). Every name must be one of the release's features.
-pub fn choose_features(
-    offered: &[qcity_config::release::ReleaseFeature],
-    req: &InstallRequest,
-) -> Result<Vec<qcity_config::release::ReleaseFeature>, String> {
-    let unknown = |name: &String| {
-        (!offered.iter().any(|f| &f.name == name)).then(|| {
-            let names: Vec<&str> = offered.iter().map(|f| f.name.as_str()).collect();
-            format!(
-                "there is no feature `{name}` (the release offers: {})",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
+/// Checks the gate and the request; blocking.
+pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, ApiError> {
+    let downloads = engine.data_dir().root().join("downloads");
+    qcity_installer::flow::prepare(&engine.config(), &EngineFacts(engine), downloads, req).map_err(
+        |r| {
+            let (status, code) = match &r {
+                Refusal::GateClosed(_) => (StatusCode::CONFLICT, "gate_closed"),
+                Refusal::InvalidManifest(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest")
                 }
-            )
-        })
-    };
-    let named = req
-        .features
-        .iter()
-        .flatten()
-        .chain(&req.add)
-        .chain(&req.without);
-    if let Some(e) = named.filter_map(unknown).next() {
-        return Err(e);
-    }
-    if req.features.is_some() && !(req.add.is_empty() && req.without.is_empty()) {
-        return Err("give either `features` (the exact set) or `add`/`without`, not both".into());
-    }
-    if let Some(both) = req.add.iter().find(|n| req.without.contains(n)) {
-        return Err(format!("feature `{both}` is both added and left out"));
-    }
-    Ok(offered
-        .iter()
-        .filter(|f| match &req.features {
-            Some(exact) => exact.contains(&f.name),
-            None => (f.default || req.add.contains(&f.name)) && !req.without.contains(&f.name),
-        })
-        .cloned()
-        .collect())
-}
-
-/// Why an install cannot start: (HTTP status, code, message).
-pub type Refusal = (u16, &'static str, String);
-
-/// Everything an install needs, checked.
-pub struct Plan {
-    app: String,
-    version: String,
-    asset: qcity_config::release::ReleaseAsset,
-    features: Vec<qcity_config::release::ReleaseFeature>,
-    manifest_url: String,
-    config_dir: std::path::PathBuf,
-    key: qcity_installer::verify::PublicKey,
-    trust: qcity_installer::fetch::Trust,
-    device: Device,
-    downloads: std::path::PathBuf,
-}
-
-/// Checks the gate (enforced here, on the server) and the request; blocking.
-pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, Refusal> {
-    let config = engine.config();
-    let g = gate(engine);
-    if !g.open {
-        return Err((
-            409,
-            "gate_closed",
-            format!("installing is blocked: {}", g.reasons.join("; ")),
-        ));
-    }
-    let settings = config.device.installer.clone().ok_or((
-        409,
-        "gate_closed",
-        "no installer is configured".to_string(),
-    ))?;
-    let m = read_manifest(&settings, &config.dir).map_err(|e| (422, "invalid_manifest", e))?;
-    let release = m.versions.first().ok_or((
-        422,
-        "invalid_manifest",
-        "the manifest lists no release".to_string(),
-    ))?;
-    let device = detect(&Probe::here());
-    let choice = qcity_installer::rank(&release.assets, &device)
-        .into_iter()
-        .find(|c| c.asset == req.asset)
-        .ok_or((
-            400,
-            "bad_request",
-            format!("release {} has no asset {}", release.version, req.asset),
-        ))?;
-    if !choice.fits {
-        return Err((
-            400,
-            "does_not_fit",
-            format!(
-                "asset {} cannot run here: {}",
-                req.asset,
-                choice.reasons.join("; ")
-            ),
-        ));
-    }
-    let features = choose_features(&release.features, req).map_err(|e| {
-        (
-            400,
-            "bad_request",
-            format!("release {}: {e}", release.version),
-        )
-    })?;
-    let key = qcity_installer::verify::PublicKey::parse(&settings.public_key)
-        .map_err(|e| (422, "invalid_config", format!("installer.public_key: {e}")))?;
-    Ok(Plan {
-        app: m.app.clone(),
-        version: release.version.clone(),
-        asset: release.assets[req.asset].clone(),
-        features,
-        manifest_url: settings.manifest.clone(),
-        config_dir: config.dir.clone(),
-        key,
-        trust: trust(&settings, &config.dir).map_err(|e| (422, "invalid_config", e))?,
-        device,
-        downloads: engine.data_dir().root().join("downloads"),
-    })
-}
-
-/// Downloads, verifies and installs, publishing each step; blocking. A file that fails
-/// verification is deleted and nothing is installed.
-pub fn run(engine: &Engine, plan: Plan) {
-    let publish = |phase, file: &str, done, total, detail: String| {
-        engine.bus().publish(qcity_engine::EventKind::QiInstall {
-            phase,
-            file: file.to_string(),
-            done,
-            total,
-            detail,
-        });
-    };
-    use qcity_engine::QiPhase;
-    let result = (|| -> Result<String, String> {
-        let dir = plan
-            .downloads
-            .join(format!("{}-{}", plan.app, plan.version));
-        let mut files = vec![(plan.asset.file(), None)];
-        files.extend(
-            plan.features
-                .iter()
-                .map(|f| (f.file(), Some(f.name.clone()))),
-        );
-        let mut fetched = Vec::new();
-        for (file, feature) in files {
-            let (url, base) = resolve(&file.url, &plan.manifest_url, &plan.config_dir);
-            let name = url.rsplit('/').next().unwrap_or("file").to_string();
-            let dest = dir.join(&name);
-            let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
-            let progress = &mut |done, total| {
-                if done == total || last.elapsed() >= std::time::Duration::from_millis(200) {
-                    last = std::time::Instant::now();
-                    publish(QiPhase::Downloading, &name, done, total, String::new());
-                }
+                Refusal::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+                Refusal::DoesNotFit(_) => (StatusCode::BAD_REQUEST, "does_not_fit"),
+                Refusal::InvalidConfig(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
             };
-            qcity_installer::fetch::download(&url, &base, &dest, file.size, &plan.trust, progress)
-                .map_err(|e| format!("{name}: {e}"))?;
-            publish(
-                QiPhase::Verifying,
-                &name,
-                file.size,
-                file.size,
-                String::new(),
-            );
-            if let Err(e) = qcity_installer::verify::verify_file(&dest, &file, &plan.key) {
-                // The files verified before it go too: they belong to an install that will
-                // not happen, and a retry downloads and checks them again.
-                let _ = std::fs::remove_file(&dest);
-                for (f, _) in &fetched {
-                    let _ = std::fs::remove_file(f);
-                }
-                let _ = std::fs::remove_dir(&dir);
-                return Err(format!(
-                    "{name}: {e}; the download was deleted and nothing was installed"
-                ));
-            }
-            fetched.push((dest, feature));
-        }
-        let (main, _) = &fetched[0];
-        let name = main
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        publish(QiPhase::Installing, &name, 0, 0, String::new());
-        let places = qcity_installer::install::Places::for_user(&plan.device)
-            .ok_or("no home directory to install into")?;
-        let outcome = qcity_installer::install::install(
-            plan.asset.format,
-            main,
-            &plan.app,
-            &plan.version,
-            &places,
-        )
-        .map_err(|e| e.to_string())?;
-        let mut said = match &outcome {
-            qcity_installer::install::Outcome::Installed { location, .. } => {
-                format!(
-                    "installed {} {} in {}",
-                    plan.app,
-                    plan.version,
-                    location.display()
-                )
-            }
-            qcity_installer::install::Outcome::RunThis { command } => {
-                format!("verified; to install, run: {command}")
-            }
-        };
-        if let qcity_installer::install::Outcome::Installed { location, .. } = &outcome {
-            for (file, feature) in fetched.iter().skip(1) {
-                let name = feature.clone().unwrap_or_default();
-                let into = location.join("features").join(&name);
-                qcity_installer::install::unpack_tar_gz(file, &into, None)
-                    .map_err(|e| format!("feature {name}: {e}"))?;
-                said.push_str(&format!("; feature {name}"));
-            }
-        }
-        Ok(said)
-    })();
-    match result {
-        Ok(detail) => publish(QiPhase::Installed, "", 0, 0, detail),
-        Err(detail) => publish(QiPhase::Failed, "", 0, 0, detail),
-    }
+            ApiError::new(status, code, r.to_string())
+        },
+    )
 }
 
-/// A file's URL and the directory a relative path is read from: relative to the manifest
-/// (its URL's directory, or its file's directory).
-fn resolve(
-    file: &str,
-    manifest: &str,
-    config_dir: &std::path::Path,
-) -> (String, std::path::PathBuf) {
-    if file.contains("://") {
-        return (file.to_string(), config_dir.to_path_buf());
-    }
-    if manifest.starts_with("http://") || manifest.starts_with("https://") {
-        let dir = manifest.rsplit_once('/').map_or(manifest, |(d, _)| d);
-        return (
-            format!("{dir}/{}", file.trim_start_matches("./")),
-            config_dir.to_path_buf(),
-        );
-    }
-    let path = config_dir.join(manifest);
-    let base = path
-        .parent()
-        .map_or(config_dir.to_path_buf(), |p| p.to_path_buf());
-    (file.to_string(), base)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use qcity_config::release::ReleaseFeature;
-
-    fn offered() -> Vec<ReleaseFeature> {
-        [("ocr", true), ("themes", true), ("docs", false)]
-            .into_iter()
-            .map(|(name, default)| ReleaseFeature {
-                name: name.into(),
-                description: String::new(),
-                default,
-                url: format!("{name}.tgz"),
-                size: 1,
-                sha256: "0".repeat(64),
-                signature: "sig".into(),
-            })
-            .collect()
-    }
-
-    fn chosen(req: InstallRequest) -> Result<Vec<String>, String> {
-        choose_features(&offered(), &req).map(|v| v.into_iter().map(|f| f.name).collect())
-    }
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn defaults_unless_left_out() {
-        assert_eq!(
-            chosen(InstallRequest::default()),
-            Ok(strings(&["ocr", "themes"]))
-        );
-        let req = InstallRequest {
-            add: strings(&["docs"]),
-            without: strings(&["ocr"]),
-            ..Default::default()
-        };
-        assert_eq!(chosen(req), Ok(strings(&["themes", "docs"])));
-        // The dashboard's checkboxes: exactly the set sent, empty included.
-        let req = InstallRequest {
-            features: Some(Vec::new()),
-            ..Default::default()
-        };
-        assert_eq!(chosen(req), Ok(Vec::new()));
-        let req = InstallRequest {
-            features: Some(strings(&["docs"])),
-            ..Default::default()
-        };
-        assert_eq!(chosen(req), Ok(strings(&["docs"])));
-    }
-
-    #[test]
-    fn unknown_or_contradictory_names_are_refused() {
-        let req = InstallRequest {
-            without: strings(&["orc"]),
-            ..Default::default()
-        };
-        assert_eq!(
-            chosen(req),
-            Err("there is no feature `orc` (the release offers: ocr, themes, docs)".into())
-        );
-        let req = InstallRequest {
-            add: strings(&["docs"]),
-            without: strings(&["docs"]),
-            ..Default::default()
-        };
-        assert!(chosen(req).unwrap_err().contains("both added and left out"));
-        let req = InstallRequest {
-            features: Some(strings(&["docs"])),
-            without: strings(&["ocr"]),
-            ..Default::default()
-        };
-        assert!(chosen(req).unwrap_err().contains("not both"));
-    }
-
-    #[test]
-    fn a_request_without_features_deserializes_to_the_defaults() {
-        let req: InstallRequest = serde_json::from_str(r#"{"asset": 0}"#).unwrap();
-        assert!(req.features.is_none() && req.add.is_empty() && req.without.is_empty());
-        assert_eq!(chosen(req), Ok(strings(&["ocr", "themes"])));
-    }
+/// Downloads, verifies and installs, publishing each step as a `qi-install` event; blocking.
+pub fn run(engine: &Engine, plan: Plan) {
+    qcity_installer::flow::run(plan, |step: Step| {
+        engine.bus().publish(EventKind::QiInstall {
+            phase: match step.phase {
+                Phase::Downloading => QiPhase::Downloading,
+                Phase::Verifying => QiPhase::Verifying,
+                Phase::Installing => QiPhase::Installing,
+                Phase::Installed => QiPhase::Installed,
+                Phase::Failed => QiPhase::Failed,
+            },
+            file: step.file,
+            done: step.done,
+            total: step.total,
+            detail: step.detail,
+        });
+    });
 }

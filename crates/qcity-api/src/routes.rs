@@ -13,7 +13,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
-use qcity_engine::{ControlAction, Engine, EngineError, RunnerStatus};
+use qcity_engine::{Engine, EngineError};
+use qcity_types::{ControlAction, RunnerStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -267,17 +268,19 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
-async fn machine(State(st): State<AppState>) -> Json<qcity_engine::resources::MachineStatus> {
+async fn machine(
+    State(st): State<AppState>,
+) -> Json<qcity_engine::health::resources::MachineStatus> {
     Json(st.engine.machine())
 }
 
-async fn autotest(State(st): State<AppState>) -> Json<qcity_engine::autotest::AutotestReport> {
+async fn autotest(State(st): State<AppState>) -> Json<qcity_types::AutotestReport> {
     Json(st.engine.autotest().await)
 }
 
 async fn latest_autotest(
     State(st): State<AppState>,
-) -> Result<Json<qcity_engine::autotest::AutotestReport>, ApiError> {
+) -> Result<Json<qcity_types::AutotestReport>, ApiError> {
     let engine = st.engine.clone();
     blocking(move || engine.latest_autotest())
         .await?
@@ -291,14 +294,14 @@ async fn latest_autotest(
         })
 }
 
-async fn list_tasks(State(st): State<AppState>) -> Json<Vec<qcity_engine::task::TaskInfo>> {
+async fn list_tasks(State(st): State<AppState>) -> Json<Vec<qcity_types::TaskInfo>> {
     Json(st.engine.tasks())
 }
 
 async fn run_task(
     State(st): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<qcity_engine::task::RunOutcome>, ApiError> {
+) -> Result<Json<qcity_types::RunOutcome>, ApiError> {
     Ok(Json(st.engine.run_task(&name, "manual").await?))
 }
 
@@ -306,7 +309,7 @@ async fn task_runs(
     State(st): State<AppState>,
     Path(name): Path<String>,
     q: Result<Query<LogsQuery>, QueryRejection>,
-) -> Result<Json<Vec<qcity_engine::task::TaskRun>>, ApiError> {
+) -> Result<Json<Vec<qcity_types::TaskRun>>, ApiError> {
     let n = query(q)?.n.unwrap_or(20).min(MAX_EVENTS);
     if !st.engine.tasks().iter().any(|t| t.name == name) {
         return Err(EngineError::UnknownTask { name }.into());
@@ -649,14 +652,7 @@ async fn qi_install(
     let engine = st.engine.clone();
     let plan = tokio::task::spawn_blocking(move || crate::qi::prepare(&engine, &req))
         .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
-        .map_err(|(status, code, message)| {
-            ApiError::new(
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-                code,
-                message,
-            )
-        })?;
+        .map_err(|e| ApiError::internal(e.to_string()))??;
     let after = st.engine.bus().next_id() - 1;
     let engine = st.engine.clone();
     tokio::task::spawn_blocking(move || crate::qi::run(&engine, plan));

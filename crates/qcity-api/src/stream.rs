@@ -14,8 +14,9 @@ use std::time::Duration;
 use axum::body::{Body, Bytes};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use qcity_engine::Engine;
 use qcity_engine::bus::EventReceiver;
-use qcity_engine::{Engine, Event};
+use qcity_types::Event;
 
 use crate::auth::Role;
 

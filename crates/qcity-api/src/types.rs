@@ -1,12 +1,12 @@
 //! Request and response bodies, shared by the server and its clients (the CLI).
 
-use qcity_engine::{Event, RunnerState};
+use qcity_types::{Event, RunnerState};
 use serde::{Deserialize, Serialize};
 
-pub use qcity_engine::RunnerStatus;
 pub use qcity_engine::supervisor::ApplyReport;
 /// One audit row as stored, with its chain hashes.
 pub use qcity_store::AuditRow as AuditEntry;
+pub use qcity_types::RunnerStatus;
 
 /// Every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use crate::clock::now_ms;
-use crate::event::{Event, EventKind};
+use qcity_platform::clock::now_ms;
+use qcity_types::{Event, EventKind};
 
 /// A subscriber's receiving end.
 pub type EventReceiver = mpsc::Receiver<Arc<Event>>;

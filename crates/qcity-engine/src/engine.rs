@@ -10,17 +10,19 @@ use qcity_config::Config;
 use qcity_store::{AuditReport, AuditRow, Store, StoreError};
 use tokio::sync::{broadcast, watch};
 
-use crate::autotest::{AutotestCheck, AutotestReport};
 use crate::bus::Bus;
 use crate::datadir::{DataDir, LockError};
-use crate::event::{ControlAction, Event, EventKind, RunnerState};
+use crate::health::resources::MachineStatus;
 use crate::journal::{spawn_audit, spawn_journal};
-use crate::reconcile::reconcile;
-use crate::resources::MachineStatus;
-use crate::runner::Command;
-use crate::status::{RunnerStatus, StatusTable};
+use crate::status::StatusTable;
+use crate::supervisor::reconcile::reconcile;
+use crate::supervisor::runner::Command;
 use crate::supervisor::{ApplyReport, Supervisor};
-use crate::task::{RunOutcome, TaskInfo, TaskRun, Tasks};
+use crate::tasks::Tasks;
+use qcity_types::RunnerStatus;
+use qcity_types::{AutotestCheck, AutotestReport};
+use qcity_types::{ControlAction, Event, EventKind, RunnerState};
+use qcity_types::{RunOutcome, TaskInfo, TaskRun};
 
 /// How to start an engine.
 #[derive(Debug, Clone)]
@@ -91,7 +93,7 @@ impl Engine {
     /// Locks the data dir, opens the store, terminates left-overs of a previous instance,
     /// starts the subscribers and then the runners of `opts.config`.
     pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
-        crate::process::raise_nofile_limit();
+        crate::supervisor::process::raise_nofile_limit();
         let data = DataDir::new(&opts.data_dir);
         let lock = data.lock()?;
         let db = data.db();
@@ -125,7 +127,7 @@ impl Engine {
             &data.instance_id(),
             opts.hook_program
                 .clone()
-                .map(|p| crate::job_hook::JobHook::new(p, data.root().to_path_buf())),
+                .map(|p| crate::kind::job_hook::JobHook::new(p, data.root().to_path_buf())),
         );
         let tasks = Tasks::start(
             &opts.config,
@@ -195,7 +197,7 @@ impl Engine {
     }
 
     /// How a runner is started now (argv, environment, working dir).
-    pub(crate) fn plan(&self, runner: &str) -> Option<crate::runner::RunnerPlan> {
+    pub(crate) fn plan(&self, runner: &str) -> Option<crate::supervisor::runner::RunnerPlan> {
         self.supervisor
             .plans()
             .into_iter()
@@ -243,7 +245,7 @@ impl Engine {
         action: ControlAction,
         runner: &str,
     ) -> Result<RunnerState, EngineError> {
-        let make: fn(crate::runner::Reply) -> Command = match action {
+        let make: fn(crate::supervisor::runner::Reply) -> Command = match action {
             ControlAction::Start => Command::Start,
             ControlAction::Stop => Command::Stop,
             ControlAction::Restart => Command::Restart,
@@ -316,7 +318,10 @@ impl Engine {
         self.output(runner).map(|o| o.follow())
     }
 
-    fn output(&self, runner: &str) -> Result<Arc<crate::output::RunnerOutput>, EngineError> {
+    fn output(
+        &self,
+        runner: &str,
+    ) -> Result<Arc<crate::supervisor::output::RunnerOutput>, EngineError> {
         self.supervisor
             .output(runner)
             .ok_or_else(|| EngineError::UnknownRunner {
@@ -365,13 +370,13 @@ impl Engine {
     /// Runs every probe once, reads the machine, then runs every `autotest` task; records
     /// and returns the report.
     pub async fn autotest(&self) -> AutotestReport {
-        let started_ms = crate::clock::now_ms();
+        let started_ms = qcity_platform::clock::now_ms();
         let clock = std::time::Instant::now();
         let mut checks = Vec::new();
         for plan in self.supervisor.plans() {
             for spec in &plan.probes {
                 let t = std::time::Instant::now();
-                let result = crate::probe::check_once(&plan, spec, &self.status).await;
+                let result = crate::health::probe::check_once(&plan, spec, &self.status).await;
                 checks.push(AutotestCheck {
                     name: format!("probe:{}/{}", plan.name, spec.name),
                     passed: result.is_ok(),
@@ -383,11 +388,12 @@ impl Engine {
         let config = self.config();
         let t = std::time::Instant::now();
         let disks = self.watched_disks(&config);
-        let readings = crate::resources::read(&disks, &config.device.resources.power_supply_root);
+        let readings =
+            crate::health::resources::read(&disks, &config.device.resources.power_supply_root);
         let elapsed = t.elapsed().as_millis() as u64;
-        for r in crate::resources::evaluate(&readings, &config.device.resources) {
+        for r in crate::health::resources::evaluate(&readings, &config.device.resources) {
             // A failing non-critical resource (load, battery) degrades; it does not fail.
-            let passed = r.state != crate::probe::ProbeState::Failing || !r.critical;
+            let passed = r.state != qcity_types::ProbeState::Failing || !r.critical;
             checks.push(AutotestCheck {
                 name: format!("resource:{}", r.name),
                 passed,
@@ -462,7 +468,7 @@ impl Engine {
     /// dir are the disks watched.
     fn watch_machine(&self, config: &Config) {
         let disks = self.watched_disks(config);
-        let handle = crate::resources::spawn_monitor(
+        let handle = crate::health::resources::spawn_monitor(
             self.bus.clone(),
             self.machine.clone(),
             config.device.resources.clone(),
@@ -569,7 +575,7 @@ fn spawn_log_writer(mut rx: crate::bus::EventReceiver) {
     tokio::spawn(async move {
         while let Some(ev) = rx.recv().await {
             match &ev.kind {
-                EventKind::RunnerState { runner, state } => {
+                EventKind::RunnerState { runner, state, .. } => {
                     tracing::debug!(id = ev.id, %runner, state = state.name(), "runner state");
                 }
                 EventKind::Escalation {

@@ -12,7 +12,7 @@ use qcity_store::{AuditRecord, EventRow, LedgerOp, ProcessRecord, Store};
 use tokio::sync::watch;
 
 use crate::bus::EventReceiver;
-use crate::event::{Event, EventKind, RunnerState};
+use qcity_types::{Event, EventKind, RunnerState};
 
 const BATCH: usize = 4096;
 
@@ -105,7 +105,7 @@ fn audit_record(e: &Event) -> AuditRecord {
             target.clone(),
             serde_json::json!({ "outcome": outcome, "event": e.id }).to_string(),
         ),
-        EventKind::RunnerState { runner, state } => (
+        EventKind::RunnerState { runner, state, .. } => (
             "engine".to_string(),
             format!("state.{}", state.name()),
             runner.clone(),
@@ -147,7 +147,7 @@ struct LedgerTracker {
 
 impl LedgerTracker {
     fn op(&mut self, e: &Event) -> Option<LedgerOp> {
-        let EventKind::RunnerState { runner, state } = &e.kind else {
+        let EventKind::RunnerState { runner, state, .. } = &e.kind else {
             return None;
         };
         match state {

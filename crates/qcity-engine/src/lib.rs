@@ -2,38 +2,23 @@
 //! on one bus, with the store, the audit log and the log writer as subscribers.
 //!
 //! No GUI dependency, ever: the `qcity` daemon and the tray app are two faces over this.
+//!
+//! - `supervisor/`: the runners: their tasks, spawning, short-lived commands, output, backoff,
+//!   reconcile at start.
+//! - `kind/`: what a runner kind's output lines and exit codes mean, how it stops and drains.
+//! - `health/`: probes, machine resources, the overall colour.
+//! - `tasks/`: scheduled and on-demand tasks, autotests.
+//! - `healer/`: the healer, a bus subscriber.
 
-pub mod autotest;
-pub mod backoff;
-pub mod buildkite;
 pub mod bus;
-/// Wall-clock time, from `qcity-platform` (kept here: the engine's callers say `clock::now_ms`).
-pub use qcity_platform::clock;
 pub mod datadir;
 mod engine;
-pub mod event;
-pub mod github;
-pub mod gitlab;
 pub mod healer;
-pub mod job_hook;
+pub mod health;
 mod journal;
 pub mod kind;
-pub mod launcher;
-pub mod notice;
-pub mod output;
-pub mod overall;
-pub mod probe;
-pub mod process;
-pub mod reconcile;
-pub mod resources;
-pub mod runner;
-pub mod spawn;
 pub mod status;
 pub mod supervisor;
-pub mod task;
+pub mod tasks;
 
 pub use engine::{Engine, EngineError, EngineOptions};
-pub use event::{
-    AuthAction, ControlAction, Event, EventKind, ExitInfo, HealStep, QiPhase, RunnerState,
-};
-pub use status::RunnerStatus;

@@ -3,35 +3,10 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use serde::{Deserialize, Serialize};
-
-use crate::clock::now_ms;
-use crate::event::{ExitInfo, RunnerState};
-use crate::kind::Activity;
-use crate::probe::{Health, ProbeStatus, health_of};
-
-/// One runner's status.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunnerStatus {
-    pub name: String,
-    pub state: RunnerState,
-    /// Pid of the group leader while running or stopping.
-    pub pid: Option<u32>,
-    /// Milliseconds since the current process started, while running.
-    pub uptime_ms: Option<u64>,
-    /// Starts after the first one (automatic and manual), since the engine started.
-    pub restarts: u64,
-    pub last_exit: Option<ExitInfo>,
-    /// What the runner says it is doing (kinds `github`, `gitlab`), while it runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub activity: Option<Activity>,
-    /// The worst verdict of its probes; absent without probes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub health: Option<Health>,
-    /// Every probe's latest verdict and result.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub probes: Vec<ProbeStatus>,
-}
+use qcity_platform::clock::now_ms;
+use qcity_types::{
+    Activity, Colour, ExitInfo, Health, ProbeStatus, RunnerState, RunnerStatus, colour, health_of,
+};
 
 #[derive(Debug, Default)]
 struct Entry {
@@ -44,6 +19,24 @@ struct Entry {
     probes: BTreeMap<String, ProbeStatus>,
 }
 
+/// A runner's health and colour at one moment, as the engine's events carry them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Judged {
+    pub health: Option<Health>,
+    pub colour: Colour,
+}
+
+impl Entry {
+    fn judged(&self) -> Judged {
+        let health = health_of(self.probes.values());
+        let state = self.state.as_ref().unwrap_or(&RunnerState::Stopped);
+        Judged {
+            health,
+            colour: colour(state, self.last_exit.as_ref(), health),
+        }
+    }
+}
+
 /// Status of all runners; each update is one short lock.
 #[derive(Debug, Default)]
 pub struct StatusTable {
@@ -51,13 +44,15 @@ pub struct StatusTable {
 }
 
 impl StatusTable {
-    pub fn set_state(&self, runner: &str, state: RunnerState) {
+    /// Sets the runner's state; returns its health and colour in it.
+    pub fn set_state(&self, runner: &str, state: RunnerState) -> Judged {
         let mut map = self.lock();
         let entry = map.entry(runner.to_string()).or_default();
         if matches!(state, RunnerState::Starting) {
             entry.starts += 1;
         }
         entry.state = Some(state);
+        entry.judged()
     }
 
     /// Returns whether the activity changed.
@@ -77,12 +72,12 @@ impl StatusTable {
         Some((e.activity.clone()?, e.said_at_ms))
     }
 
-    pub fn set_probe(&self, runner: &str, probe: ProbeStatus) {
-        self.lock()
-            .entry(runner.to_string())
-            .or_default()
-            .probes
-            .insert(probe.name.clone(), probe);
+    /// Records a probe's latest result; returns the runner's health and colour with it.
+    pub fn set_probe(&self, runner: &str, probe: ProbeStatus) -> Judged {
+        let mut map = self.lock();
+        let entry = map.entry(runner.to_string()).or_default();
+        entry.probes.insert(probe.name.clone(), probe);
+        entry.judged()
     }
 
     pub fn clear_probes(&self, runner: &str) {
@@ -133,7 +128,7 @@ fn status_of(name: &str, e: &Entry, now: i64) -> RunnerStatus {
         RunnerState::Pausing { pid, .. } => (Some(*pid), None),
         _ => (None, None),
     };
-    let probes: Vec<ProbeStatus> = e.probes.values().cloned().collect();
+    let judged = e.judged();
     RunnerStatus {
         name: name.to_string(),
         state,
@@ -142,7 +137,8 @@ fn status_of(name: &str, e: &Entry, now: i64) -> RunnerStatus {
         restarts: e.starts.saturating_sub(1),
         last_exit: e.last_exit.clone(),
         activity: e.activity.clone(),
-        health: health_of(&probes),
-        probes,
+        health: judged.health,
+        colour: judged.colour,
+        probes: e.probes.values().cloned().collect(),
     }
 }

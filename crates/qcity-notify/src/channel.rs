@@ -1,6 +1,6 @@
 //! Where notices go.
 
-use qcity_engine::notice::Notice;
+use qcity_types::Notice;
 
 /// A destination for notices: the desktop, a chat service, mail. `deliver` is called on the
 /// notifier's task and must not block it: a channel that talks to the network hands the

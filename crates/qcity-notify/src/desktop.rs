@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use qcity_engine::EventKind;
 use qcity_engine::bus::Bus;
-use qcity_engine::notice::Notice;
+use qcity_types::EventKind;
+use qcity_types::Notice;
 
 use crate::Channel;
 

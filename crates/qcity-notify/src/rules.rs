@@ -13,8 +13,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use qcity_engine::event::{Event, EventKind, HealStep, RunnerState};
-pub use qcity_engine::notice::{Notice, Severity};
+use qcity_types::{Event, EventKind, HealStep, RunnerState};
+pub use qcity_types::{Notice, Severity};
 
 pub const RECOVERED_AFTER_MS: i64 = 5_000;
 pub const WINDOW_MS: i64 = 10_000;
@@ -135,7 +135,7 @@ impl Notifier {
             })
         };
         match &e.kind {
-            EventKind::RunnerState { runner, state } => match state {
+            EventKind::RunnerState { runner, state, .. } => match state {
                 RunnerState::Exited { exit } if !exit.success() => failing(
                     self,
                     runner,
@@ -252,7 +252,7 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use qcity_engine::event::ExitInfo;
+    use qcity_types::ExitInfo;
 
     fn ev(ts_ms: i64, kind: EventKind) -> Event {
         Event { id: 0, ts_ms, kind }
@@ -264,6 +264,8 @@ mod tests {
             EventKind::RunnerState {
                 runner: runner.into(),
                 state,
+                health: None,
+                colour: Default::default(),
             },
         )
     }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use qcity_config::Config;
-use qcity_engine::{Engine, EventKind};
+use qcity_engine::Engine;
+use qcity_types::EventKind;
 use tokio::task::JoinHandle;
 
 use crate::{Channel, Notifier, Shown};

@@ -4,12 +4,12 @@ use std::io::{Read, Write};
 
 use qcity_api::auth::{Role, UserInfo};
 use qcity_api::types::{ApplyReport, AuditEntry, ControlOutcome, LogTail, RunnerStatus};
+use qcity_client::Client;
 use qcity_engine::datadir::DataDir;
-use qcity_engine::probe::Health;
-use qcity_engine::resources::MachineStatus;
+use qcity_engine::health::resources::MachineStatus;
 use qcity_store::{AuditReport, Store};
+use qcity_types::Health;
 
-use crate::client::Client;
 use crate::exit::{CliError, CliResult, Code};
 use crate::format;
 
@@ -108,8 +108,7 @@ pub fn logs(data: &DataDir, name: &str, lines: usize, follow: bool) -> CliResult
 }
 
 pub fn autotest(data: &DataDir, json: bool) -> CliResult {
-    let report: qcity_engine::autotest::AutotestReport =
-        Client::connect(data)?.post("/autotest")?;
+    let report: qcity_types::AutotestReport = Client::connect(data)?.post("/autotest")?;
     if json {
         print_json(&report)?;
     } else {
@@ -147,7 +146,7 @@ pub fn autotest(data: &DataDir, json: bool) -> CliResult {
 }
 
 pub fn task_list(data: &DataDir, json: bool) -> CliResult {
-    let tasks: Vec<qcity_engine::task::TaskInfo> = Client::connect(data)?.get("/tasks")?;
+    let tasks: Vec<qcity_types::TaskInfo> = Client::connect(data)?.get("/tasks")?;
     if json {
         return print_json(&tasks);
     }
@@ -170,7 +169,7 @@ pub fn task_list(data: &DataDir, json: bool) -> CliResult {
 }
 
 pub fn task_run(data: &DataDir, name: &str) -> CliResult {
-    use qcity_engine::task::RunOutcome;
+    use qcity_types::RunOutcome;
     let outcome: RunOutcome =
         Client::connect(data)?.post(&format!("/tasks/{}/run", encode(name)))?;
     match outcome {
@@ -313,7 +312,7 @@ pub fn qi_install(
             client.get(&format!("/events?after={after}&type=qi-install&limit=100"))?;
         after = page.next_after;
         for e in page.events {
-            let qcity_engine::EventKind::QiInstall {
+            let qcity_types::EventKind::QiInstall {
                 phase,
                 file,
                 done,
@@ -324,7 +323,7 @@ pub fn qi_install(
                 continue;
             };
             match phase {
-                qcity_engine::QiPhase::Downloading => {
+                qcity_types::QiPhase::Downloading => {
                     let pct = (done * 100).checked_div(total).unwrap_or(0);
                     let bar = "#".repeat((pct / 5) as usize);
                     eprint!("\rdownloading {file} [{bar:<20}] {pct:>3}% ({done}/{total} bytes)");
@@ -332,15 +331,15 @@ pub fn qi_install(
                         eprintln!();
                     }
                 }
-                qcity_engine::QiPhase::Verifying => {
+                qcity_types::QiPhase::Verifying => {
                     eprintln!("verifying {file}: size, SHA-256, signature")
                 }
-                qcity_engine::QiPhase::Installing => eprintln!("installing {file}"),
-                qcity_engine::QiPhase::Installed => {
+                qcity_types::QiPhase::Installing => eprintln!("installing {file}"),
+                qcity_types::QiPhase::Installed => {
                     println!("{detail}");
                     return Ok(());
                 }
-                qcity_engine::QiPhase::Failed => {
+                qcity_types::QiPhase::Failed => {
                     eprintln!();
                     return Err(CliError::error(detail));
                 }
@@ -424,7 +423,7 @@ pub fn hook_job_started(data: &DataDir, name: &str) -> CliResult {
         let machine: MachineStatus = client.get("/machine")?;
         Ok((runner, machine))
     });
-    let (runner, machine) = match asked {
+    let (runner, machine) = match asked.map_err(CliError::from) {
         Ok(answers) => answers,
         Err(e) if e.code == Code::UnknownRunner => return Err(e),
         Err(e) => {
@@ -475,7 +474,7 @@ pub fn reload(data: &DataDir) -> CliResult {
 }
 
 pub fn config_check(dir: &std::path::Path) -> CliResult {
-    let config = crate::daemon::load_config(dir)?;
+    let config = qcity_daemon::load_config(dir)?;
     println!(
         "{}: OK ({} runner(s))",
         dir.display(),

@@ -44,6 +44,32 @@ impl fmt::Display for CliError {
     }
 }
 
+/// Exit 5 for a bad configuration, else 1; the daemon's message as it is.
+impl From<qcity_daemon::DaemonError> for CliError {
+    fn from(e: qcity_daemon::DaemonError) -> Self {
+        let code = if e.is_invalid_config() {
+            Code::InvalidConfig
+        } else {
+            Code::Error
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
+/// Exit 3 when no daemon runs or answers, 4 and 5 for the API's `unknown_runner` (or
+/// `unknown_task`) and `invalid_config`, else 1.
+impl From<qcity_client::ClientError> for CliError {
+    fn from(e: qcity_client::ClientError) -> Self {
+        let code = match e.code() {
+            _ if e.is_no_daemon() => Code::NoDaemon,
+            Some("unknown_runner" | "unknown_task") => Code::UnknownRunner,
+            Some("invalid_config") => Code::InvalidConfig,
+            _ => Code::Error,
+        };
+        Self::new(code, e.to_string())
+    }
+}
+
 impl From<anyhow::Error> for CliError {
     fn from(e: anyhow::Error) -> Self {
         Self::error(format!("{e:#}"))

@@ -1,11 +1,11 @@
 //! How the CLI prints durations, times and tables.
 
-use qcity_engine::RunnerState;
-use qcity_engine::RunnerStatus;
-use qcity_engine::clock::now_ms;
-use qcity_engine::kind::Activity;
-use qcity_engine::probe::{Health, ProbeState, ProbeStatus};
-use qcity_engine::resources::MachineStatus;
+use qcity_engine::health::resources::MachineStatus;
+use qcity_platform::clock::now_ms;
+use qcity_types::Activity;
+use qcity_types::RunnerState;
+use qcity_types::RunnerStatus;
+use qcity_types::{Health, ProbeState, ProbeStatus};
 
 /// `950ms`, `12s`, `3m05s`, `2h07m`, `3d04h`.
 pub fn duration(ms: u64) -> String {

@@ -1,11 +1,13 @@
-//! `qcity`: the daemon (`qcity up`) and the CLI that talks to it. A thin face over the engine
-//! and the API crates; anyhow and process exit codes live only here.
+//! `qcity`: the daemon (`qcity up`) and the CLI that talks to it. A thin face over the daemon
+//! (`qcity-daemon`) and the API's client (`qcity-client`); anyhow and process exit codes live
+//! only here.
 
 mod commands;
+mod exit;
 mod format;
 mod password;
 
-use qcity::{client, daemon, exit, paths};
+use qcity_daemon::paths;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -297,14 +299,14 @@ fn run(cli: Cli) -> CliResult {
     let data = || -> CliResult<DataDir> {
         match &cli.data_dir {
             Some(d) => Ok(DataDir::new(d)),
-            None => paths::default_data_dir().map(DataDir::new),
+            None => Ok(paths::default_data_dir().map(DataDir::new)?),
         }
     };
     match &cli.command {
         Command::Up { config } => {
             let dir = paths::config_dir_or_sample(config.clone())?;
-            let config = daemon::load_config(&dir)?;
-            daemon::run(config, data()?.root().to_path_buf())
+            let config = qcity_daemon::load_config(&dir)?;
+            Ok(qcity_daemon::run(config, data()?.root().to_path_buf())?)
         }
         Command::Status { json } => commands::status(&data()?, *json),
         Command::Start { name } => commands::control(&data()?, "start", name),

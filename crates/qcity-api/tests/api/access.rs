@@ -2,7 +2,7 @@
 
 use qcity_api::auth::Me;
 use qcity_api::types::{AuditEntry, EventPage};
-use qcity_engine::RunnerStatus;
+use qcity_types::RunnerStatus;
 
 use crate::support::{As, Req, serve, session_of};
 

@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod dashboard;
 mod heal;
 mod metrics;
 mod qi;

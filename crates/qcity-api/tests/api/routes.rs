@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use qcity_api::types::{AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, EventPage, LogTail};
 use qcity_api::{Access, ROUTES};
-use qcity_engine::RunnerStatus;
+use qcity_types::RunnerStatus;
 
 use crate::support::{As, Req, serve};
 

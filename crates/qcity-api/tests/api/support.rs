@@ -275,7 +275,7 @@ impl Server {
     /// Waits until `runner` is running.
     pub async fn wait_running(&self, runner: &str) {
         for _ in 0..200 {
-            let st: qcity_engine::RunnerStatus =
+            let st: qcity_types::RunnerStatus =
                 self.ok("GET", &format!("/api/v1/runners/{runner}")).await;
             if st.state.name() == "running" {
                 return;

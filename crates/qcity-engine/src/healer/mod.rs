@@ -24,9 +24,9 @@ use qcity_store::Store;
 
 use crate::bus::EventReceiver;
 use crate::engine::Engine;
-use crate::event::{ControlAction, EventKind, HealStep, RunnerState};
-use crate::probe::ProbeState;
 use playbook::{Candidate, candidates, describe};
+use qcity_types::ProbeState;
+use qcity_types::{ControlAction, EventKind, HealStep, RunnerState};
 use signature::Failure;
 
 /// How long an escalated signature is not healed again.
@@ -145,7 +145,7 @@ fn trigger(kind: &EventKind) -> Option<Trigger> {
         probe: String::new(),
     };
     match kind {
-        EventKind::RunnerState { runner, state } => match state {
+        EventKind::RunnerState { runner, state, .. } => match state {
             RunnerState::Exited { exit } if !exit.success() => Some(Trigger {
                 code: exit.code,
                 signal: exit.signal,
@@ -199,7 +199,7 @@ impl Case<'_> {
 /// A failure diagnosed: the runner's settings and how it runs, the failure and its key.
 struct Diagnosis {
     spec: qcity_config::RunnerSpec,
-    plan: crate::runner::RunnerPlan,
+    plan: crate::supervisor::runner::RunnerPlan,
     failure: Failure,
     key: String,
     probe_kind: &'static str,
@@ -266,9 +266,9 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
     };
     let stored = tokio::task::spawn_blocking(move || {
         let mut store = Store::open(&db)?;
-        let row = store.signature_seen(&row, crate::clock::now_ms())?;
+        let row = store.signature_seen(&row, qcity_platform::clock::now_ms())?;
         let stats = store.rule_stats(&row.key)?;
-        let since = crate::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
+        let since = qcity_platform::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
         let recent = store.successes_since(&row.key, since)?;
         Ok::<_, qcity_store::StoreError>((row, stats, recent))
     })
@@ -341,7 +341,7 @@ async fn heal(engine: &Arc<Engine>, trigger: Trigger, healer: &Healer) -> bool {
         let db = engine.data_dir().db();
         let (sig, rule) = (case.key.clone(), fix.rule.clone());
         let _ = tokio::task::spawn_blocking(move || {
-            Store::open(&db)?.heal_outcome(&sig, &rule, ok, crate::clock::now_ms())
+            Store::open(&db)?.heal_outcome(&sig, &rule, ok, qcity_platform::clock::now_ms())
         })
         .await;
         if ok {
@@ -503,7 +503,7 @@ async fn restart(case: &Case<'_>) -> Result<u64, String> {
 }
 
 async fn run(case: &Case<'_>, argv: &[String]) -> Result<(), String> {
-    let end = crate::launcher::run(crate::launcher::Launch {
+    let end = crate::supervisor::launcher::run(crate::supervisor::launcher::Launch {
         argv,
         env: &case.env,
         clear_env: true,
@@ -553,7 +553,7 @@ const ASIDE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// undo; otherwise (a corrupted cache) they are renamed aside and the undo is kept. A full
 /// disk whose data dir cannot take the copy either has the contents deleted in place.
 fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(), String> {
-    let stamp = crate::clock::now_ms();
+    let stamp = qcity_platform::clock::now_ms();
     let asides = case.engine.data_dir().root().join("heal/aside");
     prune_asides(&asides, stamp);
     let root = asides.join(&case.trigger.runner).join(stamp.to_string());
@@ -941,7 +941,7 @@ pub(crate) fn plan(engine: &Engine, healer: &Healer, runner: &str) -> HealPlan {
         .as_ref()
         .map_or(Ok(Vec::new()), |s| s.rule_stats(&d.key))
         .unwrap_or_default();
-    let since = crate::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
+    let since = qcity_platform::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
     let recent = store
         .as_ref()
         .map_or(Ok(Vec::new()), |s| s.successes_since(&d.key, since))
@@ -986,7 +986,7 @@ pub(crate) fn signatures(
 ) -> Result<Vec<SignatureView>, qcity_store::StoreError> {
     const HOUR: i64 = 3_600_000;
     let store = Store::open(&engine.data_dir().db())?;
-    let since = crate::clock::now_ms() - 24 * HOUR;
+    let since = qcity_platform::clock::now_ms() - 24 * HOUR;
     let mut out = Vec::new();
     for row in store.top_signatures(limit)? {
         let mut fixes: Vec<FixView> = store

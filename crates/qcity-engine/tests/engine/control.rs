@@ -1,5 +1,5 @@
-use qcity_engine::{ControlAction, EventKind, RunnerState};
 use qcity_store::{AuditReport, Store};
+use qcity_types::{ControlAction, EventKind, RunnerState};
 
 use crate::support::*;
 

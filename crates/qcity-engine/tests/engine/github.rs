@@ -3,8 +3,8 @@
 //! here; the strings and codes come from ../shared/facts/runners.md).
 
 use qcity_config::{RunnerKind, RunnerSpec};
-use qcity_engine::kind::Activity;
-use qcity_engine::{ControlAction, EventKind, RunnerState};
+use qcity_types::Activity;
+use qcity_types::{ControlAction, EventKind, RunnerState};
 
 use crate::support::{
     Harness, activities, fixture, is_state, kind_runner, not_restarted, pause_mid_job, runner,

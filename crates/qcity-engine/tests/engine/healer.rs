@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use qcity_config::{HealAction, HealMatch, HealRule, HealSpec, RestartSpec, RunnerSpec};
-use qcity_engine::event::HealStep;
-use qcity_engine::{EventKind, RunnerState};
+use qcity_types::HealStep;
+use qcity_types::{EventKind, RunnerState};
 
 use crate::support::*;
 
@@ -314,7 +314,7 @@ async fn the_fix_that_worked_is_tried_first_next_time() {
     // The same failure again: the rule that worked goes first and is the only one needed.
     std::fs::remove_file(work.join("marker")).unwrap();
     h.engine
-        .control("test", qcity_engine::ControlAction::Restart, "marker")
+        .control("test", qcity_types::ControlAction::Restart, "marker")
         .await
         .unwrap();
     wait_step(&mut h, "marker", HealStep::Validated, 1).await;
@@ -700,7 +700,7 @@ async fn a_crash_loop_gets_its_own_signature_and_fix() {
     assert!(
         h.seen.iter().any(|e| matches!(
             &e.kind,
-            EventKind::RunnerState { runner, state: RunnerState::CrashLooping { .. } }
+            EventKind::RunnerState { runner, state: RunnerState::CrashLooping { .. }, .. }
                 if runner == "looper"
         )),
         "the detector fired"
@@ -835,7 +835,7 @@ async fn wait_new_run(h: &mut Harness, runner: &str, after: u64) -> u32 {
     let ev = h
         .wait_event("a new run", move |e| {
             e.id >= after
-                && matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Running { .. } }
+                && matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Running { .. }, .. }
                     if *runner == r)
         })
         .await;
@@ -973,7 +973,7 @@ async fn a_signature_healed_three_times_within_the_hour_is_escalated_next_time()
         wait_step(&mut h, "again", HealStep::Validated, n).await;
         std::fs::remove_file(work.join("marker")).unwrap();
         h.engine
-            .control("test", qcity_engine::ControlAction::Restart, "again")
+            .control("test", qcity_types::ControlAction::Restart, "again")
             .await
             .unwrap();
     }

@@ -5,9 +5,9 @@
 //! serves its health-check `/`; both as ../shared/facts/runners.md gives them.
 
 use qcity_config::{RunnerKind, RunnerSpec};
-use qcity_engine::kind::Activity;
-use qcity_engine::probe::ProbeState;
-use qcity_engine::{ControlAction, EventKind, RunnerState};
+use qcity_types::Activity;
+use qcity_types::ProbeState;
+use qcity_types::{ControlAction, EventKind, RunnerState};
 
 use crate::support::{
     Harness, activities, eventually, fixture, free_port, is_state, kind_runner, not_restarted,

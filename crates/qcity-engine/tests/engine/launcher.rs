@@ -5,10 +5,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use qcity_config::{HealAction, HealMatch, HealRule, HealSpec};
-use qcity_engine::EventKind;
-use qcity_engine::event::HealStep;
-use qcity_engine::probe::ProbeState;
-use qcity_engine::task::RunOutcome;
+use qcity_types::EventKind;
+use qcity_types::HealStep;
+use qcity_types::ProbeState;
+use qcity_types::RunOutcome;
 
 use crate::support::*;
 

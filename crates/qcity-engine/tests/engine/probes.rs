@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use qcity_engine::EventKind;
-use qcity_engine::probe::{Health, ProbeState};
+use qcity_types::EventKind;
+use qcity_types::{Health, ProbeState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::support::{Harness, probe, runner, wait_probe};

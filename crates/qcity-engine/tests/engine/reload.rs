@@ -1,4 +1,4 @@
-use qcity_engine::{EventKind, RunnerState};
+use qcity_types::{EventKind, RunnerState};
 
 use crate::support::*;
 

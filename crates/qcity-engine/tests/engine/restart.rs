@@ -1,5 +1,5 @@
 use qcity_config::{CrashLoopSpec, RestartPolicy, RestartSpec};
-use qcity_engine::{EventKind, RunnerState};
+use qcity_types::{EventKind, RunnerState};
 
 use crate::support::*;
 
@@ -30,7 +30,7 @@ async fn restarts_after_crashes_with_growing_delays() {
     })
     .await;
     h.engine
-        .control("test", qcity_engine::ControlAction::Stop, "crasher")
+        .control("test", qcity_types::ControlAction::Stop, "crasher")
         .await
         .unwrap();
 
@@ -148,7 +148,7 @@ async fn on_failure_policy_leaves_a_clean_exit_alone() {
     for name in ["clean", "once"] {
         let n = name.to_string();
         h.wait_event("exit", move |e| {
-            matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Exited { .. } } if *runner == n)
+            matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Exited { .. }, .. } if *runner == n)
         })
         .await;
     }

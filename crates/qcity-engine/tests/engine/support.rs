@@ -4,9 +4,10 @@ use std::time::{Duration, Instant};
 
 use qcity_config::{Config, ProbeSpec, RestartSpec, RunnerKind, RunnerSpec};
 use qcity_engine::bus::EventReceiver;
-use qcity_engine::kind::Activity;
-use qcity_engine::probe::ProbeState;
-use qcity_engine::{Engine, EngineOptions, Event, EventKind, RunnerState};
+use qcity_engine::{Engine, EngineOptions};
+use qcity_types::Activity;
+use qcity_types::ProbeState;
+use qcity_types::{Event, EventKind, RunnerState};
 
 /// A started engine in a temp dir, with a subscription that saw every event.
 pub struct Harness {
@@ -120,9 +121,9 @@ impl Harness {
         self.seen
             .iter()
             .filter_map(|e| match &e.kind {
-                EventKind::RunnerState { runner: r, state } if r == runner => {
-                    Some((e.ts_ms, state.clone()))
-                }
+                EventKind::RunnerState {
+                    runner: r, state, ..
+                } if r == runner => Some((e.ts_ms, state.clone())),
                 _ => None,
             })
             .collect()
@@ -136,7 +137,7 @@ impl Harness {
             }
             let r = runner.to_string();
             self.wait_event("a running state", move |e| {
-                matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Running { .. } } if *runner == r)
+                matches!(&e.kind, EventKind::RunnerState { runner, state: RunnerState::Running { .. }, .. } if *runner == r)
             })
             .await;
         }
@@ -172,7 +173,7 @@ pub async fn eventually(what: &str, cond: impl Fn() -> bool) {
 }
 
 pub fn is_state(e: &Event, runner: &str, name: &str) -> bool {
-    matches!(&e.kind, EventKind::RunnerState { runner: r, state } if r == runner && state.name() == name)
+    matches!(&e.kind, EventKind::RunnerState { runner: r, state, .. } if r == runner && state.name() == name)
 }
 
 pub fn activities(h: &Harness, runner: &str) -> Vec<Activity> {
@@ -244,7 +245,7 @@ pub async fn pause_mid_job(h: &mut Harness, runner: &str, job: &str) -> u32 {
     let pid = h.wait_running(runner).await;
     let state = h
         .engine
-        .control("test", qcity_engine::ControlAction::Pause, runner)
+        .control("test", qcity_types::ControlAction::Pause, runner)
         .await
         .unwrap();
     assert_eq!(
@@ -272,7 +273,7 @@ pub async fn pause_mid_job(h: &mut Harness, runner: &str, job: &str) -> u32 {
     not_restarted(h, runner, paused.id, 400).await;
     let state = h
         .engine
-        .control("test", qcity_engine::ControlAction::Resume, runner)
+        .control("test", qcity_types::ControlAction::Resume, runner)
         .await
         .unwrap();
     assert!(matches!(state, RunnerState::Running { .. }), "{state:?}");

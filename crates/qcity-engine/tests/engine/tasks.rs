@@ -1,8 +1,8 @@
 //! Tasks with real processes: retries with backoff, the one-at-a-time lock, timeouts,
 //! schedules, and the history in the store.
 
-use qcity_engine::EventKind;
-use qcity_engine::task::RunOutcome;
+use qcity_types::EventKind;
+use qcity_types::RunOutcome;
 
 use crate::support::Harness;
 

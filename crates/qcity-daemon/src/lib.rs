@@ -1,4 +1,12 @@
-//! `qcity up`: the engine, the API on loopback, and the signals that stop and reload it.
+//! The QCity daemon: the engine, the notifier and the API on loopback, the signals that stop
+//! and reload it, and `daemon.json` for clients. `qcity up` runs it ([`run`]); the tray app
+//! runs the same daemon in-process ([`serve_with`]) when none is running. Also where the
+//! configuration and the data live when no flag says ([`paths`]), and the sample
+//! configuration written on first use ([`sample`]).
+
+mod error;
+pub mod paths;
+pub mod sample;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -7,74 +15,43 @@ use qcity_api::Token;
 use qcity_config::Config;
 use qcity_engine::datadir::LockError;
 use qcity_engine::{Engine, EngineError, EngineOptions};
-use serde::{Deserialize, Serialize};
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::exit::{CliError, CliResult, Code};
+pub use error::DaemonError;
+/// `daemon.json`: defined beside the token in `qcity_api`, since clients read it too.
+pub use qcity_api::DaemonInfo;
 
-/// What `daemon.json` in the data dir tells clients: where the API listens, which process.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DaemonInfo {
-    pub pid: u32,
-    pub addr: SocketAddr,
-    pub version: String,
-    pub config_dir: PathBuf,
-}
-
-impl DaemonInfo {
-    pub fn read(path: &Path) -> Option<DaemonInfo> {
-        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
-    }
-
-    /// Written whole or not at all: clients never read half a file.
-    fn write(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serializable"))?;
-        std::fs::rename(tmp, path)
-    }
-}
-
-/// Loads the config, or every error in it (exit 5).
-pub fn load_config(dir: &Path) -> CliResult<Config> {
-    qcity_config::load_dir(dir).map_err(|errors| {
-        CliError::new(
-            Code::InvalidConfig,
-            format!("{errors}\n{} error(s) in {}", errors.0.len(), dir.display()),
-        )
+/// Loads the config, or every error in it.
+pub fn load_config(dir: &Path) -> Result<Config, DaemonError> {
+    qcity_config::load_dir(dir).map_err(|errors| DaemonError::InvalidConfig {
+        dir: dir.to_path_buf(),
+        errors,
     })
 }
 
 /// Only loopback addresses: the API gives full control of the runners to whoever holds the
 /// token, and this version has no TLS.
-fn listen_addr(config: &Config) -> CliResult<SocketAddr> {
+fn listen_addr(config: &Config) -> Result<SocketAddr, DaemonError> {
     let api = &config.device.api;
+    let file = || config.dir.join(qcity_config::DEVICE_FILE);
     let ip = if api.host == "localhost" {
         IpAddr::V4(Ipv4Addr::LOCALHOST)
     } else {
-        api.host.parse::<IpAddr>().map_err(|_| {
-            CliError::new(
-                Code::InvalidConfig,
-                format!(
-                    "{}: api.host: `{}` is not an IP address (use 127.0.0.1 or ::1)",
-                    config.dir.join(qcity_config::DEVICE_FILE).display(),
-                    api.host
-                ),
-            )
-        })?
+        api.host
+            .parse::<IpAddr>()
+            .map_err(|_| DaemonError::HostNotAnIp {
+                file: file(),
+                host: api.host.clone(),
+            })?
     };
     if !ip.is_loopback() {
-        return Err(CliError::new(
-            Code::InvalidConfig,
-            format!(
-                "{}: api.host: `{ip}` is not a loopback address; this version only listens on loopback (127.0.0.1 or ::1)",
-                config.dir.join(qcity_config::DEVICE_FILE).display()
-            ),
-        ));
+        return Err(DaemonError::HostNotLoopback { file: file(), ip });
     }
     Ok(SocketAddr::new(ip, api.port))
 }
 
-pub fn run(config: Config, data_dir: PathBuf) -> CliResult {
+/// `qcity up`: the daemon in the foreground on a runtime of its own, until SIGTERM or SIGINT.
+pub fn run(config: Config, data_dir: PathBuf) -> Result<(), DaemonError> {
     listen_addr(&config)?;
     limit_malloc_arenas();
     // Two workers: starting 200 runners spreads its spawns over both cores (measured: 0.17 s
@@ -84,7 +61,7 @@ pub fn run(config: Config, data_dir: PathBuf) -> CliResult {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| CliError::error(format!("cannot start the async runtime: {e}")))?;
+        .map_err(DaemonError::Runtime)?;
     rt.block_on(serve_until(config, data_dir, std::future::pending()))
 }
 
@@ -94,7 +71,7 @@ pub async fn serve_until(
     config: Config,
     data_dir: PathBuf,
     stop: impl std::future::Future<Output = ()>,
-) -> CliResult {
+) -> Result<(), DaemonError> {
     serve_with(config, data_dir, stop, |_| {}).await
 }
 
@@ -104,21 +81,21 @@ pub async fn serve_with(
     data_dir: PathBuf,
     stop: impl std::future::Future<Output = ()>,
     ready: impl FnOnce(SocketAddr),
-) -> CliResult {
+) -> Result<(), DaemonError> {
     let addr = listen_addr(&config)?;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        CliError::error(format!(
-            "cannot listen on {addr}: {e} (another qcity with a different data dir? set api.port in {})",
-            config.dir.join(qcity_config::DEVICE_FILE).display()
-        ))
-    })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::error(e.to_string()))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|error| DaemonError::Listen {
+                addr,
+                error,
+                device_file: config.dir.join(qcity_config::DEVICE_FILE),
+            })?;
+    let addr = listener.local_addr().map_err(DaemonError::LocalAddr)?;
     // Signals are caught from here on, so a SIGTERM during start-up still stops every runner.
-    let mut term = signal(SignalKind::terminate()).map_err(signal_err)?;
-    let mut int = signal(SignalKind::interrupt()).map_err(signal_err)?;
-    let mut hup = signal(SignalKind::hangup()).map_err(signal_err)?;
+    let mut term = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
 
     let config_dir = config.dir.clone();
     let runners = config.manifest.runners.len();
@@ -133,18 +110,17 @@ pub async fn serve_with(
         cli.is_file().then_some(cli)
     });
     let engine = Engine::start(opts).await.map_err(|e| match e {
-        EngineError::Lock(LockError::Busy { .. }) => CliError::error(format!(
-            "another qcity is already running with data dir {}",
-            data_dir.display()
-        )),
-        other => CliError::error(other.to_string()),
+        EngineError::Lock(LockError::Busy { .. }) => DaemonError::Busy {
+            data_dir: data_dir.clone(),
+        },
+        other => DaemonError::Engine(other),
     })?;
     let data = engine.data_dir().clone();
     let token = match Token::load_or_create(&data.token()) {
         Ok(t) => t,
         Err(e) => {
             engine.shutdown("cannot read the token").await;
-            return Err(CliError::error(e.to_string()));
+            return Err(e.into());
         }
     };
     let info = DaemonInfo {
@@ -153,12 +129,12 @@ pub async fn serve_with(
         version: env!("CARGO_PKG_VERSION").to_string(),
         config_dir: config_dir.clone(),
     };
-    if let Err(e) = info.write(&data.daemon_info()) {
+    if let Err(error) = info.write(&data.daemon_info()) {
         engine.shutdown("cannot write daemon.json").await;
-        return Err(CliError::error(format!(
-            "cannot write {}: {e}",
-            data.daemon_info().display()
-        )));
+        return Err(DaemonError::DaemonInfo {
+            path: data.daemon_info(),
+            error,
+        });
     }
     // The notifier lives here, not in a face: a headless daemon notifies as the tray does.
     let notifier = qcity_notify::start(
@@ -219,8 +195,4 @@ pub fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
     }
-}
-
-fn signal_err(e: std::io::Error) -> CliError {
-    CliError::error(format!("cannot install signal handlers: {e}"))
 }

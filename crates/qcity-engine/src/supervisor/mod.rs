@@ -1,6 +1,14 @@
 //! The set of runners: creating their tasks from the config, applying a new config as a diff
 //! (added start, removed stop, changed restart, unchanged untouched), routing commands.
 
+pub mod backoff;
+pub mod launcher;
+pub mod output;
+pub mod process;
+pub mod reconcile;
+pub mod runner;
+pub mod spawn;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -11,11 +19,11 @@ use qcity_config::{Config, RunnerKind, RunnerSpec};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::bus::Bus;
-use crate::event::RunnerState;
-use crate::job_hook::{self, JobHook};
-use crate::output::{OutputLimits, RunnerOutput};
-use crate::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
+use crate::kind::job_hook::{self, JobHook};
 use crate::status::StatusTable;
+use crate::supervisor::output::{OutputLimits, RunnerOutput};
+use crate::supervisor::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
+use qcity_types::RunnerState;
 
 /// Environment variable that marks every process started by one engine instance, so that
 /// processes left behind by a killed engine can be found again (see `reconcile`).
@@ -32,7 +40,7 @@ pub struct ApplyReport {
 
 struct Handle {
     plan: RunnerPlan,
-    heal_env: crate::runner::HealEnv,
+    heal_env: crate::supervisor::runner::HealEnv,
     tx: mpsc::Sender<Command>,
     output: Arc<RunnerOutput>,
     probes: Vec<tokio::task::JoinHandle<()>>,
@@ -138,7 +146,7 @@ impl Supervisor {
 
     fn launch(&self, plan: RunnerPlan, output: Arc<RunnerOutput>) {
         let (tx, rx) = mpsc::channel(16);
-        let heal_env = crate::runner::HealEnv::default();
+        let heal_env = crate::supervisor::runner::HealEnv::default();
         let shared = RunnerShared {
             bus: self.bus.clone(),
             status: self.status.clone(),
@@ -156,9 +164,9 @@ impl Supervisor {
         }
         tokio::spawn(RunnerTask::new(plan.clone(), shared, rx, signals).run());
         self.status.clear_probes(&name);
-        let probes = crate::probe::spawn_probes(
+        let probes = crate::health::probe::spawn_probes(
             &plan,
-            &crate::probe::ProbeContext {
+            &crate::health::probe::ProbeContext {
                 bus: self.bus.clone(),
                 status: self.status.clone(),
                 output: output.clone(),

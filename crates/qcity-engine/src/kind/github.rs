@@ -2,7 +2,7 @@
 //! exit codes mean. The strings and codes are those of `../shared/facts/runners.md`; lines are
 //! matched on their stable part (the `{UTC}: ` prefix and the job names vary).
 
-use crate::kind::{ExitVerdict, LineEvent, Said};
+use super::vocab::{ExitVerdict, LineEvent, Said};
 
 /// Reads one line of the listener's output.
 pub fn parse(line: &str) -> Option<LineEvent> {

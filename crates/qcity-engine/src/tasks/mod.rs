@@ -9,6 +9,8 @@
 //! and nothing starts the task again until that run is gone. The next start's reconcile
 //! terminates such a run (it carries the instance marker), which frees the lock.
 
+pub mod autotest;
+
 use std::collections::{BTreeMap, HashSet};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -16,58 +18,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qcity_config::{Config, TaskSpec};
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::bus::Bus;
-use crate::clock::now_ms;
-use crate::event::EventKind;
+use qcity_platform::clock::now_ms;
+use qcity_types::{EventKind, RunOutcome, TaskInfo, TaskRun};
 
 /// The newest output kept per attempt.
 const TAIL_BYTES: usize = 16 * 1024;
 /// Between SIGTERM and SIGKILL when a run times out.
 const KILL_GRACE: Duration = Duration::from_secs(5);
-
-/// One attempt of a task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskRun {
-    pub task: String,
-    /// `schedule`, `manual` or `autotest`.
-    pub trigger: String,
-    pub attempt: u32,
-    pub attempts: u32,
-    pub success: bool,
-    pub code: Option<i32>,
-    pub signal: Option<i32>,
-    /// Why it did not run or did not finish (timeout, missing program).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub started_ms: i64,
-    pub duration_ms: u64,
-    /// The newest output (stdout and stderr), up to 16 KiB.
-    pub output_tail: String,
-}
-
-/// What a request to run a task came to.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "kebab-case")]
-pub enum RunOutcome {
-    /// It ran; the last attempt decides `success`.
-    Finished { success: bool, runs: Vec<TaskRun> },
-    /// Another run holds the lock.
-    AlreadyRunning,
-    /// A program in `requires` is not on PATH.
-    MissingRequirement { program: String },
-}
-
-/// A task as listed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskInfo {
-    pub name: String,
-    pub schedule: Option<String>,
-    pub autotest: bool,
-    pub running: bool,
-}
 
 #[derive(Debug, thiserror::Error)]
 #[error("no task named `{name}`")]
@@ -300,7 +260,7 @@ async fn attempt_once(
         duration_ms: 0,
         output_tail: String::new(),
     };
-    let launched = crate::launcher::run(crate::launcher::Launch {
+    let launched = crate::supervisor::launcher::run(crate::supervisor::launcher::Launch {
         argv: &plan.spec.command,
         env: &plan.env,
         clear_env: false,

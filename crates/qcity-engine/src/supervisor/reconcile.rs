@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use qcity_platform::proc;
 use qcity_store::{LedgerOp, Store, StoreError};
 
-use crate::process;
 use crate::supervisor::INSTANCE_ENV;
+use crate::supervisor::process;
 
 /// A left-over process that was found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //! started with `--health-check-addr` (or `BUILDKITE_AGENT_HEALTH_CHECK_ADDR`), answers `/` with
 //! 200 and `OK: Buildkite agent is running`; the `runner` probe asks it.
 
-use crate::kind::{ExitVerdict, LineEvent, Said};
+use super::vocab::{ExitVerdict, LineEvent, Said};
 
 pub fn parse(line: &str) -> Option<LineEvent> {
     if line.contains("failed to run startup hook") {

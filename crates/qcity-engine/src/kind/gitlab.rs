@@ -4,7 +4,7 @@
 //! (`{"msg":"Job succeeded","job":42,…}`) work. Its exit codes carry no meaning beyond
 //! success or failure, so the restart policy alone decides.
 
-use crate::kind::{LineEvent, field};
+use super::vocab::{LineEvent, field};
 
 pub fn parse(line: &str) -> Option<LineEvent> {
     if line.contains("Checking for jobs... received") {

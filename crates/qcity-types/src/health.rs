@@ -1,14 +1,74 @@
-//! One colour and one sentence for a set of runners: what a tray icon or a status line shows
-//! at a glance. The rules are the dashboard's (`ui/src/live.svelte.ts`, `colourOf`).
+//! Health and colour: a probe's verdict, a runner's health (the worst of its probes), the
+//! colour a runner and a set of runners are shown in, and the sentence that explains it. The
+//! engine computes them once; every face displays them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ExitInfo, RunnerState};
-use crate::probe::Health;
-use crate::status::RunnerStatus;
+use crate::runner::{ExitInfo, RunnerState, RunnerStatus};
+
+/// A probe's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeState {
+    /// No verdict yet (runner not running, in its start grace, or below the thresholds).
+    Pending,
+    Passing,
+    Failing,
+}
+
+/// A probe's latest verdict and result, as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ProbeStatus {
+    pub name: String,
+    pub state: ProbeState,
+    pub critical: bool,
+    /// What the last check found (`status 200`, `connection refused`…).
+    pub detail: String,
+    /// When it was last checked, ms since the epoch (0: never).
+    pub checked_ms: i64,
+}
+
+/// A runner's health: the worst of its probes.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Health {
+    Healthy,
+    /// A non-critical probe fails.
+    Degraded,
+    /// A critical probe fails.
+    Unhealthy,
+}
+
+/// The health of a set of probe verdicts; `None` without probes.
+pub fn health_of<'a>(probes: impl IntoIterator<Item = &'a ProbeStatus>) -> Option<Health> {
+    probes
+        .into_iter()
+        .map(|p| match (p.state, p.critical) {
+            (ProbeState::Failing, true) => Health::Unhealthy,
+            (ProbeState::Failing, false) => Health::Degraded,
+            _ => Health::Healthy,
+        })
+        .max()
+}
 
 /// Worst first: the overall colour is the worst runner's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Colour {
     /// A runner failing: an unclean exit, down waiting for its restart after one, a crash
@@ -20,6 +80,7 @@ pub enum Colour {
     /// Running and healthy.
     Green,
     /// Stopped, paused, or nothing to show.
+    #[default]
     Grey,
 }
 
@@ -50,7 +111,12 @@ fn clean(e: &ExitInfo) -> bool {
 
 /// One runner's colour.
 pub fn colour_of(r: &RunnerStatus) -> Colour {
-    match &r.state {
+    colour(&r.state, r.last_exit.as_ref(), r.health)
+}
+
+/// The colour of a runner in `state`, after `last_exit`, with `health`.
+pub fn colour(state: &RunnerState, last_exit: Option<&ExitInfo>, health: Option<Health>) -> Colour {
+    match state {
         RunnerState::Exited { exit } => {
             return if clean(exit) {
                 Colour::Grey
@@ -63,25 +129,23 @@ pub fn colour_of(r: &RunnerStatus) -> Colour {
         }
         _ => {}
     }
-    if r.health == Some(Health::Unhealthy) {
+    if health == Some(Health::Unhealthy) {
         return Colour::Red;
     }
-    match &r.state {
-        RunnerState::Backoff { .. } if r.last_exit.as_ref().is_some_and(|e| !clean(e)) => {
-            Colour::Red
-        }
+    match state {
+        RunnerState::Backoff { .. } if last_exit.is_some_and(|e| !clean(e)) => Colour::Red,
         RunnerState::Backoff { .. }
         | RunnerState::Starting
         | RunnerState::Stopping { .. }
         | RunnerState::Pausing { .. } => Colour::Amber,
-        _ if r.health == Some(Health::Degraded) => Colour::Amber,
+        _ if health == Some(Health::Degraded) => Colour::Amber,
         RunnerState::Running { .. } => Colour::Green,
         _ => Colour::Grey,
     }
 }
 
 /// The colour of a set of runners and the sentence that explains it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Overall {
     pub colour: Colour,
     /// `3 runners: 2 running, 1 failing (build)`.
@@ -127,6 +191,30 @@ pub fn overall(runners: &[RunnerStatus]) -> Overall {
 mod tests {
     use super::*;
 
+    #[test]
+    fn health_is_the_worst_probe() {
+        let p = |state, critical| ProbeStatus {
+            name: "p".into(),
+            state,
+            critical,
+            detail: String::new(),
+            checked_ms: 0,
+        };
+        assert_eq!(health_of(&[]), None);
+        assert_eq!(
+            health_of(&[p(ProbeState::Passing, true), p(ProbeState::Pending, true)]),
+            Some(Health::Healthy)
+        );
+        assert_eq!(
+            health_of(&[p(ProbeState::Passing, true), p(ProbeState::Failing, false)]),
+            Some(Health::Degraded)
+        );
+        assert_eq!(
+            health_of(&[p(ProbeState::Failing, false), p(ProbeState::Failing, true)]),
+            Some(Health::Unhealthy)
+        );
+    }
+
     fn status(name: &str, state: RunnerState) -> RunnerStatus {
         RunnerStatus {
             name: name.into(),
@@ -137,6 +225,7 @@ mod tests {
             last_exit: None,
             activity: None,
             health: None,
+            colour: Colour::Grey,
             probes: Vec::new(),
         }
     }

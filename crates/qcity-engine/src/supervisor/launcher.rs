@@ -106,7 +106,7 @@ pub async fn run<K: AsRef<OsStr>, V: AsRef<OsStr>>(
             {
                 return Err(io::Error::last_os_error());
             }
-            crate::process::reset_signal_dispositions();
+            crate::supervisor::process::reset_signal_dispositions();
             Ok(())
         });
     }

@@ -12,9 +12,9 @@ use qcity_config::ResourceSettings;
 use serde::{Deserialize, Serialize};
 
 use crate::bus::Bus;
-use crate::clock::now_ms;
-use crate::event::EventKind;
-use crate::probe::{Health, ProbeState, ProbeStatus, health_of};
+use qcity_platform::clock::now_ms;
+use qcity_types::EventKind;
+use qcity_types::{Health, ProbeState, ProbeStatus, health_of};
 
 /// What the machine has, at one reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -157,17 +157,18 @@ pub fn spawn_monitor(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker =
-            crate::probe::aligned_interval(Duration::from_millis(settings.interval_ms));
+            crate::health::probe::aligned_interval(Duration::from_millis(settings.interval_ms));
         loop {
             ticker.tick().await;
             // A few small files from /proc and /sys and one statvfs per disk: cheaper inline
             // than a trip to the blocking pool.
             let readings = read(&disk_paths, &settings.power_supply_root);
             let resources = evaluate(&readings, &settings);
+            let health = health_of(&resources);
             let previous = {
                 let mut st = status.lock().unwrap_or_else(|e| e.into_inner());
                 let previous = std::mem::take(&mut st.resources);
-                st.health = health_of(&resources);
+                st.health = health;
                 st.resources = resources.clone();
                 st.readings = Some(readings);
                 previous
@@ -179,6 +180,7 @@ pub fn spawn_monitor(
                         resource: r.name.clone(),
                         state: r.state,
                         detail: r.detail.clone(),
+                        health,
                     });
                 }
             }

@@ -151,7 +151,7 @@ impl RunnerOutput {
 
     async fn pump_inner(&self, fd: OwnedFd) -> io::Result<()> {
         set_nonblocking(&fd)?;
-        let fd = crate::process::async_fd(fd)?;
+        let fd = crate::supervisor::process::async_fd(fd)?;
         loop {
             let mut guard = fd.readable().await?;
             let result = guard.try_io(|inner| {

@@ -18,15 +18,16 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 
-use crate::backoff::{Backoff, Next};
 use crate::bus::Bus;
-use crate::clock::now_ms;
-use crate::event::{EventKind, ExitInfo, RunnerState};
-use crate::kind::{self, Activity, Drain, LineEvent, Said};
-use crate::output::RunnerOutput;
-use crate::process::{self, ExitStatus};
-use crate::spawn::{self, SpawnRequest};
-use crate::status::StatusTable;
+use crate::kind::{self, Drain, LineEvent, Said};
+use crate::status::{Judged, StatusTable};
+use crate::supervisor::backoff::{Backoff, Next};
+use crate::supervisor::output::RunnerOutput;
+use crate::supervisor::process::{self, ExitStatus};
+use crate::supervisor::spawn::{self, SpawnRequest};
+use qcity_platform::clock::now_ms;
+use qcity_types::Activity;
+use qcity_types::{EventKind, ExitInfo, RunnerState};
 
 /// A runner's spec resolved against the config dir and the device defaults.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,7 +104,7 @@ pub struct RunnerTask {
     /// `getrandom` call.
     rng: rand::rngs::SmallRng,
     /// States whose events wait until the next spawn has been issued (see `hold`).
-    held: Vec<RunnerState>,
+    held: Vec<(RunnerState, Judged)>,
     holding: bool,
     /// The process that just exited, until its replacement has been spawned.
     exited: Option<Child>,
@@ -537,11 +538,11 @@ impl RunnerTask {
     }
 
     fn set_state(&mut self, state: RunnerState) -> RunnerState {
-        self.shared.status.set_state(&self.plan.name, state.clone());
+        let judged = self.shared.status.set_state(&self.plan.name, state.clone());
         if self.holding {
-            self.held.push(state.clone());
+            self.held.push((state.clone(), judged));
         } else {
-            self.publish(state.clone());
+            self.publish(state.clone(), judged);
         }
         state
     }
@@ -562,8 +563,8 @@ impl RunnerTask {
             }
         }
         self.holding = false;
-        for state in std::mem::take(&mut self.held) {
-            self.publish(state);
+        for (state, judged) in std::mem::take(&mut self.held) {
+            self.publish(state, judged);
         }
     }
 
@@ -610,10 +611,12 @@ impl RunnerTask {
         }
     }
 
-    fn publish(&self, state: RunnerState) {
+    fn publish(&self, state: RunnerState, judged: Judged) {
         self.shared.bus.publish(EventKind::RunnerState {
             runner: self.plan.name.clone(),
             state,
+            health: judged.health,
+            colour: judged.colour,
         });
     }
 

@@ -10,67 +10,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use qcity_config::{LogExpect, ProbeCheck, ProbeSpec};
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
 use crate::bus::Bus;
-use crate::clock::now_ms;
-use crate::event::{EventKind, RunnerState};
-use crate::kind::Activity;
-use crate::output::RunnerOutput;
-use crate::runner::RunnerPlan;
 use crate::status::StatusTable;
-
-/// A probe's verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProbeState {
-    /// No verdict yet (runner not running, in its start grace, or below the thresholds).
-    Pending,
-    Passing,
-    Failing,
-}
-
-/// A probe's latest verdict and result, as the status shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProbeStatus {
-    pub name: String,
-    pub state: ProbeState,
-    pub critical: bool,
-    /// What the last check found (`status 200`, `connection refused`…).
-    pub detail: String,
-    /// When it was last checked, ms since the epoch (0: never).
-    pub checked_ms: i64,
-}
-
-/// A runner's health: the worst of its probes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Health {
-    Healthy,
-    /// A non-critical probe fails.
-    Degraded,
-    /// A critical probe fails.
-    Unhealthy,
-}
-
-/// The health of a set of probe verdicts; `None` without probes.
-pub fn health_of(probes: &[ProbeStatus]) -> Option<Health> {
-    if probes.is_empty() {
-        return None;
-    }
-    Some(
-        probes
-            .iter()
-            .map(|p| match (p.state, p.critical) {
-                (ProbeState::Failing, true) => Health::Unhealthy,
-                (ProbeState::Failing, false) => Health::Degraded,
-                _ => Health::Healthy,
-            })
-            .max()
-            .unwrap_or(Health::Healthy),
-    )
-}
+use crate::supervisor::output::RunnerOutput;
+use crate::supervisor::runner::RunnerPlan;
+use qcity_platform::clock::now_ms;
+use qcity_types::{Activity, EventKind, ProbeState, ProbeStatus, RunnerState};
 
 /// What a probe task needs from the engine.
 #[derive(Clone)]
@@ -209,7 +156,7 @@ fn update(
     detail: String,
     changed: bool,
 ) {
-    ctx.status.set_probe(
+    let judged = ctx.status.set_probe(
         &plan.name,
         ProbeStatus {
             name: spec.name.clone(),
@@ -225,6 +172,8 @@ fn update(
             probe: spec.name.clone(),
             state: verdict.state,
             detail,
+            health: judged.health,
+            colour: judged.colour,
         });
     }
 }
@@ -286,7 +235,7 @@ async fn check(
         // The caller only checks while the runner is running.
         ProbeCheck::Process(_) => Ok("running".into()),
         ProbeCheck::Exec(exec) => {
-            let end = crate::launcher::run(crate::launcher::Launch {
+            let end = crate::supervisor::launcher::run(crate::supervisor::launcher::Launch {
                 argv: &exec.command,
                 env: &plan.env,
                 clear_env: true,
@@ -617,29 +566,5 @@ mod tests {
             "{err}"
         );
         assert_eq!(host_port("::1", 80), "[::1]:80");
-    }
-
-    #[test]
-    fn health_is_the_worst_probe() {
-        let p = |state, critical| ProbeStatus {
-            name: "p".into(),
-            state,
-            critical,
-            detail: String::new(),
-            checked_ms: 0,
-        };
-        assert_eq!(health_of(&[]), None);
-        assert_eq!(
-            health_of(&[p(ProbeState::Passing, true), p(ProbeState::Pending, true)]),
-            Some(Health::Healthy)
-        );
-        assert_eq!(
-            health_of(&[p(ProbeState::Passing, true), p(ProbeState::Failing, false)]),
-            Some(Health::Degraded)
-        );
-        assert_eq!(
-            health_of(&[p(ProbeState::Failing, false), p(ProbeState::Failing, true)]),
-            Some(Health::Unhealthy)
-        );
     }
 }

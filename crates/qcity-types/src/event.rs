@@ -1,11 +1,17 @@
-//! The typed events of the one bus, and the runner state machine's states.
+//! The typed events of the one bus.
 //!
 //! Wire names (serde tags) are stable: the store, the audit log and API clients read them.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::health::{Colour, Health, ProbeState};
+use crate::notice::Notice;
+use crate::runner::{Activity, RunnerState};
+use crate::task::{AutotestReport, TaskRun};
+
 /// Something that happened, with its monotonic id and wall-clock time (ms since the epoch).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     pub id: u64,
     pub ts_ms: i64,
@@ -14,7 +20,7 @@ pub struct Event {
 }
 
 /// Every kind of event.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum EventKind {
     /// The engine started with this configuration and data directory.
@@ -26,13 +32,17 @@ pub enum EventKind {
     },
     /// The engine is shutting down and stopping every runner.
     EngineStopping { reason: String },
-    /// A runner moved to a new state.
-    RunnerState { runner: String, state: RunnerState },
-    /// What a runner that reports its work (kind `github`) is doing, from its own output.
-    RunnerActivity {
+    /// A runner moved to a new state; its health and colour as the engine judged them then.
+    RunnerState {
         runner: String,
-        activity: crate::kind::Activity,
+        state: RunnerState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        health: Option<Health>,
+        #[serde(default)]
+        colour: Colour,
     },
+    /// What a runner that reports its work (kind `github`) is doing, from its own output.
+    RunnerActivity { runner: String, activity: Activity },
     /// Something needs a human: what happened and what to do.
     Escalation {
         runner: Option<String>,
@@ -41,31 +51,34 @@ pub enum EventKind {
     },
     /// The notifier decided to tell people something, on this channel (`desktop`: the tray
     /// shows it).
-    Notice {
-        channel: String,
-        notice: crate::notice::Notice,
-    },
-    /// A probe's verdict changed (pending, passing, failing), with what its check found.
+    Notice { channel: String, notice: Notice },
+    /// A probe's verdict changed (pending, passing, failing), with what its check found, and
+    /// the runner's health and colour after the change.
     ProbeChanged {
         runner: String,
         probe: String,
-        state: crate::probe::ProbeState,
+        state: ProbeState,
         detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        health: Option<Health>,
+        #[serde(default)]
+        colour: Colour,
     },
-    /// A machine resource's verdict changed (disk, memory, load, battery).
+    /// A machine resource's verdict changed (disk, memory, load, battery), and the machine's
+    /// health after the change.
     ResourceChanged {
         resource: String,
-        state: crate::probe::ProbeState,
+        state: ProbeState,
         detail: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        health: Option<Health>,
     },
     /// One attempt of a task ended.
-    TaskFinished { run: crate::task::TaskRun },
+    TaskFinished { run: TaskRun },
     /// A task trigger was refused (a run under way, a program missing).
     TaskSkipped { task: String, reason: String },
     /// `qcity autotest` ran.
-    AutotestFinished {
-        report: crate::autotest::AutotestReport,
-    },
+    AutotestFinished { report: AutotestReport },
     /// A control action, by whom, on what, and how it ended.
     Control {
         actor: String,
@@ -127,7 +140,7 @@ pub enum EventKind {
 }
 
 /// A step of the healer's work on one failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HealStep {
     /// The failure's signature and the candidate fixes, best first.
@@ -147,7 +160,7 @@ pub enum HealStep {
 }
 
 /// A step of a QI install.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum QiPhase {
     Downloading,
@@ -158,7 +171,7 @@ pub enum QiPhase {
 }
 
 /// What happened to access.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuthAction {
     Login,
@@ -227,7 +240,7 @@ impl EventKind {
 }
 
 /// Control actions a user (CLI, API, tray) can take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ControlAction {
     Start,
@@ -251,128 +264,6 @@ impl ControlAction {
     }
 }
 
-/// How a runner's process ended (or failed to start).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExitInfo {
-    /// Exit code, when the process exited normally.
-    pub code: Option<i32>,
-    /// Signal number, when a signal killed it.
-    pub signal: Option<i32>,
-    /// How long it ran, in ms.
-    pub uptime_ms: u64,
-    /// Why it could not be started (then code and signal are None).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// When it ended, ms since the epoch.
-    pub at_ms: i64,
-}
-
-impl ExitInfo {
-    /// A clean exit: code 0.
-    pub fn success(&self) -> bool {
-        self.code == Some(0)
-    }
-
-    /// One short human phrase: `exit 3`, `signal 9 (SIGKILL)`, `spawn failed: …`.
-    pub fn describe(&self) -> String {
-        match (&self.error, self.code, self.signal) {
-            (Some(err), _, _) => format!("spawn failed: {err}"),
-            (None, Some(code), _) => format!("exit {code}"),
-            (None, None, Some(sig)) => format!("signal {sig} ({})", signal_name(sig)),
-            (None, None, None) => "unknown".to_string(),
-        }
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGHUP => "SIGHUP",
-        libc::SIGINT => "SIGINT",
-        libc::SIGQUIT => "SIGQUIT",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGPIPE => "SIGPIPE",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        _ => "?",
-    }
-}
-
-/// Every state's wire name, in the order of the state machine.
-pub const STATE_NAMES: [&str; 10] = [
-    "stopped",
-    "starting",
-    "running",
-    "backoff",
-    "stopping",
-    "exited",
-    "crash-looping",
-    "needs-registration",
-    "pausing",
-    "paused",
-];
-
-/// The state of one runner. Each variant carries the data valid in that state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum RunnerState {
-    /// Not running and not going to run until started.
-    Stopped,
-    /// Being spawned.
-    Starting,
-    /// Running as process group `pgid` (its leader is `pid`) since `since_ms`.
-    Running { pid: u32, pgid: u32, since_ms: i64 },
-    /// Waiting `delay_ms` before restart number `attempt`.
-    Backoff {
-        attempt: u32,
-        delay_ms: u64,
-        until_ms: i64,
-    },
-    /// Stop requested: SIGTERM sent to the group, SIGKILL at `kill_at_ms`.
-    Stopping { pid: u32, kill_at_ms: i64 },
-    /// The process ended. Final when the restart policy does not restart it.
-    Exited { exit: ExitInfo },
-    /// Too many restarts in the window: waiting for the cool-down, then tried again.
-    CrashLooping {
-        restarts: u32,
-        window_ms: u64,
-        until_ms: i64,
-    },
-    /// The runner's registration is gone (kind `github`): not restarted until it is
-    /// registered again and started by hand.
-    NeedsRegistration { reason: String },
-    /// Paused while at work: it finishes its job (or jobs), then stops (drain).
-    Pausing {
-        pid: u32,
-        /// The job it finishes, when its output names it.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        job: Option<String>,
-    },
-    /// Paused: stopped and not restarted until resumed.
-    Paused,
-}
-
-impl RunnerState {
-    /// The stable wire name (`running`, `crash-looping`…).
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Stopped => "stopped",
-            Self::Starting => "starting",
-            Self::Running { .. } => "running",
-            Self::Backoff { .. } => "backoff",
-            Self::Stopping { .. } => "stopping",
-            Self::Exited { .. } => "exited",
-            Self::CrashLooping { .. } => "crash-looping",
-            Self::NeedsRegistration { .. } => "needs-registration",
-            Self::Pausing { .. } => "pausing",
-            Self::Paused => "paused",
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,13 +280,15 @@ mod tests {
                     pgid: 10,
                     since_ms: 5,
                 },
+                health: None,
+                colour: Colour::Green,
             },
         };
         let json = serde_json::to_value(&ev).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"id": 7, "ts_ms": 1, "type": "runner-state", "runner": "a",
-                "state": {"state": "running", "pid": 10, "pgid": 10, "since_ms": 5}})
+                "state": {"state": "running", "pid": 10, "pgid": 10, "since_ms": 5}, "colour": "green"})
         );
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, ev);

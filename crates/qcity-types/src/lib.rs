@@ -1,0 +1,21 @@
+//! QCity's wire vocabulary: what the engine publishes and the API answers, and what every face
+//! (CLI, tray, dashboard) reads. Plain data with serde and JSON Schema (schemars), plus the
+//! pure functions that compute health and colour, so the engine computes them once and the
+//! faces only display them. The OpenAPI document and the dashboard's TypeScript types are
+//! generated from these types.
+//!
+//! Wire names (serde tags) are stable: the store, the audit log and API clients read them.
+
+pub mod event;
+pub mod health;
+pub mod notice;
+pub mod runner;
+pub mod task;
+
+pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
+pub use health::{
+    Colour, Health, Overall, ProbeState, ProbeStatus, colour, colour_of, health_of, overall,
+};
+pub use notice::{Notice, Severity};
+pub use runner::{Activity, ExitInfo, RunnerState, RunnerStatus, STATE_NAMES};
+pub use task::{AutotestCheck, AutotestReport, RunOutcome, TaskInfo, TaskRun};
