@@ -1,7 +1,7 @@
 # One task runner: .ci/run and README.md both use `make test`.
 CARGO ?= cargo
 
-.PHONY: fmt lint walls test ci run bench schemas ui browser sample-release tray tray-test tray-deb
+.PHONY: fmt lint walls test ci run bench schemas ui browser api-fuzz openapi sample-release tray tray-test tray-deb
 
 fmt:
 	$(CARGO) fmt --all
@@ -10,11 +10,9 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-# The engine crates never depend on a GUI toolkit (DESIGN.md §2, wall 1).
+# The walls between the crates (GUI, API, heavy dependencies, import circles): scripts/walls.sh.
 walls:
-	@for c in qcity-platform qcity-config qcity-store qcity-engine qcity-api qcity-logminer qcity-installer qcity-notify qcity-daemon qcity-client; do \
-	  if $(CARGO) tree -p $$c --locked --prefix none | grep -Eq '^(tauri|wry|gtk|webkit2gtk)'; then \
-	    echo "$$c depends on a GUI crate"; exit 1; fi; done; echo "walls: ok"
+	CARGO=$(CARGO) scripts/walls.sh
 
 # The dashboard (ui/) is built first: the qcity-api crate embeds ui/dist.
 # `npm install` with the lock file, not `npm ci`: the lock holds only the platform packages the
@@ -23,11 +21,12 @@ ui/node_modules/.package-lock.json: ui/package.json ui/package-lock.json
 	cd ui && npm install --no-audit --no-fund --no-save
 
 ui: ui/node_modules/.package-lock.json
-	cd ui && npm run check && npm run build
+	cd ui && npm run types:check && npm run check && npm run build
 
 test: ui lint walls
 	$(CARGO) test --workspace --locked
 	$(MAKE) browser
+	$(MAKE) api-fuzz
 	$(MAKE) tray-test
 	$(MAKE) tray-deb
 
@@ -35,6 +34,18 @@ test: ui lint walls
 browser:
 	$(CARGO) build --locked -p qcity
 	cd ui && QCITY_BIN=$(CURDIR)/target/debug/qcity node --test --test-concurrency=1 tests/
+
+# The API against its generated OpenAPI document: schemathesis (PyPI, in a venv under
+# target/tools) drives a real `qcity up` with every check; any failure fails the build.
+api-fuzz:
+	$(CARGO) build --locked -p qcity
+	scripts/api-fuzz.sh
+
+# Rewrites the checked-in OpenAPI document and the dashboard's TypeScript types after a
+# change to the API's routes or wire types (`make test` fails while either is stale).
+openapi:
+	QCITY_BLESS=1 $(CARGO) test --locked -p qcity-api --test api openapi
+	cd ui && npm run types
 
 # The tray app for real under Xvfb, with its own D-Bus session (src-tauri/tests/): the tray
 # item and notifications over D-Bus, the window over WebDriver (tauri-driver + WebdriverIO).

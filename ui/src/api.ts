@@ -1,63 +1,35 @@
 // The dashboard talks to the engine only through the documented HTTP API
-// (crates/qcity-api/src/openapi.json) and its event stream, with the session cookie.
+// (crates/qcity-api/openapi.json, generated from the daemon's types) and its event stream, with the session cookie.
 
-export type Role = "master" | "viewer";
-export type Health = "healthy" | "degraded" | "unhealthy";
-export type Colour = "red" | "amber" | "green" | "grey";
-export type ProbeState = "pending" | "passing" | "failing";
+import type { components } from "./generated/api";
 
-export interface ExitInfo {
-  code: number | null;
-  signal: number | null;
-  uptime_ms: number;
-  error?: string;
-  at_ms: number;
-}
-
-export interface RunnerState {
-  state: string;
-  pid?: number;
-  since_ms?: number;
-  exit?: ExitInfo;
-  job?: string;
-  reason?: string;
-  attempt?: number;
-  until_ms?: number;
-}
-
-export interface ProbeStatus {
-  name: string;
-  state: ProbeState;
-  critical: boolean;
-  detail: string;
-  checked_ms: number;
-}
-
-export interface Activity {
-  activity: string;
-  job?: string;
-  result?: string;
-  reason?: string;
-}
-
-export interface RunnerStatus {
-  name: string;
-  state: RunnerState;
-  pid: number | null;
-  uptime_ms: number | null;
-  restarts: number;
-  last_exit: ExitInfo | null;
-  activity?: Activity;
-  health?: Health;
-  /// Computed by the engine; the dashboard only shows it.
-  colour: Colour;
-  probes?: ProbeStatus[];
-}
-
-export interface MachineStatus {
-  health: Health | null;
-  resources: ProbeStatus[];
-}
+// The wire types, generated from the API's OpenAPI document (`npm run types`; `make test`
+// fails when they are stale). The dashboard re-types nothing by hand.
+type Schemas = components["schemas"];
+export type Role = Schemas["Role"];
+export type Health = Schemas["Health"];
+export type Colour = Schemas["Colour"];
+export type ProbeState = Schemas["ProbeState"];
+export type ExitInfo = Schemas["ExitInfo"];
+export type RunnerState = Schemas["RunnerState"];
+export type ProbeStatus = Schemas["ProbeStatus"];
+export type Activity = Schemas["Activity"];
+export type RunnerStatus = Schemas["RunnerStatus"];
+export type MachineStatus = Schemas["MachineStatus"];
+export type Me = Schemas["Me"];
+export type AuditEntry = Schemas["AuditEntry"];
+export type AuditVerdict = Schemas["AuditVerdict"];
+export type AutotestCheck = Schemas["AutotestCheck"];
+export type AutotestReport = Schemas["AutotestReport"];
+export type FixView = Schemas["FixView"];
+export type SignatureView = Schemas["SignatureView"];
+export type QiOption = Schemas["QiOption"];
+export type QiFeature = Schemas["QiFeature"];
+export type QiView = Schemas["QiView"];
+export type ConfigView = Schemas["ConfigView"];
+export type UserInfo = Schemas["UserInfo"];
+/// Every event type's wire name (`runner-state`…).
+export type EventType = Schemas["Event"]["type"];
 
 export interface QEvent {
   id: number;
@@ -66,10 +38,6 @@ export interface QEvent {
   [key: string]: unknown;
 }
 
-export interface Me {
-  user: string;
-  role: Role;
-}
 
 export class ApiError extends Error {
   constructor(

@@ -6,7 +6,10 @@
 import {
   get,
   runnersSnapshot,
+  type Activity,
   type Colour,
+  type ExitInfo,
+  type EventType,
   type Health,
   type MachineStatus,
   type ProbeStatus,
@@ -62,7 +65,7 @@ class Live {
       this.lost = true;
     };
     es.onmessage = () => {};
-    for (const type of [
+    const types: EventType[] = [
       "runner-state",
       "runner-activity",
       "probe-changed",
@@ -78,7 +81,8 @@ class Live {
       "reconciled",
       "engine-started",
       "engine-stopping",
-    ]) {
+    ];
+    for (const type of types) {
       es.addEventListener(type, (m) => this.enqueue(JSON.parse((m as MessageEvent).data) as QEvent));
     }
   }
@@ -126,7 +130,7 @@ class Live {
         if (state.state === "exited" && state.exit) r.last_exit = state.exit;
         if (state.state !== "running") r.activity = undefined;
         r.state = state;
-        r.pid = state.pid ?? null;
+        r.pid = "pid" in state ? state.pid : null;
         if (state.state !== "running") {
           // Probes start over when it runs again.
           r.probes = (r.probes ?? []).map((p) => ({ ...p, state: "pending" }));
@@ -179,12 +183,17 @@ class Live {
   }
 }
 
-export function describeExit(e: { code: number | null; signal: number | null; error?: string } | null): string {
+export function describeExit(e: ExitInfo | null | undefined): string {
   if (!e) return "—";
   if (e.error) return `spawn failed: ${e.error}`;
-  if (e.code !== null) return `exit ${e.code}`;
-  if (e.signal !== null) return `signal ${e.signal}`;
+  if (e.code !== null && e.code !== undefined) return `exit ${e.code}`;
+  if (e.signal !== null && e.signal !== undefined) return `signal ${e.signal}`;
   return "—";
+}
+
+/// What a runner says it does, with the job it names (`running-job 1234`).
+export function activityText(a: Activity): string {
+  return "job" in a ? `${a.activity} ${a.job}` : a.activity;
 }
 
 export function duration(ms: number | null | undefined): string {

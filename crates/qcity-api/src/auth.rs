@@ -23,8 +23,7 @@ use axum::response::{IntoResponse, Response};
 use qcity_engine::Engine;
 use qcity_platform::clock::now_ms;
 use qcity_store::{SessionRow, Store, UserRow};
-use qcity_types::{AuthAction, EventKind};
-use serde::{Deserialize, Serialize};
+use qcity_types::{AuthAction, ErrorCode, EventKind, LoginRequest, Me, PutUser, Role, UserInfo};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -38,40 +37,17 @@ const MAX_FAILURES_PER_MINUTE: usize = 5;
 const MAX_USER_FAILURES: usize = 10;
 const USER_WINDOW_MS: i64 = 15 * 60_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Role {
-    Viewer,
-    Master,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Master => "master",
-            Self::Viewer => "viewer",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        match s {
-            "master" => Some(Self::Master),
-            "viewer" => Some(Self::Viewer),
-            _ => None,
-        }
-    }
-
-    /// A viewer sees runner states and health: no controls, logs, audit, config or tasks.
-    pub fn may_see(self, kind: &EventKind) -> bool {
-        self == Self::Master
-            || matches!(
-                kind,
-                EventKind::RunnerState { .. }
-                    | EventKind::RunnerActivity { .. }
-                    | EventKind::ProbeChanged { .. }
-                    | EventKind::ResourceChanged { .. }
-            )
-    }
+/// Whether `role` may see an event of `kind` in the stream and pages: a viewer sees runner
+/// states and health, no controls, logs, audit, config or tasks.
+pub fn may_see(role: Role, kind: &EventKind) -> bool {
+    role == Role::Master
+        || matches!(
+            kind,
+            EventKind::RunnerState { .. }
+                | EventKind::RunnerActivity { .. }
+                | EventKind::ProbeChanged { .. }
+                | EventKind::ResourceChanged { .. }
+        )
 }
 
 /// The authenticated caller of one request.
@@ -347,7 +323,7 @@ pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
     if !auth.host_allowed(req.headers()) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            "host_not_allowed",
+            ErrorCode::HostNotAllowed,
             "this server answers only to 127.0.0.1, localhost, [::1] and `api.allowed_hosts`",
         )
         .into_response();
@@ -356,7 +332,7 @@ pub async fn guard(State(auth): State<Arc<Auth>>, req: Request, next: Next) -> R
     if writes && !auth.origin_allowed(req.headers()) {
         return ApiError::new(
             StatusCode::FORBIDDEN,
-            "foreign_origin",
+            ErrorCode::ForeignOrigin,
             "state-changing requests from another site are refused",
         )
         .into_response();
@@ -419,28 +395,11 @@ pub async fn authorize(
         Some(role) if role >= need => Ok(next.run(req).await),
         Some(_) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            ErrorCode::Forbidden,
             "this needs the master role; viewers see runner states and health only",
         )),
         None => Err(ApiError::unauthorized()),
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LoginRequest {
-    pub user: Option<String>,
-    pub password: Option<String>,
-    /// The local token, exchanged for a master session (the tray app's window).
-    pub token: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Me {
-    pub user: String,
-    pub role: Role,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_ms: Option<i64>,
 }
 
 pub async fn login(
@@ -448,11 +407,17 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     body: Result<axum::Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let axum::Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let axum::Json(body) = body.map_err(|e| match e {
+        // serde's "did not match any variant" says less than this.
+        axum::extract::rejection::JsonRejection::JsonDataError(_) => {
+            ApiError::bad_request("send {\"user\", \"password\"} or {\"token\"}")
+        }
+        e => ApiError::bad_request(e.body_text()),
+    })?;
     if let Err(wait) = auth.check_rate(ip) {
         let mut resp = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
+            ErrorCode::TooManyAttempts,
             format!("too many failed logins from this address; try again in {wait} s"),
         )
         .into_response();
@@ -460,15 +425,15 @@ pub async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
         return Ok(resp);
     }
-    let (user, role) = match (&body.token, &body.user, &body.password) {
-        (Some(t), None, None) => {
+    let (user, role) = match &body {
+        LoginRequest::Token { token: t } => {
             if !auth.token_matches(t.trim()) {
                 auth.record_failure(ip, "token");
                 return Err(bad_credentials());
             }
             ("master".to_string(), Role::Master)
         }
-        (None, Some(user), Some(password)) => {
+        LoginRequest::Password { user, password } => {
             match verify_user(&auth, user.clone(), password.clone()).await? {
                 Some(role) => (user.clone(), role),
                 None => {
@@ -476,11 +441,6 @@ pub async fn login(
                     return Err(bad_credentials());
                 }
             }
-        }
-        _ => {
-            return Err(ApiError::bad_request(
-                "send {\"user\", \"password\"} or {\"token\"}",
-            ));
         }
     };
     let (id, expires_ms) = auth.open_session(&user, role)?;
@@ -505,7 +465,7 @@ pub async fn login(
 fn bad_credentials() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "bad_credentials",
+        ErrorCode::BadCredentials,
         "wrong user or password",
     )
 }
@@ -575,20 +535,6 @@ pub async fn me(axum::Extension(p): axum::Extension<Principal>) -> axum::Json<Me
     })
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-pub struct UserInfo {
-    pub name: String,
-    pub role: Role,
-    pub created_ms: i64,
-}
-
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PutUser {
-    pub role: Role,
-    pub password: String,
-}
-
 pub async fn list_users(
     State(auth): State<Arc<Auth>>,
 ) -> Result<axum::Json<Vec<UserInfo>>, ApiError> {
@@ -617,7 +563,13 @@ pub async fn put_user(
     axum::extract::Path(name): axum::extract::Path<String>,
     body: Result<axum::Json<PutUser>, axum::extract::rejection::JsonRejection>,
 ) -> Result<axum::Json<UserInfo>, ApiError> {
-    let axum::Json(body) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let axum::Json(body) = body.map_err(|e| match e {
+        // serde's "did not match any variant" says less than this.
+        axum::extract::rejection::JsonRejection::JsonDataError(_) => {
+            ApiError::bad_request("send {\"user\", \"password\"} or {\"token\"}")
+        }
+        e => ApiError::bad_request(e.body_text()),
+    })?;
     let valid_name = !name.is_empty()
         && name.len() <= 64
         && name
@@ -674,7 +626,7 @@ pub async fn delete_user(
     if !existed {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "unknown_user",
+            ErrorCode::UnknownUser,
             format!("no user named `{name}`"),
         ));
     }

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use qcity_engine::EngineError;
 
-use crate::types::ErrorBody;
+use qcity_types::{ErrorBody, ErrorCode};
 
 /// An error response.
 #[derive(Debug)]
@@ -15,11 +15,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             body: ErrorBody {
-                code: code.to_string(),
+                code,
                 message: message.into(),
                 errors: Vec::new(),
             },
@@ -29,33 +29,39 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "missing or wrong token: send `Authorization: Bearer TOKEN` (the token file is in the data directory)",
         )
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message)
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            message,
+        )
     }
 }
 
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
-            EngineError::UnknownRunner { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "unknown_runner", e.to_string())
-            }
+            EngineError::UnknownRunner { .. } => Self::new(
+                StatusCode::NOT_FOUND,
+                ErrorCode::UnknownRunner,
+                e.to_string(),
+            ),
             EngineError::UnknownTask { .. } => {
-                Self::new(StatusCode::NOT_FOUND, "unknown_task", e.to_string())
+                Self::new(StatusCode::NOT_FOUND, ErrorCode::UnknownTask, e.to_string())
             }
             EngineError::Config { errors } => Self {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 body: ErrorBody {
-                    code: "invalid_config".into(),
+                    code: ErrorCode::InvalidConfig,
                     message: format!(
                         "the configuration has {} error(s); the last good configuration keeps running",
                         errors.0.len()
@@ -65,7 +71,7 @@ impl From<EngineError> for ApiError {
             },
             EngineError::ShuttingDown => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
+                ErrorCode::ShuttingDown,
                 e.to_string(),
             ),
             EngineError::Lock(_) | EngineError::Store(_) => {

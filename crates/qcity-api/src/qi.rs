@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use qcity_engine::Engine;
 use qcity_installer::flow::{Phase, Plan, Refusal, Step};
 use qcity_installer::gate::{Autotest, Facts, Unhealthy};
-use qcity_types::{EventKind, QiPhase};
-use qcity_types::{Health, ProbeState, ProbeStatus};
+use qcity_types::{ErrorCode, EventKind, Health, ProbeState, ProbeStatus, QiPhase};
 
 use crate::ApiError;
 
@@ -74,13 +73,15 @@ pub fn prepare(engine: &Engine, req: &InstallRequest) -> Result<Plan, ApiError> 
     qcity_installer::flow::prepare(&engine.config(), &EngineFacts(engine), downloads, req).map_err(
         |r| {
             let (status, code) = match &r {
-                Refusal::GateClosed(_) => (StatusCode::CONFLICT, "gate_closed"),
+                Refusal::GateClosed(_) => (StatusCode::CONFLICT, ErrorCode::GateClosed),
                 Refusal::InvalidManifest(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_manifest")
+                    (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidManifest)
                 }
-                Refusal::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-                Refusal::DoesNotFit(_) => (StatusCode::BAD_REQUEST, "does_not_fit"),
-                Refusal::InvalidConfig(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
+                Refusal::BadRequest(_) => (StatusCode::BAD_REQUEST, ErrorCode::BadRequest),
+                Refusal::DoesNotFit(_) => (StatusCode::BAD_REQUEST, ErrorCode::DoesNotFit),
+                Refusal::InvalidConfig(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::InvalidConfig)
+                }
             };
             ApiError::new(status, code, r.to_string())
         },

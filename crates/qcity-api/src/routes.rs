@@ -1,5 +1,5 @@
 //! The router: one table of routes, each with its handler; the router is built from the table
-//! and a test compares the table with `openapi.json`.
+//! and the OpenAPI document takes each operation's role from it.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -15,18 +15,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, delete, get, post, put};
 use qcity_engine::{Engine, EngineError};
 use qcity_types::{ControlAction, RunnerStatus};
-use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::OPENAPI;
-use crate::auth::{self, Auth, Principal, Role};
+use crate::auth::{self, Auth, Principal};
+use crate::bodies::{ConfigView, OnDisk};
 use crate::error::ApiError;
+use crate::queries::{
+    self, AuditQuery, EventsQuery, LogsQuery, RunsQuery, SignaturesQuery, StreamQuery,
+};
 use crate::token::Token;
-use crate::types::{ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, EventPage, LogTail};
+use qcity_types::{ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, EventPage, LogTail};
+use qcity_types::{ErrorCode, Role};
 
 #[derive(Clone)]
 struct AppState {
     engine: Arc<Engine>,
+    healer: Arc<qcity_healer::Healer>,
     auth: Arc<Auth>,
 }
 
@@ -175,11 +179,16 @@ fn table() -> Table {
 pub static ROUTES: std::sync::LazyLock<Vec<(Method, &'static str, Access)>> =
     std::sync::LazyLock::new(|| table().into_iter().map(|(m, p, a, _)| (m, p, a)).collect());
 
-/// The API over `engine`, with `token` as the master token.
-pub fn router(engine: Arc<Engine>, token: Token) -> Result<Router, ApiError> {
+/// The API over `engine` and its `healer`, with `token` as the master token.
+pub fn router(
+    engine: Arc<Engine>,
+    healer: Arc<qcity_healer::Healer>,
+    token: Token,
+) -> Result<Router, ApiError> {
     let auth = Arc::new(Auth::new(engine.clone(), token)?);
     let state = AppState {
         engine,
+        healer,
         auth: auth.clone(),
     };
     let mut router: Router<AppState> = Router::new();
@@ -220,9 +229,11 @@ pub fn router(engine: Arc<Engine>, token: Token) -> Result<Router, ApiError> {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
+    healer: Arc<qcity_healer::Healer>,
     token: Token,
 ) -> std::io::Result<()> {
-    let router = router(engine, token).map_err(|e| std::io::Error::other(e.body.message))?;
+    let router =
+        router(engine, healer, token).map_err(|e| std::io::Error::other(e.body.message))?;
     axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
@@ -239,7 +250,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
     }
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "no such API path; see /api/v1/openapi.json",
     )
     .into_response()
@@ -248,7 +259,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> Response {
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        ErrorCode::MethodNotAllowed,
         "this path does not take that method; see /api/v1/openapi.json",
     )
 }
@@ -263,14 +274,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(ApiError::from)
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(t)| t)
-        .map_err(|e| ApiError::bad_request(e.body_text()))
-}
-
-async fn machine(
-    State(st): State<AppState>,
-) -> Json<qcity_engine::health::resources::MachineStatus> {
+async fn machine(State(st): State<AppState>) -> Json<qcity_types::MachineStatus> {
     Json(st.engine.machine())
 }
 
@@ -288,7 +292,7 @@ async fn latest_autotest(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "no_autotest",
+                ErrorCode::NoAutotest,
                 "no autotest has run yet: run `qcity autotest`",
             )
         })
@@ -308,9 +312,9 @@ async fn run_task(
 async fn task_runs(
     State(st): State<AppState>,
     Path(name): Path<String>,
-    q: Result<Query<LogsQuery>, QueryRejection>,
+    q: Result<Query<RunsQuery>, QueryRejection>,
 ) -> Result<Json<Vec<qcity_types::TaskRun>>, ApiError> {
-    let n = query(q)?.n.unwrap_or(20).min(MAX_EVENTS);
+    let n = queries::read(q)?.n as usize;
     if !st.engine.tasks().iter().any(|t| t.name == name) {
         return Err(EngineError::UnknownTask { name }.into());
     }
@@ -402,20 +406,12 @@ async fn resume(
     control(st, p.actor(&headers), name, ControlAction::Resume).await
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LogsQuery {
-    n: Option<usize>,
-}
-
-const MAX_LOG_LINES: usize = 10_000;
-
 async fn logs(
     State(st): State<AppState>,
     Path(name): Path<String>,
     q: Result<Query<LogsQuery>, QueryRejection>,
 ) -> Result<Json<LogTail>, ApiError> {
-    let n = query(q)?.n.unwrap_or(100).min(MAX_LOG_LINES);
+    let n = queries::read(q)?.n as usize;
     let lines = st.engine.logs(&name, n)?;
     Ok(Json(LogTail {
         runner: name,
@@ -459,7 +455,7 @@ async fn reload(
 
 /// The configuration as applied, and what a reload of the files on disk would say now.
 /// Environment values whose names look secret are shown as `<redacted>`.
-async fn config(State(st): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+async fn config(State(st): State<AppState>) -> Result<Json<ConfigView>, ApiError> {
     let applied = st.engine.config();
     let dir = applied.dir.clone();
     let errors = blocking(move || {
@@ -472,12 +468,15 @@ async fn config(State(st): State<AppState>) -> Result<Json<serde_json::Value>, A
     let mut manifest =
         serde_json::to_value(&applied.manifest).map_err(|e| ApiError::internal(e.to_string()))?;
     redact_env(&mut manifest);
-    Ok(Json(serde_json::json!({
-        "dir": applied.dir,
-        "manifest": manifest,
-        "device": applied.device,
-        "on_disk": { "valid": errors.is_empty(), "errors": errors },
-    })))
+    Ok(Json(ConfigView {
+        dir: applied.dir.clone(),
+        manifest,
+        device: applied.device.clone(),
+        on_disk: OnDisk {
+            valid: errors.is_empty(),
+            errors,
+        },
+    }))
 }
 
 /// Names that say their value is a secret.
@@ -518,29 +517,16 @@ fn redact_env(v: &mut serde_json::Value) {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventsQuery {
-    after: Option<u64>,
-    before: Option<u64>,
-    limit: Option<usize>,
-    #[serde(rename = "type")]
-    kind: Option<String>,
-    runner: Option<String>,
-}
-
-const MAX_EVENTS: usize = 1000;
-
 async fn events(
     State(st): State<AppState>,
     Extension(p): Extension<Principal>,
     q: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let q = query(q)?;
+    let q = queries::read(q)?;
     let sq = qcity_store::EventQuery {
-        after: q.after.unwrap_or(0),
+        after: q.after,
         before: q.before,
-        limit: q.limit.unwrap_or(100).clamp(1, MAX_EVENTS),
+        limit: q.limit as usize,
         kind: q.kind,
         runner: q.runner,
     };
@@ -551,14 +537,8 @@ async fn events(
     let mut events = blocking(move || engine.events(&sq)).await?;
     // The page may end on an event this role does not see; the next page starts after it.
     let next_after = events.last().map_or(after, |e| e.id);
-    events.retain(|e| p.role.may_see(&e.kind));
+    events.retain(|e| auth::may_see(p.role, &e.kind));
     Ok(Json(EventPage { events, next_after }))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StreamQuery {
-    after: Option<u64>,
 }
 
 /// Resumes after `Last-Event-ID` (what a browser's EventSource sends on reconnect), else
@@ -569,12 +549,13 @@ async fn event_stream(
     headers: HeaderMap,
     q: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let q = query(q)?;
+    let q = queries::read(q)?;
     let last_id = match headers.get("last-event-id") {
         Some(v) => Some(
             v.to_str()
                 .ok()
                 .and_then(|s| s.trim().parse::<u64>().ok())
+                .filter(|id| *id <= queries::MAX_EVENT_ID)
                 .ok_or_else(|| ApiError::bad_request("Last-Event-ID must be an event id"))?,
         ),
         None => None,
@@ -586,17 +567,11 @@ async fn event_stream(
     ))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    n: Option<usize>,
-}
-
 async fn audit(
     State(st): State<AppState>,
     q: Result<Query<AuditQuery>, QueryRejection>,
 ) -> Result<Json<Vec<AuditEntry>>, ApiError> {
-    let n = query(q)?.n.unwrap_or(50).min(MAX_EVENTS);
+    let n = queries::read(q)?.n as usize;
     st.engine.wait_durable(st.engine.bus().next_id() - 1).await;
     let engine = st.engine.clone();
     let rows = blocking(move || engine.audit_tail(n)).await?;
@@ -608,25 +583,19 @@ async fn audit(
 async fn heal_plan(
     State(st): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<qcity_engine::healer::HealPlan>, ApiError> {
-    let engine = st.engine.clone();
-    blocking(move || engine.heal_plan(&name)).await.map(Json)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SignaturesQuery {
-    limit: Option<usize>,
+) -> Result<Json<qcity_types::HealPlan>, ApiError> {
+    let healer = st.healer.clone();
+    blocking(move || healer.plan(&name)).await.map(Json)
 }
 
 /// The most frequent failure signatures with their trend and the fixes tried on them.
 async fn signatures(
     State(st): State<AppState>,
     q: Result<Query<SignaturesQuery>, QueryRejection>,
-) -> Result<Json<Vec<qcity_engine::healer::SignatureView>>, ApiError> {
-    let limit = query(q)?.limit.unwrap_or(20).min(200);
-    let engine = st.engine.clone();
-    blocking(move || engine.signatures(limit)).await.map(Json)
+) -> Result<Json<Vec<qcity_types::SignatureView>>, ApiError> {
+    let limit = queries::read(q)?.limit as usize;
+    let healer = st.healer.clone();
+    blocking(move || healer.signatures(limit)).await.map(Json)
 }
 
 async fn audit_verify(State(st): State<AppState>) -> Result<Json<AuditVerdict>, ApiError> {
@@ -658,7 +627,7 @@ async fn qi_install(
     tokio::task::spawn_blocking(move || crate::qi::run(&engine, plan));
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "after": after })),
+        Json(qcity_types::InstallStarted { after }),
     )
         .into_response())
 }
@@ -675,5 +644,9 @@ async fn metrics(State(st): State<AppState>) -> Response {
 }
 
 async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::openapi_document(),
+    )
+        .into_response()
 }

@@ -18,7 +18,7 @@ use qcity_engine::Engine;
 use qcity_engine::bus::EventReceiver;
 use qcity_types::Event;
 
-use crate::auth::Role;
+use qcity_types::Role;
 
 /// Buffered live events per stream; beyond that the stream reads from the store instead.
 const LIVE_CAPACITY: usize = 1024;
@@ -112,7 +112,7 @@ impl EventStream {
             return None;
         }
         self.last = e.id;
-        if !self.role.may_see(&e.kind) {
+        if !crate::auth::may_see(self.role, &e.kind) {
             return None;
         }
         let data = serde_json::to_string(e).ok()?;

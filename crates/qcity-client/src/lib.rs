@@ -5,10 +5,10 @@
 use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
 
-use qcity_api::types::ErrorBody;
 use qcity_api::{DaemonInfo, Token, TokenError};
 use qcity_engine::datadir::DataDir;
 use qcity_types::Event;
+use qcity_types::{ErrorBody, ErrorCode};
 use serde::de::DeserializeOwned;
 
 /// Why a call to the daemon failed.
@@ -38,7 +38,7 @@ pub enum ClientError {
     #[error("{message}")]
     Refused {
         status: u16,
-        code: String,
+        code: ErrorCode,
         message: String,
     },
     #[error("unreadable answer from the daemon: {0}")]
@@ -52,9 +52,9 @@ impl ClientError {
     }
 
     /// The API's error code, when the daemon refused.
-    pub fn code(&self) -> Option<&str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            Self::Refused { code, .. } => Some(code),
+            Self::Refused { code, .. } => Some(*code),
             _ => None,
         }
     }

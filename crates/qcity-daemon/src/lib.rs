@@ -1,8 +1,8 @@
-//! The QCity daemon: the engine, the notifier and the API on loopback, the signals that stop
-//! and reload it, and `daemon.json` for clients. `qcity up` runs it ([`run`]); the tray app
-//! runs the same daemon in-process ([`serve_with`]) when none is running. Also where the
-//! configuration and the data live when no flag says ([`paths`]), and the sample
-//! configuration written on first use ([`sample`]).
+//! The QCity daemon: the engine, the healer, the notifier and the API on loopback, the
+//! signals that stop and reload it, and `daemon.json` for clients. `qcity up` runs it
+//! ([`run`]); the tray app runs the same daemon in-process ([`serve_with`]) when none is
+//! running. Also where the configuration and the data live when no flag says ([`paths`]),
+//! and the sample configuration written on first use ([`sample`]).
 
 mod error;
 pub mod paths;
@@ -109,12 +109,24 @@ pub async fn serve_with(
         let cli = exe.with_file_name("qcity");
         cli.is_file().then_some(cli)
     });
-    let engine = Engine::start(opts).await.map_err(|e| match e {
+    let engine = Engine::open(opts).await.map_err(|e| match e {
         EngineError::Lock(LockError::Busy { .. }) => DaemonError::Busy {
             data_dir: data_dir.clone(),
         },
         other => DaemonError::Engine(other),
     })?;
+    // The engine's subscribers from this crate, before any runner runs, so they see every
+    // runner's first events: the healer (the API shows its plans and signatures) and the
+    // notifier (here, not in a face: a headless daemon notifies as the tray does).
+    let healer = qcity_healer::start(engine.clone());
+    let notifier = qcity_notify::start(
+        &engine,
+        vec![qcity_notify::Route {
+            channel: Box::new(qcity_notify::Desktop::new(engine.bus().clone())),
+            shown: |c| (&c.device.notifications.desktop).into(),
+        }],
+    );
+    engine.start_runners().await;
     let data = engine.data_dir().clone();
     let token = match Token::load_or_create(&data.token()) {
         Ok(t) => t,
@@ -136,15 +148,7 @@ pub async fn serve_with(
             error,
         });
     }
-    // The notifier lives here, not in a face: a headless daemon notifies as the tray does.
-    let notifier = qcity_notify::start(
-        &engine,
-        vec![qcity_notify::Route {
-            channel: Box::new(qcity_notify::Desktop::new(engine.bus().clone())),
-            shown: |c| (&c.device.notifications.desktop).into(),
-        }],
-    );
-    let mut server = tokio::spawn(qcity_api::serve(listener, engine.clone(), token));
+    let mut server = tokio::spawn(qcity_api::serve(listener, engine.clone(), healer, token));
     ready(addr);
     let mut stop = std::pin::pin!(stop);
     tracing::info!(

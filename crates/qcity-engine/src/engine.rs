@@ -7,19 +7,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qcity_config::Config;
-use qcity_store::{AuditReport, AuditRow, Store, StoreError};
+use qcity_store::{AuditReport, Store, StoreError};
 use tokio::sync::{broadcast, watch};
 
 use crate::bus::Bus;
 use crate::datadir::{DataDir, LockError};
-use crate::health::resources::MachineStatus;
 use crate::journal::{spawn_audit, spawn_journal};
 use crate::status::StatusTable;
+use crate::supervisor::Supervisor;
 use crate::supervisor::reconcile::reconcile;
 use crate::supervisor::runner::Command;
-use crate::supervisor::{ApplyReport, Supervisor};
 use crate::tasks::Tasks;
-use qcity_types::RunnerStatus;
+use qcity_types::{ApplyReport, AuditEntry, MachineStatus, RunnerStatus};
 use qcity_types::{AutotestCheck, AutotestReport};
 use qcity_types::{ControlAction, Event, EventKind, RunnerState};
 use qcity_types::{RunOutcome, TaskInfo, TaskRun};
@@ -77,7 +76,6 @@ pub struct Engine {
     tasks: Mutex<Arc<Tasks>>,
     /// Events seen since the start, by type (for `/metrics`).
     counts: Arc<Mutex<BTreeMap<&'static str, u64>>>,
-    healer: Arc<crate::healer::Healer>,
     _lock: std::fs::File,
 }
 
@@ -90,9 +88,19 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
-    /// Locks the data dir, opens the store, terminates left-overs of a previous instance,
-    /// starts the subscribers and then the runners of `opts.config`.
+    /// [`Engine::open`], then [`Engine::start_runners`]: for callers with no subscriber of
+    /// their own to add first.
     pub async fn start(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
+        let engine = Engine::open(opts).await?;
+        engine.start_runners().await;
+        Ok(engine)
+    }
+
+    /// Locks the data dir, opens the store, terminates left-overs of a previous instance and
+    /// starts the engine's own subscribers; no runner runs yet. A composer subscribes its own
+    /// (the notifier, the healer) now, then calls [`Engine::start_runners`], so they see every
+    /// runner's first events.
+    pub async fn open(opts: EngineOptions) -> Result<Arc<Engine>, EngineError> {
         crate::supervisor::process::raise_nofile_limit();
         let data = DataDir::new(&opts.data_dir);
         let lock = data.lock()?;
@@ -117,7 +125,6 @@ impl Engine {
         let audit = spawn_audit(audit_store, bus.subscribe("audit", 65_536));
         spawn_log_writer(bus.subscribe("log", 4096));
         let counts = spawn_event_counter(bus.subscribe("counter", 4096));
-        let healer = bus.subscribe("healer", 4096);
 
         let status = Arc::new(StatusTable::default());
         let supervisor = Supervisor::new(
@@ -147,7 +154,6 @@ impl Engine {
             monitor: Mutex::new(None),
             tasks: Mutex::new(tasks),
             counts,
-            healer: Arc::default(),
             _lock: lock,
         });
         engine.bus.publish(EventKind::EngineStarted {
@@ -156,7 +162,6 @@ impl Engine {
             config_dir: opts.config.dir.display().to_string(),
             data_dir: engine.data.root().display().to_string(),
         });
-        crate::healer::spawn(engine.healer.clone(), Arc::downgrade(&engine), healer);
         for l in leftovers {
             engine.bus.publish(EventKind::Reconciled {
                 runner: l.runner,
@@ -166,10 +171,15 @@ impl Engine {
                 killed: l.killed,
             });
         }
-        let report = engine.supervisor.apply(&opts.config).await;
-        engine.publish_applied(report);
-        engine.watch_machine(&opts.config);
         Ok(engine)
+    }
+
+    /// Starts the runners of the configuration and the machine's watch.
+    pub async fn start_runners(&self) {
+        let config = self.config();
+        let report = self.supervisor.apply(&config).await;
+        self.publish_applied(report);
+        self.watch_machine(&config);
     }
 
     /// Events seen since the engine started, by type.
@@ -197,39 +207,21 @@ impl Engine {
     }
 
     /// How a runner is started now (argv, environment, working dir).
-    pub(crate) fn plan(&self, runner: &str) -> Option<crate::supervisor::runner::RunnerPlan> {
+    pub fn plan(&self, runner: &str) -> Option<crate::supervisor::runner::RunnerPlan> {
         self.supervisor
             .plans()
             .into_iter()
             .find(|p| p.name == runner)
     }
 
-    /// Sets environment variables on `runner`'s next runs (the healer's `env` action).
-    pub(crate) fn set_heal_env(
+    /// Sets environment variables on `runner`'s next runs (the healer's `env` action); false
+    /// when there is no such runner.
+    pub fn set_heal_env(
         &self,
         runner: &str,
         vars: &std::collections::BTreeMap<String, String>,
     ) -> bool {
         self.supervisor.set_heal_env(runner, vars)
-    }
-
-    /// What the healer would do about `runner` now, touching nothing (blocking: it reads the
-    /// runner's output and the store).
-    pub fn heal_plan(&self, runner: &str) -> Result<crate::healer::HealPlan, EngineError> {
-        if self.plan(runner).is_none() {
-            return Err(EngineError::UnknownRunner {
-                name: runner.to_string(),
-            });
-        }
-        Ok(crate::healer::plan(self, &self.healer, runner))
-    }
-
-    /// The most frequent failure signatures (blocking).
-    pub fn signatures(
-        &self,
-        limit: usize,
-    ) -> Result<Vec<crate::healer::SignatureView>, EngineError> {
-        Ok(crate::healer::signatures(self, limit)?)
     }
 
     /// Every runner's status, sorted by name.
@@ -539,7 +531,7 @@ impl Engine {
     }
 
     /// The newest `n` audit rows, oldest first.
-    pub fn audit_tail(&self, n: usize) -> Result<Vec<AuditRow>, EngineError> {
+    pub fn audit_tail(&self, n: usize) -> Result<Vec<AuditEntry>, EngineError> {
         Ok(Store::open(&self.data.db())?.audit_tail(n)?)
     }
 

@@ -8,12 +8,12 @@
 //! - `kind/`: what a runner kind's output lines and exit codes mean, how it stops and drains.
 //! - `health/`: probes, machine resources, the overall colour.
 //! - `tasks/`: scheduled and on-demand tasks, autotests.
-//! - `healer/`: the healer, a bus subscriber.
+//!
+//! The healer (`qcity-healer`) is a bus subscriber beside the engine, started by the daemon.
 
 pub mod bus;
 pub mod datadir;
 mod engine;
-pub mod healer;
 pub mod health;
 mod journal;
 pub mod kind;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use qcity_config::release::{AssetArch, AssetOs, LibcKind};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Device {
     pub os: AssetOs,
     /// `/etc/os-release` `ID` (`debian`, `fedora`, `alpine`…); `macos`, `windows` elsewhere.
@@ -27,7 +27,7 @@ pub struct Device {
     pub free_disk_mb: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Libc {
     pub kind: LibcKind,
     /// (major, minor), when known.

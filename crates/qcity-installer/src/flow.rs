@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::device::{Device, Probe, detect};
 use crate::gate::{self, Facts, Gate};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QiView {
     pub device: Device,
     /// The app and its newest release, when the manifest could be read.
@@ -32,7 +32,7 @@ pub struct QiView {
     pub manifest_error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QiOption {
     /// The asset's index in the release.
     pub asset: usize,
@@ -46,7 +46,7 @@ pub struct QiOption {
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct QiFeature {
     pub name: String,
     pub description: String,
@@ -149,10 +149,11 @@ fn trust(settings: &InstallerSettings, config_dir: &Path) -> Result<crate::fetch
 }
 
 /// `POST /api/v1/qi/install`.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InstallRequest {
     /// The asset's index in the newest release (as `options[].asset` gives it).
+    #[serde(deserialize_with = "integral")]
     pub asset: usize,
     /// Exactly these optional features (by name), as the dashboard's checkboxes give them
     /// (they start at the defaults). Absent: the release's default features, plus `add`,
@@ -439,6 +440,19 @@ fn resolve(file: &str, manifest: &str, config_dir: &Path) -> (String, PathBuf) {
         .parent()
         .map_or(config_dir.to_path_buf(), |p| p.to_path_buf());
     (file.to_string(), base)
+}
+
+/// An index as JSON may write it: `3` or `3.0` (both are the integer 3 to JSON Schema, and so
+/// to clients generated from the API's document).
+fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = f64::deserialize(d)?;
+    if n >= 0.0 && n.fract() == 0.0 && n <= usize::MAX as f64 {
+        Ok(n as usize)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`{n}` is not an asset index (a whole number from 0)"
+        )))
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use qcity_config::InstallerSettings;
 use serde::{Deserialize, Serialize};
 
 /// Whether installing is allowed now, and if not, why.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Gate {
     pub open: bool,
     pub reasons: Vec<String>,

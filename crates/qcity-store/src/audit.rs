@@ -14,6 +14,8 @@
 use rusqlite::{OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use qcity_types::AuditEntry;
+
 use crate::db::Store;
 use crate::error::{Context, StoreError};
 
@@ -30,24 +32,30 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
-/// A stored audit row.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct AuditRow {
-    pub seq: u64,
-    pub ts_ms: i64,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
 /// The result of walking the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditReport {
     Ok { rows: u64 },
     Broken { seq: u64, reason: String },
+}
+
+impl From<AuditReport> for qcity_types::AuditVerdict {
+    fn from(r: AuditReport) -> Self {
+        match r {
+            AuditReport::Ok { rows } => Self {
+                ok: true,
+                rows: Some(rows),
+                broken_at: None,
+                reason: None,
+            },
+            AuditReport::Broken { seq, reason } => Self {
+                ok: false,
+                rows: None,
+                broken_at: Some(seq),
+                reason: Some(reason),
+            },
+        }
+    }
 }
 
 fn row_hash(seq: u64, r: &AuditRecord, prev_hash: &str) -> String {
@@ -169,7 +177,7 @@ impl Store {
     }
 
     /// The newest `n` rows, oldest first.
-    pub fn audit_tail(&self, n: usize) -> Result<Vec<AuditRow>, StoreError> {
+    pub fn audit_tail(&self, n: usize) -> Result<Vec<AuditEntry>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -184,8 +192,8 @@ impl Store {
     }
 }
 
-fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
-    Ok(AuditRow {
+fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditEntry> {
+    Ok(AuditEntry {
         seq: r.get::<_, i64>(0)? as u64,
         ts_ms: r.get(1)?,
         actor: r.get(2)?,
@@ -198,7 +206,7 @@ fn read_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AuditRow> {
 }
 
 /// Why `row` does not follow the row (`prev_seq`, `prev_hash`), if it does not.
-fn check_link(prev_seq: u64, prev_hash: &str, row: &AuditRow) -> Option<String> {
+fn check_link(prev_seq: u64, prev_hash: &str, row: &AuditEntry) -> Option<String> {
     if row.seq != prev_seq + 1 {
         let missing = match row.seq - prev_seq - 1 {
             1 => format!("row {} before it is missing", prev_seq + 1),

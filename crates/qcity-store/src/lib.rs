@@ -10,7 +10,7 @@ mod ledger;
 mod migrate;
 mod users;
 
-pub use audit::{AuditRecord, AuditReport, AuditRow};
+pub use audit::{AuditRecord, AuditReport};
 pub use db::Store;
 pub use error::StoreError;
 pub use events::{EventQuery, EventRow};

@@ -197,6 +197,29 @@ impl AuthAction {
 }
 
 impl EventKind {
+    /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
+    pub const NAMES: [&'static str; 19] = [
+        "engine-started",
+        "engine-stopping",
+        "runner-state",
+        "runner-activity",
+        "probe-changed",
+        "resource-changed",
+        "task-finished",
+        "task-skipped",
+        "autotest-finished",
+        "escalation",
+        "notice",
+        "control",
+        "config-applied",
+        "config-rejected",
+        "reconciled",
+        "subscriber-lagged",
+        "auth",
+        "qi-install",
+        "heal",
+    ];
+
     /// The stable wire name of this kind (`runner-state`, `control`…).
     pub fn name(&self) -> &'static str {
         match self {
@@ -293,5 +316,26 @@ mod tests {
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, ev);
         assert_eq!(ev.kind.name(), "runner-state");
+    }
+
+    /// NAMES lists exactly the tags the schema (and so serde) knows.
+    #[test]
+    fn names_are_every_tag() {
+        let schema = serde_json::to_value(schemars::schema_for!(EventKind)).unwrap();
+        let mut tags: Vec<String> = schema["oneOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                v["properties"]["type"]["const"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        tags.sort();
+        let mut names: Vec<&str> = EventKind::NAMES.to_vec();
+        names.sort();
+        assert_eq!(tags, names);
     }
 }

@@ -6,16 +6,25 @@
 //!
 //! Wire names (serde tags) are stable: the store, the audit log and API clients read them.
 
+pub mod api;
+pub mod colour;
 pub mod event;
+pub mod heal;
 pub mod health;
+pub mod machine;
 pub mod notice;
 pub mod runner;
 pub mod task;
 
-pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
-pub use health::{
-    Colour, Health, Overall, ProbeState, ProbeStatus, colour, colour_of, health_of, overall,
+pub use api::{
+    ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, EventPage,
+    InstallStarted, LogTail, LoginRequest, Me, PutUser, Role, UserInfo,
 };
+pub use colour::{Overall, colour, colour_of, overall};
+pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
+pub use heal::{FixView, HealPlan, SignatureView};
+pub use health::{Colour, Health, ProbeState, ProbeStatus, health_of};
+pub use machine::{Battery, DiskReading, MachineStatus, Readings};
 pub use notice::{Notice, Severity};
 pub use runner::{Activity, ExitInfo, RunnerState, RunnerStatus, STATE_NAMES};
 pub use task::{AutotestCheck, AutotestReport, RunOutcome, TaskInfo, TaskRun};

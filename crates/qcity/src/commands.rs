@@ -2,13 +2,13 @@
 
 use std::io::{Read, Write};
 
-use qcity_api::auth::{Role, UserInfo};
-use qcity_api::types::{ApplyReport, AuditEntry, ControlOutcome, LogTail, RunnerStatus};
 use qcity_client::Client;
 use qcity_engine::datadir::DataDir;
-use qcity_engine::health::resources::MachineStatus;
 use qcity_store::{AuditReport, Store};
 use qcity_types::Health;
+use qcity_types::MachineStatus;
+use qcity_types::{ApplyReport, AuditEntry, ControlOutcome, LogTail, RunnerStatus};
+use qcity_types::{Role, UserInfo};
 
 use crate::exit::{CliError, CliResult, Code};
 use crate::format;
@@ -308,7 +308,7 @@ pub fn qi_install(
     let mut after = started["after"].as_u64().unwrap_or(0);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1800);
     while std::time::Instant::now() < deadline {
-        let page: qcity_api::types::EventPage =
+        let page: qcity_types::EventPage =
             client.get(&format!("/events?after={after}&type=qi-install&limit=100"))?;
         after = page.next_after;
         for e in page.events {
@@ -502,7 +502,7 @@ pub fn audit_verify(data: &DataDir, json: bool) -> CliResult {
         .audit_verify()
         .map_err(|e| CliError::error(e.to_string()))?;
     if json {
-        print_json(&qcity_api::types::AuditVerdict::from(report.clone()))?;
+        print_json(&qcity_types::AuditVerdict::from(report.clone()))?;
     }
     match report {
         AuditReport::Ok { rows } => {
@@ -547,7 +547,7 @@ pub fn audit_tail(data: &DataDir, n: usize, json: bool) -> CliResult {
 }
 
 pub fn heal_plan(data: &DataDir, runner: &str, json: bool) -> CliResult {
-    let plan: qcity_engine::healer::HealPlan =
+    let plan: qcity_types::HealPlan =
         Client::connect(data)?.get(&format!("/runners/{runner}/heal-plan"))?;
     if json {
         return print_json(&plan);
@@ -588,7 +588,7 @@ pub fn heal_plan(data: &DataDir, runner: &str, json: bool) -> CliResult {
 }
 
 pub fn signatures(data: &DataDir, limit: usize, json: bool) -> CliResult {
-    let sigs: Vec<qcity_engine::healer::SignatureView> =
+    let sigs: Vec<qcity_types::SignatureView> =
         Client::connect(data)?.get(&format!("/signatures?limit={limit}"))?;
     if json {
         return print_json(&sigs);

@@ -58,12 +58,14 @@ impl From<qcity_daemon::DaemonError> for CliError {
 
 /// Exit 3 when no daemon runs or answers, 4 and 5 for the API's `unknown_runner` (or
 /// `unknown_task`) and `invalid_config`, else 1.
+use qcity_types::ErrorCode;
+
 impl From<qcity_client::ClientError> for CliError {
     fn from(e: qcity_client::ClientError) -> Self {
         let code = match e.code() {
             _ if e.is_no_daemon() => Code::NoDaemon,
-            Some("unknown_runner" | "unknown_task") => Code::UnknownRunner,
-            Some("invalid_config") => Code::InvalidConfig,
+            Some(ErrorCode::UnknownRunner | ErrorCode::UnknownTask) => Code::UnknownRunner,
+            Some(ErrorCode::InvalidConfig) => Code::InvalidConfig,
             _ => Code::Error,
         };
         Self::new(code, e.to_string())

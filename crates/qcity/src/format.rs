@@ -1,8 +1,8 @@
 //! How the CLI prints durations, times and tables.
 
-use qcity_engine::health::resources::MachineStatus;
 use qcity_platform::clock::now_ms;
 use qcity_types::Activity;
+use qcity_types::MachineStatus;
 use qcity_types::RunnerState;
 use qcity_types::RunnerStatus;
 use qcity_types::{Health, ProbeState, ProbeStatus};

@@ -1,8 +1,8 @@
 //! Roles, logins, sessions and the request guards, enforced by the server.
 
-use qcity_api::auth::Me;
-use qcity_api::types::{AuditEntry, EventPage};
+use qcity_types::Me;
 use qcity_types::RunnerStatus;
+use qcity_types::{AuditEntry, EventPage};
 
 use crate::support::{As, Req, serve, session_of};
 
@@ -194,7 +194,7 @@ async fn failed_logins_are_limited_per_address_and_repeated_ones_revoke_the_user
 async fn the_token_presented_from_a_non_loopback_address_is_replaced() {
     use tower::ServiceExt;
     let s = serve().await;
-    let router = qcity_api::router(s.engine.clone(), s.token.clone()).unwrap();
+    let router = qcity_api::router(s.engine.clone(), s.healer.clone(), s.token.clone()).unwrap();
     let mut req = axum::http::Request::get("/api/v1/runners")
         .header("Authorization", format!("Bearer {}", s.token.expose()))
         .body(axum::body::Body::empty())

@@ -1,7 +1,7 @@
 //! The healer's faces in the API: the signatures it learned from and `heal-plan` (the
 //! dry run), master only.
 
-use qcity_engine::healer::{HealPlan, SignatureView};
+use qcity_types::{HealPlan, SignatureView};
 
 use crate::support::{As, Req, serve_with};
 

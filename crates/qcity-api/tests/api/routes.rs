@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use qcity_api::types::{AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, EventPage, LogTail};
 use qcity_api::{Access, ROUTES};
 use qcity_types::RunnerStatus;
+use qcity_types::{AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, EventPage, LogTail};
 
 use crate::support::{As, Req, serve};
 
@@ -213,4 +213,21 @@ async fn config_shows_what_runs_redacts_secrets_and_names_errors_on_disk() {
     );
     assert_eq!(c["manifest"]["runners"][0]["env"]["LANG"], "C");
     s.engine.shutdown("test").await;
+}
+
+/// The checked-in `openapi.json` is what the daemon serves (it is generated from the route
+/// table and the wire types); `QCITY_BLESS=1` rewrites it.
+#[test]
+fn the_checked_in_openapi_document_is_current() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+    let generated = qcity_api::openapi_document();
+    if std::env::var_os("QCITY_BLESS").is_some() {
+        std::fs::write(&path, generated).unwrap();
+    }
+    let on_disk = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        on_disk == generated,
+        "{} is stale: run `make openapi` (QCITY_BLESS=1 cargo test -p qcity-api --test api openapi) and commit it",
+        path.display()
+    );
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use qcity_api::types::EventPage;
+use qcity_types::EventPage;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::support::{As, Req, Server, serve};

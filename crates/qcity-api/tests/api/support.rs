@@ -10,6 +10,7 @@ pub struct Server {
     pub addr: std::net::SocketAddr,
     pub token: Token,
     pub engine: Arc<Engine>,
+    pub healer: Arc<qcity_healer::Healer>,
 }
 
 pub const MANIFEST: &str = r#"{"runners": [
@@ -36,13 +37,20 @@ pub async fn serve_with(files: &[(&str, &str)]) -> Server {
     let token = Token::load_or_create(&engine.data_dir().token()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(qcity_api::serve(listener, engine.clone(), token.clone()));
+    let healer = qcity_healer::start(engine.clone());
+    tokio::spawn(qcity_api::serve(
+        listener,
+        engine.clone(),
+        healer.clone(),
+        token.clone(),
+    ));
     Server {
         _dir: dir,
         conf,
         addr,
         token,
         engine,
+        healer,
     }
 }
 
@@ -68,7 +76,10 @@ impl Resp {
 
     /// The error code of an error body.
     pub fn code(&self) -> String {
-        self.json::<qcity_api::types::ErrorBody>().code
+        self.json::<qcity_types::ErrorBody>()
+            .code
+            .as_str()
+            .to_string()
     }
 }
 

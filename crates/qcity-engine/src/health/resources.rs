@@ -9,55 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use qcity_config::ResourceSettings;
-use serde::{Deserialize, Serialize};
 
 use crate::bus::Bus;
 use qcity_platform::clock::now_ms;
-use qcity_types::EventKind;
-use qcity_types::{Health, ProbeState, ProbeStatus, health_of};
-
-/// What the machine has, at one reading.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Readings {
-    /// Free space in MiB for each watched directory.
-    pub disks: Vec<DiskReading>,
-    pub available_memory_mb: Option<u64>,
-    pub load_1m: Option<f64>,
-    pub cpus: usize,
-    pub battery: Option<Battery>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DiskReading {
-    pub path: PathBuf,
-    pub free_mb: Option<u64>,
-}
-
-/// The batteries and mains adapters of the power-supply class, summed up.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Battery {
-    /// Charge of the first battery, in percent.
-    pub percent: u8,
-    /// `Charging`, `Discharging`, `Full`, `Not charging` as the kernel says.
-    pub status: String,
-    /// Whether a mains adapter says it is online (`None`: there is no adapter entry).
-    pub ac_online: Option<bool>,
-}
-
-impl Battery {
-    /// Running on the battery: no adapter online and the battery discharging.
-    pub fn on_battery(&self) -> bool {
-        self.ac_online != Some(true) && self.status == "Discharging"
-    }
-}
-
-/// The machine's status: readings, a verdict per resource, and the worst of them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct MachineStatus {
-    pub health: Option<Health>,
-    pub resources: Vec<ProbeStatus>,
-    pub readings: Option<Readings>,
-}
+use qcity_types::{
+    Battery, DiskReading, EventKind, MachineStatus, ProbeState, ProbeStatus, Readings, health_of,
+};
 
 /// Reads every resource; what cannot be read is `None`, never an error.
 pub fn read(disk_paths: &[PathBuf], power_supply_root: &Path) -> Readings {
@@ -191,6 +148,7 @@ pub fn spawn_monitor(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use qcity_types::Health;
 
     fn write(root: &Path, entry: &str, file: &str, value: &str) {
         std::fs::create_dir_all(root.join(entry)).unwrap();

@@ -23,20 +23,12 @@ use crate::kind::job_hook::{self, JobHook};
 use crate::status::StatusTable;
 use crate::supervisor::output::{OutputLimits, RunnerOutput};
 use crate::supervisor::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
+use qcity_types::ApplyReport;
 use qcity_types::RunnerState;
 
 /// Environment variable that marks every process started by one engine instance, so that
 /// processes left behind by a killed engine can be found again (see `reconcile`).
 pub const INSTANCE_ENV: &str = "QCITY_INSTANCE";
-
-/// What applying a config changed.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ApplyReport {
-    pub added: Vec<String>,
-    pub removed: Vec<String>,
-    pub changed: Vec<String>,
-    pub unchanged: usize,
-}
 
 struct Handle {
     plan: RunnerPlan,

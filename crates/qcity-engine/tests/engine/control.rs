@@ -1,7 +1,7 @@
 use qcity_store::{AuditReport, Store};
 use qcity_types::{ControlAction, EventKind, RunnerState};
 
-use crate::support::*;
+use qcity_testkit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_kills_the_whole_group_including_a_grandchild_that_ignores_sigterm() {

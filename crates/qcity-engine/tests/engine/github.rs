@@ -6,7 +6,7 @@ use qcity_config::{RunnerKind, RunnerSpec};
 use qcity_types::Activity;
 use qcity_types::{ControlAction, EventKind, RunnerState};
 
-use crate::support::{
+use qcity_testkit::{
     Harness, activities, fixture, is_state, kind_runner, not_restarted, pause_mid_job, runner,
     wait_escalation,
 };
@@ -150,7 +150,7 @@ async fn a_command_runner_pauses_at_once_and_stays_down() {
         .await
         .unwrap();
     assert_eq!(state, RunnerState::Paused);
-    assert!(!crate::support::alive(pid));
+    assert!(!qcity_testkit::alive(pid));
     let paused = h
         .wait_event("paused", |e| is_state(e, "plain", "paused"))
         .await;

@@ -9,7 +9,7 @@ use qcity_types::Activity;
 use qcity_types::ProbeState;
 use qcity_types::{ControlAction, EventKind, RunnerState};
 
-use crate::support::{
+use qcity_testkit::{
     Harness, activities, eventually, fixture, free_port, is_state, kind_runner, not_restarted,
     pause_mid_job, probe, runner, wait_escalation, wait_probe,
 };

@@ -1,10 +1,8 @@
-//! Engine integration tests: the real engine in-process, supervising real child processes.
-
-mod support;
+//! Engine integration tests: the real engine in-process, supervising real child processes, on
+//! the shared harness (`qcity-testkit`). The healer's tests are in `qcity-healer`.
 
 mod control;
 mod github;
-mod healer;
 mod kinds;
 mod launcher;
 mod output;

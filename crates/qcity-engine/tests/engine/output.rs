@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use qcity_config::{Config, RunnerSpec};
 
-use crate::support::*;
+use qcity_testkit::*;
 
 fn log_bytes(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)

@@ -7,7 +7,7 @@ use qcity_types::EventKind;
 use qcity_types::{Health, ProbeState};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::support::{Harness, probe, runner, wait_probe};
+use qcity_testkit::{Harness, probe, runner, wait_probe};
 
 fn health(h: &Harness, runner: &str) -> Option<Health> {
     h.engine
@@ -239,8 +239,8 @@ async fn an_https_probe_trusts_its_ca_file_and_refuses_an_unknown_authority() {
         // The system's roots alone: this authority is not among them.
         probe(serde_json::json!({"name": "untrusted", "http": {"url": url}})),
     ];
-    let cfg = crate::support::config(&conf, vec![r]);
-    crate::support::write_manifest(&conf, &cfg);
+    let cfg = qcity_testkit::config(&conf, vec![r]);
+    qcity_testkit::write_manifest(&conf, &cfg);
     let mut h = Harness::start_with(dir, cfg).await;
     let (_, detail) = wait_probe(&mut h, "trusted", ProbeState::Passing, 0).await;
     assert_eq!(detail, "status 200");
@@ -326,11 +326,11 @@ async fn machine(min_free_disk_mb: u64) -> (Harness, std::path::PathBuf) {
     set(&power, "BAT0", "status", "Charging");
     let conf = dir.path().join("config");
     std::fs::create_dir_all(&conf).unwrap();
-    let mut cfg = crate::support::config(&conf, vec![runner("idle", "exec sleep 300")]);
+    let mut cfg = qcity_testkit::config(&conf, vec![runner("idle", "exec sleep 300")]);
     cfg.device.resources.interval_ms = 100;
     cfg.device.resources.power_supply_root = power.clone();
     cfg.device.resources.min_free_disk_mb = min_free_disk_mb;
-    crate::support::write_manifest(&conf, &cfg);
+    qcity_testkit::write_manifest(&conf, &cfg);
     (Harness::start_with(dir, cfg).await, power)
 }
 

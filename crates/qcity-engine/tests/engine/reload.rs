@@ -1,6 +1,6 @@
 use qcity_types::{EventKind, RunnerState};
 
-use crate::support::*;
+use qcity_testkit::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_starts_added_stops_removed_restarts_changed_and_leaves_the_rest() {

@@ -1,7 +1,7 @@
 use qcity_config::{CrashLoopSpec, RestartPolicy, RestartSpec};
 use qcity_types::{EventKind, RunnerState};
 
-use crate::support::*;
+use qcity_testkit::*;
 
 fn no_jitter(delay_ms: u64) -> RestartSpec {
     RestartSpec {

@@ -4,15 +4,15 @@
 use qcity_types::EventKind;
 use qcity_types::RunOutcome;
 
-use crate::support::Harness;
+use qcity_testkit::Harness;
 
 async fn with_tasks(tasks: serde_json::Value) -> Harness {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("config");
     std::fs::create_dir_all(&conf).unwrap();
-    let mut cfg = crate::support::config(&conf, vec![]);
+    let mut cfg = qcity_testkit::config(&conf, vec![]);
     cfg.manifest.tasks = serde_json::from_value(tasks).unwrap();
-    crate::support::write_manifest(&conf, &cfg);
+    qcity_testkit::write_manifest(&conf, &cfg);
     Harness::start_with(dir, cfg).await
 }
 

@@ -11,7 +11,7 @@ use qcity_config::{HealAction, HealMatch, HealRule, HealSpec};
 use qcity_store::RuleStats;
 use regex::Regex;
 
-use super::signature::Failure;
+use crate::signature::Failure;
 
 /// A rule that fits a failure, with its learned score.
 #[derive(Debug, Clone, PartialEq)]

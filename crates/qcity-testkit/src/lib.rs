@@ -1,3 +1,8 @@
+//! The shared test harness (dev only): a real engine in a temp dir with a subscription that
+//! saw every event, runner specs and configs, the waits tests need (an event, a state, a
+//! probe, an escalation), and a free loopback port. The engine's and the healer's
+//! integration tests run on it.
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,9 +78,20 @@ impl Harness {
     }
 
     pub async fn start_with(dir: tempfile::TempDir, cfg: Config) -> Harness {
+        Self::start_then(dir, cfg, |_| {}).await
+    }
+
+    /// As [`Harness::start_with`], calling `then` with the engine as soon as it has started,
+    /// as the daemon starts what runs beside it (the healer).
+    pub async fn start_then(
+        dir: tempfile::TempDir,
+        cfg: Config,
+        then: impl FnOnce(&Arc<Engine>),
+    ) -> Harness {
         let engine = Engine::start(EngineOptions::new(cfg, dir.path().join("data")))
             .await
             .unwrap();
+        then(&engine);
         // Events from before the subscription are read back from the store.
         let events = engine.bus().subscribe("test", 1 << 16);
         let mut h = Harness {
@@ -302,4 +318,23 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A shell line that starts a grandchild (`sleep 300`), appends its pid to `file`, and then
+/// does `then`.
+pub fn forks_a_grandchild(file: &Path, then: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        "-c".into(),
+        format!("sleep 300 & echo $! >> '{}'; {then}", file.display()),
+    ]
+}
+
+/// The pids [`forks_a_grandchild`] wrote to `file`.
+pub fn pids(file: &Path) -> Vec<u32> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }

@@ -1,0 +1,228 @@
+//! One healing case, start to end: diagnose the failure and record its signature, rank the
+//! fixes that fit, apply them one at a time (each validated, and rolled back when it did not
+//! help), and escalate when none worked.
+
+use std::time::{Duration, Instant};
+
+use qcity_config::HealAction;
+use qcity_store::Store;
+use qcity_types::{EventKind, HealStep};
+
+use crate::case::Case;
+use crate::control::Control;
+use crate::diagnose::{Diagnosis, Ranked, diagnose, diagnosis, plan_text};
+use crate::memory::{Memory, QUIET_AFTER_ESCALATION, lock};
+use crate::playbook::{self, Candidate};
+use crate::trigger::{NEEDS_REGISTRATION, Trigger};
+use crate::{actions, aside, validate};
+
+/// Fixes tried per failure before escalating.
+const MAX_FIXES: usize = 3;
+
+/// Heals one failure. Whether it took the failure on (a fix tried, an escalation, a dry
+/// run's plan), rather than leaving it to the restart policy.
+pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory) -> bool {
+    let config = engine.config();
+    let Some(d) = diagnose(engine, memory, &trigger) else {
+        return false;
+    };
+    let Some((count, ranked)) = record(engine, &trigger, &d).await else {
+        return false;
+    };
+    let quiet_key = (trigger.runner.clone(), d.key.clone());
+    if lock(&memory.cases)
+        .quiet
+        .get(&quiet_key)
+        .is_some_and(|t| t.elapsed() < QUIET_AFTER_ESCALATION)
+    {
+        return false;
+    }
+    let Ranked {
+        fixes,
+        cannot,
+        repeated,
+    } = ranked;
+    let case = Case {
+        space_needed: playbook::disk_full(&d.failure, d.probe_kind),
+        engine,
+        cwd: d.plan.cwd.clone().unwrap_or_else(|| config.dir.clone()),
+        env: d.plan.env.clone(),
+        spec: d.spec.heal.clone(),
+        failure: d.failure,
+        key: d.key,
+        dry_run: config.device.healer.dry_run,
+        trigger,
+    };
+    let mut said = diagnosis(&case.failure, count, &fixes, &cannot);
+    if !repeated.is_empty() {
+        said.push_str(&format!("; came back after: {}", repeated.join(", ")));
+    }
+    case.publish(HealStep::Diagnosed, "", said);
+    if fixes.is_empty() && cannot.is_empty() && repeated.is_empty() {
+        // Nothing known about this failure: the restart policy (and its crash-loop
+        // escalation) handles it; the signature is kept for the statistics.
+        return false;
+    }
+    if case.dry_run {
+        match fixes.first() {
+            Some(c) => case.publish(HealStep::WouldApply, &c.rule, plan_text(c)),
+            None => case.publish(
+                HealStep::WouldApply,
+                "",
+                "no fix can act here: it would escalate".into(),
+            ),
+        }
+        return true;
+    }
+    let mut tried = repeated;
+    for (i, fix) in fixes.iter().take(MAX_FIXES).enumerate() {
+        if fix.actions.first() == Some(&HealAction::Escalate) {
+            tried.push(format!("{}: escalates by design", fix.rule));
+            break;
+        }
+        let mut plan = plan_text(fix);
+        if i > 0 {
+            let backoff = retry_backoff(case.spec.retry_backoff_ms, i);
+            tokio::time::sleep(backoff).await;
+            plan.push_str(&format!(" (after a {} ms backoff)", backoff.as_millis()));
+        }
+        case.publish(HealStep::Applying, &fix.rule, plan);
+        let (ok, detail, undone) = attempt(&case, fix).await;
+        let db = engine.data_dir().db();
+        let (sig, rule) = (case.key.clone(), fix.rule.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            Store::open(&db)?.heal_outcome(&sig, &rule, ok, qcity_platform::clock::now_ms())
+        })
+        .await;
+        if ok {
+            case.publish(HealStep::Validated, &fix.rule, detail);
+            return true;
+        }
+        // A rolled-back fix has said so with its `rolled-back` step; one with nothing to undo
+        // still needs its own end, or the dashboard shows it applying forever.
+        if !undone {
+            case.publish(HealStep::Failed, &fix.rule, detail.clone());
+        }
+        tried.push(format!("{}: {detail}", fix.rule));
+    }
+    escalate(&case, &tried, &cannot);
+    lock(&memory.cases).quiet.insert(quiet_key, Instant::now());
+    true
+}
+
+/// Records the sighting of the signature (on a blocking thread) and ranks the fixes by its
+/// history: (times seen, the fixes). `None` when the store cannot be written.
+async fn record(engine: &dyn Control, trigger: &Trigger, d: &Diagnosis) -> Option<(u64, Ranked)> {
+    let db = engine.data_dir().db();
+    let row = qcity_store::SignatureRow {
+        key: d.key.clone(),
+        runner: d.failure.runner.clone(),
+        exit: d.failure.exit.clone(),
+        probe: d.failure.probe.clone(),
+        templates: serde_json::to_string(&d.failure.templates).unwrap_or_default(),
+        count: 0,
+        first_ms: 0,
+        last_ms: 0,
+    };
+    let stored = tokio::task::spawn_blocking(move || {
+        let mut store = Store::open(&db)?;
+        let row = store.signature_seen(&row, qcity_platform::clock::now_ms())?;
+        let stats = store.rule_stats(&row.key)?;
+        let since = qcity_platform::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
+        let recent = store.successes_since(&row.key, since)?;
+        Ok::<_, qcity_store::StoreError>((row, stats, recent))
+    })
+    .await;
+    match stored {
+        Ok(Ok((row, stats, recent))) => Some((row.count, d.rank(&stats, &recent))),
+        Ok(Err(e)) => {
+            tracing::warn!(runner = %trigger.runner, error = %e, "healer: cannot record the signature");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// The wait before the fix tried `nth` (from 0) on one failure: none before the first, then
+/// `base_ms` doubling.
+fn retry_backoff(base_ms: u64, nth: usize) -> Duration {
+    match nth {
+        0 => Duration::ZERO,
+        n => Duration::from_millis(base_ms.saturating_mul(1 << (n - 1).min(16))),
+    }
+}
+
+/// Applies one fix and validates it; undoes it when it did not help, and drops what it kept
+/// for the undo once it did. (worked, what happened, whether something was undone)
+async fn attempt(case: &Case<'_>, fix: &Candidate) -> (bool, String, bool) {
+    let mut undo = Vec::new();
+    let mut restarted_at = None;
+    for action in &fix.actions {
+        match actions::apply(case, action, &mut undo).await {
+            Ok(Some(from)) => restarted_at = Some(from),
+            Ok(None) => {}
+            Err(e) => {
+                let detail = format!("{}: {e}", playbook::describe(action));
+                return (false, detail, roll_back(case, fix, undo));
+            }
+        }
+    }
+    // A runner that failed is started again for the fix to show; one whose probe failed
+    // while it ran is left running.
+    if case.trigger.probe.is_empty() && restarted_at.is_none() {
+        match actions::restart(case).await {
+            Ok(from) => restarted_at = Some(from),
+            Err(e) => return (false, format!("restart: {e}"), roll_back(case, fix, undo)),
+        }
+    }
+    match validate::validate(case, restarted_at).await {
+        Ok(mut detail) => {
+            if let Some(freed) = aside::discard(undo) {
+                detail.push_str(&format!("; {freed}"));
+            }
+            (true, detail, false)
+        }
+        Err(detail) => (false, detail, roll_back(case, fix, undo)),
+    }
+}
+
+/// Puts cleaned directories back and says so with a `rolled-back` step. Whether there was
+/// anything to put back.
+fn roll_back(case: &Case<'_>, fix: &Candidate, undo: Vec<aside::Aside>) -> bool {
+    match aside::restore(undo) {
+        Some(said) => {
+            case.publish(HealStep::RolledBack, &fix.rule, said);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Tells the master: the signature, the fixes tried and why each failed, the rules that
+/// could not act, and the last lines of output.
+fn escalate(case: &Case<'_>, tried: &[String], cannot: &[String]) {
+    let f = &case.failure;
+    let mut advice = Vec::new();
+    if !tried.is_empty() {
+        advice.push(format!("fixes tried: {}", tried.join("; ")));
+    }
+    if !cannot.is_empty() {
+        advice.push(format!("could not act: {}", cannot.join("; ")));
+    }
+    if !f.tail.is_empty() {
+        advice.push(format!("last lines:\n{}", f.tail.join("\n")));
+    }
+    // A lost registration was escalated by the runner itself, with the steps to register.
+    if f.exit != NEEDS_REGISTRATION {
+        case.engine.bus().publish(EventKind::Escalation {
+            runner: Some(case.trigger.runner.clone()),
+            reason: format!(
+                "the healer could not fix {} (signature {})",
+                f.summary(),
+                case.key
+            ),
+            advice: advice.join("\n"),
+        });
+    }
+    case.publish(HealStep::Escalated, "", advice.join("\n"));
+}

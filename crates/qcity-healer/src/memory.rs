@@ -1,0 +1,47 @@
+//! The healer's memory between failures: the template miner, which runners are being
+//! healed, and which escalated signatures stay quiet.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use qcity_logminer::Miner;
+
+use crate::trigger::Trigger;
+
+/// How long an escalated signature is not healed again.
+pub const QUIET_AFTER_ESCALATION: Duration = Duration::from_secs(600);
+
+/// Keys the healer's miner keeps. It only sees the few error lines of each failure, so a
+/// few thousand templates outlive any realistic variety of failures, while the miner's
+/// default cap (100 000 keys, about 160 MiB when full) is sized for whole log streams.
+const MINER_KEYS: usize = 5_000;
+
+/// The healer's memory between failures: the template miner and what is under way.
+pub(crate) struct Memory {
+    pub cases: Mutex<Cases>,
+    pub miner: Mutex<Miner>,
+}
+
+#[derive(Default)]
+pub(crate) struct Cases {
+    /// Runners being healed.
+    pub busy: HashSet<String>,
+    /// A crash loop that came while its runner was being healed.
+    pub pending: HashMap<String, Trigger>,
+    /// Escalated (runner, signature)s, and when.
+    pub quiet: HashMap<(String, String), Instant>,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Self {
+            cases: Mutex::default(),
+            miner: Mutex::new(Miner::new(MINER_KEYS)),
+        }
+    }
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

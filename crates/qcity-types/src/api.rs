@@ -1,0 +1,215 @@
+//! Request and response bodies of the local API that are not events or statuses: errors,
+//! control outcomes, log tails, event pages, the audit log, config reloads, logins and users.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::event::Event;
+use crate::runner::RunnerState;
+
+/// Every error's stable machine-readable code: clients switch on it, never on the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// No valid token or session.
+    Unauthorized,
+    /// The caller's role may not do this.
+    Forbidden,
+    /// A malformed request: its query, body or a header.
+    BadRequest,
+    /// No such API path.
+    NotFound,
+    MethodNotAllowed,
+    UnknownRunner,
+    UnknownTask,
+    UnknownUser,
+    /// The configuration has errors (each in `errors`); the last good one keeps running.
+    InvalidConfig,
+    /// The engine is stopping.
+    ShuttingDown,
+    /// Wrong user, password or token at login.
+    BadCredentials,
+    /// Too many failed logins from this address.
+    TooManyAttempts,
+    /// The request's `Host` is not one of ours (DNS rebinding).
+    HostNotAllowed,
+    /// A state-changing request from a foreign origin (CSRF).
+    ForeignOrigin,
+    /// No autotest has run yet.
+    NoAutotest,
+    /// The QI installer's gate is closed (autotest failed or too old, something unhealthy).
+    GateClosed,
+    /// The QI release manifest cannot be read or validated.
+    InvalidManifest,
+    /// The chosen QI asset does not fit this device.
+    DoesNotFit,
+    /// Something failed inside the engine (the store, a lock).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire name (`unknown_runner`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::BadRequest => "bad_request",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UnknownRunner => "unknown_runner",
+            Self::UnknownTask => "unknown_task",
+            Self::UnknownUser => "unknown_user",
+            Self::InvalidConfig => "invalid_config",
+            Self::ShuttingDown => "shutting_down",
+            Self::BadCredentials => "bad_credentials",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::HostNotAllowed => "host_not_allowed",
+            Self::ForeignOrigin => "foreign_origin",
+            Self::NoAutotest => "no_autotest",
+            Self::GateClosed => "gate_closed",
+            Self::InvalidManifest => "invalid_manifest",
+            Self::DoesNotFit => "does_not_fit",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+/// Every error response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Error")]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// One line for a human.
+    pub message: String,
+    /// Every individual error, when there are several (configuration errors).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// The answer to a control action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ControlOutcome {
+    pub runner: String,
+    pub action: String,
+    pub state: RunnerState,
+}
+
+/// The newest lines of a runner's output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct LogTail {
+    pub runner: String,
+    pub lines: Vec<String>,
+}
+
+/// A page of stored events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// Pass as `after` to get the next page; equal to the request's `after` when empty.
+    pub next_after: u64,
+}
+
+/// One audit row as stored, with its chain hashes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub ts_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The result of walking the audit chain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AuditVerdict {
+    pub ok: bool,
+    /// Rows checked, when the chain is whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// The first row where the chain breaks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What applying a config changed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApplyReport {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub unchanged: usize,
+}
+
+/// What a caller may do: a viewer sees runner states and health; the master does everything.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Viewer,
+    Master,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Master => "master",
+            Self::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "master" => Some(Self::Master),
+            "viewer" => Some(Self::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// A login: a user and password, or the local token (exchanged for a master session, as the
+/// tray app's window does).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum LoginRequest {
+    Password { user: String, password: String },
+    Token { token: String },
+}
+
+/// The caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Me {
+    pub user: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<i64>,
+}
+
+/// A dashboard user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct UserInfo {
+    pub name: String,
+    pub role: Role,
+    pub created_ms: i64,
+}
+
+/// Creates a user or sets its role and password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutUser {
+    pub role: Role,
+    /// At least 8 characters; stored as an Argon2id hash.
+    #[schemars(length(min = 8))]
+    pub password: String,
+}
+
+/// A QI install started: its `qi-install` events follow the event with this id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InstallStarted {
+    pub after: u64,
+}
