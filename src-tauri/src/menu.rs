@@ -32,7 +32,7 @@ pub(crate) fn key(runners: &[RunnerStatus], up: bool, autostart: bool) -> Key {
         runners: runners
             .iter()
             .map(|r| {
-                let colour = qcity_types::colour_of(r).as_str();
+                let colour = r.colour.as_str();
                 (r.name.clone(), r.state.name(), colour)
             })
             .collect(),

@@ -60,7 +60,7 @@ pub struct Overall {
 pub fn overall(runners: &[RunnerStatus]) -> Overall {
     let colours: Vec<(Colour, &str)> = runners
         .iter()
-        .map(|r| (colour_of(r), r.name.as_str()))
+        .map(|r| (r.colour, r.name.as_str()))
         .collect();
     let colour = colours.iter().map(|c| c.0).min().unwrap_or(Colour::Grey);
     let n = runners.len();
@@ -94,8 +94,9 @@ pub fn overall(runners: &[RunnerStatus]) -> Overall {
 mod tests {
     use super::*;
 
+    /// A status with the colour the engine would give it.
     fn status(name: &str, state: RunnerState) -> RunnerStatus {
-        RunnerStatus {
+        let mut s = RunnerStatus {
             name: name.into(),
             state,
             pid: None,
@@ -106,7 +107,9 @@ mod tests {
             health: None,
             colour: Colour::Grey,
             probes: Vec::new(),
-        }
+        };
+        s.colour = colour_of(&s);
+        s
     }
 
     fn exit(code: i32) -> ExitInfo {
@@ -131,6 +134,7 @@ mod tests {
     fn the_worst_runner_gives_the_colour_and_the_failing_are_named() {
         let mut degraded = status("lint", running());
         degraded.health = Some(Health::Degraded);
+        degraded.colour = colour_of(&degraded);
         let all = [
             status("a", running()),
             status("b", running()),
