@@ -363,15 +363,7 @@ fn autotest_runs_probes_resources_and_autotest_tasks() {
     assert_eq!(report["passed"], true);
 
     // The latest report is kept for the API.
-    let agent = agent();
-    let latest: serde_json::Value = agent
-        .get(format!("{}/autotest/latest", d.api_base()))
-        .header("Authorization", format!("Bearer {}", d.token()))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let latest = d.get_json("/autotest/latest");
     assert_eq!(latest["started_ms"], report["started_ms"]);
 }
 

@@ -1,25 +1,7 @@
 //! The notifier runs in the daemon: a headless `qcity up`, with no tray app anywhere, decides
 //! the desktop's notices and publishes them on its event stream and journal.
 
-use serde_json::Value;
-
-use crate::support::{Daemon, agent, unique, wait_until};
-
-/// The `notice` events in the journal, oldest first.
-fn notices(d: &Daemon) -> Vec<Value> {
-    let page: Value = agent()
-        .get(format!(
-            "{}/events?after=0&type=notice&limit=1000",
-            d.api_base()
-        ))
-        .header("Authorization", format!("Bearer {}", d.token()))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
-    page["events"].as_array().cloned().unwrap_or_default()
-}
+use crate::support::{Daemon, unique, wait_until};
 
 #[test]
 fn a_headless_daemon_decides_the_desktop_notice_of_a_failure() {
@@ -29,7 +11,7 @@ fn a_headless_daemon_decides_the_desktop_notice_of_a_failure() {
             "restart": {{"policy": "never"}}}}]}}"#
     ));
     let notice = wait_until("a notice for the failed runner", || {
-        notices(&d)
+        d.events("notice")
             .into_iter()
             .find(|e| e["runner"] == name || e["notice"]["runner"] == name)
     });

@@ -219,21 +219,7 @@ fn downloads_left(d: &Daemon) -> Vec<std::path::PathBuf> {
 
 /// The `qi-install` events' (phase, detail) in the store, oldest first.
 fn install_events(d: &Daemon) -> Vec<(String, String)> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let page: serde_json::Value = agent
-        .get(format!(
-            "{}/events?after=0&type=qi-install&limit=1000",
-            d.api_base()
-        ))
-        .header("Authorization", format!("Bearer {}", d.token()))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
-    page["events"]
-        .as_array()
-        .unwrap()
+    d.events("qi-install")
         .iter()
         .map(|e| {
             (

@@ -133,6 +133,24 @@ impl Daemon {
             .to_string()
     }
 
+    /// `GET` on the API with the master token: the answer as JSON.
+    pub fn get_json(&self, path: &str) -> Value {
+        agent()
+            .get(format!("{}{path}", self.api_base()))
+            .header("Authorization", format!("Bearer {}", self.token()))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
+    /// The stored events of `kind`, oldest first.
+    pub fn events(&self, kind: &str) -> Vec<Value> {
+        let page = self.get_json(&format!("/events?after=0&type={kind}&limit=1000"));
+        page["events"].as_array().cloned().unwrap_or_default()
+    }
+
     pub fn api_base(&self) -> String {
         let info: Value =
             serde_json::from_slice(&std::fs::read(self.data().join("daemon.json")).unwrap())

@@ -1,9 +1,9 @@
-//! QCity's local HTTP API, under `/api/v1`: the one way the CLI (and later the dashboard and
-//! the tray app) reach the engine.
+//! QCity's local HTTP API, under `/api/v1`: the one way the CLI, the dashboard and the tray
+//! app reach the engine.
 //!
 //! Requests carry the master token (`Authorization: Bearer TOKEN`) or a dashboard session
-//! cookie (`auth`); each route says which role it needs. The OpenAPI document (generated, `openapi/`) is the
-//! contract, and a test keeps the router and the document in step.
+//! cookie (`auth`); each route says which role it needs. The OpenAPI document is generated
+//! (`openapi/`) from the route table and the wire types, and is the contract.
 
 pub mod auth;
 mod bodies;

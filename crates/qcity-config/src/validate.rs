@@ -217,7 +217,8 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
         if let Some(log) = &probe.log
             && let Err(e) = regex::Regex::new(&log.pattern)
         {
-            let first_line = e
+            // regex's message draws the pattern over several lines; its last says what is wrong.
+            let what = e
                 .to_string()
                 .lines()
                 .last()
@@ -226,7 +227,7 @@ fn probes(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
                 .to_string();
             src.error(
                 &at.key("log").key("pattern"),
-                format!("not a valid regular expression: {first_line}"),
+                format!("not a valid regular expression: {what}"),
             );
         }
     }
