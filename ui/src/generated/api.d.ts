@@ -1937,7 +1937,7 @@ export interface operations {
                     "application/json": components["schemas"]["AuditEntry"][];
                 };
             };
-            /** @description Bad query. */
+            /** @description A query parameter out of bounds, unknown or malformed (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2263,7 +2263,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventPage"];
                 };
             };
-            /** @description Bad query. */
+            /** @description A query parameter out of bounds, unknown or malformed (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2598,7 +2598,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2648,7 +2648,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2683,7 +2683,7 @@ export interface operations {
                     "application/json": components["schemas"]["LogTail"];
                 };
             };
-            /** @description Bad query. */
+            /** @description A query parameter out of bounds, unknown or malformed (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -2710,7 +2710,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2760,7 +2760,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2810,7 +2810,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2860,7 +2860,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2910,7 +2910,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -2960,7 +2960,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3010,7 +3010,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description No runner with that name. */
+            /** @description No runner with that name (`unknown_runner`). */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3042,7 +3042,7 @@ export interface operations {
                     "application/json": components["schemas"]["SignatureView"][];
                 };
             };
-            /** @description Bad query. */
+            /** @description A query parameter out of bounds, unknown or malformed (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -3183,7 +3183,7 @@ export interface operations {
                     "application/json": components["schemas"]["TaskRun"][];
                 };
             };
-            /** @description Bad query. */
+            /** @description A query parameter out of bounds, unknown or malformed (`bad_request`). */
             400: {
                 headers: {
                     [name: string]: unknown;

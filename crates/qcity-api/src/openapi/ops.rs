@@ -16,6 +16,47 @@ use crate::bodies::ConfigView;
 use crate::qi::{InstallRequest, QiView};
 use crate::queries::{AuditQuery, EventsQuery, LogsQuery, RunsQuery, SignaturesQuery, StreamQuery};
 
+/// The path parameter of every `/runners/{name}` operation.
+const RUNNER: &[Param] = &[Param::path(
+    "name",
+    "The runner's name from the manifest.",
+    RUNNER_NAME,
+)];
+
+const NO_RUNNER: Reply = Reply {
+    status: 404,
+    description: "No runner with that name (`unknown_runner`).",
+    body: Body::Json(schema::<ErrorBody>),
+};
+
+const BAD_QUERY: Reply = Reply {
+    status: 400,
+    description: "A query parameter out of bounds, unknown or malformed (`bad_request`).",
+    body: Body::Json(schema::<ErrorBody>),
+};
+
+/// A control action on one runner: start, stop, restart, pause, resume.
+const fn control(path: &'static str, id: &'static str, summary: &'static str) -> Op {
+    Op {
+        method: "post",
+        path,
+        id,
+        summary,
+        description: "",
+        params: RUNNER,
+        query: None,
+        body: None,
+        replies: &[
+            Reply {
+                status: 200,
+                description: "The runner's state after the action.",
+                body: Body::Json(schema::<ControlOutcome>),
+            },
+            NO_RUNNER,
+        ],
+    }
+}
+
 pub static OPS: &[Op] = &[
     Op {
         method: "get",
@@ -38,11 +79,7 @@ pub static OPS: &[Op] = &[
         id: "getRunner",
         summary: "One runner's status.",
         description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
+        params: RUNNER,
         query: None,
         body: None,
         replies: &[
@@ -51,154 +88,41 @@ pub static OPS: &[Op] = &[
                 description: "Status.",
                 body: Body::Json(schema::<RunnerStatus>),
             },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            NO_RUNNER,
         ],
     },
-    Op {
-        method: "post",
-        path: "/api/v1/runners/{name}/start",
-        id: "startRunner",
-        summary: "Start a runner; returns once done and its event is durable.",
-        description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
-        query: None,
-        body: None,
-        replies: &[
-            Reply {
-                status: 200,
-                description: "The runner's state after the action.",
-                body: Body::Json(schema::<ControlOutcome>),
-            },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
-        ],
-    },
-    Op {
-        method: "post",
-        path: "/api/v1/runners/{name}/stop",
-        id: "stopRunner",
-        summary: "Stop a runner; returns once done and its event is durable.",
-        description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
-        query: None,
-        body: None,
-        replies: &[
-            Reply {
-                status: 200,
-                description: "The runner's state after the action.",
-                body: Body::Json(schema::<ControlOutcome>),
-            },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
-        ],
-    },
-    Op {
-        method: "post",
-        path: "/api/v1/runners/{name}/restart",
-        id: "restartRunner",
-        summary: "Restart a runner; returns once done and its event is durable.",
-        description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
-        query: None,
-        body: None,
-        replies: &[
-            Reply {
-                status: 200,
-                description: "The runner's state after the action.",
-                body: Body::Json(schema::<ControlOutcome>),
-            },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
-        ],
-    },
-    Op {
-        method: "post",
-        path: "/api/v1/runners/{name}/pause",
-        id: "pauseRunner",
-        summary: "Pause a runner (drain): a `github` runner running a job finishes it first (state `pausing`), then stops; a paused runner is not restarted until resumed. Returns at once.",
-        description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
-        query: None,
-        body: None,
-        replies: &[
-            Reply {
-                status: 200,
-                description: "The runner's state after the action.",
-                body: Body::Json(schema::<ControlOutcome>),
-            },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
-        ],
-    },
-    Op {
-        method: "post",
-        path: "/api/v1/runners/{name}/resume",
-        id: "resumeRunner",
-        summary: "Resume a paused runner: starts it (or, while it is still finishing its job, cancels the pause).",
-        description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
-        query: None,
-        body: None,
-        replies: &[
-            Reply {
-                status: 200,
-                description: "The runner's state after the action.",
-                body: Body::Json(schema::<ControlOutcome>),
-            },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
-        ],
-    },
+    control(
+        "/api/v1/runners/{name}/start",
+        "startRunner",
+        "Start a runner; returns once done and its event is durable.",
+    ),
+    control(
+        "/api/v1/runners/{name}/stop",
+        "stopRunner",
+        "Stop a runner; returns once done and its event is durable.",
+    ),
+    control(
+        "/api/v1/runners/{name}/restart",
+        "restartRunner",
+        "Restart a runner; returns once done and its event is durable.",
+    ),
+    control(
+        "/api/v1/runners/{name}/pause",
+        "pauseRunner",
+        "Pause a runner (drain): a `github` runner running a job finishes it first (state `pausing`), then stops; a paused runner is not restarted until resumed. Returns at once.",
+    ),
+    control(
+        "/api/v1/runners/{name}/resume",
+        "resumeRunner",
+        "Resume a paused runner: starts it (or, while it is still finishing its job, cancels the pause).",
+    ),
     Op {
         method: "get",
         path: "/api/v1/runners/{name}/logs",
         id: "runnerLogs",
         summary: "The newest lines of a runner's output kept in memory (stdout and stderr merged).",
         description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
+        params: RUNNER,
         query: Some(query::<LogsQuery>),
         body: None,
         replies: &[
@@ -207,16 +131,8 @@ pub static OPS: &[Op] = &[
                 description: "Lines, oldest first; bytes that are not UTF-8 are replaced with U+FFFD.",
                 body: Body::Json(schema::<LogTail>),
             },
-            Reply {
-                status: 400,
-                description: "Bad query.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            BAD_QUERY,
+            NO_RUNNER,
         ],
     },
     Op {
@@ -225,11 +141,7 @@ pub static OPS: &[Op] = &[
         id: "followRunnerLogs",
         summary: "A live stream of the runner's raw output from now on, until the client disconnects.",
         description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
+        params: RUNNER,
         query: None,
         body: None,
         replies: &[
@@ -238,11 +150,7 @@ pub static OPS: &[Op] = &[
                 description: "Raw output bytes, chunked. A reader too slow to keep up gets a line `[qcity: N output chunks skipped …]` instead of slowing the runner.",
                 body: Body::Text,
             },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            NO_RUNNER,
         ],
     },
     Op {
@@ -357,11 +265,7 @@ pub static OPS: &[Op] = &[
                 description: "Attempts.",
                 body: Body::Json(array::<TaskRun>),
             },
-            Reply {
-                status: 400,
-                description: "Bad query.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            BAD_QUERY,
             Reply {
                 status: 404,
                 description: "No task with that name.",
@@ -406,11 +310,7 @@ pub static OPS: &[Op] = &[
                 description: "A page of events.",
                 body: Body::Json(schema::<EventPage>),
             },
-            Reply {
-                status: 400,
-                description: "Bad query.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            BAD_QUERY,
         ],
     },
     Op {
@@ -428,11 +328,7 @@ pub static OPS: &[Op] = &[
                 description: "Rows with their chain hashes.",
                 body: Body::Json(array::<AuditEntry>),
             },
-            Reply {
-                status: 400,
-                description: "Bad query.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            BAD_QUERY,
         ],
     },
     Op {
@@ -695,11 +591,7 @@ pub static OPS: &[Op] = &[
         id: "healPlan",
         summary: "What the healer would do about the runner now (`qcity heal --dry-run`): the failure's signature and explaining lines, the fixes that fit in the order they would be tried (with their learned scores), and the rules that cannot act. Touches nothing.",
         description: "",
-        params: &[Param::path(
-            "name",
-            "The runner's name from the manifest.",
-            RUNNER_NAME,
-        )],
+        params: RUNNER,
         query: None,
         body: None,
         replies: &[
@@ -708,11 +600,7 @@ pub static OPS: &[Op] = &[
                 description: "The plan.",
                 body: Body::Json(schema::<HealPlan>),
             },
-            Reply {
-                status: 404,
-                description: "No runner with that name.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            NO_RUNNER,
         ],
     },
     Op {
@@ -730,11 +618,7 @@ pub static OPS: &[Op] = &[
                 description: "Most seen first.",
                 body: Body::Json(array::<SignatureView>),
             },
-            Reply {
-                status: 400,
-                description: "Bad query.",
-                body: Body::Json(schema::<ErrorBody>),
-            },
+            BAD_QUERY,
         ],
     },
 ];
