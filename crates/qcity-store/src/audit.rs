@@ -121,6 +121,18 @@ impl Store {
 
     /// Walks the chain and reports the first row where it breaks.
     pub fn audit_verify(&self) -> Result<AuditReport, StoreError> {
+        // One read transaction: the rows and the head of one moment. Read apart, an append
+        // committed between them looked like rows removed (a false alarm under load).
+        let snapshot = self
+            .conn
+            .unchecked_transaction()
+            .ctx("starting the audit walk")?;
+        let report = self.audit_walk();
+        snapshot.finish().ctx("ending the audit walk")?;
+        report
+    }
+
+    fn audit_walk(&self) -> Result<AuditReport, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, ts_ms, actor, action, target, detail, prev_hash, hash FROM audit ORDER BY seq")
