@@ -178,10 +178,15 @@ impl Auth {
     }
 
     fn host_allowed(&self, headers: &HeaderMap) -> bool {
+        let mut hosts = headers.get_all(header::HOST).iter();
         // Non-browser clients may omit Host (HTTP/1.0); browsers always send it.
-        let Some(host) = headers.get(header::HOST) else {
+        let Some(host) = hosts.next() else {
             return true;
         };
+        // Two Host headers: which one a proxy or a check reads is anybody's guess.
+        if hosts.next().is_some() {
+            return false;
+        }
         host.to_str().is_ok_and(|h| self.listed(h))
     }
 
@@ -191,21 +196,36 @@ impl Auth {
             .contains(&strip_port(host).to_ascii_lowercase())
     }
 
+    /// Whether a state-changing request may come from where it says it comes from. Another
+    /// port on localhost is another origin but the same *site*, so cookies (even
+    /// `SameSite=Strict`) go along with its requests: a request with our session cookie must
+    /// come from the dashboard's own origin (`http://` + the Host it was sent to, port
+    /// included), and one that names another origin is refused whatever it carries.
     fn origin_allowed(&self, headers: &HeaderMap) -> bool {
         if headers
             .get("sec-fetch-site")
-            .is_some_and(|v| v.as_bytes() == b"cross-site")
+            .is_some_and(|v| matches!(v.as_bytes(), b"cross-site" | b"same-site"))
         {
             return false;
         }
-        let Some(origin) = headers.get(header::ORIGIN) else {
-            return true;
-        };
-        origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.strip_prefix("http://"))
-            .is_some_and(|rest| self.listed(rest))
+        match headers.get(header::ORIGIN) {
+            // A browser names the origin of every state-changing request; a session cookie
+            // without one did not come from our page. Token clients are not browsers.
+            None => cookie(headers, SESSION_COOKIE).is_none(),
+            Some(origin) => {
+                let own = headers
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .filter(|h| self.listed(h));
+                match (
+                    origin.to_str().ok().and_then(|o| o.strip_prefix("http://")),
+                    own,
+                ) {
+                    (Some(from), Some(own)) => from.eq_ignore_ascii_case(own),
+                    _ => false,
+                }
+            }
+        }
     }
 
     /// Counts a failed login; a client over its limit must wait (`Err` with the seconds).

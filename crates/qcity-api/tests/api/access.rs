@@ -233,3 +233,90 @@ async fn the_token_presented_from_a_non_loopback_address_is_replaced() {
     );
     s.engine.shutdown("test").await;
 }
+
+/// Another web app on localhost (a dev server on :3000, a page on :8080) is another origin but
+/// the same site: the browser sends the master's session cookie along with its requests. None
+/// of them may act (issue 16 #1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_on_other_local_ports_cannot_act_with_the_masters_session() {
+    let s = serve().await;
+    let r = s
+        .send(
+            Req::new("POST", "/api/v1/auth/login", As::Nobody)
+                .json(serde_json::json!({"token": s.token.expose()})),
+        )
+        .await;
+    let master = session_of(&r);
+    let m = As::Session(&master);
+    let other_port = format!("http://127.0.0.1:{}", s.addr.port() + 1);
+    for origin in [
+        "http://localhost:3000",
+        "http://127.0.0.1:8080",
+        other_port.as_str(),
+    ] {
+        let r = s
+            .send(Req::new("POST", "/api/v1/runners/echo/stop", m).header("Origin", origin))
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "foreign_origin".into()),
+            "{origin}"
+        );
+        let r = s
+            .send(
+                Req::new("PUT", "/api/v1/users/mallory", m)
+                    .header("Origin", origin)
+                    .json(serde_json::json!({"role": "master", "password": "mallory-pass"})),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "foreign_origin".into()),
+            "{origin}"
+        );
+    }
+    // A cookie without an Origin, and a same-site fetch, are not the dashboard either.
+    let r = s
+        .send(Req::new("POST", "/api/v1/runners/echo/stop", m).without_origin())
+        .await;
+    assert_eq!((r.status, r.code()), (403, "foreign_origin".into()));
+    let r = s
+        .send(
+            Req::new("POST", "/api/v1/runners/echo/stop", m).header("Sec-Fetch-Site", "same-site"),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "foreign_origin".into()));
+    let st: RunnerStatus = s.ok("GET", "/api/v1/runners/echo").await;
+    assert_eq!(st.state.name(), "running", "no refused stop did anything");
+    let users: Vec<qcity_types::UserInfo> = s.ok("GET", "/api/v1/users").await;
+    assert!(users.iter().all(|u| u.name != "mallory"), "{users:?}");
+    // The dashboard's own origin (the Host it talks to, port included) acts.
+    let r = s
+        .send(
+            Req::new("POST", "/api/v1/runners/echo/restart", m)
+                .header("Origin", format!("http://{}", s.host())),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    s.engine.shutdown("test").await;
+}
+
+/// Two `Host` headers, an allowed one first: refused (issue 16 #2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_with_two_host_headers_is_refused() {
+    let s = serve().await;
+    let r = s
+        .send(
+            Req::new("GET", "/api/v1/runners", As::Bearer(s.token.expose()))
+                .header("Host", s.host())
+                .header("Host", "evil.example"),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (403, "host_not_allowed".into()),
+        "{}",
+        r.body
+    );
+    s.engine.shutdown("test").await;
+}

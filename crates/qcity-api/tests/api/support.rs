@@ -100,6 +100,9 @@ pub struct Req<'a> {
     pub body: Option<String>,
     /// Connect from this local address (127.0.0.0/8 is all loopback).
     pub from: Option<std::net::IpAddr>,
+    /// A session request names the dashboard's origin, as a browser on it would, unless a
+    /// test sets another `Origin` or none.
+    pub no_origin: bool,
 }
 
 impl<'a> Req<'a> {
@@ -111,7 +114,14 @@ impl<'a> Req<'a> {
             headers: Vec::new(),
             body: None,
             from: None,
+            no_origin: false,
         }
+    }
+
+    /// Sends no `Origin`, as no browser would with a cookie.
+    pub fn without_origin(mut self) -> Self {
+        self.no_origin = true;
+        self
     }
 
     pub fn header(mut self, name: &'a str, value: impl Into<String>) -> Self {
@@ -156,7 +166,16 @@ impl Server {
         match req.who {
             As::Nobody => {}
             As::Bearer(t) => head += &format!("Authorization: Bearer {t}\r\n"),
-            As::Session(c) => head += &format!("Cookie: qcity_session={c}\r\n"),
+            As::Session(c) => {
+                head += &format!("Cookie: qcity_session={c}\r\n");
+                let named = req
+                    .headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("origin"));
+                if !named && !req.no_origin {
+                    head += &format!("Origin: http://{}\r\n", self.host());
+                }
+            }
         }
         head += "X-QCity-Client: test\r\nConnection: close\r\n";
         for (k, v) in &req.headers {
