@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 pub mod qi;
 mod queries;
+mod redact;
 mod routes;
 mod stream;
 pub mod token;

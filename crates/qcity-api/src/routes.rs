@@ -467,7 +467,7 @@ async fn config(State(st): State<AppState>) -> Result<Json<ConfigView>, ApiError
     .await?;
     let mut manifest =
         serde_json::to_value(&applied.manifest).map_err(|e| ApiError::internal(e.to_string()))?;
-    redact_env(&mut manifest);
+    crate::redact::env_values(&mut manifest);
     Ok(Json(ConfigView {
         dir: applied.dir.clone(),
         manifest,
@@ -477,44 +477,6 @@ async fn config(State(st): State<AppState>) -> Result<Json<ConfigView>, ApiError
             errors,
         },
     }))
-}
-
-/// Names that say their value is a secret.
-fn secret_name(name: &str) -> bool {
-    let n = name.to_ascii_uppercase();
-    [
-        "TOKEN",
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "KEY",
-        "CREDENTIAL",
-        "AUTH",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
-}
-
-fn redact_env(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                if k == "env"
-                    && let serde_json::Value::Object(env) = val
-                {
-                    for (name, value) in env.iter_mut() {
-                        if secret_name(name) {
-                            *value = "<redacted>".into();
-                        }
-                    }
-                } else {
-                    redact_env(val);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_env),
-        _ => {}
-    }
 }
 
 async fn events(

@@ -200,12 +200,15 @@ async fn config_shows_what_runs_redacts_secrets_and_names_errors_on_disk() {
     // A reload that is valid applies; the secret never comes back out.
     std::fs::write(
         s.conf.join("runner_manifest.json"),
-        r#"{"runners": [{"name": "echo", "command": ["sleep", "30"], "env": {"RUNNER_TOKEN": "s3cr3t", "LANG": "C"}}]}"#,
+        r#"{"runners": [{"name": "echo", "command": ["sleep", "30"], "env": {"RUNNER_TOKEN": "s3cr3t", "LANG": "C",
+            "DATABASE_URL": "postgres://u:pa55word@h/db"}}]}"#,
     )
     .unwrap();
     s.ok::<serde_json::Value>("POST", "/api/v1/reload").await;
     let r = s.call("GET", "/api/v1/config").await;
     assert!(!r.body.contains("s3cr3t"), "{}", r.body);
+    // A password inside a value is a secret too, whatever the variable's name (issue 16 #9).
+    assert!(!r.body.contains("pa55word"), "{}", r.body);
     let c: serde_json::Value = r.json();
     assert_eq!(
         c["manifest"]["runners"][0]["env"]["RUNNER_TOKEN"],
