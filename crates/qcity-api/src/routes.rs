@@ -579,7 +579,7 @@ async fn qi_install(
     State(st): State<AppState>,
     body: Result<Json<crate::qi::InstallRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Json(req) = body.map_err(ApiError::body)?;
     let engine = st.engine.clone();
     let plan = tokio::task::spawn_blocking(move || crate::qi::prepare(&engine, &req))
         .await

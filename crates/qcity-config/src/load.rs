@@ -51,16 +51,27 @@ fn check_file<T>(
     check: fn(&mut Source) -> Option<T>,
 ) -> Option<T> {
     let file = dir.join(name);
-    let text = match std::fs::read_to_string(&file) {
+    let text = match read_text(&file) {
         Ok(text) => text,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && !required => return None,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        Err(Unread::Io(e)) if e.kind() == io::ErrorKind::NotFound && !required => return None,
+        Err(Unread::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
             let message = "required file is missing".to_owned();
             errors.push(Source::whole_file(&file, message));
             return None;
         }
-        Err(e) => {
+        Err(Unread::Io(e)) => {
             errors.push(Source::whole_file(&file, format!("cannot read file: {e}")));
+            return None;
+        }
+        Err(Unread::NotAFile(what)) => {
+            let message = format!("not a regular file ({what}): a config file must be one");
+            errors.push(Source::whole_file(&file, message));
+            return None;
+        }
+        Err(Unread::NotUtf8 { line, column }) => {
+            let mut e = Source::whole_file(&file, "not valid UTF-8 text".to_owned());
+            (e.line, e.column) = (line, column);
+            errors.push(e);
             return None;
         }
     };
@@ -70,6 +81,42 @@ fn check_file<T>(
     let ok = found.is_empty();
     errors.extend(found);
     out.filter(|_| ok)
+}
+
+/// Why a config file's text could not be had.
+enum Unread {
+    Io(io::Error),
+    /// A FIFO, a device, a directory: reading it could block for ever or mean nothing.
+    NotAFile(&'static str),
+    /// The first byte that is not UTF-8, as a 1-based line and column.
+    NotUtf8 {
+        line: usize,
+        column: usize,
+    },
+}
+
+fn read_text(file: &Path) -> Result<String, Unread> {
+    let kind = std::fs::metadata(file).map_err(Unread::Io)?.file_type();
+    if !kind.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        return Err(Unread::NotAFile(if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a FIFO"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        }));
+    }
+    let bytes = std::fs::read(file).map_err(Unread::Io)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + good.iter().filter(|b| **b == b'\n').count();
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = 1 + String::from_utf8_lossy(&good[line_start..]).chars().count();
+        Unread::NotUtf8 { line, column }
+    })
 }
 
 /// `runner_manifest.json`: the root without `runners`, then each runner on its own.

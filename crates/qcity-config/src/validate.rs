@@ -515,11 +515,25 @@ fn installer_sane(device: &DeviceConfig, src: &mut Source) {
     if let Err(e) = crate::release::url_allowed(&i.manifest) {
         src.error(&at.key("manifest"), e);
     }
-    if i.public_key.trim().is_empty() {
-        src.error(
+    // The key file's text or its base64 line, as the installer reads it.
+    let key_line = i
+        .public_key
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with("untrusted comment:"));
+    match key_line {
+        None => src.error(
             &at.key("public_key"),
             "the minisign public key is required: releases are verified before install",
-        );
+        ),
+        Some(line) => {
+            if minisign_verify::PublicKey::from_base64(line).is_err() {
+                src.error(
+                    &at.key("public_key"),
+                    "not a minisign public key: expected the base64 of 42 bytes starting with `Ed` (`RWQ…`)",
+                );
+            }
+        }
     }
     if i.max_autotest_age_minutes == 0 {
         src.error(&at.key("max_autotest_age_minutes"), "must be positive");

@@ -173,13 +173,17 @@ fn missing_manifest_is_one_error_naming_the_file() {
 }
 
 #[test]
-fn unreadable_file_is_an_error_without_position() {
+fn a_file_that_cannot_be_read_is_an_error_without_position() {
     let dir = dir_with(&[]);
     std::fs::create_dir(dir.path().join(MANIFEST)).unwrap();
     let errs = load_dir(dir.path()).unwrap_err();
     let e = &errs.0[0];
     assert_eq!((e.line, e.column, e.path.as_str()), (0, 0, ""));
-    assert!(e.message.starts_with("cannot read file: "), "{}", e.message);
+    assert!(
+        e.message.starts_with("not a regular file (a directory)"),
+        "{}",
+        e.message
+    );
 }
 
 #[test]
@@ -493,5 +497,63 @@ fn heal_environment_variables_are_checked_like_the_runners_own() {
             "<dir>/runner_manifest.json:4:28: runners[0].heal.rules[0].actions[0].env[\"\"]: \
              environment variable name is empty",
         ]
+    );
+}
+
+/// A FIFO in a config file's place is refused at once (reading it waited for a writer), and
+/// so is a directory (issue 16 #10).
+#[test]
+fn a_fifo_or_a_directory_as_a_config_file_is_refused_without_waiting() {
+    let dir = dir_with(&[]);
+    let fifo = dir.path().join(MANIFEST);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo only creates the node.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    std::fs::create_dir(dir.path().join(DEVICE)).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = dir.path().to_path_buf();
+    std::thread::spawn(move || tx.send(load_dir(&path)).unwrap());
+    let errs = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("load_dir answers without waiting on the FIFO")
+        .expect_err("rejected");
+    let text = errs.to_string();
+    assert!(
+        text.contains("runner_manifest.json: not a regular file (a FIFO)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("qcity-device-config.json: not a regular file (a directory)"),
+        "{text}"
+    );
+}
+
+/// Text that is not UTF-8 is named by line and column (issue 16 #10).
+#[test]
+fn invalid_utf8_names_its_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(MANIFEST),
+        b"{\n  \"runners\": [\n    {\"name\": \"a\xff\"}]}\n",
+    )
+    .unwrap();
+    let errs = load_dir(dir.path()).expect_err("rejected");
+    let text = errs.to_string();
+    assert!(
+        text.contains("runner_manifest.json:3:16: not valid UTF-8 text"),
+        "{text}"
+    );
+}
+
+/// A public key that is not a minisign key is refused at load, not at the first install
+/// (issue 16 #10).
+#[test]
+fn an_installer_public_key_that_is_not_a_minisign_key_is_refused() {
+    let device = r#"{"installer": {"manifest": "qi/manifest.json", "public_key": "not a key"}}"#;
+    let errs = errors(&[(MANIFEST, r#"{"runners": []}"#), (DEVICE, device)]);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("installer.public_key: not a minisign public key")),
+        "{errs:?}"
     );
 }

@@ -17,6 +17,8 @@ pub enum ErrorCode {
     Forbidden,
     /// A malformed request: its query, body or a header.
     BadRequest,
+    /// The request's body is larger than the API takes.
+    PayloadTooLarge,
     /// No such API path.
     NotFound,
     MethodNotAllowed,
@@ -54,6 +56,7 @@ impl ErrorCode {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::BadRequest => "bad_request",
+            Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnknownRunner => "unknown_runner",
@@ -203,8 +206,8 @@ pub struct UserInfo {
 #[serde(deny_unknown_fields)]
 pub struct PutUser {
     pub role: Role,
-    /// At least 8 characters; stored as an Argon2id hash.
-    #[schemars(length(min = 8))]
+    /// 8 to 1024 characters; stored as an Argon2id hash.
+    #[schemars(length(min = 8, max = 1024))]
     pub password: String,
 }
 

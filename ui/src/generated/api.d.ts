@@ -832,7 +832,7 @@ export interface components {
             message: string;
         };
         /** @description Every error's stable machine-readable code: clients switch on it, never on the message. */
-        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "internal";
+        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "internal";
         /** @description Something that happened, with its monotonic id and wall-clock time (ms since the epoch). */
         Event: {
             /** Format: uint64 */
@@ -1397,7 +1397,7 @@ export interface components {
         ProcessCheck: Record<string, never>;
         /** @description Creates a user or sets its role and password. */
         PutUser: {
-            /** @description At least 8 characters; stored as an Argon2id hash. */
+            /** @description 8 to 1024 characters; stored as an Argon2id hash. */
             password: string;
             role: components["schemas"]["Role"];
         };
@@ -2044,6 +2044,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The body is larger than the API takes (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Too many failed logins from this address (`too_many_attempts`). */
             429: {
                 headers: {
@@ -2474,6 +2483,15 @@ export interface operations {
             };
             /** @description The gate is closed (`gate_closed`), with the reasons. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the API takes (`payload_too_large`). */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3304,6 +3322,15 @@ export interface operations {
             };
             /** @description A viewer: this needs the master role (`forbidden`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the API takes (`payload_too_large`). */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

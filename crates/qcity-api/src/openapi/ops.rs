@@ -35,6 +35,12 @@ const BAD_QUERY: Reply = Reply {
     body: Body::Json(schema::<ErrorBody>),
 };
 
+const TOO_LARGE: Reply = Reply {
+    status: 413,
+    description: "The body is larger than the API takes (`payload_too_large`).",
+    body: Body::Json(schema::<ErrorBody>),
+};
+
 /// A control action on one runner: start, stop, restart, pause, resume.
 const fn control(path: &'static str, id: &'static str, summary: &'static str) -> Op {
     Op {
@@ -397,6 +403,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: Some(schema::<LoginRequest>),
         replies: &[
+            TOO_LARGE,
             Reply {
                 status: 200,
                 description: "Logged in; the cookie is set.",
@@ -474,6 +481,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: Some(schema::<PutUser>),
         replies: &[
+            TOO_LARGE,
             Reply {
                 status: 200,
                 description: "Saved.",
@@ -563,6 +571,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: Some(schema::<InstallRequest>),
         replies: &[
+            TOO_LARGE,
             Reply {
                 status: 202,
                 description: "Started.",

@@ -401,3 +401,37 @@ async fn a_request_with_two_host_headers_is_refused() {
     );
     s.engine.shutdown("test").await;
 }
+
+/// A password has at most 1024 characters, and a body over the API's limit is a 413, not a
+/// 400 (issue 16 #10).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_password_is_refused_and_a_huge_body_is_too_large() {
+    let s = serve().await;
+    let huge = "x".repeat(1 << 20);
+    let r = s
+        .send(
+            Req::new("PUT", "/api/v1/users/ann", As::Bearer(s.token.expose()))
+                .json(serde_json::json!({"role": "viewer", "password": huge})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "bad_request".into()),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("8 to 1024 characters"), "{}", r.body);
+    let r = s
+        .send(
+            Req::new("POST", "/api/v1/auth/login", As::Nobody)
+                .json(serde_json::json!({"user": "ann", "password": "x".repeat(3 << 20)})),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.code()),
+        (413, "payload_too_large".into()),
+        "{}",
+        r.body
+    );
+    s.engine.shutdown("test").await;
+}
