@@ -491,7 +491,7 @@ fn qi_list_shows_the_ranked_builds_and_the_gate() {
         // Free disk and memory limits at 0, so the autotest cannot fail on this machine's load.
         r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000},
             "resources": {"min_free_disk_mb": 0, "min_free_memory_mb": 0},
-            "installer": {"manifest": "releases.json", "public_key": "RWQ"}}"#,
+            "installer": {"manifest": "releases.json", "public_key": "RWRxaXNhbXBsZfCbCc3gVWvh5fra1zXoEIkaz4NElCvyU8AAMk0E5UV4"}}"#,
     )
     .unwrap();
     assert!(d.qcity(&["reload"]).status.success());
@@ -513,4 +513,52 @@ fn qi_list_shows_the_ranked_builds_and_the_gate() {
         said.contains("install: allowed") && !said.contains("no autotest has run yet"),
         "the gate opens once the autotest passed:\n{said}"
     );
+}
+
+/// A data dir an older version (or another tool) left open to others: at start every file is
+/// narrowed to its owner, the token (which may have been read) is replaced, and what the
+/// daemon writes from then on is private too (issue 16 #8).
+#[test]
+fn a_data_dir_left_readable_by_others_is_narrowed_and_its_token_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let name = unique("svc");
+    let mut d = Daemon::start(&manifest(&[(&name, "echo some output; exec sleep 300")]));
+    d.wait_state(&name, "running");
+    let old_token = d.token();
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+    // Widen everything, as a 0755 data dir with 0644 files would be.
+    let mut stack = vec![d.data()];
+    while let Some(p) = stack.pop() {
+        let dir = p.is_dir();
+        let mode = if dir { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        if dir {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    d.spawn();
+    d.wait_state(&name, "running");
+    assert_ne!(
+        d.token(),
+        old_token,
+        "the token others could read was replaced"
+    );
+    assert_eq!(d.status().len(), 1, "the CLI reads the new token");
+    let mut open = Vec::new();
+    let mut stack = vec![d.data()];
+    while let Some(p) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        if meta.permissions().mode() & 0o077 != 0 {
+            open.push(format!(
+                "{} {:o}",
+                p.display(),
+                meta.permissions().mode() & 0o777
+            ));
+        }
+        if meta.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    assert!(open.is_empty(), "readable by others: {open:#?}");
 }

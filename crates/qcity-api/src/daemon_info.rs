@@ -24,7 +24,10 @@ impl DaemonInfo {
     /// Written whole or not at all: clients never read half a file.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).expect("serializable"))?;
+        qcity_platform::private::write(
+            &tmp,
+            &serde_json::to_vec_pretty(self).expect("serializable"),
+        )?;
         std::fs::rename(tmp, path)
     }
 }

@@ -29,8 +29,19 @@ impl std::fmt::Debug for Token {
 
 impl Token {
     /// Reads the token at `path`, creating it (mode 0600 from the first byte) if it is absent.
-    /// A token file that others can read is narrowed to 0600.
+    /// A token file that others could read may have been read: it is replaced (mode 0600),
+    /// with a warning. What the daemon calls at start.
     pub fn load_or_create(path: &Path) -> Result<Token, TokenError> {
+        if let Ok(meta) = std::fs::metadata(path)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "the token file was readable by others and may have been read: replaced with a new token (mode 0600)"
+            );
+            return Self::rotate(path);
+        }
         match Self::load(path) {
             Err(TokenError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
                 Self::create(path)
@@ -140,6 +151,25 @@ mod tests {
         assert!(!t.matches(&other));
         assert!(!t.matches(""));
         assert!(!t.matches(&t.expose()[..63]));
+    }
+
+    /// A token file others could read is replaced, not only narrowed (issue 16 #8).
+    #[test]
+    fn a_widened_token_file_is_replaced_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        let old = Token::load_or_create(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let new = Token::load_or_create(&path).unwrap();
+        assert_ne!(new.expose(), old.expose(), "a new token");
+        assert_eq!(Token::load(&path).unwrap(), new, "on disk");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            Token::load_or_create(&path).unwrap(),
+            new,
+            "a narrow one is kept"
+        );
     }
 
     #[test]

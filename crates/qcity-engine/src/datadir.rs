@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Paths inside a data directory.
@@ -52,20 +53,17 @@ impl DataDir {
         format!("{h:016x}")
     }
 
-    /// Creates the directory (mode 0700) and takes the instance lock: one engine per data
-    /// directory. The lock is released when the returned file is dropped or the process dies.
+    /// Creates the directory (mode 0700), narrows what an older version or another tool left
+    /// readable by others in it (with a warning), and takes the instance lock: one engine per
+    /// data directory. The lock is released when the returned file is dropped or the process
+    /// dies.
     pub fn lock(&self) -> Result<File, LockError> {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.root)
-            .map_err(|source| LockError::Io {
-                path: self.root.clone(),
-                source,
-            })?;
+        qcity_platform::private::create_dir(&self.root).map_err(|source| LockError::Io {
+            path: self.root.clone(),
+            source,
+        })?;
         let path = self.lock_file();
-        let file = File::options()
+        let file = qcity_platform::private::options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -83,6 +81,23 @@ impl DataDir {
                 });
             }
             return Err(LockError::Io { path, source: err });
+        }
+        // Only once the lock is ours: another engine's files are not ours to change. A token
+        // others could read may have been read: it is removed, and the daemon makes a new one.
+        let token = self.token();
+        if std::fs::metadata(&token).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+            tracing::warn!(path = %token.display(), "the token file was readable by others and may have been read: removed, a new one replaces it");
+            let _ = std::fs::remove_file(&token);
+        }
+        match qcity_platform::private::narrow_tree(&self.root) {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(
+                data_dir = %self.root.display(),
+                "{n} file(s) or directories were readable by others; narrowed to their owner"
+            ),
+            Err(e) => {
+                tracing::warn!(data_dir = %self.root.display(), error = %e, "cannot narrow the data dir's modes")
+            }
         }
         Ok(file)
     }

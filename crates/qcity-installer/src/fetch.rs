@@ -102,11 +102,11 @@ pub fn download(
         move |source| FetchError::Io { path, source }
     };
     if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        qcity_platform::private::create_dir(parent).map_err(io(parent))?;
     }
     let have = std::fs::metadata(&part).map_or(0, |m| m.len());
     let (mut reader, resumed) = open(url, base, trust, have.min(size))?;
-    let mut out = std::fs::OpenOptions::new()
+    let mut out = qcity_platform::private::options()
         .create(true)
         .append(resumed)
         .write(true)

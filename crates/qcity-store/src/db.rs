@@ -28,6 +28,22 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
+        // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+        // database file's mode. The file holds password and session hashes.
+        if !path.exists() {
+            let created = qcity_platform::private::options()
+                .write(true)
+                .create_new(true)
+                .open(path);
+            if let Err(e) = created
+                && e.kind() != std::io::ErrorKind::AlreadyExists
+            {
+                return Err(open_err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                    Some(format!("cannot create {}: {e}", path.display())),
+                )));
+            }
+        }
         let mut conn = Connection::open(path).map_err(open_err)?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(open_err)?;

@@ -30,15 +30,19 @@ impl JobHook {
             .join(format!("{runner}-job-started.sh"))
     }
 
-    /// Writes `runner`'s script (mode 0755), replacing it whole.
+    /// Writes `runner`'s script (mode 0700: its owner runs it, nobody else reads it), replacing
+    /// it whole.
     pub fn install(&self, runner: &str) -> io::Result<PathBuf> {
         use std::os::unix::fs::PermissionsExt;
         let path = self.script_path(runner);
         let dir = path.parent().expect("a file in the hooks dir");
-        std::fs::create_dir_all(dir)?;
+        qcity_platform::private::create_dir(dir)?;
         let tmp = dir.join(format!(".{runner}-job-started.sh.tmp"));
-        std::fs::write(&tmp, script(&self.program, &self.data_dir, runner))?;
-        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755))?;
+        qcity_platform::private::write(
+            &tmp,
+            script(&self.program, &self.data_dir, runner).as_bytes(),
+        )?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o700))?;
         std::fs::rename(&tmp, &path)?;
         Ok(path)
     }

@@ -3,7 +3,7 @@
 //! (lossily) only when shown, so non-UTF-8 output never fails anything.
 
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -239,9 +239,9 @@ impl RotatingFile {
     fn open(&mut self) -> io::Result<&mut (File, u64)> {
         if self.file.is_none() {
             if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir)?;
+                qcity_platform::private::create_dir(dir)?;
             }
-            let f = OpenOptions::new()
+            let f = qcity_platform::private::options()
                 .create(true)
                 .append(true)
                 .open(&self.path)?;

@@ -197,8 +197,8 @@ impl Tasks {
 
     /// The task's lock, or None while another run holds it.
     fn lock(&self, name: &str) -> Option<std::fs::File> {
-        std::fs::create_dir_all(&self.locks).ok()?;
-        let file = std::fs::OpenOptions::new()
+        qcity_platform::private::create_dir(&self.locks).ok()?;
+        let file = qcity_platform::private::options()
             .create(true)
             .truncate(false)
             .write(true)

@@ -30,10 +30,13 @@ async fn a_runner_that_failed_before_the_healer_started_is_taken_on() {
         s[0].2.contains("exit 1") && s[0].2.contains("fixes: corrupted-cache"),
         "{s:?}"
     );
-    let plan = tokio::task::block_in_place(|| healer.plan("early")).unwrap();
-    assert_eq!(
-        plan.signature.as_deref(),
-        Some(signature_of(&h, "early").as_str())
+    // Recorded, as any failure the healer sees. (Its plan for the runner is not asked here:
+    // once the fix restarted it, whether it is failing at that moment is a race.)
+    let key = signature_of(&h, "early");
+    let sigs = tokio::task::block_in_place(|| healer.signatures(10)).unwrap();
+    assert!(
+        sigs.iter().any(|s| s.key == key && s.runner == "early"),
+        "{sigs:?}"
     );
     h.engine.shutdown("test").await;
 }
