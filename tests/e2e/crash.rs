@@ -109,3 +109,39 @@ fn a_task_run_keeps_its_lock_through_a_kill_9_until_the_next_start_ends_it() {
         text(&out.stdout)
     );
 }
+
+/// A runner's process that left its group (`setsid`) is still the runner's: a stop ends it,
+/// and so does stopping the daemon (issue 16 #6).
+#[test]
+fn a_stop_ends_the_processes_that_left_the_runners_group() {
+    let a = unique("escapes");
+    let b = unique("escapes");
+    let script = "setsid sleep 600 & exec sleep 601";
+    let mut d = Daemon::start(&manifest(&[(&a, script), (&b, script)]));
+    for name in [&a, &b] {
+        d.wait_state(name, "running");
+    }
+    let both = |name: &str| {
+        wait_until("the runner and its escaped child", || {
+            let p = runner_processes(name);
+            (p.len() == 2).then_some(p)
+        })
+    };
+    let (procs_a, procs_b) = (both(&a), both(&b));
+    let out = d.qcity(&["stop", &a]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    wait_until("every process of the stopped runner gone", || {
+        procs_a.iter().all(|&p| !alive(p)).then_some(())
+    });
+    assert!(
+        procs_b.iter().all(|&p| alive(p)),
+        "the other runner is untouched"
+    );
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+    assert!(
+        procs_b.iter().all(|&p| !alive(p)),
+        "stopping the daemon ended the escaped child too: {:?}",
+        runner_processes(&b)
+    );
+}

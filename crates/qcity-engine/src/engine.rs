@@ -135,6 +135,7 @@ impl Engine {
             opts.hook_program
                 .clone()
                 .map(|p| crate::kind::job_hook::JobHook::new(p, data.root().to_path_buf())),
+            opts.proc_root.clone(),
         );
         let tasks = Tasks::start(
             &opts.config,

@@ -41,6 +41,12 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
 /// Pids of live processes whose environment holds `needle` (e.g. `QCITY_INSTANCE=ab12`),
 /// this process aside. Processes of other users are skipped (their environ is unreadable).
 pub fn pids_with_env(proc_root: &Path, needle: &str) -> Vec<u32> {
+    pids_with_all_env(proc_root, &[needle])
+}
+
+/// Processes under `proc_root` whose environment holds every one of `needles`
+/// (`NAME=value`), this process excepted.
+pub fn pids_with_all_env(proc_root: &Path, needles: &[&str]) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir(proc_root) else {
         return Vec::new();
     };
@@ -50,7 +56,11 @@ pub fn pids_with_env(proc_root: &Path, needle: &str) -> Vec<u32> {
         .filter(|&pid| pid != own)
         .filter(|&pid| {
             std::fs::read(proc_root.join(pid.to_string()).join("environ"))
-                .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
+                .map(|env| {
+                    needles
+                        .iter()
+                        .all(|n| env.split(|&b| b == 0).any(|kv| kv == n.as_bytes()))
+                })
                 .unwrap_or(false)
         })
         .collect()

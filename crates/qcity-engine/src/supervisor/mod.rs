@@ -8,6 +8,7 @@ pub mod process;
 pub mod reconcile;
 pub mod runner;
 pub mod spawn;
+pub mod sweep;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use qcity_config::{Config, RunnerKind, RunnerSpec};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::bus::Bus;
 use crate::kind::job_hook::{self, JobHook};
@@ -25,6 +27,9 @@ use crate::supervisor::output::{OutputLimits, RunnerOutput};
 use crate::supervisor::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
 use qcity_types::ApplyReport;
 use qcity_types::RunnerState;
+
+/// Between SIGTERM and SIGKILL for processes that left their runner's group.
+const SWEEP_GRACE: Duration = Duration::from_secs(5);
 
 /// Environment variable that marks every process started by one engine instance, so that
 /// processes left behind by a killed engine can be found again (see `reconcile`).
@@ -52,6 +57,8 @@ pub struct Supervisor {
     logs_dir: PathBuf,
     base_env: Vec<(OsString, OsString)>,
     job_hook: Option<JobHook>,
+    /// Where processes are looked up (`/proc`; tests may lay out another).
+    proc_root: PathBuf,
     runners: Mutex<BTreeMap<String, Handle>>,
     /// Serialises config applications; never held by a runner task.
     apply_lock: tokio::sync::Mutex<()>,
@@ -64,6 +71,7 @@ impl Supervisor {
         logs_dir: PathBuf,
         instance: &str,
         job_hook: Option<JobHook>,
+        proc_root: PathBuf,
     ) -> Self {
         let mut base_env: Vec<(OsString, OsString)> = std::env::vars_os()
             .filter(|(k, _)| k != INSTANCE_ENV)
@@ -75,6 +83,7 @@ impl Supervisor {
             logs_dir,
             base_env,
             job_hook,
+            proc_root,
             runners: Mutex::new(BTreeMap::new()),
             apply_lock: tokio::sync::Mutex::new(()),
         }
@@ -124,6 +133,13 @@ impl Supervisor {
         }
         let stopped = shutdown_all(to_stop.iter().map(|h| h.tx.clone()).collect()).await;
         debug_assert_eq!(stopped, to_stop.len());
+        for h in &to_stop {
+            let markers = [
+                self.instance_marker(),
+                format!("QCITY_RUNNER={}", h.plan.name),
+            ];
+            sweep::end_marked(&self.proc_root, &markers, Instant::now() + SWEEP_GRACE).await;
+        }
         for name in &report.removed {
             self.status.remove(name);
         }
@@ -144,6 +160,7 @@ impl Supervisor {
             status: self.status.clone(),
             output: output.clone(),
             heal_env: heal_env.clone(),
+            proc_root: self.proc_root.clone(),
         };
         let name = plan.name.clone();
         let signals = crate::kind::parser(plan.kind).map(|parse| {
@@ -185,12 +202,25 @@ impl Supervisor {
         rx.await.ok()
     }
 
-    /// Stops every runner (in parallel) and ends their tasks.
+    /// Stops every runner (in parallel) and ends their tasks, then what their processes
+    /// started that left their groups (one sweep for all).
     pub async fn shutdown(&self) {
         let handles = std::mem::take(&mut *self.lock());
         let txs: Vec<_> = handles.values().map(|h| h.tx.clone()).collect();
         drop(handles);
         shutdown_all(txs).await;
+        let markers = [self.instance_marker()];
+        sweep::end_marked(&self.proc_root, &markers, Instant::now() + SWEEP_GRACE).await;
+    }
+
+    /// `QCITY_INSTANCE=…`: what every process this engine started carries.
+    fn instance_marker(&self) -> String {
+        let id = self
+            .base_env
+            .iter()
+            .find_map(|(k, v)| (k == INSTANCE_ENV).then(|| v.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        format!("{INSTANCE_ENV}={id}")
     }
 
     pub fn output(&self, runner: &str) -> Option<Arc<RunnerOutput>> {

@@ -68,6 +68,8 @@ pub struct RunnerShared {
     /// Variables the healer set (`env` action, `heal.low_memory_env`), over the plan's: they
     /// live as long as this task, so a reload that changes the runner starts it without them.
     pub heal_env: HealEnv,
+    /// Where processes are looked up (`/proc`).
+    pub proc_root: std::path::PathBuf,
 }
 
 /// Environment variables set by the healer on a runner's next runs.
@@ -105,6 +107,9 @@ pub struct RunnerTask {
     rng: rand::rngs::SmallRng,
     /// States whose events wait until the next spawn has been issued (see `hold`).
     held: Vec<(RunnerState, Judged)>,
+    /// The task ends with the runner (engine shutdown, runner removed): whoever ends it
+    /// sweeps what escaped its group.
+    shutting_down: bool,
     holding: bool,
     /// The process that just exited, until its replacement has been spawned.
     exited: Option<Child>,
@@ -143,6 +148,7 @@ impl RunnerTask {
             rx,
             rng: rand::make_rng(),
             held: Vec::new(),
+            shutting_down: false,
             holding: false,
             exited: None,
             line_events,
@@ -371,11 +377,13 @@ impl RunnerTask {
                     self.start_now(reply)
                 }
                 Some(Command::Shutdown(reply)) => {
+                    self.shutting_down = true;
                     self.stop_child(child).await;
                     let _ = reply.send(self.set_state(RunnerState::Stopped));
                     Flow::End
                 }
                 None => {
+                    self.shutting_down = true;
                     self.stop_child(child).await;
                     Flow::End
                 }
@@ -499,6 +507,28 @@ impl RunnerTask {
     /// The kind's stop signal (SIGTERM to the whole group for most), SIGKILL to the group after
     /// the grace period; returns once the group leader is reaped and no process of the group
     /// is left.
+    /// Ends what the runner started that left its process group (`sweep.rs`), unless the
+    /// whole engine is stopping (it sweeps once for all runners).
+    async fn end_escaped(&self, deadline: Instant) {
+        if self.shutting_down {
+            return;
+        }
+        if let Some(markers) = self.markers() {
+            crate::supervisor::sweep::end_marked(&self.shared.proc_root, &markers, deadline).await;
+        }
+    }
+
+    /// `QCITY_INSTANCE=…` and `QCITY_RUNNER=…` as this runner's processes carry them.
+    fn markers(&self) -> Option<[String; 2]> {
+        let instance = self.plan.env.iter().find_map(|(k, v)| {
+            (k == crate::supervisor::INSTANCE_ENV).then(|| v.to_string_lossy().into_owned())
+        })?;
+        Some([
+            format!("{}={instance}", crate::supervisor::INSTANCE_ENV),
+            format!("QCITY_RUNNER={}", self.plan.name),
+        ])
+    }
+
     async fn stop_child(&mut self, mut child: Child) {
         let grace = self.plan.stop_grace;
         let deadline = Instant::now() + grace;
@@ -532,6 +562,7 @@ impl RunnerTask {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        self.end_escaped(deadline).await;
         self.shared
             .status
             .record_exit(&self.plan.name, exit_info(status, child.started));
