@@ -127,6 +127,7 @@ pub async fn serve_with(
         }],
     );
     engine.start_runners().await;
+    return_startup_memory();
     let data = engine.data_dir().clone();
     let token = match Token::load_or_create(&data.token()) {
         Ok(t) => t,
@@ -188,6 +189,17 @@ pub async fn serve_with(
         let _ = std::fs::remove_file(data.daemon_info());
     }
     Ok(())
+}
+
+/// Start-up allocates and frees much (the config's JSON, every runner's first spawn); glibc
+/// keeps the freed pages in its heaps. Handing them back once the runners run is what the idle
+/// daemon's resident memory is made of otherwise.
+fn return_startup_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only returns free memory to the system; callable from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// glibc gives each thread that meets contention an arena of its own; the daemon's threads
