@@ -92,6 +92,12 @@ impl Notifier {
         out
     }
 
+    /// Whether [`Notifier::tick`] has anything to do: a recovery to confirm or notices held
+    /// for a summary. While it has not, nobody needs to call it (an idle daemon sleeps).
+    pub fn waiting(&self) -> bool {
+        !self.running_since.is_empty() || !self.held.is_empty()
+    }
+
     /// Call about once a second: recoveries that lasted, and the summary of a closed window.
     pub fn tick(&mut self, now: i64) -> Vec<Notice> {
         let mut out = Vec::new();

@@ -1,5 +1,5 @@
-//! The notifier's task: one bus subscription, one rule state per channel, a tick a second
-//! for recoveries that lasted and the summaries of closed rate-limit windows.
+//! The notifier's task: one bus subscription, one rule state per channel, and a tick a
+//! second while a recovery or a rate-limit summary is due (none while nothing is).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,9 +33,17 @@ pub fn start(engine: &Arc<Engine>, routes: Vec<Route>) -> JoinHandle<()> {
         .collect();
     let engine = Arc::downgrade(engine);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // The clock only matters while a recovery or a summary is due: an idle daemon
+            // is not woken every second for nothing.
+            let due = routes.iter().any(|(n, _)| n.waiting());
+            let tick = async {
+                if due {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
             tokio::select! {
                 event = rx.recv() => {
                     let Some(event) = event else { return };
@@ -57,7 +65,7 @@ pub fn start(engine: &Arc<Engine>, routes: Vec<Route>) -> JoinHandle<()> {
                         }
                     }
                 }
-                _ = tick.tick() => {
+                () = tick => {
                     let now = qcity_platform::clock::now_ms();
                     for (notifier, route) in &mut routes {
                         for n in notifier.tick(now) {
