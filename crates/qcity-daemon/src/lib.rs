@@ -204,11 +204,15 @@ fn return_startup_memory() {
 
 /// glibc gives each thread that meets contention an arena of its own; the daemon's threads
 /// allocate little, and two arenas keep its idle memory about 0.5 MiB lower with 200 runners
-/// (`bench/README.md`). Call it before the process starts a second thread.
+/// (`bench/README.md`). A fixed mmap threshold keeps glibc from raising it after each large
+/// free, which made every Argon2id hash's 19 MiB land in (and stay in) the heap: large blocks
+/// are mapped and unmapped, so memory goes back as soon as a hash is done. Call it before the
+/// process starts a second thread.
 pub fn limit_malloc_arenas() {
     #[cfg(target_env = "gnu")]
     // SAFETY: mallopt is called before any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
