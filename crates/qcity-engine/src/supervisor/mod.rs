@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod launcher;
+pub mod marker;
 pub mod output;
 pub mod process;
 pub mod reconcile;
@@ -23,6 +24,7 @@ use tokio::time::Instant;
 use crate::bus::Bus;
 use crate::kind::job_hook::{self, JobHook};
 use crate::status::StatusTable;
+use crate::supervisor::marker::{INSTANCE_ENV, RUNNER_ENV};
 use crate::supervisor::output::{OutputLimits, RunnerOutput};
 use crate::supervisor::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
 use qcity_types::ApplyReport;
@@ -30,10 +32,6 @@ use qcity_types::RunnerState;
 
 /// Between SIGTERM and SIGKILL for processes that left their runner's group.
 const SWEEP_GRACE: Duration = Duration::from_secs(5);
-
-/// Environment variable that marks every process started by one engine instance, so that
-/// processes left behind by a killed engine can be found again (see `reconcile`).
-pub const INSTANCE_ENV: &str = "QCITY_INSTANCE";
 
 struct Handle {
     plan: RunnerPlan,
@@ -136,7 +134,7 @@ impl Supervisor {
         for h in &to_stop {
             let markers = [
                 self.instance_marker(),
-                format!("QCITY_RUNNER={}", h.plan.name),
+                format!("{RUNNER_ENV}={}", h.plan.name),
             ];
             sweep::end_marked(&self.proc_root, &markers, Instant::now() + SWEEP_GRACE).await;
         }
@@ -256,7 +254,7 @@ impl Supervisor {
 
     fn plan(&self, config: &Config, spec: &RunnerSpec) -> RunnerPlan {
         let mut env = self.base_env.clone();
-        env.push(("QCITY_RUNNER".into(), spec.name.clone().into()));
+        env.push((RUNNER_ENV.into(), spec.name.clone().into()));
         for (k, v) in &spec.env {
             env.retain(|(ek, _)| ek != k.as_str());
             env.push((k.into(), v.into()));

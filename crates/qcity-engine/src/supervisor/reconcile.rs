@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use qcity_platform::proc;
 use qcity_store::{LedgerOp, Store, StoreError};
 
-use crate::supervisor::INSTANCE_ENV;
+use crate::supervisor::marker::{INSTANCE_ENV, RUNNER_ENV};
 use crate::supervisor::process;
 
 /// A left-over process that was found.
@@ -91,7 +91,7 @@ fn leftover(runner: Option<String>, pid: u32, pgid: u32, found_by: &'static str)
 fn runner_of(proc_root: &Path, pid: u32) -> Option<String> {
     let env = std::fs::read(proc_root.join(pid.to_string()).join("environ")).ok()?;
     env.split(|&b| b == 0)
-        .find_map(|kv| kv.strip_prefix(b"QCITY_RUNNER="))
+        .find_map(|kv| kv.strip_prefix(format!("{RUNNER_ENV}=").as_bytes()))
         .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 

@@ -22,6 +22,7 @@ use crate::bus::Bus;
 use crate::kind::{self, Drain, LineEvent, Said};
 use crate::status::{Judged, StatusTable};
 use crate::supervisor::backoff::{Backoff, Next};
+use crate::supervisor::marker;
 use crate::supervisor::output::RunnerOutput;
 use crate::supervisor::process::{self, ExitStatus};
 use crate::supervisor::spawn::{self, SpawnRequest};
@@ -521,11 +522,11 @@ impl RunnerTask {
     /// `QCITY_INSTANCE=…` and `QCITY_RUNNER=…` as this runner's processes carry them.
     fn markers(&self) -> Option<[String; 2]> {
         let instance = self.plan.env.iter().find_map(|(k, v)| {
-            (k == crate::supervisor::INSTANCE_ENV).then(|| v.to_string_lossy().into_owned())
+            (k == marker::INSTANCE_ENV).then(|| v.to_string_lossy().into_owned())
         })?;
         Some([
-            format!("{}={instance}", crate::supervisor::INSTANCE_ENV),
-            format!("QCITY_RUNNER={}", self.plan.name),
+            format!("{}={instance}", marker::INSTANCE_ENV),
+            format!("{}={}", marker::RUNNER_ENV, self.plan.name),
         ])
     }
 

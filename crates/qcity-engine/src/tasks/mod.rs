@@ -73,7 +73,7 @@ impl Tasks {
             .map(|t| {
                 let mut env = vec![
                     (
-                        crate::supervisor::INSTANCE_ENV.to_string(),
+                        crate::supervisor::marker::INSTANCE_ENV.to_string(),
                         instance.to_string(),
                     ),
                     ("QCITY_TASK".to_string(), t.name.clone()),

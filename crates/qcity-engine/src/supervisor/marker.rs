@@ -1,0 +1,9 @@
+//! What every process QCity starts carries in its environment, so that it can be found again
+//! by what it is, not by its process group: at start (processes a killed engine left, see
+//! `reconcile`) and at a stop (processes that left their runner's group, see `sweep`).
+
+/// The engine instance (the data dir's id): on every runner, task and heal command.
+pub const INSTANCE_ENV: &str = "QCITY_INSTANCE";
+
+/// The runner's name: on every process of that runner.
+pub const RUNNER_ENV: &str = "QCITY_RUNNER";
