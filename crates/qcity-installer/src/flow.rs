@@ -154,6 +154,7 @@ fn trust(settings: &InstallerSettings, config_dir: &Path) -> Result<crate::fetch
 pub struct InstallRequest {
     /// The asset's index in the newest release (as `options[].asset` gives it).
     #[serde(deserialize_with = "integral")]
+    #[schemars(range(max = MAX_ASSET))]
     pub asset: usize,
     /// Exactly these optional features (by name), as the dashboard's checkboxes give them
     /// (they start at the defaults). Absent: the release's default features, plus `add`,
@@ -442,15 +443,18 @@ fn resolve(file: &str, manifest: &str, config_dir: &Path) -> (String, PathBuf) {
     (file.to_string(), base)
 }
 
+/// The largest asset index a request may name (a release has far fewer assets).
+pub const MAX_ASSET: usize = 65_535;
+
 /// An index as JSON may write it: `3` or `3.0` (both are the integer 3 to JSON Schema, and so
 /// to clients generated from the API's document).
 fn integral<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     let n = f64::deserialize(d)?;
-    if n >= 0.0 && n.fract() == 0.0 && n <= usize::MAX as f64 {
+    if n >= 0.0 && n.fract() == 0.0 && n <= MAX_ASSET as f64 {
         Ok(n as usize)
     } else {
         Err(serde::de::Error::custom(format!(
-            "`{n}` is not an asset index (a whole number from 0)"
+            "`{n}` is not an asset index (a whole number from 0 to {MAX_ASSET})"
         )))
     }
 }

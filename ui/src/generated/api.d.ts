@@ -1955,7 +1955,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1993,7 +1993,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2037,6 +2037,15 @@ export interface operations {
             };
             /** @description Wrong user, password or token (`bad_credentials`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2089,6 +2098,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     me: {
@@ -2111,6 +2129,15 @@ export interface operations {
             };
             /** @description No valid token or session (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2147,7 +2174,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2185,7 +2212,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2232,7 +2259,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2290,6 +2317,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     streamEvents: {
@@ -2334,6 +2370,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     machine: {
@@ -2356,6 +2401,15 @@ export interface operations {
             };
             /** @description No valid token or session (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2392,6 +2446,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     qiPicker: {
@@ -2421,7 +2484,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2472,7 +2535,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2537,7 +2600,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2584,6 +2647,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     getRunner: {
@@ -2609,6 +2681,15 @@ export interface operations {
             };
             /** @description No valid token or session (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2657,7 +2738,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2719,7 +2800,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2769,7 +2850,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2819,7 +2900,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2869,7 +2950,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2919,7 +3000,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2969,7 +3050,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3019,7 +3100,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3078,7 +3159,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3116,7 +3197,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3157,7 +3238,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3219,7 +3300,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3266,7 +3347,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3320,7 +3401,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3368,7 +3449,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description A viewer: this needs the master role (`forbidden`). */
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3408,6 +3489,15 @@ export interface operations {
             };
             /** @description No valid token or session (`unauthorized`). */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

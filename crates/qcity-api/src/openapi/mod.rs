@@ -97,12 +97,22 @@ fn operation(op: &Op, access: Access, g: &mut SchemaGenerator) -> Value {
             error("No valid token or session (`unauthorized`).", g),
         );
     }
-    if access == Access::Master {
-        responses.insert(
-            "403".into(),
-            error("A viewer: this needs the master role (`forbidden`).", g),
-        );
-    }
+    // The guard answers every operation: a Host not ours is refused, and a state-changing
+    // request not from the dashboard's own origin (a session cookie without `Origin` too).
+    let writes = op.method != "get";
+    let why = match (access == Access::Master, writes) {
+        (true, true) => {
+            "A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`)."
+        }
+        (true, false) => {
+            "A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`)."
+        }
+        (false, true) => {
+            "The request came from another origin (`foreign_origin`) or host (`host_not_allowed`)."
+        }
+        (false, false) => "The request named another host (`host_not_allowed`).",
+    };
+    responses.insert("403".into(), error(why, g));
     let mut o = json!({
         "operationId": op.id,
         "summary": op.summary,
