@@ -321,6 +321,7 @@ async fn the_token_presented_from_a_non_loopback_address_is_replaced() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_on_other_local_ports_cannot_act_with_the_masters_session() {
     let s = serve().await;
+    s.wait_running("echo").await;
     let r = s
         .send(
             Req::new("POST", "/api/v1/auth/login", As::Nobody)
