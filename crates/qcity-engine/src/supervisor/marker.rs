@@ -7,3 +7,13 @@ pub const INSTANCE_ENV: &str = "QCITY_INSTANCE";
 
 /// The runner's name: on every process of that runner.
 pub const RUNNER_ENV: &str = "QCITY_RUNNER";
+
+/// `QCITY_INSTANCE=id`, as it stands in an environment.
+pub fn instance(id: &str) -> String {
+    format!("{INSTANCE_ENV}={id}")
+}
+
+/// `QCITY_RUNNER=name`, as it stands in an environment.
+pub fn runner(name: &str) -> String {
+    format!("{RUNNER_ENV}={name}")
+}

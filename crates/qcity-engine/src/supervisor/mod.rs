@@ -57,6 +57,8 @@ pub struct Supervisor {
     job_hook: Option<JobHook>,
     /// Where processes are looked up (`/proc`; tests may lay out another).
     proc_root: PathBuf,
+    /// `QCITY_INSTANCE=…`: what every process this engine started carries.
+    instance_marker: String,
     runners: Mutex<BTreeMap<String, Handle>>,
     /// Serialises config applications; never held by a runner task.
     apply_lock: tokio::sync::Mutex<()>,
@@ -82,6 +84,7 @@ impl Supervisor {
             base_env,
             job_hook,
             proc_root,
+            instance_marker: marker::instance(instance),
             runners: Mutex::new(BTreeMap::new()),
             apply_lock: tokio::sync::Mutex::new(()),
         }
@@ -132,10 +135,7 @@ impl Supervisor {
         let stopped = shutdown_all(to_stop.iter().map(|h| h.tx.clone()).collect()).await;
         debug_assert_eq!(stopped, to_stop.len());
         for h in &to_stop {
-            let markers = [
-                self.instance_marker(),
-                format!("{RUNNER_ENV}={}", h.plan.name),
-            ];
+            let markers = [self.instance_marker.clone(), marker::runner(&h.plan.name)];
             sweep::end_marked(&self.proc_root, &markers, Instant::now() + SWEEP_GRACE).await;
         }
         for name in &report.removed {
@@ -159,6 +159,7 @@ impl Supervisor {
             output: output.clone(),
             heal_env: heal_env.clone(),
             proc_root: self.proc_root.clone(),
+            instance_marker: self.instance_marker.clone(),
         };
         let name = plan.name.clone();
         let signals = crate::kind::parser(plan.kind).map(|parse| {
@@ -207,18 +208,8 @@ impl Supervisor {
         let txs: Vec<_> = handles.values().map(|h| h.tx.clone()).collect();
         drop(handles);
         shutdown_all(txs).await;
-        let markers = [self.instance_marker()];
+        let markers = [self.instance_marker.clone()];
         sweep::end_marked(&self.proc_root, &markers, Instant::now() + SWEEP_GRACE).await;
-    }
-
-    /// `QCITY_INSTANCE=…`: what every process this engine started carries.
-    fn instance_marker(&self) -> String {
-        let id = self
-            .base_env
-            .iter()
-            .find_map(|(k, v)| (k == INSTANCE_ENV).then(|| v.to_string_lossy().into_owned()))
-            .unwrap_or_default();
-        format!("{INSTANCE_ENV}={id}")
     }
 
     pub fn output(&self, runner: &str) -> Option<Arc<RunnerOutput>> {

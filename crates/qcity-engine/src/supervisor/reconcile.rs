@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use qcity_platform::proc;
 use qcity_store::{LedgerOp, Store, StoreError};
 
-use crate::supervisor::marker::{INSTANCE_ENV, RUNNER_ENV};
+use crate::supervisor::marker::{self, RUNNER_ENV};
 use crate::supervisor::process;
 
 /// A left-over process that was found.
@@ -53,8 +53,8 @@ pub fn reconcile(
             );
         }
     }
-    let marker = format!("{INSTANCE_ENV}={instance}");
-    for pid in proc::pids_with_env(proc_root, &marker) {
+    let ours = marker::instance(instance);
+    for pid in proc::pids_with_env(proc_root, &ours) {
         if found.contains_key(&pid) {
             continue;
         }

@@ -71,6 +71,8 @@ pub struct RunnerShared {
     pub heal_env: HealEnv,
     /// Where processes are looked up (`/proc`).
     pub proc_root: std::path::PathBuf,
+    /// `QCITY_INSTANCE=…` as this engine's processes carry it.
+    pub instance_marker: String,
 }
 
 /// Environment variables set by the healer on a runner's next runs.
@@ -514,20 +516,11 @@ impl RunnerTask {
         if self.shutting_down {
             return;
         }
-        if let Some(markers) = self.markers() {
-            crate::supervisor::sweep::end_marked(&self.shared.proc_root, &markers, deadline).await;
-        }
-    }
-
-    /// `QCITY_INSTANCE=…` and `QCITY_RUNNER=…` as this runner's processes carry them.
-    fn markers(&self) -> Option<[String; 2]> {
-        let instance = self.plan.env.iter().find_map(|(k, v)| {
-            (k == marker::INSTANCE_ENV).then(|| v.to_string_lossy().into_owned())
-        })?;
-        Some([
-            format!("{}={instance}", marker::INSTANCE_ENV),
-            format!("{}={}", marker::RUNNER_ENV, self.plan.name),
-        ])
+        let markers = [
+            self.shared.instance_marker.clone(),
+            marker::runner(&self.plan.name),
+        ];
+        crate::supervisor::sweep::end_marked(&self.shared.proc_root, &markers, deadline).await;
     }
 
     async fn stop_child(&mut self, mut child: Child) {
