@@ -67,13 +67,19 @@ pub fn config(dir: &Path, runners: Vec<RunnerSpec>) -> Config {
     c
 }
 
+/// A temp dir holding a `config/` with `runners` written as its manifest, and that config.
+pub fn temp_config(runners: Vec<RunnerSpec>) -> (tempfile::TempDir, Config) {
+    let dir = tempfile::tempdir().unwrap();
+    let conf_dir = dir.path().join("config");
+    std::fs::create_dir_all(&conf_dir).unwrap();
+    let cfg = config(&conf_dir, runners);
+    write_manifest(&conf_dir, &cfg);
+    (dir, cfg)
+}
+
 impl Harness {
     pub async fn start(runners: Vec<RunnerSpec>) -> Harness {
-        let dir = tempfile::tempdir().unwrap();
-        let conf_dir = dir.path().join("config");
-        std::fs::create_dir_all(&conf_dir).unwrap();
-        let cfg = config(&conf_dir, runners);
-        write_manifest(&conf_dir, &cfg);
+        let (dir, cfg) = temp_config(runners);
         Self::start_with(dir, cfg).await
     }
 

@@ -17,11 +17,7 @@ pub struct Healing {
 
 impl Healing {
     pub async fn start(runners: Vec<RunnerSpec>) -> Healing {
-        let dir = tempfile::tempdir().unwrap();
-        let conf_dir = dir.path().join("config");
-        std::fs::create_dir_all(&conf_dir).unwrap();
-        let cfg = config(&conf_dir, runners);
-        write_manifest(&conf_dir, &cfg);
+        let (dir, cfg) = temp_config(runners);
         Self::start_with(dir, cfg).await
     }
 
