@@ -12,11 +12,18 @@ pub struct Daemon {
     pub child: Option<Child>,
     /// Extra environment of the daemon process.
     pub env: Vec<(String, String)>,
+    /// The daemon's open-files limit (soft and hard), when not the test's own.
+    pub open_files: Option<u64>,
 }
 
 impl Daemon {
     /// Writes `manifest` and a device config (port 0), then starts the daemon.
     pub fn start(manifest: &str) -> Daemon {
+        Daemon::start_with_open_files(manifest, None)
+    }
+
+    /// As [`Daemon::start`], the daemon limited to `open_files` descriptors (`ulimit -n`).
+    pub fn start_with_open_files(manifest: &str, open_files: Option<u64>) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("config");
         std::fs::create_dir_all(&conf).unwrap();
@@ -30,6 +37,7 @@ impl Daemon {
             dir,
             child: None,
             env: Vec::new(),
+            open_files,
         };
         d.spawn();
         d
@@ -45,7 +53,24 @@ impl Daemon {
 
     /// Starts `qcity up` and waits until it has written its daemon.json.
     pub fn spawn(&mut self) {
-        let child = Command::new(QCITY)
+        let mut cmd = Command::new(QCITY);
+        if let Some(n) = self.open_files {
+            use std::os::unix::process::CommandExt;
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            // SAFETY: setrlimit is async-signal-safe; `lim` is copied into the closure.
+            unsafe {
+                cmd.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd
             .args(["up", "--config"])
             .arg(self.conf())
             .arg("--data-dir")

@@ -7,6 +7,7 @@
 
 pub mod auth;
 mod bodies;
+mod connections;
 mod daemon_info;
 mod error;
 mod metrics;
@@ -19,6 +20,7 @@ mod stream;
 pub mod token;
 mod ui;
 
+pub use connections::ConnectionLimits;
 pub use daemon_info::DaemonInfo;
 pub use error::ApiError;
 pub use routes::{Access, ROUTES, router, serve};

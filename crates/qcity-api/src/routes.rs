@@ -225,20 +225,17 @@ pub fn router(
         .with_state(state))
 }
 
-/// Serves the API on `listener` until the task is dropped or the listener fails.
+/// Serves the API on `listener` within `limits` until the task is dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
     healer: Arc<qcity_healer::Healer>,
     token: Token,
+    limits: crate::ConnectionLimits,
 ) -> std::io::Result<()> {
     let router =
         router(engine, healer, token).map_err(|e| std::io::Error::other(e.body.message))?;
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .await
+    crate::connections::serve(listener, router, limits).await
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> Response {

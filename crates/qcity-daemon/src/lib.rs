@@ -149,7 +149,14 @@ pub async fn serve_with(
             error,
         });
     }
-    let mut server = tokio::spawn(qcity_api::serve(listener, engine.clone(), healer, token));
+    let limits = connection_limits(runners);
+    let mut server = tokio::spawn(qcity_api::serve(
+        listener,
+        engine.clone(),
+        healer,
+        token,
+        limits,
+    ));
     ready(addr);
     let mut stop = std::pin::pin!(stop);
     tracing::info!(
@@ -189,6 +196,31 @@ pub async fn serve_with(
         let _ = std::fs::remove_file(data.daemon_info());
     }
     Ok(())
+}
+
+/// The API's share of the open-files limit: what is left after a reserve for the supervisor
+/// (a runner holds a pipe and a pidfd, and a restart briefly two more) and the store and
+/// runtime (measured: about 20 descriptors for an idle daemon, whatever its runners).
+fn connection_limits(runners: usize) -> qcity_api::ConnectionLimits {
+    let Some(open_files) = qcity_platform::limits::open_files() else {
+        return qcity_api::ConnectionLimits::default();
+    };
+    let reserve = 128 + 4 * runners as u64;
+    let limits = qcity_api::ConnectionLimits::within(open_files, reserve);
+    if open_files < reserve + qcity_api::ConnectionLimits::MIN as u64 {
+        tracing::warn!(
+            open_files,
+            runners,
+            "the open-files limit (ulimit -n) is too low for this many runners and the API: raise it"
+        );
+    }
+    tracing::debug!(
+        open_files,
+        reserve,
+        max = limits.max,
+        "API connections capped"
+    );
+    limits
 }
 
 /// Start-up allocates and frees much (the config's JSON, every runner's first spawn); glibc

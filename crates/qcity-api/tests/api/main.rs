@@ -3,6 +3,7 @@
 mod support;
 
 mod access;
+mod connections;
 mod dashboard;
 mod heal;
 mod metrics;

@@ -8,12 +8,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use crate::support::{As, Req, Server, serve};
 
 /// An open stream: frames as (id, event type).
-struct Sse {
+pub struct Sse {
     lines: tokio::io::Lines<BufReader<tokio::net::TcpStream>>,
 }
 
 impl Sse {
-    async fn open(s: &Server, who: As<'_>, last_id: Option<u64>) -> Sse {
+    pub async fn open(s: &Server, who: As<'_>, last_id: Option<u64>) -> Sse {
         let mut req = Req::new("GET", "/api/v1/events/stream", who);
         if let Some(id) = last_id {
             req = req.header("Last-Event-ID", id.to_string());
@@ -28,7 +28,7 @@ impl Sse {
     }
 
     /// The next event frame (skipping hello and keep-alives), with a deadline.
-    async fn next(&mut self) -> (u64, String) {
+    pub async fn next(&mut self) -> (u64, String) {
         let (mut id, mut kind) = (None, None);
         loop {
             let line = tokio::time::timeout(Duration::from_secs(10), self.lines.next_line())

@@ -23,6 +23,15 @@ pub async fn serve() -> Server {
 
 /// A server whose config dir also holds `files` (name, contents).
 pub async fn serve_with(files: &[(&str, &str)]) -> Server {
+    serve_full(files, qcity_api::ConnectionLimits::default()).await
+}
+
+/// A server that keeps its connections within `limits`.
+pub async fn serve_within(limits: qcity_api::ConnectionLimits) -> Server {
+    serve_full(&[], limits).await
+}
+
+async fn serve_full(files: &[(&str, &str)], limits: qcity_api::ConnectionLimits) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("config");
     std::fs::create_dir_all(&conf).unwrap();
@@ -43,6 +52,7 @@ pub async fn serve_with(files: &[(&str, &str)]) -> Server {
         engine.clone(),
         healer.clone(),
         token.clone(),
+        limits,
     ));
     Server {
         _dir: dir,
