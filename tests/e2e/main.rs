@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod crash;
 mod daemon;
+mod disk_full;
 mod flood;
 mod heal;
 mod hooks;

@@ -24,6 +24,14 @@ impl Daemon {
 
     /// As [`Daemon::start`], the daemon limited to `open_files` descriptors (`ulimit -n`).
     pub fn start_with_open_files(manifest: &str, open_files: Option<u64>) -> Daemon {
+        let mut d = Daemon::new(manifest);
+        d.open_files = open_files;
+        d.spawn();
+        d
+    }
+
+    /// Its config and data dirs, not started yet ([`Daemon::spawn`] starts it).
+    pub fn new(manifest: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("config");
         std::fs::create_dir_all(&conf).unwrap();
@@ -33,14 +41,12 @@ impl Daemon {
             r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000}}"#,
         )
         .unwrap();
-        let mut d = Daemon {
+        Daemon {
             dir,
             child: None,
             env: Vec::new(),
-            open_files,
-        };
-        d.spawn();
-        d
+            open_files: None,
+        }
     }
 
     pub fn conf(&self) -> PathBuf {

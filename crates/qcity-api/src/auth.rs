@@ -108,11 +108,10 @@ pub struct Auth {
 impl Auth {
     pub fn new(engine: Arc<Engine>, token: Token) -> Result<Auth, ApiError> {
         let config = engine.config();
-        let mut store =
-            Store::open(&engine.data_dir().db()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut store = Store::open(&engine.data_dir().db()).map_err(ApiError::from)?;
         let sessions = store
             .sessions_live(now_ms())
-            .map_err(|e| ApiError::internal(e.to_string()))?
+            .map_err(ApiError::from)?
             .into_iter()
             .filter_map(|s| {
                 let role = Role::parse(&s.role)?;
@@ -330,7 +329,7 @@ impl Auth {
                 created_ms: now,
                 expires_ms,
             })
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+            .map_err(ApiError::from)?;
         lock(&self.sessions).insert(
             hash,
             Live {
@@ -578,9 +577,7 @@ pub async fn me(axum::Extension(p): axum::Extension<Principal>) -> axum::Json<Me
 pub async fn list_users(
     State(auth): State<Arc<Auth>>,
 ) -> Result<axum::Json<Vec<UserInfo>>, ApiError> {
-    let rows = lock(&auth.store)
-        .users()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let rows = lock(&auth.store).users().map_err(ApiError::from)?;
     Ok(axum::Json(
         rows.into_iter()
             .filter_map(|u| {
@@ -633,7 +630,7 @@ pub async fn put_user(
             phc,
             created_ms,
         })
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     auth.revoke_user(&name);
     auth.publish(
         &p.actor(&headers),
@@ -658,7 +655,7 @@ pub async fn delete_user(
 ) -> Result<StatusCode, ApiError> {
     let existed = lock(&auth.store)
         .user_delete(&name)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ApiError::from)?;
     if !existed {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -59,6 +59,12 @@ impl ApiError {
     }
 }
 
+impl From<qcity_store::StoreError> for ApiError {
+    fn from(e: qcity_store::StoreError) -> Self {
+        EngineError::Store(e).into()
+    }
+}
+
 impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
@@ -86,7 +92,19 @@ impl From<EngineError> for ApiError {
                 ErrorCode::ShuttingDown,
                 e.to_string(),
             ),
-            EngineError::Lock(_) | EngineError::Store(_) => {
+            EngineError::NotDurable {
+                disk_full: true, ..
+            } => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                ErrorCode::DiskFull,
+                format!("the data dir's filesystem is full: {e}"),
+            ),
+            EngineError::Store(ref s) if s.is_disk_full() => Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                ErrorCode::DiskFull,
+                format!("the data dir's filesystem is full, nothing was written: {e}"),
+            ),
+            EngineError::Lock(_) | EngineError::Store(_) | EngineError::NotDurable { .. } => {
                 tracing::error!(error = %e, "API request failed");
                 Self::internal(e.to_string())
             }

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::bus::Bus;
 use crate::datadir::{DataDir, LockError};
-use crate::journal::{spawn_audit, spawn_journal};
+use crate::journal::{WriterState, spawn_audit, spawn_journal};
 use crate::status::StatusTable;
 use crate::supervisor::Supervisor;
 use crate::supervisor::reconcile::reconcile;
@@ -60,7 +60,20 @@ pub enum EngineError {
     Config { errors: qcity_config::ConfigErrors },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// The action was done; its record waits in memory for the store to write again.
+    #[error(
+        "done, but not recorded yet: the {writer} cannot write ({error}); the record is kept \
+         and written as soon as it can"
+    )]
+    NotDurable {
+        writer: &'static str,
+        error: String,
+        disk_full: bool,
+    },
 }
+
+/// How long a stopping engine waits for a failing store to write its last events.
+const SHUTDOWN_WRITE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A running engine.
 pub struct Engine {
@@ -69,8 +82,8 @@ pub struct Engine {
     supervisor: Supervisor,
     data: DataDir,
     config: Mutex<Config>,
-    journal: watch::Receiver<u64>,
-    audit: watch::Receiver<u64>,
+    journal: watch::Receiver<WriterState>,
+    audit: watch::Receiver<WriterState>,
     machine: Arc<Mutex<MachineStatus>>,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     tasks: Mutex<Arc<Tasks>>,
@@ -119,10 +132,11 @@ impl Engine {
         let audit_store = Store::open(&data.db())?;
         let journal = spawn_journal(
             store,
+            bus.clone(),
             bus.subscribe("journal", 65_536),
             opts.proc_root.clone(),
         );
-        let audit = spawn_audit(audit_store, bus.subscribe("audit", 65_536));
+        let audit = spawn_audit(audit_store, bus.clone(), bus.subscribe("audit", 65_536));
         spawn_log_writer(bus.subscribe("log", 4096));
         let counts = spawn_event_counter(bus.subscribe("counter", 4096));
 
@@ -257,7 +271,7 @@ impl Engine {
             target: runner.to_string(),
             outcome: state.name().to_string(),
         });
-        self.wait_durable(ev.id).await;
+        self.durable(ev.id).await?;
         Ok(state)
     }
 
@@ -297,7 +311,7 @@ impl Engine {
             target: dir.display().to_string(),
             outcome: outcome.to_string(),
         });
-        self.wait_durable(ev.id).await;
+        self.durable(ev.id).await?;
         result
     }
 
@@ -322,12 +336,34 @@ impl Engine {
             })
     }
 
-    /// Waits until the journal and the audit log have committed event `id`.
-    pub async fn wait_durable(&self, id: u64) {
+    /// Waits until the journal and the audit log have committed event `id`, or until one of
+    /// them says it cannot write (a full disk): the event then waits in memory, and the error
+    /// says why, at once rather than when space returns.
+    pub async fn durable(&self, id: u64) -> Result<(), EngineError> {
         for rx in [&self.journal, &self.audit] {
             let mut rx = rx.clone();
-            let _ = rx.wait_for(|&durable| durable >= id).await;
+            let Ok(state) = rx
+                .wait_for(|s| s.durable >= id || s.failing.is_some())
+                .await
+                .map(|s| s.clone())
+            else {
+                // The writer has ended: the engine is gone.
+                return Ok(());
+            };
+            if let (true, Some(f)) = (state.durable < id, state.failing) {
+                return Err(EngineError::NotDurable {
+                    writer: f.writer,
+                    error: f.error,
+                    disk_full: f.disk_full,
+                });
+            }
         }
+        Ok(())
+    }
+
+    /// As [`Engine::durable`], for a reader that answers with what is stored either way.
+    pub async fn wait_durable(&self, id: u64) {
+        let _ = self.durable(id).await;
     }
 
     /// Every task of the configuration.
@@ -342,7 +378,7 @@ impl Engine {
             .run(name, trigger)
             .await
             .map_err(|e| EngineError::UnknownTask { name: e.name })?;
-        self.wait_durable(self.bus.next_id() - 1).await;
+        self.durable(self.bus.next_id() - 1).await?;
         Ok(outcome)
     }
 
@@ -504,7 +540,16 @@ impl Engine {
         });
         self.supervisor.shutdown().await;
         let last = self.bus.next_id() - 1;
-        self.wait_durable(last).await;
+        // A store that cannot write would hold the exit for ever: it gets a few seconds to
+        // find space, then what it could not write is named.
+        let give_up = std::time::Instant::now() + SHUTDOWN_WRITE_WAIT;
+        while let Err(e) = self.durable(last).await {
+            if std::time::Instant::now() >= give_up {
+                tracing::error!(last_event = last, "stopping with events not written: {e}");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Stored events after `after_id`, oldest first.

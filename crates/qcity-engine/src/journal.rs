@@ -1,17 +1,22 @@
 //! Durable subscribers: the event journal and the audit log, each on its own thread with its
 //! own SQLite connection. Each drains its queue in batches (one transaction per batch), so a
 //! crash storm costs a few commits per second, and reports the last id it made durable.
+//!
+//! A commit that fails (a full disk, a database that cannot be written) is retried until it
+//! succeeds, so no event is lost; meanwhile the writer says it is failing, so nobody waits on
+//! it for ever: supervision goes on, reads answer with what is stored, and a control answers
+//! that its record waits. `store-failed` and `store-recovered` events tell the rest.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use qcity_platform::proc;
 use qcity_store::{AuditRecord, EventRow, LedgerOp, ProcessRecord, Store};
 use tokio::sync::watch;
 
-use crate::bus::EventReceiver;
+use crate::bus::{Bus, EventReceiver};
 use qcity_types::{Event, EventKind, RunnerState};
 
 const BATCH: usize = 4096;
@@ -21,13 +26,34 @@ const BATCH: usize = 4096;
 /// moves the writer's work out of the moment when the restarted runner needs the CPU.
 const GROUP_COMMIT: Duration = Duration::from_millis(10);
 
+/// What a writer has made durable, and whether it is failing now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriterState {
+    /// The last event id committed.
+    pub durable: u64,
+    /// Why the last commit failed, while it keeps failing.
+    pub failing: Option<Failing>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failing {
+    pub writer: &'static str,
+    pub error: String,
+    pub disk_full: bool,
+}
+
 /// Starts the event journal: events rows plus the runner process ledger.
-pub fn spawn_journal(store: Store, rx: EventReceiver, proc_root: PathBuf) -> watch::Receiver<u64> {
+pub fn spawn_journal(
+    store: Store,
+    bus: Arc<Bus>,
+    rx: EventReceiver,
+    proc_root: PathBuf,
+) -> watch::Receiver<WriterState> {
     let mut ledger = LedgerTracker {
         proc_root,
         pids: HashMap::new(),
     };
-    spawn_writer("qcity-journal", store, rx, move |store, events| {
+    spawn_writer("journal", store, bus, rx, move |store, events| {
         let rows: Vec<EventRow> = events.iter().map(|e| event_row(e)).collect();
         let ops: Vec<LedgerOp> = events.iter().filter_map(|e| ledger.op(e)).collect();
         store.write_batch(&rows, &ops)
@@ -35,26 +61,26 @@ pub fn spawn_journal(store: Store, rx: EventReceiver, proc_root: PathBuf) -> wat
 }
 
 /// Starts the audit writer: every control and state change, hash-chained.
-pub fn spawn_audit(store: Store, rx: EventReceiver) -> watch::Receiver<u64> {
-    spawn_writer("qcity-audit", store, rx, |store, events| {
+pub fn spawn_audit(store: Store, bus: Arc<Bus>, rx: EventReceiver) -> watch::Receiver<WriterState> {
+    spawn_writer("audit", store, bus, rx, |store, events| {
         let records: Vec<AuditRecord> = events.iter().map(|e| audit_record(e)).collect();
         store.audit_append(&records)
     })
 }
 
 fn spawn_writer<F>(
-    name: &str,
+    name: &'static str,
     mut store: Store,
+    bus: Arc<Bus>,
     mut rx: EventReceiver,
     mut write: F,
-) -> watch::Receiver<u64>
+) -> watch::Receiver<WriterState>
 where
     F: FnMut(&mut Store, &[Arc<Event>]) -> Result<(), qcity_store::StoreError> + Send + 'static,
 {
-    let (durable_tx, durable_rx) = watch::channel(0u64);
-    let thread_name = name.to_string();
+    let (state_tx, state_rx) = watch::channel(WriterState::default());
     std::thread::Builder::new()
-        .name(thread_name.clone())
+        .name(format!("qcity-{name}"))
         .spawn(move || {
             let mut batch = Vec::with_capacity(64);
             while let Some(first) = rx.blocking_recv() {
@@ -66,20 +92,47 @@ where
                         Err(_) => break,
                     }
                 }
-                // A failed commit (disk full, locked) is retried: these rows must not be lost.
+                // A failed commit is retried: these rows must not be lost. The transaction
+                // rolls back whole, so a retry never writes a row twice or half.
                 let mut delay = Duration::from_millis(50);
+                let mut failed_since: Option<Instant> = None;
                 while let Err(err) = write(&mut store, &batch) {
-                    tracing::error!(writer = %thread_name, %err, "cannot write events; retrying");
+                    if failed_since.is_none() {
+                        failed_since = Some(Instant::now());
+                        tracing::error!(writer = name, %err, "cannot write events; retrying until it can");
+                        let failing = Failing {
+                            writer: name,
+                            error: err.to_string(),
+                            disk_full: err.is_disk_full(),
+                        };
+                        state_tx.send_modify(|s| s.failing = Some(failing.clone()));
+                        bus.publish(EventKind::StoreFailed {
+                            writer: name.to_string(),
+                            error: failing.error,
+                            disk_full: failing.disk_full,
+                        });
+                    }
                     std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(5));
+                    delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 let last = batch.last().map(|e| e.id).unwrap_or(0);
-                durable_tx.send_replace(last);
+                state_tx.send_modify(|s| {
+                    s.durable = last;
+                    s.failing = None;
+                });
+                if let Some(since) = failed_since {
+                    let after_ms = since.elapsed().as_millis() as u64;
+                    tracing::info!(writer = name, after_ms, "events are written again");
+                    bus.publish(EventKind::StoreRecovered {
+                        writer: name.to_string(),
+                        after_ms,
+                    });
+                }
                 batch.clear();
             }
         })
         .expect("spawn writer thread");
-    durable_rx
+    state_rx
 }
 
 fn event_row(e: &Event) -> EventRow {

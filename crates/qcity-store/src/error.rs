@@ -20,6 +20,17 @@ pub enum StoreError {
     SchemaTooNew { found: u32, supported: u32 },
 }
 
+impl StoreError {
+    /// The database could not be written because its filesystem is full (`SQLITE_FULL`).
+    pub fn is_disk_full(&self) -> bool {
+        let source = match self {
+            StoreError::Open { source, .. } | StoreError::Sql { source, .. } => source,
+            StoreError::SchemaTooNew { .. } => return false,
+        };
+        source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 /// Adds the action to a rusqlite error.
 pub(crate) trait Context<T> {
     fn ctx(self, action: &'static str) -> Result<T, StoreError>;

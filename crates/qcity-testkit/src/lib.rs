@@ -1,7 +1,10 @@
 //! The shared test harness (dev only): a real engine in a temp dir with a subscription that
 //! saw every event, runner specs and configs, the waits tests need (an event, a state, a
-//! probe, an escalation), and a free loopback port. The engine's and the healer's
-//! integration tests run on it.
+//! probe, an escalation), a free loopback port and a full filesystem (`mount`). The engine's
+//! and the healer's integration tests run on it.
+
+mod mount;
+pub use mount::{Unmount, fill, tmpfs};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -45,6 +45,8 @@ pub enum ErrorCode {
     InvalidManifest,
     /// The chosen QI asset does not fit this device.
     DoesNotFit,
+    /// The data dir's filesystem is full: the store cannot write.
+    DiskFull,
     /// Something failed inside the engine (the store, a lock).
     Internal,
 }
@@ -72,6 +74,7 @@ impl ErrorCode {
             Self::GateClosed => "gate_closed",
             Self::InvalidManifest => "invalid_manifest",
             Self::DoesNotFit => "does_not_fit",
+            Self::DiskFull => "disk_full",
             Self::Internal => "internal",
         }
     }

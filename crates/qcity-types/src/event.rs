@@ -105,6 +105,15 @@ pub enum EventKind {
     },
     /// A subscriber could not keep up and missed events.
     SubscriberLagged { subscriber: String, missed: u64 },
+    /// A store writer (`journal` or `audit`) cannot commit: the disk is full or the database
+    /// cannot be written. Supervision goes on; the events wait in memory and are retried.
+    StoreFailed {
+        writer: String,
+        error: String,
+        disk_full: bool,
+    },
+    /// The writer commits again, after failing for `after_ms`: nothing was lost.
+    StoreRecovered { writer: String, after_ms: u64 },
     /// The QI installer: a step of an install, with progress while downloading.
     QiInstall {
         phase: QiPhase,
@@ -198,7 +207,7 @@ impl AuthAction {
 
 impl EventKind {
     /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
-    pub const NAMES: [&'static str; 19] = [
+    pub const NAMES: [&'static str; 21] = [
         "engine-started",
         "engine-stopping",
         "runner-state",
@@ -215,6 +224,8 @@ impl EventKind {
         "config-rejected",
         "reconciled",
         "subscriber-lagged",
+        "store-failed",
+        "store-recovered",
         "auth",
         "qi-install",
         "heal",
@@ -239,6 +250,8 @@ impl EventKind {
             Self::ConfigRejected { .. } => "config-rejected",
             Self::Reconciled { .. } => "reconciled",
             Self::SubscriberLagged { .. } => "subscriber-lagged",
+            Self::StoreFailed { .. } => "store-failed",
+            Self::StoreRecovered { .. } => "store-recovered",
             Self::Auth { .. } => "auth",
             Self::QiInstall { .. } => "qi-install",
             Self::Heal { .. } => "heal",

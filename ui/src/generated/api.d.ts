@@ -832,7 +832,7 @@ export interface components {
             message: string;
         };
         /** @description Every error's stable machine-readable code: clients switch on it, never on the message. */
-        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "internal";
+        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "internal";
         /** @description Something that happened, with its monotonic id and wall-clock time (ms since the epoch). */
         Event: {
             /** Format: uint64 */
@@ -940,6 +940,18 @@ export interface components {
             subscriber: string;
             /** @constant */
             type: "subscriber-lagged";
+        } | {
+            disk_full: boolean;
+            error: string;
+            /** @constant */
+            type: "store-failed";
+            writer: string;
+        } | {
+            /** Format: uint64 */
+            after_ms: number;
+            /** @constant */
+            type: "store-recovered";
+            writer: string;
         } | {
             detail: string;
             /** Format: uint64 */
@@ -2071,6 +2083,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     logout: {
@@ -2282,7 +2303,7 @@ export interface operations {
                 /** @description Only events about this runner (or task). */
                 runner?: string;
                 /** @description Only events of this type. */
-                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "auth" | "qi-install" | "heal";
+                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "auth" | "qi-install" | "heal";
             };
             header?: never;
             path?: never;
@@ -2618,6 +2639,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     listRunners: {
@@ -2918,6 +2948,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     restartRunner: {
@@ -2961,6 +3000,15 @@ export interface operations {
             };
             /** @description No runner with that name (`unknown_runner`). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3018,6 +3066,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     startRunner: {
@@ -3068,6 +3125,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     stopRunner: {
@@ -3111,6 +3177,15 @@ export interface operations {
             };
             /** @description No runner with that name (`unknown_runner`). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3249,6 +3324,15 @@ export interface operations {
             };
             /** @description No task with that name. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3419,6 +3503,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
         };
     };
     deleteUser: {
@@ -3460,6 +3553,15 @@ export interface operations {
             };
             /** @description No such user (`unknown_user`). */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };

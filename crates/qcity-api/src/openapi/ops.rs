@@ -41,6 +41,12 @@ const TOO_LARGE: Reply = Reply {
     body: Body::Json(schema::<ErrorBody>),
 };
 
+const DISK_FULL: Reply = Reply {
+    status: 507,
+    description: "The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made.",
+    body: Body::Json(schema::<ErrorBody>),
+};
+
 /// A control action on one runner: start, stop, restart, pause, resume.
 const fn control(path: &'static str, id: &'static str, summary: &'static str) -> Op {
     Op {
@@ -59,6 +65,7 @@ const fn control(path: &'static str, id: &'static str, summary: &'static str) ->
                 body: Body::Json(schema::<ControlOutcome>),
             },
             NO_RUNNER,
+            DISK_FULL,
         ],
     }
 }
@@ -240,6 +247,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: None,
         replies: &[
+            DISK_FULL,
             Reply {
                 status: 200,
                 description: "What came of it.",
@@ -289,6 +297,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: None,
         replies: &[
+            DISK_FULL,
             Reply {
                 status: 200,
                 description: "What changed.",
@@ -403,6 +412,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: Some(schema::<LoginRequest>),
         replies: &[
+            DISK_FULL,
             TOO_LARGE,
             Reply {
                 status: 200,
@@ -481,6 +491,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: Some(schema::<PutUser>),
         replies: &[
+            DISK_FULL,
             TOO_LARGE,
             Reply {
                 status: 200,
@@ -504,6 +515,7 @@ pub static OPS: &[Op] = &[
         query: None,
         body: None,
         replies: &[
+            DISK_FULL,
             Reply {
                 status: 204,
                 description: "Removed.",

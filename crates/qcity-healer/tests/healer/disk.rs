@@ -9,41 +9,6 @@ use qcity_types::HealStep;
 
 use crate::support::*;
 
-/// Unmounts on drop.
-struct Unmount(std::path::PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// A tmpfs of `size` (`1m`) at `at`. Needs root; without it, None (the test then says so and
-/// checks nothing), unless QCITY_REQUIRE_MOUNT=1 (CI), where it fails.
-fn tmpfs(at: &std::path::Path, size: &str) -> Option<Unmount> {
-    std::fs::create_dir_all(at).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", &format!("size={size}"), "qcity-test"])
-        .arg(at)
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if mounted {
-        return Some(Unmount(at.to_path_buf()));
-    }
-    // CI sets QCITY_REQUIRE_MOUNT=1 where it runs as root, so a skip there is a failure.
-    assert!(
-        std::env::var_os("QCITY_REQUIRE_MOUNT").is_none_or(|v| v != "1"),
-        "QCITY_REQUIRE_MOUNT=1 but a tmpfs cannot be mounted here (not root?)"
-    );
-    eprintln!(
-        "skipped: cannot mount a tmpfs here (not root?); QCITY_REQUIRE_MOUNT=1 makes this fail"
-    );
-    None
-}
-
 /// A runner whose cache fills its disk: writing 500 KiB fails while the cache is there.
 fn filling(work: &std::path::Path) -> RunnerSpec {
     std::fs::create_dir_all(work.join("cache")).unwrap();
