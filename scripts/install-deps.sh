@@ -14,6 +14,8 @@ pkgs=(
   # window as a window manager would).
   xvfb xauth dbus dbus-x11 dunst x11-utils xdotool imagemagick webkit2gtk-driver
   haskell-status-notifier-item-utils libglib2.0-bin python3 python3-xlib
+  # systemd-analyze checks the unit `qcity service install --user` writes.
+  systemd
 )
 need=()
 for p in "${pkgs[@]}"; do

@@ -13,3 +13,4 @@ mod heal;
 mod hooks;
 mod notify;
 mod qi;
+mod service;

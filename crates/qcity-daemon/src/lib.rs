@@ -6,7 +6,9 @@
 
 mod error;
 pub mod paths;
+mod readiness;
 pub mod sample;
+pub mod service;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -168,8 +170,18 @@ pub async fn serve_with(
         "qcity is up"
     );
 
+    readiness::ready(runners);
+    let mut dog = readiness::watchdog_period().map(|every| {
+        let mut interval = tokio::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval
+    });
     let reason = loop {
         tokio::select! {
+            _ = readiness::tick(&mut dog) => {
+                readiness::alive();
+                continue;
+            }
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             _ = &mut stop => break "stopped by its face",
@@ -189,6 +201,7 @@ pub async fn serve_with(
         }
     };
     tracing::info!(reason, "stopping every runner");
+    readiness::stopping();
     engine.shutdown(reason).await;
     notifier.abort();
     // Only our own file: a newer daemon may already have replaced it.

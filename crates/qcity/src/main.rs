@@ -6,6 +6,7 @@ mod commands;
 mod exit;
 mod format;
 mod password;
+mod service;
 
 use qcity_daemon::paths;
 
@@ -140,6 +141,13 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Run `qcity up` as a service of your session (a systemd user unit on Linux): started at
+    /// login (at boot with `loginctl enable-linger`), restarted when it fails or its watchdog
+    /// pings stop.
+    Service {
+        #[command(subcommand)]
+        command: ServiceCommand,
+    },
     /// Commands that runners call (QCity installs them as the runners' hooks).
     Hook {
         #[command(subcommand)]
@@ -201,6 +209,40 @@ enum UserCommand {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceCommand {
+    /// Write the unit for this binary, config dir and data dir, then enable and start it.
+    #[command(after_help = EXIT_CODES)]
+    Install {
+        /// A user service (a systemd user unit; the only kind built so far)
+        #[arg(long)]
+        user: bool,
+        /// Print the unit and the commands; write and run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Config directory [default: $XDG_CONFIG_HOME/qcity or ~/.config/qcity]
+        #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
+        config: Option<PathBuf>,
+    },
+    /// Stop and disable the service and remove its unit.
+    #[command(after_help = EXIT_CODES)]
+    Uninstall {
+        /// The user service
+        #[arg(long)]
+        user: bool,
+        /// Print the commands; run nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Whether the unit is installed, enabled and running, and whether it outlives logout.
+    #[command(after_help = EXIT_CODES)]
+    Status {
+        /// The user service
+        #[arg(long)]
+        user: bool,
     },
 }
 
@@ -353,6 +395,21 @@ fn run(cli: Cli) -> CliResult {
             UserCommand::Add { name, role } => commands::user_add(&data()?, name, role),
             UserCommand::Remove { name } => commands::user_remove(&data()?, name),
             UserCommand::List { json } => commands::user_list(&data()?, *json),
+        },
+        Command::Service { command } => match command {
+            ServiceCommand::Install {
+                user,
+                dry_run,
+                config,
+            } => {
+                let config = match config {
+                    Some(d) => d.clone(),
+                    None => paths::default_config_dir()?,
+                };
+                service::install(&config, &data()?, *user, *dry_run)
+            }
+            ServiceCommand::Uninstall { user, dry_run } => service::uninstall(*user, *dry_run),
+            ServiceCommand::Status { user } => service::status(&data()?, *user),
         },
         Command::Hook {
             command: HookCommand::JobStarted { name },

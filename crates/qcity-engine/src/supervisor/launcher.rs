@@ -80,6 +80,9 @@ pub async fn run<K: AsRef<OsStr>, V: AsRef<OsStr>>(
     if launch.clear_env {
         cmd.env_clear();
     }
+    for var in crate::supervisor::marker::SERVICE_MANAGER_ENV {
+        cmd.env_remove(var);
+    }
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
     if let Some(dir) = launch.cwd {
         cmd.current_dir(dir);

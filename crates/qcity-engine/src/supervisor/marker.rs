@@ -8,6 +8,10 @@ pub const INSTANCE_ENV: &str = "QCITY_INSTANCE";
 /// The runner's name: on every process of that runner.
 pub const RUNNER_ENV: &str = "QCITY_RUNNER";
 
+/// The service manager's variables (systemd's notify socket and watchdog): the daemon's own.
+/// A runner that inherited them could tell systemd the daemon is ready or alive.
+pub const SERVICE_MANAGER_ENV: [&str; 3] = ["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"];
+
 /// `QCITY_INSTANCE=id`, as it stands in an environment.
 pub fn instance(id: &str) -> String {
     format!("{INSTANCE_ENV}={id}")

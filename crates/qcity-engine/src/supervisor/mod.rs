@@ -74,7 +74,9 @@ impl Supervisor {
         proc_root: PathBuf,
     ) -> Self {
         let mut base_env: Vec<(OsString, OsString)> = std::env::vars_os()
-            .filter(|(k, _)| k != INSTANCE_ENV)
+            .filter(|(k, _)| {
+                k != INSTANCE_ENV && !marker::SERVICE_MANAGER_ENV.iter().any(|s| k == s)
+            })
             .collect();
         base_env.push((INSTANCE_ENV.into(), instance.into()));
         Self {
