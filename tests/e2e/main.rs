@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod backup;
 mod cli;
 mod crash;
 mod daemon;

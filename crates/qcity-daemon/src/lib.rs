@@ -4,6 +4,7 @@
 //! running. Also where the configuration and the data live when no flag says ([`paths`]),
 //! and the sample configuration written on first use ([`sample`]).
 
+pub mod backup;
 mod error;
 pub mod paths;
 mod readiness;

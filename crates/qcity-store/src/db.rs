@@ -62,6 +62,13 @@ impl Store {
         })
     }
 
+    pub(crate) fn from_conn(conn: Connection, path: &Path) -> Store {
+        Store {
+            conn,
+            path: path.to_path_buf(),
+        }
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         migrate::version(&self.conn)

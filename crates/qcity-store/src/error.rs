@@ -18,6 +18,13 @@ pub enum StoreError {
          use a newer qcity"
     )]
     SchemaTooNew { found: u32, supported: u32 },
+    #[error("cannot write the snapshot {}: {error}", .path.display())]
+    Snapshot {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("{} is damaged: {problems}", .path.display())]
+    Corrupt { path: PathBuf, problems: String },
 }
 
 impl StoreError {
@@ -25,7 +32,10 @@ impl StoreError {
     pub fn is_disk_full(&self) -> bool {
         let source = match self {
             StoreError::Open { source, .. } | StoreError::Sql { source, .. } => source,
-            StoreError::SchemaTooNew { .. } => return false,
+            StoreError::SchemaTooNew { .. } | StoreError::Corrupt { .. } => return false,
+            StoreError::Snapshot { error, .. } => {
+                return error.kind() == std::io::ErrorKind::StorageFull;
+            }
         };
         source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
     }

@@ -8,6 +8,7 @@ mod events;
 mod heal;
 mod ledger;
 mod migrate;
+mod snapshot;
 mod users;
 
 pub use audit::{AuditRecord, AuditReport};
@@ -17,4 +18,5 @@ pub use events::{EventQuery, EventRow};
 pub use heal::{RuleStats, SignatureRow};
 pub use ledger::{LedgerOp, ProcessRecord};
 pub use migrate::SCHEMA_VERSION;
+pub use snapshot::check_file;
 pub use users::{SessionRow, UserRow};

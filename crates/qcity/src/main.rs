@@ -2,6 +2,7 @@
 //! (`qcity-daemon`) and the API's client (`qcity-client`); anyhow and process exit codes live
 //! only here.
 
+mod backup;
 mod commands;
 mod exit;
 mod format;
@@ -140,6 +141,26 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Back up the store and the config dir into one archive with SHA-256 sums (while the
+    /// daemon runs: the store is copied in one read transaction).
+    #[command(after_help = EXIT_CODES)]
+    Backup {
+        /// Where the archive goes [default: DATA_DIR/backups]
+        #[arg(long, value_name = "DIR")]
+        to: Option<PathBuf>,
+        /// Config directory [default: $XDG_CONFIG_HOME/qcity or ~/.config/qcity]
+        #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
+        config: Option<PathBuf>,
+    },
+    /// Restore an archive of `qcity backup`: checks every sum, the store and its audit chain
+    /// first; stops the daemon on this data dir; keeps what it replaces in DATA_DIR/aside.
+    #[command(after_help = EXIT_CODES)]
+    Restore {
+        archive: PathBuf,
+        /// Config directory [default: $XDG_CONFIG_HOME/qcity or ~/.config/qcity]
+        #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
+        config: Option<PathBuf>,
     },
     /// Run `qcity up` as a service of your session (a systemd user unit on Linux): started at
     /// login (at boot with `loginctl enable-linger`), restarted when it fails or its watchdog
@@ -396,6 +417,20 @@ fn run(cli: Cli) -> CliResult {
             UserCommand::Remove { name } => commands::user_remove(&data()?, name),
             UserCommand::List { json } => commands::user_list(&data()?, *json),
         },
+        Command::Backup { to, config } => {
+            let config = match config {
+                Some(d) => d.clone(),
+                None => paths::default_config_dir()?,
+            };
+            backup::backup(&data()?, &config, to.as_deref())
+        }
+        Command::Restore { archive, config } => {
+            let config = match config {
+                Some(d) => d.clone(),
+                None => paths::default_config_dir()?,
+            };
+            backup::restore(archive, &data()?, &config)
+        }
         Command::Service { command } => match command {
             ServiceCommand::Install {
                 user,
