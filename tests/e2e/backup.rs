@@ -120,3 +120,49 @@ fn a_backup_taken_in_a_restart_storm_restores_whole_and_a_damaged_one_is_refused
     let out = qcity(&["audit", "verify"], &d.data(), &d.conf());
     assert!(out.status.success(), "{}", text(&out.stdout));
 }
+
+#[test]
+fn scheduled_backups_start_when_the_newest_is_too_old_and_keep_the_newest() {
+    let mut d = Daemon::new(r#"{"runners": []}"#);
+    std::fs::write(
+        d.conf().join("qcity-device-config.json"),
+        r#"{"api": {"port": 0}, "backup": {"every_minutes": 60, "keep": 2, "dir": "../saved"}}"#,
+    )
+    .unwrap();
+    let saved = d.dir.path().join("saved");
+    std::fs::create_dir_all(&saved).unwrap();
+    // Three archives of an earlier day, the newest older than the interval.
+    let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+    for i in 1..=3 {
+        let p = saved.join(format!("qcity-backup-2026010{i}T000000Z.tar"));
+        std::fs::write(&p, b"old").unwrap();
+        let f = std::fs::File::options().write(true).open(&p).unwrap();
+        f.set_modified(day_ago + std::time::Duration::from_secs(i))
+            .unwrap();
+    }
+    d.spawn();
+    let taken = crate::support::wait_until("a backup-taken event", || {
+        d.events("backup-taken").into_iter().next()
+    });
+    let archive = PathBuf::from(taken["archive"].as_str().unwrap());
+    assert!(archive.starts_with(&saved) || archive.starts_with(d.conf().join("../saved")));
+    assert_eq!(taken["removed"].as_array().unwrap().len(), 2, "{taken}");
+    let left: Vec<String> = std::fs::read_dir(&saved)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(
+        left.contains(&"qcity-backup-20260103T000000Z.tar".to_string()),
+        "{left:?}"
+    );
+    // It is a whole archive: it restores.
+    let fresh = tempfile::tempdir().unwrap();
+    let out = qcity(
+        &["restore", archive.to_str().unwrap()],
+        &fresh.path().join("data"),
+        &fresh.path().join("config"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

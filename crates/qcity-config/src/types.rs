@@ -593,6 +593,34 @@ pub struct DeviceConfig {
     /// Which notifications are shown.
     #[serde(default)]
     pub notifications: NotificationSettings,
+    /// Scheduled backups of the store and the config (`qcity backup`); absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSettings>,
+}
+
+/// Scheduled backups: one when the newest archive in `dir` is older than `every_minutes`
+/// (so also one soon after start when there is none), the newest `keep` kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Minutes between backups (default 1440: daily; 5 to 525600).
+    #[serde(default = "default_backup_every_minutes")]
+    pub every_minutes: u32,
+    /// How many archives to keep, newest first (default 7, 1 to 1000); older ones are deleted.
+    #[serde(default = "default_backup_keep")]
+    pub keep: u32,
+    /// Where the archives go (default: `backups` in the data dir); a relative path is taken
+    /// from the configuration directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<String>,
+}
+
+fn default_backup_every_minutes() -> u32 {
+    1440
+}
+
+fn default_backup_keep() -> u32 {
+    7
 }
 
 /// Notifications, per channel.

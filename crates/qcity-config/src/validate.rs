@@ -353,6 +353,23 @@ pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     installer_sane(device, src);
     log_max_bytes_minimum(device, src);
     resource_thresholds_sane(device, src);
+    backup_schedule_in_range(device, src);
+}
+
+fn backup_schedule_in_range(device: &DeviceConfig, src: &mut Source) {
+    let Some(b) = &device.backup else {
+        return;
+    };
+    let at = JsonPath::root().key("backup");
+    if !(5..=525_600).contains(&b.every_minutes) {
+        src.error(
+            &at.key("every_minutes"),
+            format!("{} is outside 5 to 525600 minutes", b.every_minutes),
+        );
+    }
+    if !(1..=1000).contains(&b.keep) {
+        src.error(&at.key("keep"), format!("{} is outside 1 to 1000", b.keep));
+    }
 }
 
 fn resource_thresholds_sane(device: &DeviceConfig, src: &mut Source) {

@@ -390,9 +390,12 @@ pub fn restore(archive: &Path, data: &DataDir, config_dir: &Path) -> Result<Rest
         if to.exists() {
             let kept = aside.join("config").join(&rel);
             if let Some(parent) = kept.parent() {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
+                qcity_platform::private::create_dir(parent).map_err(io(parent))?;
             }
             std::fs::copy(&to, &kept).map_err(io(&to))?;
+            // Inside the data dir, where every file is its owner's only.
+            std::fs::set_permissions(&kept, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(io(&kept))?;
         }
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;

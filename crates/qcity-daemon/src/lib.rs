@@ -5,6 +5,7 @@
 //! and the sample configuration written on first use ([`sample`]).
 
 pub mod backup;
+mod backup_schedule;
 mod error;
 pub mod paths;
 mod readiness;
@@ -130,6 +131,7 @@ pub async fn serve_with(
         }],
     );
     engine.start_runners().await;
+    let backups = backup_schedule::spawn(engine.clone());
     return_startup_memory();
     let data = engine.data_dir().clone();
     let token = match Token::load_or_create(&data.token()) {
@@ -203,6 +205,7 @@ pub async fn serve_with(
     };
     tracing::info!(reason, "stopping every runner");
     readiness::stopping();
+    backups.abort();
     engine.shutdown(reason).await;
     notifier.abort();
     // Only our own file: a newer daemon may already have replaced it.

@@ -114,6 +114,15 @@ pub enum EventKind {
     },
     /// The writer commits again, after failing for `after_ms`: nothing was lost.
     StoreRecovered { writer: String, after_ms: u64 },
+    /// A scheduled backup was written (and older ones beyond `backup.keep` removed).
+    BackupTaken {
+        archive: String,
+        bytes: u64,
+        audit_rows: u64,
+        removed: Vec<String>,
+    },
+    /// A scheduled backup could not be taken; the next is tried at the next interval.
+    BackupFailed { error: String },
     /// The QI installer: a step of an install, with progress while downloading.
     QiInstall {
         phase: QiPhase,
@@ -207,7 +216,7 @@ impl AuthAction {
 
 impl EventKind {
     /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
-    pub const NAMES: [&'static str; 21] = [
+    pub const NAMES: [&'static str; 23] = [
         "engine-started",
         "engine-stopping",
         "runner-state",
@@ -226,6 +235,8 @@ impl EventKind {
         "subscriber-lagged",
         "store-failed",
         "store-recovered",
+        "backup-taken",
+        "backup-failed",
         "auth",
         "qi-install",
         "heal",
@@ -252,6 +263,8 @@ impl EventKind {
             Self::SubscriberLagged { .. } => "subscriber-lagged",
             Self::StoreFailed { .. } => "store-failed",
             Self::StoreRecovered { .. } => "store-recovered",
+            Self::BackupTaken { .. } => "backup-taken",
+            Self::BackupFailed { .. } => "backup-failed",
             Self::Auth { .. } => "auth",
             Self::QiInstall { .. } => "qi-install",
             Self::Heal { .. } => "heal",

@@ -669,6 +669,29 @@ export interface components {
             /** Format: int64 */
             started_ms: number;
         };
+        /**
+         * @description Scheduled backups: one when the newest archive in `dir` is older than `every_minutes`
+         *     (so also one soon after start when there is none), the newest `keep` kept.
+         */
+        BackupSettings: {
+            /**
+             * @description Where the archives go (default: `backups` in the data dir); a relative path is taken
+             *     from the configuration directory.
+             */
+            dir?: string | null;
+            /**
+             * Format: uint32
+             * @description Minutes between backups (default 1440: daily; 5 to 525600).
+             * @default 1440
+             */
+            every_minutes: number;
+            /**
+             * Format: uint32
+             * @description How many archives to keep, newest first (default 7, 1 to 1000); older ones are deleted.
+             * @default 7
+             */
+            keep: number;
+        };
         /** @description The batteries and mains adapters of the power-supply class, summed up. */
         Battery: {
             /** @description Whether a mains adapter says it is online (`None`: there is no adapter entry). */
@@ -761,6 +784,8 @@ export interface components {
              *     }
              */
             api: components["schemas"]["ApiSettings"];
+            /** @description Scheduled backups of the store and the config (`qcity backup`); absent: none. */
+            backup?: components["schemas"]["BackupSettings"] | null;
             /**
              * @description The healer: on, off, or dry run.
              * @default {
@@ -952,6 +977,19 @@ export interface components {
             /** @constant */
             type: "store-recovered";
             writer: string;
+        } | {
+            archive: string;
+            /** Format: uint64 */
+            audit_rows: number;
+            /** Format: uint64 */
+            bytes: number;
+            removed: string[];
+            /** @constant */
+            type: "backup-taken";
+        } | {
+            error: string;
+            /** @constant */
+            type: "backup-failed";
         } | {
             detail: string;
             /** Format: uint64 */
@@ -2303,7 +2341,7 @@ export interface operations {
                 /** @description Only events about this runner (or task). */
                 runner?: string;
                 /** @description Only events of this type. */
-                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "auth" | "qi-install" | "heal";
+                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "auth" | "qi-install" | "heal";
             };
             header?: never;
             path?: never;
