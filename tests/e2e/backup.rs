@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::support::{Daemon, QCITY, text, unique};
+use crate::support::{Daemon, qcity_in as qcity, text, unique};
 
 fn storm(n: usize) -> String {
     let list: Vec<String> = (0..n)
@@ -17,17 +17,6 @@ fn storm(n: usize) -> String {
         })
         .collect();
     format!("{{\"runners\": [{}]}}", list.join(",\n"))
-}
-
-fn qcity(args: &[&str], data: &Path, config: &Path) -> std::process::Output {
-    std::process::Command::new(QCITY)
-        .args(args)
-        .arg("--data-dir")
-        .arg(data)
-        .env("QCITY_CONFIG_DIR", config)
-        .env("QCITY_LOG", "warn")
-        .output()
-        .unwrap()
 }
 
 fn archive_in(dir: &Path) -> PathBuf {

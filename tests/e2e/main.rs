@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod backup;
+mod build;
 mod cli;
 mod crash;
 mod daemon;

@@ -200,6 +200,18 @@ impl Drop for Daemon {
     }
 }
 
+/// The CLI on a data dir and a config dir of its own, no daemon needed.
+pub fn qcity_in(args: &[&str], data: &Path, config: &Path) -> Output {
+    Command::new(QCITY)
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("QCITY_CONFIG_DIR", config)
+        .env("QCITY_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
 /// An HTTP client that returns 4xx/5xx answers instead of failing on them.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

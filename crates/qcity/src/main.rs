@@ -3,6 +3,7 @@
 //! only here.
 
 mod backup;
+mod build;
 mod commands;
 mod exit;
 mod format;
@@ -162,6 +163,12 @@ enum Command {
         #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
         config: Option<PathBuf>,
     },
+    /// The build driver: projects found by their build markers (Cargo, npm/pnpm/yarn, Python,
+    /// Go, Maven, Gradle, CMake, .NET, Make), their plans, and builds.
+    Build {
+        #[command(subcommand)]
+        command: BuildCommand,
+    },
     /// Run `qcity up` as a service of your session (a systemd user unit on Linux): started at
     /// login (at boot with `loginctl enable-linger`), restarted when it fails or its watchdog
     /// pings stop.
@@ -227,6 +234,37 @@ enum UserCommand {
     /// Every user and role.
     #[command(after_help = EXIT_CODES)]
     List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BuildCommand {
+    /// Find the projects under DIR and print each one's plan: toolchain, install, build and
+    /// test commands, and which marker chose them.
+    #[command(after_help = EXIT_CODES)]
+    Scan {
+        /// Where to look [default: .]
+        dir: Option<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// A dry run of every plan under DIR, or with `--apply` the builds for real: one project
+    /// at a time under its lock, failed steps retried with backoff, each artifact's SHA-256
+    /// appended to DATA_DIR/reports/builds.json. Exits 1 if a build failed.
+    #[command(after_help = EXIT_CODES)]
+    Run {
+        /// Where to look [default: .]
+        dir: Option<PathBuf>,
+        /// Build for real (without it, only what would run is printed)
+        #[arg(long)]
+        apply: bool,
+        /// Attempts after the first for a failing step
+        #[arg(long, default_value_t = 2)]
+        retries: u32,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -431,6 +469,15 @@ fn run(cli: Cli) -> CliResult {
             };
             backup::restore(archive, &data()?, &config)
         }
+        Command::Build { command } => match command {
+            BuildCommand::Scan { dir, json } => build::scan(dir.as_deref(), *json),
+            BuildCommand::Run {
+                dir,
+                apply,
+                retries,
+                json,
+            } => build::run(dir.as_deref(), &data()?, *apply, *retries, *json),
+        },
         Command::Service { command } => match command {
             ServiceCommand::Install {
                 user,
