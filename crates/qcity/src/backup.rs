@@ -67,6 +67,21 @@ pub fn restore(archive: &Path, data: &DataDir, config: &Path) -> CliResult {
         restored.audit_rows,
         restored.aside.display()
     );
-    println!("start QCity again: `qcity up` (or `systemctl --user start qcity` for the service)");
+    // Started again where a service manager runs it; by hand otherwise.
+    let unit = qcity_daemon::service::user_unit_path()
+        .ok()
+        .filter(|u| u.exists());
+    match unit {
+        Some(_) => match std::process::Command::new("systemctl")
+            .args(["--user", "start", qcity_daemon::service::UNIT])
+            .status()
+        {
+            Ok(s) if s.success() => println!("started again: systemctl --user start qcity.service"),
+            _ => println!(
+                "start QCity again: systemctl --user start qcity.service (it did not start)"
+            ),
+        },
+        None => println!("start QCity again: `qcity up`"),
+    }
     Ok(())
 }
