@@ -1,15 +1,18 @@
-//! `qcity up` as a service of the user's session: a systemd user unit that starts it at login
-//! (at boot with lingering), restarts it when it fails, and restarts it when its watchdog
-//! pings stop (`Type=notify`, see `readiness.rs`).
+//! `qcity up` as a service of the user's session. On Linux a systemd user unit that starts it
+//! at login (at boot with lingering), restarts it when it fails, and restarts it when its
+//! watchdog pings stop (`Type=notify`, see `readiness.rs`). On macOS a LaunchAgent that
+//! starts it at login and restarts it after a failed exit (launchd has no watchdog).
 //!
-//! Built: systemd user units on Linux. Not built yet: a system-wide unit, macOS LaunchAgents,
-//! Windows services; `plan` says so rather than guessing.
+//! Not built yet: a system-wide unit, Windows services; the plans say so rather than guess.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The unit's file name.
 pub const UNIT: &str = "qcity.service";
+
+/// The LaunchAgent's label (and file name, with `.plist`).
+pub const LABEL: &str = "dev.qcity.engine";
 
 /// How systemd's watchdog is set: the daemon pings at half of it.
 pub const WATCHDOG_SEC: u32 = 30;
@@ -21,7 +24,7 @@ pub enum ServiceError {
     )]
     SystemWide,
     #[error(
-        "installing a service is built for Linux (systemd) only; on this system run `qcity up` from your session's startup"
+        "installing a service is built for Linux (systemd) and macOS (launchd) only; on this system run `qcity up` from your session's startup"
     )]
     Unsupported,
     #[error("neither XDG_CONFIG_HOME nor HOME is set: cannot tell where user units live")]
@@ -107,6 +110,64 @@ WantedBy=default.target
     )
 }
 
+fn xml(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// The LaunchAgent's property list: started at login (`RunAtLoad`), started again after an
+/// exit that was not clean (`KeepAlive.SuccessfulExit = false`: a `qcity` stopped on purpose
+/// stays stopped), its output in the data dir's logs.
+pub fn launchd_plist(d: &Daemon) -> String {
+    let s = |p: &Path| format!("<string>{}</string>", xml(&p.to_string_lossy()));
+    let logs = d.data_dir.join("logs");
+    // The comment names the commands without their `--user`: an XML comment may not hold two
+    // hyphens in a row.
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<!-- Written by "qcity service install"; "qcity service uninstall" removes it. -->
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>{LABEL}</string>
+  <key>ProgramArguments</key>
+  <array>{program}<string>up</string><string>--config</string>{config}<string>--data-dir</string>{data}</array>
+  <key>RunAtLoad</key><true/>
+  <key>KeepAlive</key>
+  <dict><key>SuccessfulExit</key><false/></dict>
+  <key>ThrottleInterval</key><integer>10</integer>
+  <key>ProcessType</key><string>Background</string>
+  <key>StandardOutPath</key>{out}
+  <key>StandardErrorPath</key>{err}
+</dict>
+</plist>
+"#,
+        program = s(&d.program),
+        config = s(&d.config_dir),
+        data = s(&d.data_dir),
+        out = s(&logs.join("qcity.out.log")),
+        err = s(&logs.join("qcity.err.log")),
+    )
+}
+
+/// Where LaunchAgents live: `~/Library/LaunchAgents`.
+fn launch_agent_path() -> Result<PathBuf, ServiceError> {
+    let home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .ok_or(ServiceError::NoHome)?;
+    Ok(PathBuf::from(home)
+        .join("Library/LaunchAgents")
+        .join(format!("{LABEL}.plist")))
+}
+
+/// `gui/UID`: the user's login session domain of launchd.
+fn gui_domain() -> String {
+    // SAFETY: getuid cannot fail.
+    format!("gui/{}", unsafe { libc::getuid() })
+}
+
 /// What installing or removing writes and runs.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -125,39 +186,76 @@ fn systemctl(args: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn check_platform(user: bool) -> Result<(), ServiceError> {
-    if !cfg!(target_os = "linux") {
+/// The service manager of this system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Manager {
+    Systemd,
+    Launchd,
+}
+
+fn manager(user: bool) -> Result<Manager, ServiceError> {
+    let m = if cfg!(target_os = "linux") {
+        Manager::Systemd
+    } else if cfg!(target_os = "macos") {
+        Manager::Launchd
+    } else {
         return Err(ServiceError::Unsupported);
-    }
+    };
     if !user {
         return Err(ServiceError::SystemWide);
     }
-    Ok(())
+    Ok(m)
 }
 
-/// Installing: the unit, then reload systemd and enable and start it.
+/// Installing: the unit, then reload systemd and enable and start it (on macOS: the
+/// LaunchAgent, bootstrapped into the login session).
 pub fn install_plan(d: &Daemon, user: bool) -> Result<Plan, ServiceError> {
-    check_platform(user)?;
-    Ok(Plan {
-        unit_path: user_unit_path()?,
-        unit: Some(systemd_user_unit(d)),
-        commands: vec![
-            systemctl(&["daemon-reload"]),
-            systemctl(&["enable", "--now", UNIT]),
-        ],
+    Ok(match manager(user)? {
+        Manager::Systemd => Plan {
+            unit_path: user_unit_path()?,
+            unit: Some(systemd_user_unit(d)),
+            commands: vec![
+                systemctl(&["daemon-reload"]),
+                systemctl(&["enable", "--now", UNIT]),
+            ],
+        },
+        Manager::Launchd => {
+            let path = launch_agent_path()?;
+            Plan {
+                commands: vec![vec![
+                    "launchctl".into(),
+                    "bootstrap".into(),
+                    gui_domain(),
+                    path.display().to_string(),
+                ]],
+                unit_path: path,
+                unit: Some(launchd_plist(d)),
+            }
+        }
     })
 }
 
-/// Removing: stop and disable it, remove the unit, reload systemd.
+/// Removing: stop and disable it, remove the unit, reload systemd (on macOS: boot the
+/// LaunchAgent out, remove it).
 pub fn uninstall_plan(user: bool) -> Result<Plan, ServiceError> {
-    check_platform(user)?;
-    Ok(Plan {
-        unit_path: user_unit_path()?,
-        unit: None,
-        commands: vec![
-            systemctl(&["disable", "--now", UNIT]),
-            systemctl(&["daemon-reload"]),
-        ],
+    Ok(match manager(user)? {
+        Manager::Systemd => Plan {
+            unit_path: user_unit_path()?,
+            unit: None,
+            commands: vec![
+                systemctl(&["disable", "--now", UNIT]),
+                systemctl(&["daemon-reload"]),
+            ],
+        },
+        Manager::Launchd => Plan {
+            unit_path: launch_agent_path()?,
+            unit: None,
+            commands: vec![vec![
+                "launchctl".into(),
+                "bootout".into(),
+                format!("{}/{LABEL}", gui_domain()),
+            ]],
+        },
     })
 }
 
@@ -234,8 +332,21 @@ pub fn lingering() -> Option<bool> {
 }
 
 /// The unit's state as systemd reports it: (is-enabled, is-active); `None` when
-/// `systemctl --user` cannot be reached.
+/// `systemctl --user` cannot be reached (or on macOS, where `launchctl print` tells).
 pub fn state() -> Option<(String, String)> {
+    if cfg!(target_os = "macos") {
+        let out = Command::new("launchctl")
+            .args(["print", &format!("{}/{LABEL}", gui_domain())])
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let state = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("state = "))
+            .unwrap_or("not loaded")
+            .to_string();
+        return Some(("loaded".into(), state));
+    }
     let ask = |what: &str| {
         let out = Command::new("systemctl")
             .args(["--user", what, UNIT])
@@ -250,6 +361,49 @@ pub fn state() -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The plist as Python's plistlib reads it (the format macOS's own parser takes).
+    #[test]
+    fn the_launch_agent_is_a_property_list_with_its_keys() {
+        let d = Daemon {
+            program: "/opt/q&a/qcity".into(),
+            config_dir: "/Users/me/Library/Application Support/qcity".into(),
+            data_dir: "/Users/me/qcity <data>".into(),
+        };
+        let text = launchd_plist(&d);
+        let mut py = Command::new("python3")
+            .args([
+                "-c",
+                "import json, plistlib, sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3");
+        use std::io::Write;
+        py.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = py.wait_with_output().unwrap();
+        assert!(out.status.success(), "plistlib refused:\n{text}");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["Label"], LABEL);
+        assert_eq!(
+            v["ProgramArguments"],
+            serde_json::json!([
+                "/opt/q&a/qcity",
+                "up",
+                "--config",
+                "/Users/me/Library/Application Support/qcity",
+                "--data-dir",
+                "/Users/me/qcity <data>"
+            ])
+        );
+        assert_eq!(v["RunAtLoad"], true);
+        assert_eq!(v["KeepAlive"]["SuccessfulExit"], false);
+        assert_eq!(
+            v["StandardErrorPath"],
+            "/Users/me/qcity <data>/logs/qcity.err.log"
+        );
+    }
 
     #[test]
     fn exec_arguments_are_quoted_and_escaped() {
