@@ -146,7 +146,7 @@ fn one_daemon_per_data_dir() {
         .arg(d.data())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(8));
     assert!(
         text(&out.stderr).contains("another qcity is already running"),
         "{}",

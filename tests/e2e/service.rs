@@ -128,6 +128,7 @@ fn service_install_dry_run_prints_a_unit_systemd_accepts_and_writes_nothing() {
         "WatchdogSec=30",
         "Restart=on-failure",
         "KillMode=mixed",
+        "RestartPreventExitStatus=8",
         "WantedBy=default.target",
     ] {
         assert!(unit.contains(line), "no {line} in:\n{unit}");

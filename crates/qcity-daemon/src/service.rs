@@ -96,6 +96,9 @@ ExecStart={program} up --config {config} --data-dir {data}
 ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2
+# 8: another qcity (the tray's own engine) holds the data dir; the tray then serves it, and
+# restarting every 2 s would only fail again.
+RestartPreventExitStatus=8
 # SIGTERM to the daemon only: it stops each runner with its own grace period, and whatever
 # is left when the stop times out is killed.
 KillMode=mixed

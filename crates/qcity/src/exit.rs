@@ -12,6 +12,9 @@ pub enum Code {
     InvalidConfig = 5,
     AuditBroken = 6,
     AutotestFailed = 7,
+    /// Another daemon holds the data dir: the service unit does not restart on it
+    /// (`RestartPreventExitStatus`), so a tray's engine and the service do not fight.
+    Busy = 8,
 }
 
 /// An error that ends the command: printed to stderr, then the process exits with `code`.
@@ -49,6 +52,8 @@ impl From<qcity_daemon::DaemonError> for CliError {
     fn from(e: qcity_daemon::DaemonError) -> Self {
         let code = if e.is_invalid_config() {
             Code::InvalidConfig
+        } else if matches!(e, qcity_daemon::DaemonError::Busy { .. }) {
+            Code::Busy
         } else {
             Code::Error
         };

@@ -21,7 +21,8 @@ use qcity_engine::datadir::DataDir;
 use crate::exit::CliResult;
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon running, \
-4 unknown runner or task, 5 invalid config, 6 audit chain broken, 7 autotest failed.";
+4 unknown runner or task, 5 invalid config, 6 audit chain broken, 7 autotest failed, \
+8 another daemon holds the data dir.";
 
 /// Keeps self-hosted CI runners and automation alive: supervises them, restarts them with
 /// backoff, records every event, and proves the audit log was not edited.
