@@ -37,3 +37,52 @@ fn build_scan_and_a_dry_run_plan_without_building() {
     assert!(!proj.join("target").exists(), "a dry run built");
     assert!(!data.join("reports/builds.json").exists());
 }
+
+#[test]
+fn a_build_that_fails_after_its_retries_is_escalated_to_the_daemon() {
+    let d = crate::support::Daemon::start(r#"{"runners": []}"#);
+    let tmp = tempfile::tempdir().unwrap();
+    let broken = tmp.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("Makefile"),
+        "all:\n\t@echo compiler says no; false\n",
+    )
+    .unwrap();
+    let out = qcity(
+        &[
+            "build",
+            "run",
+            tmp.path().to_str().unwrap(),
+            "--apply",
+            "--retries",
+            "1",
+        ],
+        &d.data(),
+        &d.conf(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("escalated to the daemon"),
+        "{}",
+        text(&out.stdout)
+    );
+    let escalations = d.events("escalation");
+    let e = escalations
+        .iter()
+        .find(|e| e["reason"].as_str().unwrap_or("").contains("build of"))
+        .unwrap_or_else(|| panic!("no build escalation in {escalations:?}"));
+    assert!(
+        e["reason"].as_str().unwrap().contains("after 2 attempt(s)"),
+        "{e}"
+    );
+    assert!(
+        e["advice"].as_str().unwrap().contains("compiler says no"),
+        "{e}"
+    );
+    // The report has it too.
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.data().join("reports/builds.json")).unwrap())
+            .unwrap();
+    assert_eq!(report[0]["outcome"], "failed");
+}

@@ -25,7 +25,7 @@ use crate::queries::{
 };
 use crate::token::Token;
 use qcity_types::{ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, EventPage, LogTail};
-use qcity_types::{ErrorCode, Role};
+use qcity_types::{ErrorCode, EventKind, Role};
 
 #[derive(Clone)]
 struct AppState {
@@ -127,6 +127,7 @@ fn table() -> Table {
             get(task_runs),
         ),
         (Method::POST, "/api/v1/reload", Master, post(reload)),
+        (Method::POST, "/api/v1/escalations", Master, post(escalate)),
         (Method::GET, "/api/v1/config", Master, get(config)),
         (Method::GET, "/api/v1/qi", Master, get(qi_view)),
         (Method::POST, "/api/v1/qi/install", Master, post(qi_install)),
@@ -448,6 +449,32 @@ async fn reload(
     headers: HeaderMap,
 ) -> Result<Json<ApplyReport>, ApiError> {
     Ok(Json(st.engine.reload(&p.actor(&headers)).await?))
+}
+
+/// Publishes an escalation from outside the engine; answers once it is durable.
+async fn escalate(
+    State(st): State<AppState>,
+    body: Result<Json<qcity_types::EscalationRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<qcity_types::Escalated>, ApiError> {
+    let Json(req) = body.map_err(ApiError::body)?;
+    let reason = req.reason;
+    if reason.is_empty() || reason.chars().count() > 300 {
+        return Err(ApiError::bad_request(
+            "reason must have 1 to 300 characters",
+        ));
+    }
+    if req.advice.chars().count() > 2000 {
+        return Err(ApiError::bad_request(
+            "advice is longer than 2000 characters",
+        ));
+    }
+    let ev = st.engine.bus().publish(EventKind::Escalation {
+        runner: None,
+        reason,
+        advice: req.advice,
+    });
+    st.engine.durable(ev.id).await?;
+    Ok(Json(qcity_types::Escalated { event: ev.id }))
 }
 
 /// The configuration as applied, and what a reload of the files on disk would say now.

@@ -92,6 +92,26 @@ pub struct ErrorBody {
     pub errors: Vec<String>,
 }
 
+/// Something outside the engine that needs a person (`qcity build run` escalates a build
+/// that failed after its retries): an `escalation` event, which the notifier shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EscalationRequest {
+    /// What happened, one line (1 to 300 characters).
+    #[schemars(length(min = 1, max = 300))]
+    pub reason: String,
+    /// What to do about it (at most 2000 characters).
+    #[serde(default)]
+    #[schemars(length(max = 2000))]
+    pub advice: String,
+}
+
+/// The escalation's event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Escalated {
+    pub event: u64,
+}
+
 /// The answer to a control action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ControlOutcome {

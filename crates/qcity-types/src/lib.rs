@@ -17,8 +17,9 @@ pub mod runner;
 pub mod task;
 
 pub use api::{
-    ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, EventPage,
-    InstallStarted, LogTail, LoginRequest, Me, PutUser, Role, UserInfo,
+    ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, Escalated,
+    EscalationRequest, EventPage, InstallStarted, LogTail, LoginRequest, Me, PutUser, Role,
+    UserInfo,
 };
 pub use colour::{Overall, colour, colour_of, overall};
 pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};

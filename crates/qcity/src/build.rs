@@ -51,6 +51,52 @@ pub fn scan(dir: Option<&Path>, json: bool) -> CliResult {
     Ok(())
 }
 
+/// Tells the daemon on this data dir, which notifies (the tray, the desktop): a build that
+/// failed after its retries, or cannot run for want of its toolchain, needs a person. Without
+/// a daemon the command's own exit status and output are all there is.
+fn escalate(data: &DataDir, r: &qcity_build::BuildRecord) {
+    let project = r.project.display();
+    let (reason, advice) = match r.steps.iter().find(|s| !s.ok) {
+        Some(s) if r.outcome == "failed" => (
+            format!(
+                "build of {project} failed: `{}` after {} attempt(s)",
+                s.argv.join(" "),
+                s.attempts
+            ),
+            format!(
+                "see its output in {}; the end of it:\n{}",
+                qcity_build::report_path(data.root()).display(),
+                s.output_tail
+                    .lines()
+                    .rev()
+                    .take(10)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            ),
+        ),
+        _ => (
+            format!(
+                "{project} cannot be built: its {} toolchain is missing",
+                r.ecosystem
+            ),
+            "install the toolchain (it is not on PATH), then run `qcity build run --apply` again"
+                .to_string(),
+        ),
+    };
+    let reason: String = reason.chars().take(300).collect();
+    let advice: String = advice.chars().take(2000).collect();
+    let body = serde_json::json!({ "reason": reason, "advice": advice });
+    match qcity_client::Client::connect(data)
+        .and_then(|c| c.post_json::<qcity_types::Escalated>("/escalations", &body))
+    {
+        Ok(_) => println!("escalated to the daemon: {reason}"),
+        Err(e) => println!("not escalated ({e}): {reason}"),
+    }
+}
+
 pub fn run(dir: Option<&Path>, data: &DataDir, apply: bool, retries: u32, json: bool) -> CliResult {
     let found = qcity_build::scan(&root(dir)?);
     if !apply {
@@ -113,6 +159,12 @@ pub fn run(dir: Option<&Path>, data: &DataDir, apply: bool, retries: u32, json: 
             "recorded in {}",
             qcity_build::report_path(data.root()).display()
         );
+    }
+    for r in records
+        .iter()
+        .filter(|r| matches!(r.outcome.as_str(), "failed" | "missing-toolchain"))
+    {
+        escalate(data, r);
     }
     let failed: Vec<String> = records
         .iter()

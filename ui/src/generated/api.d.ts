@@ -140,6 +140,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/escalations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Something outside the engine needs a person (`qcity build run` escalates a build that failed after its retries): published as an `escalation` event, which the notifier shows; answers once it is stored. */
+        post: operations["escalate"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/events": {
         parameters: {
             query?: never;
@@ -858,6 +875,24 @@ export interface components {
         };
         /** @description Every error's stable machine-readable code: clients switch on it, never on the message. */
         ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "internal";
+        /** @description The escalation's event. */
+        Escalated: {
+            /** Format: uint64 */
+            event: number;
+        };
+        /**
+         * @description Something outside the engine that needs a person (`qcity build run` escalates a build
+         *     that failed after its retries): an `escalation` event, which the notifier shows.
+         */
+        EscalationRequest: {
+            /**
+             * @description What to do about it (at most 2000 characters).
+             * @default
+             */
+            advice: string;
+            /** @description What happened, one line (1 to 300 characters). */
+            reason: string;
+        };
         /** @description Something that happened, with its monotonic id and wall-clock time (ms since the epoch). */
         Event: {
             /** Format: uint64 */
@@ -2320,6 +2355,75 @@ export interface operations {
             };
             /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    escalate: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["EscalationRequest"];
+            };
+        };
+        responses: {
+            /** @description The escalation's event id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Escalated"];
+                };
+            };
+            /** @description A malformed body, or a reason or advice out of bounds (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the API takes (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The data dir's filesystem is full (`disk_full`). A control was done but its record waits in memory (written when space returns); any other write was not made. */
+            507: {
                 headers: {
                     [name: string]: unknown;
                 };

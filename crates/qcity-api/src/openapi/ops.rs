@@ -4,9 +4,9 @@
 //! operations.
 
 use qcity_types::{
-    ApplyReport, AuditEntry, AuditVerdict, AutotestReport, ControlOutcome, ErrorBody, EventPage,
-    HealPlan, InstallStarted, LogTail, LoginRequest, MachineStatus, Me, PutUser, RunOutcome,
-    RunnerStatus, SignatureView, TaskInfo, TaskRun, UserInfo,
+    ApplyReport, AuditEntry, AuditVerdict, AutotestReport, ControlOutcome, ErrorBody, Escalated,
+    EscalationRequest, EventPage, HealPlan, InstallStarted, LogTail, LoginRequest, MachineStatus,
+    Me, PutUser, RunOutcome, RunnerStatus, SignatureView, TaskInfo, TaskRun, UserInfo,
 };
 
 use super::op::{
@@ -306,6 +306,30 @@ pub static OPS: &[Op] = &[
             Reply {
                 status: 422,
                 description: "The configuration has errors (each in `errors`, as file:line:column: path: message); the last good configuration keeps running.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/escalations",
+        id: "escalate",
+        summary: "Something outside the engine needs a person (`qcity build run` escalates a build that failed after its retries): published as an `escalation` event, which the notifier shows; answers once it is stored.",
+        description: "",
+        params: &[],
+        query: None,
+        body: Some(schema::<EscalationRequest>),
+        replies: &[
+            TOO_LARGE,
+            DISK_FULL,
+            Reply {
+                status: 200,
+                description: "The escalation's event id.",
+                body: Body::Json(schema::<Escalated>),
+            },
+            Reply {
+                status: 400,
+                description: "A malformed body, or a reason or advice out of bounds (`bad_request`).",
                 body: Body::Json(schema::<ErrorBody>),
             },
         ],
