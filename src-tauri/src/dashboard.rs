@@ -1,21 +1,27 @@
 //! `qcity-dashboard`: the dashboard window, the Tauri app of the tray. The tray
 //! (`qcity-tray`) starts it from its menu, a notification's click or a second launch, with
-//! `--from-tray`, and writes it the routes to show on its stdin; it can also be run alone
-//! (`qcity-dashboard --data-dir D`) against an engine that serves D. It shows the dashboard
-//! that the engine serves, logged in with the master's local token, and exits when its
-//! window is closed, so WebKitGTK's memory goes with it.
+//! `--from-tray`, and writes it the routes to show on its stdin (it answers each one it has
+//! shown with a line `shown ROUTE` on stdout, which the tray waits for); it can also be run
+//! alone (`qcity-dashboard --data-dir D`) against an engine that serves D. It shows the
+//! dashboard that the engine serves, logged in with the master's local token, and exits when
+//! its window is closed, so WebKitGTK's memory goes with it.
 
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
-use std::io::BufRead;
+use std::io::{BufRead, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use qcity_engine::datadir::DataDir;
 use qcity_tray::link::Dirs;
-use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder};
+use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder, WindowEvent};
 
 const WINDOW: &str = "main";
+
+/// The window was asked to close: it is going, and the process with it. Set and read on the
+/// main thread only, so a route is either shown before the close or not at all.
+static CLOSING: AtomicBool = AtomicBool::new(false);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
@@ -58,7 +64,15 @@ fn main() -> ExitCode {
     match app {
         // Closing the window is the last window closed: the process exits, as meant.
         Ok(app) => {
-            app.run(|_, _| {});
+            app.run(|_, event| {
+                if let RunEvent::WindowEvent {
+                    event: WindowEvent::CloseRequested { .. } | WindowEvent::Destroyed,
+                    ..
+                } = event
+                {
+                    CLOSING.store(true, Ordering::Relaxed);
+                }
+            });
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -81,14 +95,24 @@ fn follow_tray(app: AppHandle) {
     });
 }
 
+/// Shows `route` in the window, and tells the tray so. Without a window to show it in (it is
+/// closing, or gone), no answer: the tray then waits for this process to end, and starts a
+/// new one.
 fn show(app: &AppHandle, route: &str) {
+    if CLOSING.load(Ordering::Relaxed) {
+        return;
+    }
     let Some(w) = app.get_webview_window(WINDOW) else {
         return;
     };
     let _ = w.eval(format!("location.hash = {}", serde_json::json!(route)));
-    let _ = w.show();
+    if w.show().is_err() {
+        return;
+    }
     let _ = w.unminimize();
     let _ = w.set_focus();
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "shown {route}").and_then(|()| out.flush());
 }
 
 /// Runs before the dashboard's own scripts on every page of the window: on the engine's

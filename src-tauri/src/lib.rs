@@ -364,10 +364,16 @@ impl Tray {
             watch::notify_desktop(None, "QCity: no engine", &e, true);
             return;
         }
-        if let Err(e) = self.windows.open(link.data.root(), route) {
-            tracing::error!("{e}");
-            watch::notify_desktop(None, "QCity: no dashboard", &e, true);
-        }
+        // Off the event loop: the window process may take seconds to answer, or to end, and
+        // the icon and the menu must not freeze meanwhile.
+        let windows = self.windows.clone();
+        let route = route.to_string();
+        std::thread::spawn(move || {
+            if let Err(e) = windows.open(link.data.root(), &route) {
+                tracing::error!("{e}");
+                watch::notify_desktop(None, "QCity: no dashboard", &e, true);
+            }
+        });
     }
 }
 

@@ -324,9 +324,63 @@ test("a second launch starts no second engine and shows the first one's dashboar
   await until("the window's login", async () => (await api("/events?type=auth&limit=100")).events.some((e) => e.action === "login"));
 });
 
+/// The window process now, after checking there is one, with one window.
+function theWindowProcess() {
+  const procs = windowProcs();
+  assert.equal(procs.length, 1, `one window process: ${JSON.stringify(procs)}`);
+  assert.equal(windows().length, 1, "one window");
+  return procs[0];
+}
+
+/// After a click on "Open dashboard" that met window process `old`: it ends (reaped by the
+/// tray), and a new one shows the one window.
+async function aNewWindowInsteadOf(old) {
+  await until("the old window process ended and reaped", () => !existsSync(`/proc/${old.pid}`));
+  await until("a window shown by a new window process", () => windows().length === 1 && windowProcs().some((c) => c.pid !== old.pid));
+  await sleep(500);
+  assert.notEqual(theWindowProcess().pid, old.pid);
+}
+
+test("closing the window and at once clicking Open dashboard shows a window again", async () => {
+  const old = theWindowProcess();
+  closeWindows();
+  click("Open dashboard");
+  await aNewWindowInsteadOf(old);
+});
+
+test("a click on Open dashboard that reaches a window process on its way out ends in a new window", async () => {
+  // A window process whose window has closed still reads its stdin until it has exited, a
+  // moment later: a route written to it then is taken, and never shown. That moment is made
+  // to last here: the process is stopped before the click, and ended after it.
+  const old = theWindowProcess();
+  process.kill(old.pid, "SIGSTOP");
+  try {
+    click("Open dashboard");
+    await sleep(500);
+  } finally {
+    process.kill(old.pid, "SIGKILL");
+  }
+  await aNewWindowInsteadOf(old);
+});
+
+test("a click on Open dashboard that reaches a window process hung without its window ends it and shows a new one", async () => {
+  // Stopped for good, its window taken off the screen: it never shows the route, nor ends.
+  const old = theWindowProcess();
+  process.kill(old.pid, "SIGSTOP");
+  try {
+    sh("xdotool", ["windowunmap", "--sync", windows()[0]]);
+    assert.equal(windows().length, 0);
+    click("Open dashboard");
+    await aNewWindowInsteadOf(old);
+  } finally {
+    // Only when the tray failed to end it.
+    if (alive(old.pid)) process.kill(old.pid, "SIGKILL");
+  }
+});
+
 test("closing the window ends its process and keeps the tray; the menu opens it again, once; Quit closes it and stops the engine", async () => {
   const [first] = windowProcs();
-  assert.ok(first, "the second launch's window process");
+  assert.ok(first, "the window process");
   await closeWindowsAndWait();
   await until("its process ended", () => !alive(first.pid));
   await sleep(500);
