@@ -21,6 +21,15 @@ impl DaemonInfo {
         serde_json::from_slice(&std::fs::read(path).ok()?).ok()
     }
 
+    /// What `daemon.json` at `path` says, if its process still runs (not a zombie): a daemon
+    /// killed without a chance to remove the file leaves it behind.
+    pub fn running(path: &Path) -> Option<DaemonInfo> {
+        let info = DaemonInfo::read(path)?;
+        qcity_platform::proc::stat(Path::new("/proc"), info.pid)
+            .is_some_and(|s| !matches!(s.state, 'Z' | 'X'))
+            .then_some(info)
+    }
+
     /// Written whole or not at all: clients never read half a file.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
         let tmp = path.with_extension("json.tmp");

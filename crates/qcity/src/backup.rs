@@ -29,10 +29,7 @@ pub fn backup(data: &DataDir, config: &Path, to: Option<&Path>) -> CliResult {
 
 /// The daemon on this data dir, if one runs: its pid.
 fn running_daemon(data: &DataDir) -> Option<u32> {
-    let info = qcity_api::DaemonInfo::read(&data.daemon_info())?;
-    qcity_platform::proc::stat(Path::new("/proc"), info.pid)
-        .is_some_and(|s| !matches!(s.state, 'Z' | 'X'))
-        .then_some(info.pid)
+    qcity_api::DaemonInfo::running(&data.daemon_info()).map(|i| i.pid)
 }
 
 pub fn restore(archive: &Path, data: &DataDir, config: &Path) -> CliResult {

@@ -57,10 +57,7 @@ pub fn install(config: &Path, data: &DataDir, user: bool, dry_run: bool) -> CliR
     }
     // One data dir, one engine: a daemon already on it (`qcity up`, the tray) keeps the lock
     // and the service would fail to start.
-    if let Some(info) = qcity_api::DaemonInfo::read(&data.daemon_info())
-        && qcity_platform::proc::stat(Path::new("/proc"), info.pid)
-            .is_some_and(|s| !matches!(s.state, 'Z' | 'X'))
-    {
+    if let Some(info) = qcity_api::DaemonInfo::running(&data.daemon_info()) {
         return Err(CliError::error(format!(
             "a qcity daemon (pid {}) already runs on {}: stop it (quit the tray, or stop `qcity up`), then install the service",
             info.pid,
