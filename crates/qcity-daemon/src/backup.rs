@@ -248,6 +248,13 @@ impl Verified {
     }
 }
 
+/// The unpacked copy does not outlive its use, whether it was swapped in or not.
+impl Drop for Verified {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Unpacks `archive` into `work` (created 0700) and checks it: the manifest's format, every
 /// file's SHA-256 (none missing, none extra), the store's integrity and its audit chain.
 pub fn verify(archive: &Path, work: &Path) -> Result<Verified, BackupError> {
@@ -356,22 +363,26 @@ pub struct Restored {
     pub aside: PathBuf,
 }
 
-/// Restores `archive` into `data` and `config_dir`; the daemon must not be running. Checks
-/// the archive first (nothing is touched if it fails); then moves the current store (with its
-/// `-wal` and `-shm`) and config files to `DATA/aside/restore-STAMP/`, and moves the archive's
-/// in; then checks the store in place again.
-pub fn restore(archive: &Path, data: &DataDir, config_dir: &Path) -> Result<Restored, BackupError> {
+/// Unpacks `archive` inside `data` (where the swap is a rename on one filesystem) and checks
+/// it as [`verify`] does; nothing of the data dir is touched.
+pub fn unpack_for_restore(archive: &Path, data: &DataDir) -> Result<Verified, BackupError> {
     qcity_platform::private::create_dir(data.root()).map_err(io(data.root()))?;
+    let work = data.root().join(format!(".restore-{}", stamp(now_ms())));
+    verify(archive, &work).inspect_err(|_| {
+        let _ = std::fs::remove_dir_all(&work);
+    })
+}
+
+/// Restores a checked archive (from [`unpack_for_restore`]) into `data` and `config_dir`; the
+/// daemon must not be running. Moves the current store (with its `-wal` and `-shm`) and config
+/// files to `DATA/aside/restore-STAMP/`, and the archive's in; then checks the store in place
+/// again.
+pub fn restore(
+    verified: Verified,
+    data: &DataDir,
+    config_dir: &Path,
+) -> Result<Restored, BackupError> {
     let stamp = stamp(now_ms());
-    // Unpacked inside the data dir: the swap is a rename on one filesystem.
-    let work = data.root().join(format!(".restore-{stamp}"));
-    let verified = match verify(archive, &work) {
-        Ok(v) => v,
-        Err(e) => {
-            let _ = std::fs::remove_dir_all(&work);
-            return Err(e);
-        }
-    };
     let aside = data.root().join("aside").join(format!("restore-{stamp}"));
     qcity_platform::private::create_dir(&aside.join("config")).map_err(io(&aside))?;
     let db = data.db();
@@ -403,7 +414,7 @@ pub fn restore(archive: &Path, data: &DataDir, config_dir: &Path) -> Result<Rest
         // Copied, not renamed: the config dir may be on another filesystem.
         std::fs::copy(verified.config().join(&rel), &to).map_err(io(&to))?;
     }
-    let _ = std::fs::remove_dir_all(&work);
+    drop(verified);
     qcity_store::check_file(&db)?;
     let audit_rows = audit_rows(&db)?;
     Ok(Restored { audit_rows, aside })

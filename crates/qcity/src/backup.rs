@@ -34,10 +34,7 @@ fn running_daemon(data: &DataDir) -> Option<u32> {
 
 pub fn restore(archive: &Path, data: &DataDir, config: &Path) -> CliResult {
     // Checked before anything is stopped: a bad archive leaves the running daemon alone.
-    let probe = data.root().join(".restore-check");
-    let checked = backup::verify(archive, &probe);
-    let _ = std::fs::remove_dir_all(&probe);
-    let checked = checked?;
+    let checked = backup::unpack_for_restore(archive, data)?;
     println!(
         "{}: every sum matches, store whole, audit chain OK ({} rows, taken by qcity {})",
         archive.display(),
@@ -58,7 +55,7 @@ pub fn restore(archive: &Path, data: &DataDir, config: &Path) -> CliResult {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    let restored = backup::restore(archive, data, config)?;
+    let restored = backup::restore(checked, data, config)?;
     println!(
         "restored: audit chain OK ({} rows); what it replaced is in {}",
         restored.audit_rows,
