@@ -397,6 +397,14 @@ fn init_tracing() {
         .init();
 }
 
+/// `--config DIR`, else the default config dir (not created: only `qcity up` writes the sample).
+fn config_dir(explicit: &Option<PathBuf>) -> CliResult<PathBuf> {
+    match explicit {
+        Some(d) => Ok(d.clone()),
+        None => Ok(paths::default_config_dir()?),
+    }
+}
+
 fn run(cli: Cli) -> CliResult {
     let data = || -> CliResult<DataDir> {
         match &cli.data_dir {
@@ -430,10 +438,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => {
-            let dir = match config {
-                Some(d) => d.clone(),
-                None => paths::default_config_dir()?,
-            };
+            let dir = config_dir(config)?;
             commands::config_check(&dir)
         }
         Command::Audit { command } => match command {
@@ -457,17 +462,11 @@ fn run(cli: Cli) -> CliResult {
             UserCommand::List { json } => commands::user_list(&data()?, *json),
         },
         Command::Backup { to, config } => {
-            let config = match config {
-                Some(d) => d.clone(),
-                None => paths::default_config_dir()?,
-            };
+            let config = config_dir(config)?;
             backup::backup(&data()?, &config, to.as_deref())
         }
         Command::Restore { archive, config } => {
-            let config = match config {
-                Some(d) => d.clone(),
-                None => paths::default_config_dir()?,
-            };
+            let config = config_dir(config)?;
             backup::restore(archive, &data()?, &config)
         }
         Command::Build { command } => match command {
@@ -485,10 +484,7 @@ fn run(cli: Cli) -> CliResult {
                 dry_run,
                 config,
             } => {
-                let config = match config {
-                    Some(d) => d.clone(),
-                    None => paths::default_config_dir()?,
-                };
+                let config = config_dir(config)?;
                 service::install(&config, &data()?, *user, *dry_run)
             }
             ServiceCommand::Uninstall { user, dry_run } => service::uninstall(*user, *dry_run),
