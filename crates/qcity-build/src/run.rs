@@ -3,7 +3,6 @@
 //! exponential backoff, through the engine's launcher (its own session, nothing left behind).
 //! What a build made is recorded with its SHA-256 in `DATA/reports/builds.json`.
 
-use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -116,22 +115,6 @@ fn lock(path: &Path) -> Result<Option<std::fs::File>, RunError> {
     Ok((rc == 0).then_some(file))
 }
 
-fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut bytes = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), bytes))
-}
-
 /// What a build left where its ecosystem puts artifacts: for Cargo the executables directly in
 /// `target/debug`, elsewhere every file under the folder (at most 1000).
 fn artifacts(project: &Project) -> Vec<Artifact> {
@@ -163,7 +146,7 @@ fn artifacts(project: &Project) -> Vec<Artifact> {
     files
         .into_iter()
         .filter_map(|path| {
-            let (sha256, bytes) = sha256_file(&path).ok()?;
+            let (sha256, bytes) = qcity_platform::checksum::sha256_file(&path).ok()?;
             Some(Artifact {
                 path,
                 sha256,

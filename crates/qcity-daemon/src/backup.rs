@@ -110,19 +110,7 @@ fn stamp(ms: i64) -> String {
 }
 
 fn sha256_file(path: &Path) -> Result<(String, u64), BackupError> {
-    let mut f = std::fs::File::open(path).map_err(io(path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut bytes = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    Ok((hex::encode(hasher.finalize()), bytes))
+    qcity_platform::checksum::sha256_file(path).map_err(io(path))
 }
 
 /// The regular files under `dir`, relative, sorted; symlinks and special files are skipped.

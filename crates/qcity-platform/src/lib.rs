@@ -1,6 +1,6 @@
 //! What QCity reads from the operating system, in one place: the clock, free disk space
 //! (`statvfs`), program lookups on PATH, `/proc` (memory, load, processes) and the kernel's
-//! power-supply class, the process's resource limits; and files only their owner may read (`private`).
+//! power-supply class, the process's resource limits, a file's checksum; and files only their owner may read (`private`).
 //!
 //! Pure reads, no policy: what a reading means (a threshold, a verdict, an event) is the
 //! engine's business. Linux specifics sit behind `#[cfg(target_os = "linux")]`; elsewhere a
@@ -8,6 +8,7 @@
 //! that take a root directory (`proc_root`, the power-supply root) read whatever is laid out
 //! there, so tests point them at a directory laid out like the kernel's.
 
+pub mod checksum;
 pub mod clock;
 pub mod disk;
 pub mod limits;
