@@ -16,6 +16,10 @@ pkgs=(
   haskell-status-notifier-item-utils libglib2.0-bin python3 python3-xlib
   # systemd-analyze checks the unit `qcity service install --user` writes.
   systemd
+  # The secrets' tests: a real Secret Service (gnome-keyring-daemon) and secret-tool to look.
+  gnome-keyring libsecret-tools
+  # The email channel's tests: a real SMTP sink (aiosmtpd, run by /usr/bin/python3).
+  python3-aiosmtpd
 )
 need=()
 for p in "${pkgs[@]}"; do

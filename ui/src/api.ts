@@ -28,6 +28,8 @@ export type QiFeature = Schemas["QiFeature"];
 export type QiView = Schemas["QiView"];
 export type ConfigView = Schemas["ConfigView"];
 export type UserInfo = Schemas["UserInfo"];
+export type NotifyChannel = Schemas["NotifyChannel"];
+export type Queued = Schemas["Queued"];
 /// Every event type's wire name (`runner-state`…).
 export type EventType = Schemas["Event"]["type"];
 

@@ -31,6 +31,8 @@ use qcity_types::{ErrorCode, EventKind, Role};
 struct AppState {
     engine: Arc<Engine>,
     healer: Arc<qcity_healer::Healer>,
+    /// The chat and mail channels' outbox; none where no notifier runs.
+    notify: Option<Arc<qcity_notify::Remote>>,
     auth: Arc<Auth>,
 }
 
@@ -105,6 +107,18 @@ fn table() -> Table {
             get(heal_plan),
         ),
         (Method::GET, "/api/v1/signatures", Master, get(signatures)),
+        (
+            Method::GET,
+            "/api/v1/notify/channels",
+            Master,
+            get(notify_channels),
+        ),
+        (
+            Method::POST,
+            "/api/v1/notify/channels/{name}/test",
+            Master,
+            post(notify_test),
+        ),
         (Method::GET, "/api/v1/machine", Viewer, get(machine)),
         (Method::POST, "/api/v1/autotest", Master, post(autotest)),
         (
@@ -184,12 +198,14 @@ pub static ROUTES: std::sync::LazyLock<Vec<(Method, &'static str, Access)>> =
 pub fn router(
     engine: Arc<Engine>,
     healer: Arc<qcity_healer::Healer>,
+    notify: Option<Arc<qcity_notify::Remote>>,
     token: Token,
 ) -> Result<Router, ApiError> {
     let auth = Arc::new(Auth::new(engine.clone(), token)?);
     let state = AppState {
         engine,
         healer,
+        notify,
         auth: auth.clone(),
     };
     let mut router: Router<AppState> = Router::new();
@@ -231,11 +247,12 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
     healer: Arc<qcity_healer::Healer>,
+    notify: Option<Arc<qcity_notify::Remote>>,
     token: Token,
     limits: crate::ConnectionLimits,
 ) -> std::io::Result<()> {
     let router =
-        router(engine, healer, token).map_err(|e| std::io::Error::other(e.body.message))?;
+        router(engine, healer, notify, token).map_err(|e| std::io::Error::other(e.body.message))?;
     crate::connections::serve(listener, router, limits).await
 }
 
@@ -451,6 +468,34 @@ async fn reload(
     Ok(Json(st.engine.reload(&p.actor(&headers)).await?))
 }
 
+/// The chat, mail and webhook channels with their outboxes.
+async fn notify_channels(State(st): State<AppState>) -> Json<Vec<qcity_types::NotifyChannel>> {
+    Json(match &st.notify {
+        Some(remote) => remote.report().await,
+        None => Vec::new(),
+    })
+}
+
+/// Queues a test message through one channel.
+async fn notify_test(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<qcity_types::Queued>, ApiError> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownChannel,
+            format!("no channel `{name}`: GET /api/v1/notify/channels lists the configured ones"),
+        )
+    };
+    let remote = st.notify.as_ref().ok_or_else(unknown)?;
+    match remote.test(&name).await {
+        Ok(message) => Ok(Json(qcity_types::Queued { message })),
+        Err(qcity_notify::QueueError::NoChannel(_)) => Err(unknown()),
+        Err(qcity_notify::QueueError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}
+
 /// Publishes an escalation from outside the engine; answers once it is durable.
 async fn escalate(
     State(st): State<AppState>,
@@ -492,10 +537,15 @@ async fn config(State(st): State<AppState>) -> Result<Json<ConfigView>, ApiError
     let mut manifest =
         serde_json::to_value(&applied.manifest).map_err(|e| ApiError::internal(e.to_string()))?;
     crate::redact::env_values(&mut manifest);
+    let mut device = applied.device.clone();
+    // A channel URL with a secret written in it shows only its scheme.
+    for c in &mut device.notifications.channels {
+        c.url = qcity_config::channel_url::shown(&c.url);
+    }
     Ok(Json(ConfigView {
         dir: applied.dir.clone(),
         manifest,
-        device: applied.device.clone(),
+        device,
         on_disk: OnDisk {
             valid: errors.is_empty(),
             errors,

@@ -57,6 +57,16 @@ const SHORTHANDS: [(&str, &str); 7] = [
     ("@hourly", "0 * * * *"),
 ];
 
+/// `HH:MM` on a 24-hour clock, as minutes since midnight.
+pub fn clock_time(s: &str) -> Option<u32> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
 /// An IANA time zone name (`Europe/Berlin`, `UTC`), or an error naming it.
 pub fn time_zone(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>().map_err(|_| {

@@ -24,9 +24,11 @@ mod suggest;
 mod types;
 mod validate;
 
+pub mod channel_url;
 pub mod cron;
 pub mod probe_target;
 pub mod release;
+pub mod secret_ref;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::load_dir;

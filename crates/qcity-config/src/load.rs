@@ -27,9 +27,11 @@ use crate::validate;
 /// which is set to `dir`).
 pub fn load_dir(dir: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
-    let manifest = check_file(dir, MANIFEST_FILE, true, &mut errors, manifest);
-    let device = check_file(dir, DEVICE_FILE, false, &mut errors, device);
-    let cloud = check_file(dir, CLOUD_FILE, false, &mut errors, cloud);
+    let mut warnings = Vec::new();
+    let mut found = (&mut errors, &mut warnings);
+    let manifest = check_file(dir, MANIFEST_FILE, true, &mut found, manifest);
+    let device = check_file(dir, DEVICE_FILE, false, &mut found, device);
+    let cloud = check_file(dir, CLOUD_FILE, false, &mut found, cloud);
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -38,6 +40,7 @@ pub fn load_dir(dir: &Path) -> Result<Config, ConfigErrors> {
         manifest: manifest.unwrap_or_default(),
         device: device.unwrap_or_default(),
         cloud: cloud.unwrap_or_default(),
+        warnings,
     })
 }
 
@@ -47,7 +50,7 @@ fn check_file<T>(
     dir: &Path,
     name: &str,
     required: bool,
-    errors: &mut Vec<ConfigError>,
+    (errors, warnings): &mut (&mut Vec<ConfigError>, &mut Vec<ConfigError>),
     check: fn(&mut Source) -> Option<T>,
 ) -> Option<T> {
     let file = dir.join(name);
@@ -77,9 +80,10 @@ fn check_file<T>(
     };
     let mut src = Source::new(file, text);
     let out = check(&mut src);
-    let found = src.into_errors();
+    let (found, warned) = src.into_findings();
     let ok = found.is_empty();
     errors.extend(found);
+    warnings.extend(warned);
     out.filter(|_| ok)
 }
 

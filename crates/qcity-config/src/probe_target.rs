@@ -13,6 +13,15 @@ pub struct HttpUrl {
     pub path: String,
 }
 
+/// `localhost` or a loopback address (127.0.0.0/8, ::1, with or without brackets).
+pub fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// `http://host[:port][/path]` or `https://host[:port][/path]`.
 pub fn parse_http_url(url: &str) -> Result<HttpUrl, String> {
     let (tls, rest) = if let Some(rest) = url.strip_prefix("http://") {

@@ -205,7 +205,7 @@ impl AssetFormat {
 pub fn parse_release_manifest(origin: &str, text: String) -> Result<ReleaseManifest, ConfigErrors> {
     let mut src = Source::new(PathBuf::from(origin), text);
     let manifest = read_parts(&mut src);
-    let errors = src.into_errors();
+    let (errors, _) = src.into_findings();
     match manifest {
         Some(m) if errors.is_empty() => Ok(m),
         _ => Err(ConfigErrors(errors)),

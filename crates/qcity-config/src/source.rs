@@ -15,6 +15,7 @@ pub(crate) struct Source {
     file: PathBuf,
     text: String,
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigError>,
 }
 
 impl Source {
@@ -23,6 +24,7 @@ impl Source {
             file,
             text,
             errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -70,6 +72,19 @@ impl Source {
     /// Records `message` at the value of `path`.
     pub(crate) fn error(&mut self, path: &JsonPath, message: impl Into<String>) {
         self.error_at(path, Target::Value, message.into());
+    }
+
+    /// Records a warning at the value of `path`: the file works as written, but should not
+    /// stay so (a literal secret).
+    pub(crate) fn warn(&mut self, path: &JsonPath, message: impl Into<String>) {
+        let (line, column) = locate(&self.text, &path.0, Target::Value);
+        self.warnings.push(ConfigError {
+            file: self.file.clone(),
+            line,
+            column,
+            path: path.to_string(),
+            message: message.into(),
+        });
     }
 
     /// Records `message` at the key of `path` (the last segment).
@@ -171,10 +186,11 @@ impl Source {
         self.deserialize(&value, &at)
     }
 
-    /// Sorts the errors by position and hands them over.
-    pub(crate) fn into_errors(mut self) -> Vec<ConfigError> {
+    /// Sorts the errors and the warnings by position and hands them over.
+    pub(crate) fn into_findings(mut self) -> (Vec<ConfigError>, Vec<ConfigError>) {
         self.errors.sort_by_key(|e| (e.line, e.column));
-        self.errors
+        self.warnings.sort_by_key(|e| (e.line, e.column));
+        (self.errors, self.warnings)
     }
 }
 

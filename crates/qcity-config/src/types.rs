@@ -629,6 +629,82 @@ fn default_backup_keep() -> u32 {
 pub struct NotificationSettings {
     /// The tray app's desktop notifications, per severity.
     pub desktop: SeverityFilter,
+    /// How notices for chat and mail channels are gathered into messages.
+    pub grouping: GroupingSettings,
+    /// Chat, mail and webhook channels (Slack, Discord, Telegram, WhatsApp, ntfy, email, a
+    /// JSON webhook); none by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<ChannelSettings>,
+}
+
+/// Alertmanager's grouping, with its defaults: the first notice of a quiet channel waits
+/// `wait_seconds` for the rest of its burst, news about a group that was already sent waits
+/// `interval_seconds`, and failures still open are repeated every `repeat_seconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupingSettings {
+    /// Seconds to gather a burst before its first message (default 30; 0 to 3600).
+    pub wait_seconds: u64,
+    /// Seconds between messages about the same open group (default 300; 1 to 86400).
+    pub interval_seconds: u64,
+    /// Seconds before failures still open are announced again (default 14400 = 4 h; at least
+    /// `interval_seconds`, at most 604800).
+    pub repeat_seconds: u64,
+}
+
+impl Default for GroupingSettings {
+    fn default() -> Self {
+        Self {
+            wait_seconds: 30,
+            interval_seconds: 300,
+            repeat_seconds: 14_400,
+        }
+    }
+}
+
+/// One chat, mail or webhook channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    /// The channel's name (`qcity notify test NAME`): letters, digits, `-`, `_`.
+    pub name: String,
+    /// Apprise-style URL: `slack://{keyring://NAME}`, `discord://ID/{keyring://NAME}`,
+    /// `tgram://{keyring://NAME}/CHAT_ID`, `mailto://USER:{env://NAME}@HOST:587/TO,TO?from=FROM`,
+    /// `whatsapp://{keyring://NAME}@PHONE_ID/TO`, `ntfy://TOPIC`, `ntfys://HOST/TOPIC`,
+    /// `json://HOST:PORT/PATH?secret={keyring://NAME}`. Secret parts are written as
+    /// `{keyring://NAME}` (the OS keyring, `qcity secret set NAME`) or `{env://NAME}`; a literal
+    /// secret works but is a warning.
+    pub url: String,
+    /// The service's base URL instead of its public one (`http://127.0.0.1:8080` for a
+    /// relay or a test server, a self-hosted instance): `https://`, or `http://` on loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Which severities this channel gets (all by default).
+    #[serde(default)]
+    pub severities: SeverityFilter,
+    /// Only notices about these runners (`*` matches any run of characters); empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runners: Vec<String>,
+    /// Only these kinds of notice; empty: all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<qcity_types::NoticeKind>,
+    /// Hours when only critical notices are sent; the rest wait and go out as one message
+    /// when the quiet hours end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// A daily quiet time, `from` to `to` (`22:00` to `07:00` spans midnight).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    /// `HH:MM`, 24-hour clock.
+    pub from: String,
+    /// `HH:MM`, 24-hour clock.
+    pub to: String,
+    /// An IANA time zone (`Europe/Paris`); absent: UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 /// On or off per severity (all on by default).
@@ -650,6 +726,36 @@ impl Default for SeverityFilter {
             error: true,
             critical: true,
         }
+    }
+}
+
+impl QuietHours {
+    /// When the quiet hours that `now_ms` falls in end (ms), or `None` outside them. An empty
+    /// span (`from` = `to`) is never quiet.
+    pub fn until(&self, now_ms: i64) -> Option<i64> {
+        use chrono::{TimeZone, Timelike};
+        let from = crate::cron::clock_time(&self.from)?;
+        let to = crate::cron::clock_time(&self.to)?;
+        let tz = match &self.time_zone {
+            Some(name) => crate::cron::time_zone(name).ok()?,
+            None => chrono_tz::UTC,
+        };
+        let local = tz.timestamp_millis_opt(now_ms).single()?;
+        let minute = local.hour() * 60 + local.minute();
+        let quiet = if from <= to {
+            (from..to).contains(&minute)
+        } else {
+            minute >= from || minute < to
+        };
+        if !quiet {
+            return None;
+        }
+        // Minutes to the end, counted on the local clock; a DST change inside the span moves
+        // the end by its hour, which a quiet time can bear.
+        let left = (to + 1440 - minute) % 1440;
+        let into_minute =
+            i64::from(local.second()) * 1000 + i64::from(local.timestamp_subsec_millis());
+        Some(now_ms + i64::from(left) * 60_000 - into_minute)
     }
 }
 
@@ -806,6 +912,8 @@ pub struct Config {
     pub manifest: RunnerManifest,
     pub device: DeviceConfig,
     pub cloud: CloudConfig,
+    /// What works as written but should not stay so (a literal secret), placed like errors.
+    pub warnings: Vec<crate::ConfigError>,
 }
 
 impl Config {

@@ -354,6 +354,90 @@ pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     log_max_bytes_minimum(device, src);
     resource_thresholds_sane(device, src);
     backup_schedule_in_range(device, src);
+    notifications(device, src);
+}
+
+/// Grouping times in range; each channel named once, its URL parsed, its endpoint safe, its
+/// quiet hours readable; a literal secret is a warning.
+fn notifications(device: &DeviceConfig, src: &mut Source) {
+    let n = &device.notifications;
+    let at = JsonPath::root().key("notifications");
+    let g = &n.grouping;
+    let gat = at.key("grouping");
+    if g.wait_seconds > 3600 {
+        src.error(&gat.key("wait_seconds"), "must be at most 3600");
+    }
+    if !(1..=86_400).contains(&g.interval_seconds) {
+        src.error(&gat.key("interval_seconds"), "must be 1 to 86400");
+    }
+    if g.repeat_seconds < g.interval_seconds || g.repeat_seconds > 604_800 {
+        src.error(
+            &gat.key("repeat_seconds"),
+            "must be at least interval_seconds and at most 604800 (a week)",
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in n.channels.iter().enumerate() {
+        let at = at.key("channels").index(i);
+        if !name_well_formed(&c.name) || c.name.len() > MAX_NAME_LEN {
+            src.error(&at.key("name"), "use 1 to 64 letters, digits, `-` and `_`");
+        } else if c.name == "desktop" {
+            src.error(&at.key("name"), "`desktop` is the tray's own channel");
+        } else if !seen.insert(c.name.as_str()) {
+            src.error(&at.key("name"), format!("`{}` is given twice", c.name));
+        }
+        match crate::channel_url::parse(&c.url) {
+            Err(e) => src.error(&at.key("url"), e),
+            Ok(url) => {
+                for what in url.literal_secrets() {
+                    src.warn(
+                        &at.key("url"),
+                        format!(
+                            "{what} is written in the file: store it with `qcity secret set NAME` and write {{keyring://NAME}} in its place"
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(endpoint) = &c.endpoint {
+            match crate::probe_target::parse_http_url(endpoint) {
+                Err(e) => src.error(&at.key("endpoint"), e),
+                Ok(u) if !u.tls && !crate::probe_target::is_loopback_host(&u.host) => src.error(
+                    &at.key("endpoint"),
+                    "plain http is allowed only on loopback; use https",
+                ),
+                Ok(_) => {}
+            }
+        }
+        for (j, r) in c.runners.iter().enumerate() {
+            if r.is_empty()
+                || !r.chars().all(|ch| {
+                    ch == '*' || ch.is_ascii_alphanumeric() || ch == '-' || ch == '_' || ch == '.'
+                })
+            {
+                src.error(
+                    &at.key("runners").index(j),
+                    "a runner name, or a pattern with `*`",
+                );
+            }
+        }
+        if let Some(q) = &c.quiet_hours {
+            let qat = at.key("quiet_hours");
+            for (key, value) in [("from", &q.from), ("to", &q.to)] {
+                if crate::cron::clock_time(value).is_none() {
+                    src.error(
+                        &qat.key(key),
+                        format!("`{value}` is not a time: write HH:MM"),
+                    );
+                }
+            }
+            if let Some(tz) = &q.time_zone
+                && let Err(e) = crate::cron::time_zone(tz)
+            {
+                src.error(&qat.key("time_zone"), e);
+            }
+        }
+    }
 }
 
 fn backup_schedule_in_range(device: &DeviceConfig, src: &mut Source) {

@@ -557,3 +557,40 @@ fn an_installer_public_key_that_is_not_a_minisign_key_is_refused() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn notification_channels_are_checked_and_a_literal_secret_is_a_warning() {
+    let manifest = (MANIFEST, r#"{"runners": []}"#);
+    let bad = r#"{"notifications": {
+  "grouping": {"interval_seconds": 600, "repeat_seconds": 60},
+  "channels": [
+    {"name": "ops", "url": "slack://{keyring://ops slack}"},
+    {"name": "ops", "url": "tgram://{keyring://bot}/42", "endpoint": "http://10.0.0.5:8080"},
+    {"name": "mail", "url": "mailto://smtp.example.com/a@x.org?from=q@x.org",
+     "quiet_hours": {"from": "22:00", "to": "7", "time_zone": "Europe/Pariss"}}
+  ]}}"#;
+    assert_eq!(
+        errors(&[manifest, (DEVICE, bad)]),
+        [
+            "<dir>/qcity-device-config.json:2:59: notifications.grouping.repeat_seconds: must be at least interval_seconds and at most 604800 (a week)",
+            "<dir>/qcity-device-config.json:4:28: notifications.channels[0].url: `ops slack` is not a valid secret name: use 1 to 64 letters, digits, `-`, `_` or `.`",
+            "<dir>/qcity-device-config.json:5:14: notifications.channels[1].name: `ops` is given twice",
+            "<dir>/qcity-device-config.json:5:70: notifications.channels[1].endpoint: plain http is allowed only on loopback; use https",
+            "<dir>/qcity-device-config.json:7:45: notifications.channels[2].quiet_hours.to: `7` is not a time: write HH:MM",
+            "<dir>/qcity-device-config.json:7:63: notifications.channels[2].quiet_hours.time_zone: unknown time zone `Europe/Pariss` (did you mean `Europe/Paris`?): expected an IANA name such as `Europe/Berlin` or `UTC`",
+        ]
+    );
+    let literal = r#"{"notifications": {"channels": [
+    {"name": "team", "url": "discord://1234/s3cr3t-token", "runners": ["build-*"], "kinds": ["escalation"]}
+  ]}}"#;
+    let dir = dir_with(&[manifest, (DEVICE, literal)]);
+    let config = load_dir(dir.path()).expect("a literal secret works");
+    let warnings: Vec<String> = config.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].ends_with("notifications.channels[0].url: the webhook token is written in the file: store it with `qcity secret set NAME` and write {keyring://NAME} in its place"),
+        "{warnings:?}"
+    );
+    assert!(!warnings[0].contains("s3cr3t"));
+    assert_eq!(config.device.notifications.channels[0].runners, ["build-*"]);
+}

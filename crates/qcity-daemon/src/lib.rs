@@ -14,6 +14,7 @@ pub mod service;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use qcity_api::Token;
 use qcity_config::Config;
@@ -102,6 +103,9 @@ pub async fn serve_with(
     let mut hup = signal(SignalKind::hangup()).map_err(DaemonError::Signals)?;
 
     let config_dir = config.dir.clone();
+    for warning in &config.warnings {
+        tracing::warn!("config: {warning}");
+    }
     let runners = config.manifest.runners.len();
     let mut opts = EngineOptions::new(config, &data_dir);
     // The job-started hook of `github` runners calls the `qcity` binary back: this one, or
@@ -123,12 +127,25 @@ pub async fn serve_with(
     // runner's first events: the healer (the API shows its plans and signatures) and the
     // notifier (here, not in a face: a headless daemon notifies as the tray does).
     let healer = qcity_healer::start(engine.clone());
+    // Chat and mail channels link to the dashboard this daemon serves.
+    let remote = match qcity_notify::Remote::open(
+        &engine.data_dir().db(),
+        &config_dir,
+        format!("http://{addr}"),
+    ) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!("chat and mail notifications are off: cannot open the outbox: {e}");
+            None
+        }
+    };
     let notifier = qcity_notify::start(
         &engine,
         vec![qcity_notify::Route {
             channel: Box::new(qcity_notify::Desktop::new(engine.bus().clone())),
             shown: |c| (&c.device.notifications.desktop).into(),
         }],
+        remote.clone(),
     );
     engine.start_runners().await;
     let backups = backup_schedule::spawn(engine.clone());
@@ -159,6 +176,7 @@ pub async fn serve_with(
         listener,
         engine.clone(),
         healer,
+        remote,
         token,
         limits,
     ));
@@ -207,7 +225,9 @@ pub async fn serve_with(
     readiness::stopping();
     backups.abort();
     engine.shutdown(reason).await;
-    notifier.abort();
+    // After the engine: the runners' last events are news too. Queued messages get a
+    // moment to go out; what is left is sent after the next start.
+    notifier.stop(Duration::from_secs(2)).await;
     // Only our own file: a newer daemon may already have replaced it.
     if DaemonInfo::read(&data.daemon_info()).is_some_and(|i| i.pid == std::process::id()) {
         let _ = std::fs::remove_file(data.daemon_info());

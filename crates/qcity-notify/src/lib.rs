@@ -8,11 +8,17 @@
 //! crate of its own behind [`Channel`]; this crate only decides and dispatches.
 
 mod channel;
+pub mod channels;
 mod desktop;
+pub mod group;
+pub mod message;
+pub mod remote;
 pub mod rules;
 mod service;
+pub mod target;
 
 pub use channel::Channel;
 pub use desktop::Desktop;
+pub use remote::{ChannelReport, QueueError, Remote};
 pub use rules::{Notifier, Shown};
-pub use service::{Route, start};
+pub use service::{Handle, Route, accepts, start};

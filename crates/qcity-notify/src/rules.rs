@@ -1,19 +1,22 @@
-//! Which events deserve a notification, de-duplicated and rate-limited: a pure state machine
+//! Which events deserve a notification, de-duplicated and rate-limited: pure state machines
 //! fed with events and the clock, so every channel gets decisions made one way and tests need
 //! no desktop.
 //!
+//! [`Detector`] turns events into notices:
 //! - A runner failing (an unclean exit), crash-looping or needing registration: `error`. The
 //!   same runner is not announced again until it has recovered.
-//! - An escalation: `critical`, never merged away.
+//! - An escalation: `critical`, with the healer's whole diagnosis in `details`.
 //! - A recovery: `info`, "fixed", once a runner that was announced as failing has been running
 //!   for [`RECOVERED_AFTER_MS`] (a restart that fails again at once is no recovery), or when
 //!   the healer validated a fix.
-//! - At most [`BURST`] notices per [`WINDOW_MS`]; the rest of the window's notices become one
-//!   summary at its end ("4 more: a failed, b failed, …").
+//!
+//! [`Notifier`] is the desktop's: a detector, a severity filter, and at most [`BURST`]
+//! notices per [`WINDOW_MS`]; the rest of the window's notices become one summary at its end
+//! ("4 more: a failed, b failed, …"). Chat and mail channels group instead (`group.rs`).
 
 use std::collections::{BTreeMap, HashSet};
 
-use qcity_types::{Event, EventKind, HealStep, RunnerState};
+use qcity_types::{Event, EventKind, HealStep, NoticeKind, RunnerState};
 pub use qcity_types::{Notice, Severity};
 
 pub const RECOVERED_AFTER_MS: i64 = 5_000;
@@ -49,7 +52,7 @@ impl From<&qcity_config::SeverityFilter> for Shown {
 }
 
 impl Shown {
-    fn allows(&self, s: Severity) -> bool {
+    pub fn allows(&self, s: Severity) -> bool {
         match s {
             Severity::Info => self.info,
             Severity::Error => self.error,
@@ -58,92 +61,59 @@ impl Shown {
     }
 }
 
+/// Events in, notices out: failures once per runner until it recovers, escalations, fixes.
 #[derive(Debug, Default)]
-pub struct Notifier {
-    shown: Shown,
+pub struct Detector {
     /// Runners announced as failing and not yet recovered.
     failing: HashSet<String>,
     /// Failing runners running again since (ms): recovered once it lasts.
     running_since: BTreeMap<String, i64>,
-    window_start: i64,
-    sent_in_window: usize,
-    held: Vec<Notice>,
 }
 
-impl Notifier {
-    pub fn new(shown: Shown) -> Self {
-        Self {
-            shown,
-            ..Self::default()
-        }
-    }
-
-    pub fn set_shown(&mut self, shown: Shown) {
-        self.shown = shown;
-    }
-
-    /// The notices this event causes now.
-    pub fn on_event(&mut self, e: &Event) -> Vec<Notice> {
-        let now = e.ts_ms;
-        let mut out = self.tick(now);
-        if let Some(n) = self.notice_for(e) {
-            out.extend(self.admit(n, now));
-        }
-        out
-    }
-
-    /// Whether [`Notifier::tick`] has anything to do: a recovery to confirm or notices held
-    /// for a summary. While it has not, nobody needs to call it (an idle daemon sleeps).
+impl Detector {
+    /// Whether [`Detector::tick`] has anything to do: a recovery to confirm.
     pub fn waiting(&self) -> bool {
-        !self.running_since.is_empty() || !self.held.is_empty()
+        !self.running_since.is_empty()
     }
 
-    /// Call about once a second: recoveries that lasted, and the summary of a closed window.
+    /// Recoveries that lasted until `now`.
     pub fn tick(&mut self, now: i64) -> Vec<Notice> {
-        let mut out = Vec::new();
         let lasted: Vec<String> = self
             .running_since
             .iter()
             .filter(|(_, since)| now - **since >= RECOVERED_AFTER_MS)
             .map(|(r, _)| r.clone())
             .collect();
+        let mut out = Vec::new();
         for runner in lasted {
             self.running_since.remove(&runner);
             if self.failing.remove(&runner) {
-                let n = Notice {
-                    severity: Severity::Info,
-                    title: format!("{runner} fixed"),
-                    body: format!("{runner} is running again."),
-                    runner: Some(runner),
-                };
-                out.extend(self.admit(n, now));
+                out.push(notice(
+                    NoticeKind::Fixed,
+                    Severity::Info,
+                    &runner,
+                    format!("{runner} fixed"),
+                    format!("{runner} is running again."),
+                ));
             }
-        }
-        if now - self.window_start >= WINDOW_MS && !self.held.is_empty() {
-            out.push(self.summary());
-            self.window_start = now;
-            self.sent_in_window = 1;
         }
         out
     }
 
-    fn notice_for(&mut self, e: &Event) -> Option<Notice> {
-        let failing = |this: &mut Self, runner: &str, title: String, body: String| {
+    /// The notice this event causes, if any.
+    pub fn on_event(&mut self, e: &Event) -> Option<Notice> {
+        let failing = |this: &mut Self, kind, runner: &str, title: String, body: String| {
             this.running_since.remove(runner);
             if !this.failing.insert(runner.to_string()) {
                 return None;
             }
-            Some(Notice {
-                severity: Severity::Error,
-                title,
-                body,
-                runner: Some(runner.to_string()),
-            })
+            Some(notice(kind, Severity::Error, runner, title, body))
         };
         match &e.kind {
             EventKind::RunnerState { runner, state, .. } => match state {
                 RunnerState::Exited { exit } if !exit.success() => failing(
                     self,
+                    NoticeKind::Failure,
                     runner,
                     format!("{runner} failed"),
                     format!("{runner} stopped: {}.", exit.describe()),
@@ -153,6 +123,7 @@ impl Notifier {
                     self.failing.remove(runner);
                     failing(
                         self,
+                        NoticeKind::CrashLoop,
                         runner,
                         format!("{runner} is crash-looping"),
                         format!("{runner} restarted {restarts} times and keeps failing."),
@@ -162,6 +133,7 @@ impl Notifier {
                     self.failing.remove(runner);
                     failing(
                         self,
+                        NoticeKind::NeedsRegistration,
                         runner,
                         format!("{runner} needs registration"),
                         reason.clone(),
@@ -186,6 +158,7 @@ impl Notifier {
                 reason,
                 advice,
             } => Some(Notice {
+                kind: NoticeKind::Escalation,
                 severity: Severity::Critical,
                 title: match runner {
                     Some(r) => format!("{r} needs you"),
@@ -193,6 +166,7 @@ impl Notifier {
                 },
                 body: format!("{reason}\n{}", advice.lines().next().unwrap_or("")),
                 runner: runner.clone(),
+                details: advice.clone(),
             }),
             EventKind::Heal {
                 runner,
@@ -202,15 +176,88 @@ impl Notifier {
                 ..
             } => {
                 self.running_since.remove(runner);
-                self.failing.remove(runner).then(|| Notice {
-                    severity: Severity::Info,
-                    title: format!("{runner} fixed"),
-                    body: format!("The healer fixed {runner} ({rule})."),
-                    runner: Some(runner.clone()),
+                self.failing.remove(runner).then(|| {
+                    notice(
+                        NoticeKind::Fixed,
+                        Severity::Info,
+                        runner,
+                        format!("{runner} fixed"),
+                        format!("The healer fixed {runner} ({rule})."),
+                    )
                 })
             }
             _ => None,
         }
+    }
+}
+
+fn notice(
+    kind: NoticeKind,
+    severity: Severity,
+    runner: &str,
+    title: String,
+    body: String,
+) -> Notice {
+    Notice {
+        kind,
+        severity,
+        title,
+        body,
+        runner: Some(runner.to_string()),
+        details: String::new(),
+    }
+}
+
+/// The desktop's notifier: a detector, a severity filter and a burst limit.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    detector: Detector,
+    shown: Shown,
+    window_start: i64,
+    sent_in_window: usize,
+    held: Vec<Notice>,
+}
+
+impl Notifier {
+    pub fn new(shown: Shown) -> Self {
+        Self {
+            shown,
+            ..Self::default()
+        }
+    }
+
+    pub fn set_shown(&mut self, shown: Shown) {
+        self.shown = shown;
+    }
+
+    /// The notices this event causes now.
+    pub fn on_event(&mut self, e: &Event) -> Vec<Notice> {
+        let now = e.ts_ms;
+        let mut out = self.tick(now);
+        if let Some(n) = self.detector.on_event(e) {
+            out.extend(self.admit(n, now));
+        }
+        out
+    }
+
+    /// Whether [`Notifier::tick`] has anything to do: a recovery to confirm or notices held
+    /// for a summary. While it has not, nobody needs to call it (an idle daemon sleeps).
+    pub fn waiting(&self) -> bool {
+        self.detector.waiting() || !self.held.is_empty()
+    }
+
+    /// Call about once a second: recoveries that lasted, and the summary of a closed window.
+    pub fn tick(&mut self, now: i64) -> Vec<Notice> {
+        let mut out = Vec::new();
+        for n in self.detector.tick(now) {
+            out.extend(self.admit(n, now));
+        }
+        if now - self.window_start >= WINDOW_MS && !self.held.is_empty() {
+            out.push(self.summary());
+            self.window_start = now;
+            self.sent_in_window = 1;
+        }
+        out
     }
 
     fn admit(&mut self, n: Notice, now: i64) -> Vec<Notice> {
@@ -243,14 +290,21 @@ impl Notifier {
             .map(|n| n.severity)
             .max()
             .unwrap_or(Severity::Info);
+        let kind = held
+            .iter()
+            .map(|n| n.kind)
+            .max()
+            .unwrap_or(NoticeKind::Failure);
         let titles: Vec<&str> = held.iter().map(|n| n.title.as_str()).collect();
         let mut runners: Vec<&str> = held.iter().filter_map(|n| n.runner.as_deref()).collect();
         runners.dedup();
         Notice {
+            kind,
             severity,
             title: format!("{} more", held.len()),
             body: titles.join(", "),
             runner: (runners.len() == 1).then(|| runners[0].to_string()),
+            details: String::new(),
         }
     }
 }

@@ -11,6 +11,7 @@
 pub mod checksum;
 pub mod clock;
 pub mod disk;
+pub mod host;
 pub mod limits;
 pub mod load;
 pub mod memory;

@@ -8,6 +8,7 @@ mod events;
 mod heal;
 mod ledger;
 mod migrate;
+mod outbox;
 mod snapshot;
 mod users;
 
@@ -18,5 +19,6 @@ pub use events::{EventQuery, EventRow};
 pub use heal::{RuleStats, SignatureRow};
 pub use ledger::{LedgerOp, ProcessRecord};
 pub use migrate::SCHEMA_VERSION;
+pub use outbox::{OutboxRow, OutboxSummary};
 pub use snapshot::check_file;
 pub use users::{SessionRow, UserRow};

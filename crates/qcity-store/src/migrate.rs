@@ -82,6 +82,19 @@ const MIGRATIONS: &[&str] = &[
         ts_ms INTEGER NOT NULL
     );
     CREATE INDEX signature_hits_key ON signature_hits (key, ts_ms);",
+    // 4: the notifier's outbox: each message for a chat or mail channel until delivered.
+    "CREATE TABLE outbox (
+        id         INTEGER PRIMARY KEY,
+        channel    TEXT NOT NULL,
+        created_ms INTEGER NOT NULL,
+        payload    TEXT NOT NULL,
+        state      TEXT NOT NULL DEFAULT 'queued',
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        next_ms    INTEGER NOT NULL,
+        done_ms    INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (channel, state, id);",
 ];
 
 /// The schema version this binary writes.

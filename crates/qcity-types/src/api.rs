@@ -47,6 +47,8 @@ pub enum ErrorCode {
     DoesNotFit,
     /// The data dir's filesystem is full: the store cannot write.
     DiskFull,
+    /// No notification channel of that name is configured.
+    UnknownChannel,
     /// Something failed inside the engine (the store, a lock).
     Internal,
 }
@@ -57,6 +59,7 @@ impl ErrorCode {
         match self {
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
+            Self::UnknownChannel => "unknown_channel",
             Self::BadRequest => "bad_request",
             Self::PayloadTooLarge => "payload_too_large",
             Self::NotFound => "not_found",
@@ -104,6 +107,33 @@ pub struct EscalationRequest {
     #[serde(default)]
     #[schemars(length(max = 2000))]
     pub advice: String,
+}
+
+/// A chat, mail or webhook channel and its outbox (`GET /notify/channels`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct NotifyChannel {
+    pub name: String,
+    /// `slack`, `discord`, `telegram`, `whatsapp`, `ntfy`, `email` or `webhook`.
+    pub service: String,
+    /// The URL as configured; only its scheme when a secret is written in it literally.
+    pub url: String,
+    /// Messages waiting to be delivered.
+    pub queued: u64,
+    /// When the newest finished message finished (ms since the epoch).
+    pub last_ms: Option<i64>,
+    /// How it finished: `sent`, `failed` (refused for good) or `expired` (24 h undelivered).
+    pub last_state: Option<String>,
+    /// The newest delivery error, of a queued or a finished message.
+    pub last_error: Option<String>,
+    /// Why the channel cannot send now (a secret that cannot be read).
+    pub problem: Option<String>,
+}
+
+/// A message queued for a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Queued {
+    /// The message's id in the outbox (the webhook's `X-QCity-Delivery`).
+    pub message: i64,
 }
 
 /// The escalation's event.

@@ -18,14 +18,14 @@ pub mod task;
 
 pub use api::{
     ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, Escalated,
-    EscalationRequest, EventPage, InstallStarted, LogTail, LoginRequest, Me, PutUser, Role,
-    UserInfo,
+    EscalationRequest, EventPage, InstallStarted, LogTail, LoginRequest, Me, NotifyChannel,
+    PutUser, Queued, Role, UserInfo,
 };
 pub use colour::{Overall, colour, colour_of, overall};
 pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
 pub use heal::{FixView, HealPlan, SignatureView};
 pub use health::{Colour, Health, ProbeState, ProbeStatus, health_of};
 pub use machine::{Battery, DiskReading, MachineStatus, Readings};
-pub use notice::{Notice, Severity};
+pub use notice::{Notice, NoticeKind, Severity};
 pub use runner::{Activity, ExitInfo, RunnerState, RunnerStatus, STATE_NAMES};
 pub use task::{AutotestCheck, AutotestReport, RunOutcome, TaskInfo, TaskRun};

@@ -15,12 +15,47 @@ pub enum Severity {
     Critical,
 }
 
+/// What a notice is about: the filter a channel's `kinds` chooses from.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum NoticeKind {
+    /// A runner stopped with an unclean exit.
+    Failure,
+    /// A runner keeps failing after restarts.
+    CrashLoop,
+    /// A runner's registration was removed: it needs a new token.
+    NeedsRegistration,
+    /// The healer or a build ran out of fixes: it needs a person, with its diagnosis.
+    Escalation,
+    /// A runner that was announced as failing runs again, or the healer's fix held.
+    Fixed,
+}
+
+impl NoticeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NoticeKind::Failure => "failure",
+            NoticeKind::CrashLoop => "crash-loop",
+            NoticeKind::NeedsRegistration => "needs-registration",
+            NoticeKind::Escalation => "escalation",
+            NoticeKind::Fixed => "fixed",
+        }
+    }
+}
+
 /// One notification to show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Notice {
+    pub kind: NoticeKind,
     pub severity: Severity,
     pub title: String,
     pub body: String,
     /// The runner it is about: clicking it opens that runner's page.
     pub runner: Option<String>,
+    /// An escalation's whole diagnosis (the fixes tried and why each failed, the last output
+    /// lines), for channels with room for it; empty otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub details: String,
 }

@@ -475,6 +475,9 @@ pub fn reload(data: &DataDir) -> CliResult {
 
 pub fn config_check(dir: &std::path::Path) -> CliResult {
     let config = qcity_daemon::load_config(dir)?;
+    for warning in &config.warnings {
+        eprintln!("warning: {warning}");
+    }
     println!(
         "{}: OK ({} runner(s))",
         dir.display(),
@@ -631,19 +634,19 @@ pub fn signatures(data: &DataDir, limit: usize, json: bool) -> CliResult {
     Ok(())
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> CliResult {
+pub(crate) fn print_json<T: serde::Serialize>(v: &T) -> CliResult {
     let text = serde_json::to_string_pretty(v).map_err(|e| CliError::error(e.to_string()))?;
     emit(&(text + "\n"));
     Ok(())
 }
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
-fn emit(text: &str) {
+pub(crate) fn emit(text: &str) {
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
 }
 
 /// Percent-encodes a runner name for a URL path segment.
-fn encode(name: &str) -> String {
+pub(crate) fn encode(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

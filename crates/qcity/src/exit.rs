@@ -62,14 +62,16 @@ impl From<qcity_daemon::DaemonError> for CliError {
 }
 
 /// Exit 3 when no daemon runs or answers, 4 and 5 for the API's `unknown_runner` (or
-/// `unknown_task`) and `invalid_config`, else 1.
+/// `unknown_task`, `unknown_channel`) and `invalid_config`, else 1.
 use qcity_types::ErrorCode;
 
 impl From<qcity_client::ClientError> for CliError {
     fn from(e: qcity_client::ClientError) -> Self {
         let code = match e.code() {
             _ if e.is_no_daemon() => Code::NoDaemon,
-            Some(ErrorCode::UnknownRunner | ErrorCode::UnknownTask) => Code::UnknownRunner,
+            Some(ErrorCode::UnknownRunner | ErrorCode::UnknownTask | ErrorCode::UnknownChannel) => {
+                Code::UnknownRunner
+            }
             Some(ErrorCode::InvalidConfig) => Code::InvalidConfig,
             _ => Code::Error,
         };

@@ -7,7 +7,9 @@ mod build;
 mod commands;
 mod exit;
 mod format;
+mod notify;
 mod password;
+mod secret;
 mod service;
 
 use qcity_daemon::paths;
@@ -143,6 +145,17 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// Chat, mail and webhook notification channels: list them, send a test message.
+    #[command(after_help = EXIT_CODES)]
+    Notify {
+        #[command(subcommand)]
+        command: notify::NotifyCommand,
+    },
+    /// Secrets the config names as `keyring://NAME`, kept in the OS keyring, not in a file.
+    Secret {
+        #[command(subcommand)]
+        command: secret::SecretCommand,
     },
     /// Back up the store and the config dir into one archive with SHA-256 sums (while the
     /// daemon runs: the store is copied in one read transaction).
@@ -461,6 +474,8 @@ fn run(cli: Cli) -> CliResult {
             UserCommand::Remove { name } => commands::user_remove(&data()?, name),
             UserCommand::List { json } => commands::user_list(&data()?, *json),
         },
+        Command::Notify { command } => notify::run(&data()?, command),
+        Command::Secret { command } => secret::run(command),
         Command::Backup { to, config } => {
             let config = config_dir(config)?;
             backup::backup(&data()?, &config, to.as_deref())

@@ -19,7 +19,7 @@ pub fn read_new(prompt: &str) -> CliResult<String> {
         stdin
             .lock()
             .read_line(&mut line)
-            .map_err(|e| CliError::error(format!("cannot read the password: {e}")))?;
+            .map_err(|e| CliError::error(format!("cannot read from the terminal: {e}")))?;
         line.trim_end_matches(['\r', '\n']).to_string()
     };
     if password.chars().count() < 8 {
@@ -31,7 +31,7 @@ pub fn read_new(prompt: &str) -> CliResult<String> {
 }
 
 /// One line from the terminal with echo off; echo comes back even on error.
-fn read_hidden(prompt: &str) -> CliResult<String> {
+pub(crate) fn read_hidden(prompt: &str) -> CliResult<String> {
     let fd = libc::STDIN_FILENO;
     let mut term: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: tcgetattr fills `term` for a valid descriptor; checked below.
@@ -49,6 +49,6 @@ fn read_hidden(prompt: &str) -> CliResult<String> {
     // SAFETY: restores the settings read above.
     unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
     eprintln!();
-    read.map_err(|e| CliError::error(format!("cannot read the password: {e}")))?;
+    read.map_err(|e| CliError::error(format!("cannot read from the terminal: {e}")))?;
     Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }

@@ -208,6 +208,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notify/channels": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The chat, mail and webhook channels of the device config, each with its outbox: messages queued, the newest finished one (sent, failed or expired) and the newest delivery error, and why it cannot send now (a secret that cannot be read). Secret values never appear; a URL with a literal secret shows only its scheme. */
+        get: operations["notifyChannels"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notify/channels/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Queues a test message through one channel, as any other message (the outbox, its retries); `GET /notify/channels` shows how it went. */
+        post: operations["notifyTest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/openapi.json": {
         parameters: {
             query?: never;
@@ -721,6 +755,43 @@ export interface components {
             /** @description `Charging`, `Discharging`, `Full`, `Not charging` as the kernel says. */
             status: string;
         };
+        /** @description One chat, mail or webhook channel. */
+        ChannelSettings: {
+            /**
+             * @description The service's base URL instead of its public one (`http://127.0.0.1:8080` for a
+             *     relay or a test server, a self-hosted instance): `https://`, or `http://` on loopback.
+             */
+            endpoint?: string | null;
+            /** @description Only these kinds of notice; empty: all. */
+            kinds?: components["schemas"]["NoticeKind"][];
+            /** @description The channel's name (`qcity notify test NAME`): letters, digits, `-`, `_`. */
+            name: string;
+            /**
+             * @description Hours when only critical notices are sent; the rest wait and go out as one message
+             *     when the quiet hours end.
+             */
+            quiet_hours?: components["schemas"]["QuietHours"] | null;
+            /** @description Only notices about these runners (`*` matches any run of characters); empty: all. */
+            runners?: string[];
+            /**
+             * @description Which severities this channel gets (all by default).
+             * @default {
+             *       "critical": true,
+             *       "error": true,
+             *       "info": true
+             *     }
+             */
+            severities: components["schemas"]["SeverityFilter"];
+            /**
+             * @description Apprise-style URL: `slack://{keyring://NAME}`, `discord://ID/{keyring://NAME}`,
+             *     `tgram://{keyring://NAME}/CHAT_ID`, `mailto://USER:{env://NAME}@HOST:587/TO,TO?from=FROM`,
+             *     `whatsapp://{keyring://NAME}@PHONE_ID/TO`, `ntfy://TOPIC`, `ntfys://HOST/TOPIC`,
+             *     `json://HOST:PORT/PATH?secret={keyring://NAME}`. Secret parts are written as
+             *     `{keyring://NAME}` (the OS keyring, `qcity secret set NAME`) or `{env://NAME}`; a literal
+             *     secret works but is a warning.
+             */
+            url: string;
+        };
         /** @description Worst first: the overall colour is the worst runner's. */
         Colour: "red" | "amber" | "green" | "grey";
         /**
@@ -820,6 +891,11 @@ export interface components {
              *         "critical": true,
              *         "error": true,
              *         "info": true
+             *       },
+             *       "grouping": {
+             *         "interval_seconds": 300,
+             *         "repeat_seconds": 14400,
+             *         "wait_seconds": 30
              *       }
              *     }
              */
@@ -874,7 +950,7 @@ export interface components {
             message: string;
         };
         /** @description Every error's stable machine-readable code: clients switch on it, never on the message. */
-        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "internal";
+        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "unknown_channel" | "internal";
         /** @description The escalation's event. */
         Escalated: {
             /** Format: uint64 */
@@ -1124,6 +1200,32 @@ export interface components {
         Gate: {
             open: boolean;
             reasons: string[];
+        };
+        /**
+         * @description Alertmanager's grouping, with its defaults: the first notice of a quiet channel waits
+         *     `wait_seconds` for the rest of its burst, news about a group that was already sent waits
+         *     `interval_seconds`, and failures still open are repeated every `repeat_seconds`.
+         */
+        GroupingSettings: {
+            /**
+             * Format: uint64
+             * @description Seconds between messages about the same open group (default 300; 1 to 86400).
+             * @default 300
+             */
+            interval_seconds: number;
+            /**
+             * Format: uint64
+             * @description Seconds before failures still open are announced again (default 14400 = 4 h; at least
+             *     `interval_seconds`, at most 604800).
+             * @default 14400
+             */
+            repeat_seconds: number;
+            /**
+             * Format: uint64
+             * @description Seconds to gather a burst before its first message (default 30; 0 to 3600).
+             * @default 30
+             */
+            wait_seconds: number;
         };
         /** @description One step of a fix. */
         HealAction: "restart" | {
@@ -1381,13 +1483,26 @@ export interface components {
         /** @description One notification to show. */
         Notice: {
             body: string;
+            /**
+             * @description An escalation's whole diagnosis (the fixes tried and why each failed, the last output
+             *     lines), for channels with room for it; empty otherwise.
+             */
+            details?: string;
+            kind: components["schemas"]["NoticeKind"];
             /** @description The runner it is about: clicking it opens that runner's page. */
             runner?: string | null;
             severity: components["schemas"]["Severity"];
             title: string;
         };
+        /** @description What a notice is about: the filter a channel's `kinds` chooses from. */
+        NoticeKind: "failure" | "crash-loop" | "needs-registration" | "escalation" | "fixed";
         /** @description Notifications, per channel. */
         NotificationSettings: {
+            /**
+             * @description Chat, mail and webhook channels (Slack, Discord, Telegram, WhatsApp, ntfy, email, a
+             *     JSON webhook); none by default.
+             */
+            channels?: components["schemas"]["ChannelSettings"][];
             /**
              * @description The tray app's desktop notifications, per severity.
              * @default {
@@ -1397,6 +1512,39 @@ export interface components {
              *     }
              */
             desktop: components["schemas"]["SeverityFilter"];
+            /**
+             * @description How notices for chat and mail channels are gathered into messages.
+             * @default {
+             *       "interval_seconds": 300,
+             *       "repeat_seconds": 14400,
+             *       "wait_seconds": 30
+             *     }
+             */
+            grouping: components["schemas"]["GroupingSettings"];
+        };
+        /** @description A chat, mail or webhook channel and its outbox (`GET /notify/channels`). */
+        NotifyChannel: {
+            /** @description The newest delivery error, of a queued or a finished message. */
+            last_error?: string | null;
+            /**
+             * Format: int64
+             * @description When the newest finished message finished (ms since the epoch).
+             */
+            last_ms?: number | null;
+            /** @description How it finished: `sent`, `failed` (refused for good) or `expired` (24 h undelivered). */
+            last_state?: string | null;
+            name: string;
+            /** @description Why the channel cannot send now (a secret that cannot be read). */
+            problem?: string | null;
+            /**
+             * Format: uint64
+             * @description Messages waiting to be delivered.
+             */
+            queued: number;
+            /** @description `slack`, `discord`, `telegram`, `whatsapp`, `ntfy`, `email` or `webhook`. */
+            service: string;
+            /** @description The URL as configured; only its scheme when a secret is written in it literally. */
+            url: string;
         };
         OnDisk: {
             /** @description Every error, as `file:line:column: path: message`. */
@@ -1524,6 +1672,23 @@ export interface components {
             /** @description Every asset of that release, those that fit first, best first. */
             options: components["schemas"]["QiOption"][];
             version?: string | null;
+        };
+        /** @description A message queued for a channel. */
+        Queued: {
+            /**
+             * Format: int64
+             * @description The message's id in the outbox (the webhook's `X-QCity-Delivery`).
+             */
+            message: number;
+        };
+        /** @description A daily quiet time, `from` to `to` (`22:00` to `07:00` spans midnight). */
+        QuietHours: {
+            /** @description `HH:MM`, 24-hour clock. */
+            from: string;
+            /** @description An IANA time zone (`Europe/Paris`); absent: UTC. */
+            time_zone?: string | null;
+            /** @description `HH:MM`, 24-hour clock. */
+            to: string;
         };
         /** @description What the machine has, at one reading. */
         Readings: {
@@ -2573,6 +2738,94 @@ export interface operations {
             };
             /** @description The request named another host (`host_not_allowed`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    notifyChannels: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description In name order; empty when none is configured. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotifyChannel"][];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    notifyTest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The channel's name from the device config. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The queued message's id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Queued"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No channel with that name (`unknown_channel`). */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

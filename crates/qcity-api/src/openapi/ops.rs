@@ -6,7 +6,8 @@
 use qcity_types::{
     ApplyReport, AuditEntry, AuditVerdict, AutotestReport, ControlOutcome, ErrorBody, Escalated,
     EscalationRequest, EventPage, HealPlan, InstallStarted, LogTail, LoginRequest, MachineStatus,
-    Me, PutUser, RunOutcome, RunnerStatus, SignatureView, TaskInfo, TaskRun, UserInfo,
+    Me, NotifyChannel, PutUser, Queued, RunOutcome, RunnerStatus, SignatureView, TaskInfo, TaskRun,
+    UserInfo,
 };
 
 use super::op::{
@@ -664,6 +665,47 @@ pub static OPS: &[Op] = &[
                 body: Body::Json(array::<SignatureView>),
             },
             BAD_QUERY,
+        ],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/notify/channels",
+        id: "notifyChannels",
+        summary: "The chat, mail and webhook channels of the device config, each with its outbox: messages queued, the newest finished one (sent, failed or expired) and the newest delivery error, and why it cannot send now (a secret that cannot be read). Secret values never appear; a URL with a literal secret shows only its scheme.",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[Reply {
+            status: 200,
+            description: "In name order; empty when none is configured.",
+            body: Body::Json(array::<NotifyChannel>),
+        }],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/notify/channels/{name}/test",
+        id: "notifyTest",
+        summary: "Queues a test message through one channel, as any other message (the outbox, its retries); `GET /notify/channels` shows how it went.",
+        description: "",
+        params: &[Param::path(
+            "name",
+            "The channel's name from the device config.",
+            RUNNER_NAME,
+        )],
+        query: None,
+        body: None,
+        replies: &[
+            Reply {
+                status: 200,
+                description: "The queued message's id.",
+                body: Body::Json(schema::<Queued>),
+            },
+            Reply {
+                status: 404,
+                description: "No channel with that name (`unknown_channel`).",
+                body: Body::Json(schema::<ErrorBody>),
+            },
         ],
     },
 ];

@@ -215,6 +215,23 @@ async fn config_shows_what_runs_redacts_secrets_and_names_errors_on_disk() {
         "<redacted>"
     );
     assert_eq!(c["manifest"]["runners"][0]["env"]["LANG"], "C");
+    // A notification channel's secret written in its URL (a config warning) is not shown
+    // either: only the URL's scheme is.
+    let device = std::fs::read_to_string(s.conf.join("qcity-device-config.json"))
+        .unwrap_or_else(|_| "{}".into());
+    let mut device: serde_json::Value = serde_json::from_str(&device).unwrap();
+    device["notifications"] = serde_json::json!({"channels": [
+        {"name": "team", "url": "discord://1234/t0ken-s3cr3t"},
+        {"name": "ref", "url": "tgram://{keyring://bot}/42"}
+    ]});
+    std::fs::write(s.conf.join("qcity-device-config.json"), device.to_string()).unwrap();
+    s.ok::<serde_json::Value>("POST", "/api/v1/reload").await;
+    let r = s.call("GET", "/api/v1/config").await;
+    assert!(!r.body.contains("t0ken-s3cr3t"), "{}", r.body);
+    let c: serde_json::Value = r.json();
+    let channels = &c["device"]["notifications"]["channels"];
+    assert_eq!(channels[0]["url"], "discord://<redacted>");
+    assert_eq!(channels[1]["url"], "tgram://{keyring://bot}/42");
     s.engine.shutdown("test").await;
 }
 

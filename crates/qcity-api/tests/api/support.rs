@@ -47,10 +47,14 @@ async fn serve_full(files: &[(&str, &str)], limits: qcity_api::ConnectionLimits)
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let healer = qcity_healer::start(engine.clone());
+    let notify =
+        qcity_notify::Remote::open(&engine.data_dir().db(), &conf, format!("http://{addr}"))
+            .unwrap();
     tokio::spawn(qcity_api::serve(
         listener,
         engine.clone(),
         healer.clone(),
+        Some(notify),
         token.clone(),
         limits,
     ));
