@@ -55,9 +55,32 @@ impl Drop for Worker {
     }
 }
 
+/// The outbox's connection, opened at its first use: a daemon without channels never holds
+/// one (nor its page cache).
+struct Outbox {
+    db: PathBuf,
+    conn: Mutex<Option<Store>>,
+}
+
+impl Outbox {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, qcity_store::StoreError>,
+    ) -> Result<T, String> {
+        let mut conn = lock(&self.conn);
+        if conn.is_none() {
+            *conn = Some(Store::open(&self.db).map_err(|e| e.to_string())?);
+        }
+        match conn.as_mut() {
+            Some(store) => f(store).map_err(|e| e.to_string()),
+            None => Err("the outbox is not open".into()),
+        }
+    }
+}
+
 /// The remote channels of one daemon.
 pub struct Remote {
-    store: Arc<Mutex<Store>>,
+    store: Arc<Outbox>,
     config_dir: Mutex<PathBuf>,
     /// The dashboard's address, for links in messages.
     dashboard: String,
@@ -69,9 +92,11 @@ pub struct Remote {
 
 impl Remote {
     pub fn open(db: &Path, config_dir: &Path, dashboard: String) -> Result<Arc<Remote>, String> {
-        let store = Store::open(db).map_err(|e| e.to_string())?;
         Ok(Arc::new(Remote {
-            store: Arc::new(Mutex::new(store)),
+            store: Arc::new(Outbox {
+                db: db.to_path_buf(),
+                conn: Mutex::new(None),
+            }),
             config_dir: Mutex::new(config_dir.to_path_buf()),
             dashboard: dashboard.trim_end_matches('/').to_string(),
             client: std::sync::OnceLock::new(),
@@ -124,11 +149,11 @@ impl Remote {
         let store = self.store.clone();
         let channel = channel.to_string();
         let id = tokio::task::spawn_blocking(move || {
-            lock(&store).outbox_push(&channel, &payload, qcity_platform::clock::now_ms())
+            store.with(|s| s.outbox_push(&channel, &payload, qcity_platform::clock::now_ms()))
         })
         .await
         .map_err(|e| QueueError::Store(e.to_string()))?
-        .map_err(|e| QueueError::Store(e.to_string()))?;
+        .map_err(QueueError::Store)?;
         wake.notify_one();
         Ok(id)
     }
@@ -156,10 +181,9 @@ impl Remote {
             let store = self.store.clone();
             let names = names.clone();
             let queued = tokio::task::spawn_blocking(move || {
-                let store = lock(&store);
                 names
                     .iter()
-                    .map(|n| store.outbox_summary(n).map(|s| s.queued).unwrap_or(0))
+                    .map(|n| store.with(|s| s.outbox_summary(n)).map_or(0, |s| s.queued))
                     .sum::<u64>()
             })
             .await
@@ -179,11 +203,12 @@ impl Remote {
             .collect();
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            let store = lock(&store);
             channels
                 .into_iter()
                 .map(|(c, problem)| {
-                    let summary = store.outbox_summary(&c.name).unwrap_or_default();
+                    let summary = store
+                        .with(|s| s.outbox_summary(&c.name))
+                        .unwrap_or_default();
                     ChannelReport {
                         service: qcity_config::channel_url::parse(&c.url)
                             .map(|u| u.service().to_string())
@@ -245,13 +270,22 @@ async fn deliver(
     loop {
         let name = c.name.clone();
         let s = store.clone();
-        let head = tokio::task::spawn_blocking(move || lock(&s).outbox_head(&name))
+        let head = tokio::task::spawn_blocking(move || s.with(|s| s.outbox_head(&name)))
             .await
-            .ok()
-            .and_then(|r| r.map_err(|e| tracing::warn!("outbox: {e}")).ok());
-        let Some(row) = head.flatten() else {
-            wake.notified().await;
-            continue;
+            .unwrap_or_else(|e| Err(e.to_string()));
+        let row = match head {
+            Ok(Some(row)) => row,
+            Ok(None) => {
+                wake.notified().await;
+                continue;
+            }
+            Err(e) => {
+                // The store cannot be read (a full disk, a lock): the messages are safe in
+                // it; try again in a while.
+                tracing::warn!(channel = %c.name, "outbox: {e}");
+                let _ = tokio::time::timeout(RESOLVE_AGAIN, wake.notified()).await;
+                continue;
+            }
         };
         let now = qcity_platform::clock::now_ms();
         if row.next_ms > now {
@@ -265,7 +299,7 @@ async fn deliver(
             async move {
                 let now = qcity_platform::clock::now_ms();
                 let _ = tokio::task::spawn_blocking(move || {
-                    lock(&s).outbox_finish(id, state, error.as_deref(), now)
+                    s.with(|s| s.outbox_finish(id, state, error.as_deref(), now))
                 })
                 .await;
             }
@@ -301,7 +335,7 @@ async fn deliver(
                 tracing::info!(channel = %c.name, id = row.id, wait_ms = wait, "retrying: {error}");
                 let s = store.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    lock(&s).outbox_retry(row.id, now + wait, &error)
+                    s.with(|s| s.outbox_retry(row.id, now + wait, &error))
                 })
                 .await;
             }
