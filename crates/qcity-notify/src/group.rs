@@ -337,6 +337,29 @@ mod tests {
     }
 
     #[test]
+    fn an_escalation_carries_its_whole_diagnosis_and_links_its_runner() {
+        let mut g = Grouper::new(T);
+        let mut esc = n(NoticeKind::Escalation, "build");
+        esc.body = "the healer could not fix exit 1 (signature 3f2a)\nfixes tried: …".into();
+        esc.details =
+            "fixes tried: clean-caches: still failing\nlast lines:\nerror: linker `cc` not found"
+                .into();
+        g.add(n(NoticeKind::Failure, "build"), 0);
+        g.add(esc, 10);
+        let m = g.due(30_000, None).unwrap();
+        assert_eq!(m.title, "build needs you", "one runner: its gravest news");
+        assert_eq!(m.severity, Severity::Critical);
+        assert!(m.body.contains("signature 3f2a"), "{}", m.body);
+        assert!(
+            m.body.contains("clean-caches: still failing")
+                && m.body.contains("linker `cc` not found"),
+            "{}",
+            m.body
+        );
+        assert_eq!(m.link.as_deref(), Some("#/runner/build"));
+    }
+
+    #[test]
     fn a_large_burst_lists_twenty_and_counts_the_rest() {
         let mut g = Grouper::new(T);
         for i in 0..30 {

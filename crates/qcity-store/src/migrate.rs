@@ -95,6 +95,14 @@ const MIGRATIONS: &[&str] = &[
         last_error TEXT
     );
     CREATE INDEX outbox_due ON outbox (channel, state, id);",
+    // 5: notices got a `kind` (what a channel's filter chooses from); the desktop notices
+    // stored before it get the one their severity meant, so the journal still reads them.
+    "UPDATE events SET data = json_set(data, '$.notice.kind',
+        CASE json_extract(data, '$.notice.severity')
+            WHEN 'info' THEN 'fixed'
+            WHEN 'critical' THEN 'escalation'
+            ELSE 'failure' END)
+     WHERE kind = 'notice' AND json_extract(data, '$.notice.kind') IS NULL;",
 ];
 
 /// The schema version this binary writes.

@@ -42,6 +42,42 @@ fn a_newer_schema_is_refused() {
 }
 
 #[test]
+fn desktop_notices_stored_before_notice_kinds_get_the_kind_their_severity_meant() {
+    let (_d, path) = db();
+    let mut s = Store::open(&path).unwrap();
+    let notice = |id: u64, severity: &str| EventRow {
+        id,
+        ts_ms: 1,
+        kind: "notice".into(),
+        runner: Some("a".into()),
+        data: format!(
+            r#"{{"id":{id},"ts_ms":1,"type":"notice","channel":"desktop","notice":{{"severity":"{severity}","title":"t","body":"b","runner":"a"}}}}"#
+        ),
+    };
+    s.write_batch(
+        &[notice(1, "info"), notice(2, "error"), notice(3, "critical")],
+        &[],
+    )
+    .unwrap();
+    drop(s);
+    // As a database of schema 4 holds them.
+    let c = rusqlite::Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", 4).unwrap();
+    drop(c);
+    let s = Store::open(&path).unwrap();
+    let kinds: Vec<String> = s
+        .events_after(0, 10)
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.data).unwrap();
+            v["notice"]["kind"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(kinds, ["fixed", "failure", "escalation"]);
+}
+
+#[test]
 fn events_page_in_id_order_and_ids_are_unique() {
     let (_d, path) = db();
     let mut s = Store::open(&path).unwrap();
