@@ -373,6 +373,28 @@ fn messages_queued_when_the_daemon_is_killed_are_each_delivered_once_after_resta
     assert_eq!(delivered_ids, ids, "each once, in order");
     assert_eq!(delivered[0].json()["title"], "QCity test message");
     assert_eq!(d.get_json("/notify/channels")[0]["queued"], 0);
+    // A refusal for good (410: the webhook is gone) is not retried: the message is marked
+    // failed and a `notify-failed` event says so.
+    rx.status.store(410, Ordering::Relaxed);
+    let (_, body) = post(&d, "/notify/channels/hook/test");
+    let id = body["message"].as_i64().unwrap();
+    let failed = wait_until("a notify-failed event", || {
+        d.events("notify-failed")
+            .into_iter()
+            .find(|e| e["message"] == id)
+    });
+    assert_eq!(failed["channel"], "hook", "{failed}");
+    assert!(
+        failed["error"].as_str().unwrap().contains("410"),
+        "{failed}"
+    );
+    assert_eq!(d.get_json("/notify/channels")[0]["last_state"], "failed");
+    let attempts = rx.received().iter().filter(|r| r.status == 410).count();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        rx.received().iter().filter(|r| r.status == 410).count(),
+        attempts
+    );
     // An unknown channel is named.
     let (status, body) = post(&d, "/notify/channels/nope/test");
     assert_eq!(status, 404);

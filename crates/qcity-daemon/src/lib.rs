@@ -132,6 +132,7 @@ pub async fn serve_with(
         &engine.data_dir().db(),
         &config_dir,
         format!("http://{addr}"),
+        Some(engine.bus().clone()),
     ) {
         Ok(r) => Some(r),
         Err(e) => {

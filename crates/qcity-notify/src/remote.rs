@@ -81,6 +81,8 @@ impl Outbox {
 /// The remote channels of one daemon.
 pub struct Remote {
     store: Arc<Outbox>,
+    /// Where a message given up on is told (`notify-failed`).
+    bus: Option<Arc<qcity_engine::bus::Bus>>,
     config_dir: Mutex<PathBuf>,
     /// The dashboard's address, for links in messages.
     dashboard: String,
@@ -91,8 +93,14 @@ pub struct Remote {
 }
 
 impl Remote {
-    pub fn open(db: &Path, config_dir: &Path, dashboard: String) -> Result<Arc<Remote>, String> {
+    pub fn open(
+        db: &Path,
+        config_dir: &Path,
+        dashboard: String,
+        bus: Option<Arc<qcity_engine::bus::Bus>>,
+    ) -> Result<Arc<Remote>, String> {
         Ok(Arc::new(Remote {
+            bus,
             store: Arc::new(Outbox {
                 db: db.to_path_buf(),
                 conn: Mutex::new(None),
@@ -192,6 +200,16 @@ impl Remote {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn given_up(&self, channel: &str, message: i64, error: &str) {
+        if let Some(bus) = &self.bus {
+            bus.publish(qcity_types::EventKind::NotifyFailed {
+                channel: channel.to_string(),
+                message,
+                error: error.to_string(),
+            });
         }
     }
 
@@ -319,11 +337,14 @@ async fn deliver(
             Delivery::Sent => finish("sent", None).await,
             Delivery::Permanent { error } => {
                 tracing::warn!(channel = %c.name, id = row.id, "not delivered: {error}");
+                remote.given_up(&c.name, row.id, &error);
                 finish("failed", Some(error)).await;
             }
             Delivery::Retry { after, error } => {
                 let now = qcity_platform::clock::now_ms();
                 if now - row.created_ms >= EXPIRE_MS {
+                    let error = format!("undelivered for 24 h: {error}");
+                    remote.given_up(&c.name, row.id, &error);
                     finish("expired", Some(error)).await;
                     continue;
                 }

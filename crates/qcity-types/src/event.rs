@@ -123,6 +123,14 @@ pub enum EventKind {
     },
     /// A scheduled backup could not be taken; the next is tried at the next interval.
     BackupFailed { error: String },
+    /// A chat, mail or webhook message was not delivered and will not be tried again: the
+    /// service refused it for good (a revoked token, a removed webhook) or 24 h passed.
+    NotifyFailed {
+        channel: String,
+        /// The message's id in the outbox.
+        message: i64,
+        error: String,
+    },
     /// The QI installer: a step of an install, with progress while downloading.
     QiInstall {
         phase: QiPhase,
@@ -216,7 +224,7 @@ impl AuthAction {
 
 impl EventKind {
     /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
-    pub const NAMES: [&'static str; 23] = [
+    pub const NAMES: [&'static str; 24] = [
         "engine-started",
         "engine-stopping",
         "runner-state",
@@ -237,6 +245,7 @@ impl EventKind {
         "store-recovered",
         "backup-taken",
         "backup-failed",
+        "notify-failed",
         "auth",
         "qi-install",
         "heal",
@@ -265,6 +274,7 @@ impl EventKind {
             Self::StoreRecovered { .. } => "store-recovered",
             Self::BackupTaken { .. } => "backup-taken",
             Self::BackupFailed { .. } => "backup-failed",
+            Self::NotifyFailed { .. } => "notify-failed",
             Self::Auth { .. } => "auth",
             Self::QiInstall { .. } => "qi-install",
             Self::Heal { .. } => "heal",

@@ -1102,6 +1102,16 @@ export interface components {
             /** @constant */
             type: "backup-failed";
         } | {
+            channel: string;
+            error: string;
+            /**
+             * Format: int64
+             * @description The message's id in the outbox.
+             */
+            message: number;
+            /** @constant */
+            type: "notify-failed";
+        } | {
             detail: string;
             /** Format: uint64 */
             done: number;
@@ -2610,7 +2620,7 @@ export interface operations {
                 /** @description Only events about this runner (or task). */
                 runner?: string;
                 /** @description Only events of this type. */
-                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "auth" | "qi-install" | "heal";
+                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "auth" | "qi-install" | "heal";
             };
             header?: never;
             path?: never;

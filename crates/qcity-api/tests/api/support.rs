@@ -47,9 +47,13 @@ async fn serve_full(files: &[(&str, &str)], limits: qcity_api::ConnectionLimits)
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let healer = qcity_healer::start(engine.clone());
-    let notify =
-        qcity_notify::Remote::open(&engine.data_dir().db(), &conf, format!("http://{addr}"))
-            .unwrap();
+    let notify = qcity_notify::Remote::open(
+        &engine.data_dir().db(),
+        &conf,
+        format!("http://{addr}"),
+        Some(engine.bus().clone()),
+    )
+    .unwrap();
     tokio::spawn(qcity_api::serve(
         listener,
         engine.clone(),
