@@ -45,7 +45,7 @@ class Daemon:
         self.conf.mkdir()
         self.data = Path(data) if data else Path(self.tmp, "data")
         (self.conf / "runner_manifest.json").write_text(json.dumps({"runners": runners}))
-        (self.conf / "qcity-device-config.json").write_text(json.dumps({"api": {"port": 0}}))
+        (self.conf / "qcity-device-config.json").write_text(json.dumps({"api": {"port": 0}, "platforms": {"enabled": False}}))
         limit = None
         if nofile:
             limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))

@@ -39,7 +39,7 @@ def main():
         conf.mkdir()
         runners = [{"name": f"r{i}", "command": ["sleep", "100000"]} for i in range(a.n)]
         (conf / "runner_manifest.json").write_text(json.dumps({"runners": runners}))
-        (conf / "qcity-device-config.json").write_text(json.dumps({"api": {"port": 0}}))
+        (conf / "qcity-device-config.json").write_text(json.dumps({"api": {"port": 0}, "platforms": {"enabled": False}}))
         env = dict(os.environ, QCITY_LOG="warn")
         p = subprocess.Popen([a.bin, "up", "--config", str(conf), "--data-dir", f"{d}/data"], env=env)
         try:

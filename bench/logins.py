@@ -47,7 +47,7 @@ def main():
         conf = Path(d, "config")
         conf.mkdir()
         (conf / "runner_manifest.json").write_text(json.dumps({"runners": []}))
-        (conf / "qcity-device-config.json").write_text(json.dumps({"api": {"port": 0}}))
+        (conf / "qcity-device-config.json").write_text(json.dumps({"api": {"port": 0}, "platforms": {"enabled": False}}))
         p = subprocess.Popen([a.bin, "up", "--config", str(conf), "--data-dir", f"{d}/data"],
                              env=dict(os.environ, QCITY_LOG="warn"))
         try:

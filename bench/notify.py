@@ -69,7 +69,7 @@ class Daemon:
         self.data = Path(self.tmp, "data")
         (self.conf / "runner_manifest.json").write_text(json.dumps({"runners": []}))
         (self.conf / "qcity-device-config.json").write_text(
-            json.dumps({"api": {"port": 0}, "notifications": notifications})
+            json.dumps({"api": {"port": 0}, "platforms": {"enabled": False}, "notifications": notifications})
         )
         self.proc = subprocess.Popen(
             [qcity, "up", "--config", str(self.conf), "--data-dir", str(self.data)],

@@ -54,7 +54,7 @@ def main():
         p.update({"interval_ms": a.interval_ms, "start_grace_ms": 0})
     runners = [{"name": f"r{i}", "command": ["sleep", "infinity"], "probes": probes} for i in range(a.runners)]
     json.dump({"runners": runners}, open(os.path.join(conf, "runner_manifest.json"), "w"))
-    json.dump({"api": {"port": 0}}, open(os.path.join(conf, "qcity-device-config.json"), "w"))
+    json.dump({"api": {"port": 0}, "platforms": {"enabled": False}}, open(os.path.join(conf, "qcity-device-config.json"), "w"))
     proc = subprocess.Popen([a.qcity, "up", "--config", conf, "--data-dir", data],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

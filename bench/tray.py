@@ -102,7 +102,7 @@ def setup(work, runners=3):
     os.makedirs(conf, exist_ok=True)
     json.dump({"runners": [{"name": f"r{i}", "command": ["sleep", "3600"]} for i in range(runners)]},
               open(os.path.join(conf, "runner_manifest.json"), "w"))
-    json.dump({"api": {"port": 0}}, open(os.path.join(conf, "qcity-device-config.json"), "w"))
+    json.dump({"api": {"port": 0}, "platforms": {"enabled": False}}, open(os.path.join(conf, "qcity-device-config.json"), "w"))
     return conf, os.path.join(work, "data")
 
 

@@ -35,7 +35,7 @@ cat > "$work/config/runner_manifest.json" <<'JSON'
   "tasks": [{"name": "hello", "command": ["echo", "hello"], "autotest": true}]
 }
 JSON
-echo '{"api": {"port": 0}}' > "$work/config/qcity-device-config.json"
+echo '{"api": {"port": 0}, "platforms": {"enabled": false}}' > "$work/config/qcity-device-config.json"
 QCITY_LOG=warn "$QCITY_BIN" up --config "$work/config" --data-dir "$work/data" &
 pid=$!
 for _ in $(seq 100); do [ -s "$work/data/daemon.json" ] && break; sleep 0.1; done

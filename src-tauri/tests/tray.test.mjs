@@ -206,7 +206,7 @@ before(async () => {
   // No healer: it restarts a SIGKILLed runner at once, so the red between the kill and the
   // restart would last milliseconds, and the test would race it; the restart policy's 4 s
   // delay shows it for long enough.
-  writeFileSync(join(dirs.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, healer: { enabled: false } }));
+  writeFileSync(join(dirs.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, healer: { enabled: false }, platforms: { enabled: false } }));
   notifyLog = join(work, "notify.log");
   trayLog = join(work, "tray.log");
   const bg = (cmd, args, out) => {
@@ -413,7 +413,7 @@ test("with a `qcity up` daemon already serving the user, the tray attaches to it
   const d = { data: join(work, "data2"), config: join(work, "config2") };
   mkdirSync(d.config);
   writeFileSync(join(d.config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "solo", command: ["sleep", "603"] }] }));
-  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, platforms: { enabled: false } }));
   let daemon, daemonExited;
   const startDaemon = async () => {
     daemon = spawn(QCITY, ["up", "--config", d.config, "--data-dir", d.data], { stdio: "ignore", env: { ...process.env, QCITY_LOG: "warn" } });
@@ -451,7 +451,7 @@ test("SIGTERM (a session logging out) quits like the menu: the in-process engine
   const d = { data: join(work, "data3"), config: join(work, "config3") };
   mkdirSync(d.config);
   writeFileSync(join(d.config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "one", command: ["sleep", "604"] }] }));
-  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, platforms: { enabled: false } }));
   const saved = dirs;
   dirs = d;
   try {

@@ -36,7 +36,7 @@ before(async () => {
   mkdirSync(config);
   mkdirSync(join(work, "tmp"));
   writeFileSync(join(config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "alpha", command: ["sleep", "602"] }] }));
-  writeFileSync(join(config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 } }));
+  writeFileSync(join(config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, platforms: { enabled: false } }));
   daemon = spawn(QCITY, ["up", "--config", config, "--data-dir", data], { stdio: ["ignore", "ignore", "inherit"], env: { ...process.env, QCITY_LOG: "warn" } });
   daemonExited = new Promise((r) => daemon.once("exit", r));
   const info = join(data, "daemon.json");

@@ -115,7 +115,8 @@ fn scheduled_backups_start_when_the_newest_is_too_old_and_keep_the_newest() {
     let mut d = Daemon::new(r#"{"runners": []}"#);
     std::fs::write(
         d.conf().join("qcity-device-config.json"),
-        r#"{"api": {"port": 0}, "backup": {"every_minutes": 60, "keep": 2, "dir": "../saved"}}"#,
+        r#"{"api": {"port": 0}, "platforms": {"enabled": false},
+            "backup": {"every_minutes": 60, "keep": 2, "dir": "../saved"}}"#,
     )
     .unwrap();
     let saved = d.dir.path().join("saved");

@@ -162,7 +162,7 @@ fn daemon(manifest: &str, notifications: &str, env: &[(&str, &str)]) -> Daemon {
         d.conf().join("qcity-device-config.json"),
         format!(
             r#"{{"api": {{"port": 0}}, "supervisor": {{"stop_grace_ms": 3000}},
-                "notifications": {notifications}}}"#
+                "platforms": {{"enabled": false}}, "notifications": {notifications}}}"#
         ),
     )
     .unwrap();

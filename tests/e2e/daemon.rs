@@ -490,6 +490,7 @@ fn qi_list_shows_the_ranked_builds_and_the_gate() {
         d.conf().join("qcity-device-config.json"),
         // Free disk and memory limits at 0, so the autotest cannot fail on this machine's load.
         r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000},
+            "platforms": {"enabled": false},
             "resources": {"min_free_disk_mb": 0, "min_free_memory_mb": 0},
             "installer": {"manifest": "releases.json", "public_key": "RWRxaXNhbXBsZfCbCc3gVWvh5fra1zXoEIkaz4NElCvyU8AAMk0E5UV4"}}"#,
     )

@@ -15,6 +15,7 @@ mod flood;
 mod heal;
 mod hooks;
 mod notify;
+mod platforms;
 mod qi;
 mod secret;
 mod service;

@@ -163,6 +163,7 @@ fn setup_with(
         d.conf().join("qcity-device-config.json"),
         serde_json::json!({
             "api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000},
+            "platforms": {"enabled": false},
             "resources": {"min_free_disk_mb": 0, "min_free_memory_mb": 0},
             "installer": {"manifest": format!("{base}/releases.json"), "public_key": key}
         })
@@ -499,6 +500,7 @@ fn the_sample_release_installs_its_tar_gz_with_a_feature() {
     )
     .unwrap();
     device["api"]["port"] = 0.into();
+    device["platforms"] = serde_json::json!({"enabled": false});
     device["supervisor"]["stop_grace_ms"] = 3000.into();
     // The autotest then passes or fails by the manifest alone, not by this machine's load.
     device["resources"] = serde_json::json!({"min_free_disk_mb": 0, "min_free_memory_mb": 0});

@@ -38,7 +38,7 @@ impl Daemon {
         std::fs::write(conf.join("runner_manifest.json"), manifest).unwrap();
         std::fs::write(
             conf.join("qcity-device-config.json"),
-            r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000}}"#,
+            r#"{"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000}, "platforms": {"enabled": false}}"#,
         )
         .unwrap();
         Daemon {

@@ -29,6 +29,8 @@ export type QiView = Schemas["QiView"];
 export type ConfigView = Schemas["ConfigView"];
 export type UserInfo = Schemas["UserInfo"];
 export type NotifyChannel = Schemas["NotifyChannel"];
+export type PlatformStatus = Schemas["PlatformStatus"];
+export type PlatformState = Schemas["PlatformState"];
 export type Queued = Schemas["Queued"];
 /// Every event type's wire name (`runner-state`…).
 export type EventType = Schemas["Event"]["type"];

@@ -43,7 +43,7 @@ export class Daemon {
     writeFileSync(join(d.conf, "runner_manifest.json"), JSON.stringify(manifest));
     writeFileSync(
       join(d.conf, "qcity-device-config.json"),
-      JSON.stringify({ api: { port: d.port }, supervisor: { stop_grace_ms: 2000 }, ...device }),
+      JSON.stringify({ api: { port: d.port }, supervisor: { stop_grace_ms: 2000 }, platforms: { enabled: false }, ...device }),
     );
     await d.spawn();
     d.token = readFileSync(join(d.data, "token"), "utf8").trim();

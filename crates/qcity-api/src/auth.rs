@@ -40,7 +40,7 @@ const MAX_USER_FAILURES: usize = 10;
 const USER_WINDOW_MS: i64 = 15 * 60_000;
 
 /// Whether `role` may see an event of `kind` in the stream and pages: a viewer sees runner
-/// states and health, no controls, logs, audit, config or tasks.
+/// states and health and the platforms' status, no controls, logs, audit, config or tasks.
 pub fn may_see(role: Role, kind: &EventKind) -> bool {
     role == Role::Master
         || matches!(
@@ -49,6 +49,7 @@ pub fn may_see(role: Role, kind: &EventKind) -> bool {
                 | EventKind::RunnerActivity { .. }
                 | EventKind::ProbeChanged { .. }
                 | EventKind::ResourceChanged { .. }
+                | EventKind::PlatformChanged { .. }
         )
 }
 

@@ -8,7 +8,7 @@ use qcity_engine::Engine;
 use qcity_types::STATE_NAMES;
 use qcity_types::{Health, ProbeState};
 
-pub fn render(engine: &Engine) -> String {
+pub fn render(engine: &Engine, platforms: &[qcity_types::PlatformStatus]) -> String {
     let runners = engine.status();
     let machine = engine.machine();
     let counts = engine.event_counts();
@@ -121,6 +121,44 @@ pub fn render(engine: &Engine) -> String {
     );
     for (kind, n) in &counts {
         m.sample("qcity_events_total", &[("type", kind)], *n as f64);
+    }
+    if !platforms.is_empty() {
+        m.family(
+            "qcity_platform_state",
+            "gauge",
+            "A platform's status page: 1 for the state it reports (unknown: not readable), 0 for the others.",
+        );
+        use qcity_types::PlatformState as S;
+        let states = [
+            S::Operational,
+            S::Degraded,
+            S::PartialOutage,
+            S::MajorOutage,
+            S::Maintenance,
+            S::Unknown,
+        ];
+        for p in platforms {
+            for s in states {
+                let v = f64::from(u8::from(p.state == s));
+                m.sample(
+                    "qcity_platform_state",
+                    &[("platform", &p.id), ("state", s.as_str())],
+                    v,
+                );
+            }
+        }
+        m.family(
+            "qcity_platform_incidents",
+            "gauge",
+            "Incidents and maintenances in progress on a platform, as last read.",
+        );
+        for p in platforms {
+            m.sample(
+                "qcity_platform_incidents",
+                &[("platform", &p.id)],
+                p.incidents.len() as f64,
+            );
+        }
     }
     m.0
 }

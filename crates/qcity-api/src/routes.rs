@@ -33,6 +33,8 @@ struct AppState {
     healer: Arc<qcity_healer::Healer>,
     /// The chat and mail channels' outbox; none where no notifier runs.
     notify: Option<Arc<qcity_notify::Remote>>,
+    /// The platforms' status pages as last read; none where no poller runs.
+    platforms: Option<Arc<qcity_status::Platforms>>,
     auth: Arc<Auth>,
 }
 
@@ -120,6 +122,13 @@ fn table() -> Table {
             post(notify_test),
         ),
         (Method::GET, "/api/v1/machine", Viewer, get(machine)),
+        (Method::GET, "/api/v1/platforms", Viewer, get(platforms)),
+        (
+            Method::POST,
+            "/api/v1/platforms/refresh",
+            Master,
+            post(refresh_platforms),
+        ),
         (Method::POST, "/api/v1/autotest", Master, post(autotest)),
         (
             Method::GET,
@@ -199,6 +208,7 @@ pub fn router(
     engine: Arc<Engine>,
     healer: Arc<qcity_healer::Healer>,
     notify: Option<Arc<qcity_notify::Remote>>,
+    platforms: Option<Arc<qcity_status::Platforms>>,
     token: Token,
 ) -> Result<Router, ApiError> {
     let auth = Arc::new(Auth::new(engine.clone(), token)?);
@@ -206,6 +216,7 @@ pub fn router(
         engine,
         healer,
         notify,
+        platforms,
         auth: auth.clone(),
     };
     let mut router: Router<AppState> = Router::new();
@@ -248,11 +259,12 @@ pub async fn serve(
     engine: Arc<Engine>,
     healer: Arc<qcity_healer::Healer>,
     notify: Option<Arc<qcity_notify::Remote>>,
+    platforms: Option<Arc<qcity_status::Platforms>>,
     token: Token,
     limits: crate::ConnectionLimits,
 ) -> std::io::Result<()> {
-    let router =
-        router(engine, healer, notify, token).map_err(|e| std::io::Error::other(e.body.message))?;
+    let router = router(engine, healer, notify, platforms, token)
+        .map_err(|e| std::io::Error::other(e.body.message))?;
     crate::connections::serve(listener, router, limits).await
 }
 
@@ -468,6 +480,25 @@ async fn reload(
     Ok(Json(st.engine.reload(&p.actor(&headers)).await?))
 }
 
+/// The platforms' status pages as the daemon last read them.
+async fn platforms(State(st): State<AppState>) -> Json<Vec<qcity_types::PlatformStatus>> {
+    Json(
+        st.platforms
+            .as_ref()
+            .map(|p| p.statuses())
+            .unwrap_or_default(),
+    )
+}
+
+/// Reads every status page now; answers at once (`GET /platforms` shows the reads as they
+/// come).
+async fn refresh_platforms(State(st): State<AppState>) -> StatusCode {
+    if let Some(p) = &st.platforms {
+        p.refresh();
+    }
+    StatusCode::ACCEPTED
+}
+
 /// The chat, mail and webhook channels with their outboxes.
 async fn notify_channels(State(st): State<AppState>) -> Json<Vec<qcity_types::NotifyChannel>> {
     Json(match &st.notify {
@@ -674,7 +705,13 @@ async fn metrics(State(st): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(&st.engine),
+        crate::metrics::render(
+            &st.engine,
+            &st.platforms
+                .as_ref()
+                .map(|p| p.statuses())
+                .unwrap_or_default(),
+        ),
     )
         .into_response()
 }

@@ -484,6 +484,19 @@ pub enum RunnerKind {
     Buildkite,
 }
 
+impl RunnerKind {
+    /// The platform (its id in the status catalog) this kind of runner takes its jobs
+    /// from: while that platform reports an outage, the healer waits instead of fixing.
+    pub fn platform(self) -> Option<&'static str> {
+        match self {
+            RunnerKind::Github => Some("github"),
+            RunnerKind::Gitlab => Some("gitlab"),
+            // buildkite.com has a status page, but it is not in the catalog yet.
+            RunnerKind::Buildkite | RunnerKind::Command => None,
+        }
+    }
+}
+
 /// When to restart a runner that exited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -596,6 +609,87 @@ pub struct DeviceConfig {
     /// Scheduled backups of the store and the config (`qcity backup`); absent: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupSettings>,
+    /// The status pages of the platforms the runners depend on (GitHub, GitLab, the clouds).
+    #[serde(default)]
+    pub platforms: PlatformSettings,
+}
+
+/// Which status pages the daemon polls, and how often.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformSettings {
+    /// Poll at all (default true). Off: no request leaves the machine and nothing is logged.
+    pub enabled: bool,
+    /// Seconds between two polls of one page, with up to 10 % jitter (default 180; 60 to
+    /// 3600). Errors back off, doubling up to 30 minutes.
+    pub interval_seconds: u64,
+    /// The built-in platforms to watch, by id (`github`, `gitlab`, `vercel`, `netlify`,
+    /// `huggingface`, `gitpod`, `aws`, `gcp`, `azure`, `digitalocean`); absent: all of them,
+    /// `[]`: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watch: Option<Vec<String>>,
+    /// More status pages, or a built-in one at another address (same `id`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom: Vec<CustomPlatform>,
+}
+
+impl Default for PlatformSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_seconds: 180,
+            watch: None,
+            custom: Vec::new(),
+        }
+    }
+}
+
+/// The ids of the platforms QCity knows the status page of (`qcity-status`'s catalog).
+pub const BUILTIN_PLATFORMS: [&str; 10] = [
+    "github",
+    "gitlab",
+    "vercel",
+    "netlify",
+    "huggingface",
+    "gitpod",
+    "aws",
+    "gcp",
+    "azure",
+    "digitalocean",
+];
+
+/// A status page by its address and format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomPlatform {
+    /// Letters, digits, `-` and `_`; a built-in id replaces that platform's page.
+    pub id: String,
+    /// As shown (default: the built-in's name, or the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The page's format.
+    pub provider: PlatformProvider,
+    /// The machine-readable endpoint (`https://…/api/v2/summary.json`); `http://` only on
+    /// loopback.
+    pub url: String,
+}
+
+/// A status page's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlatformProvider {
+    /// Atlassian Statuspage v2 (`/api/v2/summary.json`).
+    Statuspage,
+    /// Status.io's public status API.
+    StatusIo,
+    /// Better Stack (`/index.json`).
+    BetterStack,
+    /// Google Cloud (`incidents.json`).
+    Gcp,
+    /// AWS Health (`public/currentevents`).
+    Aws,
+    /// Azure's status RSS feed.
+    Azure,
 }
 
 /// Scheduled backups: one when the newest archive in `dir` is older than `every_minutes`

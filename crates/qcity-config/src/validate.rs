@@ -355,6 +355,46 @@ pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     resource_thresholds_sane(device, src);
     backup_schedule_in_range(device, src);
     notifications(device, src);
+    platforms(device, src);
+}
+
+/// The interval in range; custom pages named once, at an allowed address.
+fn platforms(device: &DeviceConfig, src: &mut Source) {
+    let p = &device.platforms;
+    let at = JsonPath::root().key("platforms");
+    if !(60..=3600).contains(&p.interval_seconds) {
+        src.error(&at.key("interval_seconds"), "must be 60 to 3600");
+    }
+    for (i, id) in p.watch.iter().flatten().enumerate() {
+        let known =
+            crate::BUILTIN_PLATFORMS.contains(&id.as_str()) || p.custom.iter().any(|c| &c.id == id);
+        if !known {
+            src.error(
+                &at.key("watch").index(i),
+                format!(
+                    "no platform `{id}`: the built-in ones are {}; add others under custom",
+                    crate::BUILTIN_PLATFORMS.join(", ")
+                ),
+            );
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in p.custom.iter().enumerate() {
+        let at = at.key("custom").index(i);
+        if !name_well_formed(&c.id) || c.id.len() > MAX_NAME_LEN {
+            src.error(&at.key("id"), "use 1 to 64 letters, digits, `-` and `_`");
+        } else if !seen.insert(c.id.as_str()) {
+            src.error(&at.key("id"), format!("`{}` is given twice", c.id));
+        }
+        match crate::probe_target::parse_http_url(&c.url) {
+            Err(e) => src.error(&at.key("url"), e),
+            Ok(u) if !u.tls && !crate::probe_target::is_loopback_host(&u.host) => src.error(
+                &at.key("url"),
+                "plain http is allowed only on loopback; use https",
+            ),
+            Ok(_) => {}
+        }
+    }
 }
 
 /// Grouping times in range; each channel named once, its URL parsed, its endpoint safe, its

@@ -148,6 +148,8 @@ pub async fn serve_with(
         }],
         remote.clone(),
     );
+    // The status pages of the platforms the runners depend on (off: no request at all).
+    let platforms = qcity_status::start(&engine);
     engine.start_runners().await;
     let backups = backup_schedule::spawn(engine.clone());
     return_startup_memory();
@@ -178,6 +180,7 @@ pub async fn serve_with(
         engine.clone(),
         healer,
         remote,
+        Some(platforms),
         token,
         limits,
     ));

@@ -42,6 +42,7 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
         cannot,
         repeated,
     } = ranked;
+    let d_platform = d.spec.kind.platform();
     let case = Case {
         space_needed: playbook::disk_full(&d.failure, d.probe_kind),
         engine,
@@ -62,6 +63,11 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
         // Nothing known about this failure: the restart policy (and its crash-loop
         // escalation) handles it; the signature is kept for the statistics.
         return false;
+    }
+    // A network failure while the runner's platform reports an outage is the platform's:
+    // no fix can help, and one that deletes caches or re-registers could harm.
+    if let Some(platform) = d_platform.filter(|_| fixes.iter().any(|f| f.rule == NETWORK_RULE)) {
+        wait_for_platform(&case, memory, platform).await;
     }
     if case.dry_run {
         match fixes.first() {
@@ -108,6 +114,37 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
     escalate(&case, &tried, &cannot);
     lock(&memory.cases).quiet.insert(quiet_key, Instant::now());
     true
+}
+
+/// The rule that says a failure is the network's (`playbook.rs`).
+const NETWORK_RULE: &str = "network-down";
+/// The longest a case waits for its platform: an outage that outlasts it is no longer the
+/// likely cause, and the fixes get their turn.
+const PLATFORM_WAIT_MAX: Duration = Duration::from_secs(4 * 3600);
+
+/// Waits while `platform` reports an outage, saying so once (a `waiting` step).
+async fn wait_for_platform(case: &Case<'_>, memory: &Memory, platform: &str) {
+    let outage = || {
+        lock(&memory.platforms)
+            .get(platform)
+            .filter(|(state, _)| state.is_outage())
+            .cloned()
+    };
+    let Some((state, name)) = outage() else {
+        return;
+    };
+    case.publish(
+        HealStep::Waiting,
+        "",
+        format!(
+            "{name} reports a {}: waiting, not fixing",
+            state.as_str().replace('_', " ")
+        ),
+    );
+    let started = Instant::now();
+    while outage().is_some() && started.elapsed() < PLATFORM_WAIT_MAX {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// Records the sighting of the signature (on a blocking thread) and ranks the fixes by its

@@ -21,6 +21,9 @@ const MINER_KEYS: usize = 5_000;
 pub(crate) struct Memory {
     pub cases: Mutex<Cases>,
     pub miner: Mutex<Miner>,
+    /// Each platform's state and name as its last `platform-changed` event said: a runner
+    /// of a platform in an outage is not fixed but waited for.
+    pub platforms: Mutex<HashMap<String, (qcity_types::PlatformState, String)>>,
 }
 
 #[derive(Default)]
@@ -38,6 +41,7 @@ impl Default for Memory {
         Self {
             cases: Mutex::default(),
             miner: Mutex::new(Miner::new(MINER_KEYS)),
+            platforms: Mutex::default(),
         }
     }
 }

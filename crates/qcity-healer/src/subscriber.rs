@@ -36,6 +36,16 @@ pub(crate) fn spawn(control: Weak<dyn Control>, memory: Arc<Memory>) {
             take_on(engine, trigger, &memory);
         }
         while let Some(ev) = rx.recv().await {
+            if let qcity_types::EventKind::PlatformChanged {
+                platform,
+                name,
+                state,
+                ..
+            } = &ev.kind
+            {
+                lock(&memory.platforms).insert(platform.clone(), (*state, name.clone()));
+                continue;
+            }
             let Some(trigger) = Trigger::from_event(&ev.kind) else {
                 continue;
             };

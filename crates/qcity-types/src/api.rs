@@ -109,6 +109,83 @@ pub struct EscalationRequest {
     pub advice: String,
 }
 
+/// A platform's state, normalised from its status page.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformState {
+    Operational,
+    /// Slower or with errors, but working (Statuspage `minor`).
+    Degraded,
+    /// Some of it is down (Statuspage `major`).
+    PartialOutage,
+    /// Down (Statuspage `critical`).
+    MajorOutage,
+    /// Planned maintenance in progress.
+    Maintenance,
+    /// Not known: the last fetch failed, or the last good one is too old.
+    Unknown,
+}
+
+impl PlatformState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlatformState::Operational => "operational",
+            PlatformState::Degraded => "degraded",
+            PlatformState::PartialOutage => "partial_outage",
+            PlatformState::MajorOutage => "major_outage",
+            PlatformState::Maintenance => "maintenance",
+            PlatformState::Unknown => "unknown",
+        }
+    }
+
+    /// An outage: what stops the healer from fixing a runner of this platform.
+    pub fn is_outage(self) -> bool {
+        matches!(
+            self,
+            PlatformState::PartialOutage | PlatformState::MajorOutage
+        )
+    }
+}
+
+/// An incident or maintenance a status page reports as in progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlatformIncident {
+    pub title: String,
+    /// `none`, `minor`, `major`, `critical` or `maintenance` (as the page rates it).
+    pub impact: String,
+    /// When it started (ms since the epoch), if the page says.
+    pub started_ms: Option<i64>,
+    /// The incident's page, if the page links one.
+    pub url: Option<String>,
+}
+
+/// A platform's status as the daemon last read it (`GET /platforms`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct PlatformStatus {
+    /// `github`, `gitlab`, … or a custom page's id.
+    pub id: String,
+    pub name: String,
+    /// The icon's slug in the dashboard's bundled set (simple-icons), if it has one.
+    pub icon: Option<String>,
+    /// The status page for people.
+    pub page: String,
+    pub state: PlatformState,
+    /// The page's own words, or why the state is unknown.
+    pub summary: String,
+    /// Incidents and maintenances in progress (as of `as_of_ms`).
+    pub incidents: Vec<PlatformIncident>,
+    /// The last attempt to read the page (ms since the epoch); none yet: not polled yet.
+    pub checked_ms: Option<i64>,
+    /// The last successful read; the state shown while `unknown` is the one of then.
+    pub as_of_ms: Option<i64>,
+    /// While `unknown`: the state the last successful read gave.
+    pub last_known: Option<PlatformState>,
+    /// Why the last attempt failed.
+    pub error: Option<String>,
+}
+
 /// A chat, mail or webhook channel and its outbox (`GET /notify/channels`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct NotifyChannel {

@@ -123,6 +123,16 @@ pub enum EventKind {
     },
     /// A scheduled backup could not be taken; the next is tried at the next interval.
     BackupFailed { error: String },
+    /// A platform's status page says something new: its state changed (`unknown` when it
+    /// could not be read).
+    PlatformChanged {
+        platform: String,
+        /// As shown: `GitHub`.
+        name: String,
+        state: crate::PlatformState,
+        previous: crate::PlatformState,
+        summary: String,
+    },
     /// A chat, mail or webhook message was not delivered and will not be tried again: the
     /// service refused it for good (a revoked token, a removed webhook) or 24 h passed.
     NotifyFailed {
@@ -183,6 +193,8 @@ pub enum HealStep {
     RolledBack,
     /// Nothing worked: the master was told.
     Escalated,
+    /// The runner's platform reports an outage: no fix is tried until it is over.
+    Waiting,
 }
 
 /// A step of a QI install.
@@ -224,7 +236,7 @@ impl AuthAction {
 
 impl EventKind {
     /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
-    pub const NAMES: [&'static str; 24] = [
+    pub const NAMES: [&'static str; 25] = [
         "engine-started",
         "engine-stopping",
         "runner-state",
@@ -246,6 +258,7 @@ impl EventKind {
         "backup-taken",
         "backup-failed",
         "notify-failed",
+        "platform-changed",
         "auth",
         "qi-install",
         "heal",
@@ -275,6 +288,7 @@ impl EventKind {
             Self::BackupTaken { .. } => "backup-taken",
             Self::BackupFailed { .. } => "backup-failed",
             Self::NotifyFailed { .. } => "notify-failed",
+            Self::PlatformChanged { .. } => "platform-changed",
             Self::Auth { .. } => "auth",
             Self::QiInstall { .. } => "qi-install",
             Self::Heal { .. } => "heal",

@@ -19,7 +19,7 @@ pub mod task;
 pub use api::{
     ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, Escalated,
     EscalationRequest, EventPage, InstallStarted, LogTail, LoginRequest, Me, NotifyChannel,
-    PutUser, Queued, Role, UserInfo,
+    PlatformIncident, PlatformState, PlatformStatus, PutUser, Queued, Role, UserInfo,
 };
 pub use colour::{Overall, colour, colour_of, overall};
 pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};

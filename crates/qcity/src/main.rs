@@ -9,6 +9,7 @@ mod exit;
 mod format;
 mod notify;
 mod password;
+mod platforms;
 mod secret;
 mod service;
 
@@ -145,6 +146,13 @@ enum Command {
     User {
         #[command(subcommand)]
         command: UserCommand,
+    },
+    /// The status pages of GitHub, GitLab, the clouds… as the daemon last read them.
+    #[command(after_help = EXIT_CODES)]
+    Platforms {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
     },
     /// Chat, mail and webhook notification channels: list them, send a test message.
     #[command(after_help = EXIT_CODES)]
@@ -475,6 +483,7 @@ fn run(cli: Cli) -> CliResult {
             UserCommand::List { json } => commands::user_list(&data()?, *json),
         },
         Command::Notify { command } => notify::run(&data()?, command),
+        Command::Platforms { json } => platforms::run(&data()?, *json),
         Command::Secret { command } => secret::run(command),
         Command::Backup { to, config } => {
             let config = config_dir(config)?;

@@ -164,7 +164,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Stored events, oldest first: the oldest page after `after`, or with `before` the newest page below it; optionally only one `type` or one `runner`. Viewers see runner-state, runner-activity, probe-changed and resource-changed events only; `next_after` is the last id read (seen or not). */
+        /** Stored events, oldest first: the oldest page after `after`, or with `before` the newest page below it; optionally only one `type` or one `runner`. Viewers see runner-state, runner-activity, probe-changed, resource-changed and platform-changed events only; `next_after` is the last id read (seen or not). */
         get: operations["listEvents"];
         put?: never;
         post?: never;
@@ -181,7 +181,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Live events as Server-Sent Events (`id`, `event` = the event type, `data` = the event as JSON). The first frame is `event: hello` with `{after}`. Resumes after `Last-Event-ID` (sent by browsers on reconnect) or `?after=`, with every later event exactly once, in order; without either, starts from now. Viewers get runner-state, runner-activity, probe-changed and resource-changed events only. A comment line every 15 s keeps it open. */
+        /** Live events as Server-Sent Events (`id`, `event` = the event type, `data` = the event as JSON). The first frame is `event: hello` with `{after}`. Resumes after `Last-Event-ID` (sent by browsers on reconnect) or `?after=`, with every later event exactly once, in order; without either, starts from now. Viewers get runner-state, runner-activity, probe-changed, resource-changed and platform-changed events only. A comment line every 15 s keeps it open. */
         get: operations["streamEvents"];
         put?: never;
         post?: never;
@@ -253,6 +253,40 @@ export interface paths {
         get: operations["openapi"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/platforms": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The status pages of the platforms the runners depend on (GitHub, GitLab, Vercel, Netlify, Hugging Face, Gitpod, AWS, Google Cloud, Azure, DigitalOcean and custom pages), as the daemon last read them: a normalised state, the incidents in progress, when. `unknown` whenever the last read failed (with the last known state and its time); empty when polling is off. */
+        get: operations["platforms"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/platforms/refresh": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reads every watched status page now instead of at its next poll (a page is read at most once per 5 s, however often this is called). Answers at once; `GET /platforms` shows the reads as they arrive. */
+        post: operations["refreshPlatforms"];
         delete?: never;
         options?: never;
         head?: never;
@@ -840,6 +874,20 @@ export interface components {
              */
             window_ms: number;
         };
+        /** @description A status page by its address and format. */
+        CustomPlatform: {
+            /** @description Letters, digits, `-` and `_`; a built-in id replaces that platform's page. */
+            id: string;
+            /** @description As shown (default: the built-in's name, or the id). */
+            name?: string | null;
+            /** @description The page's format. */
+            provider: components["schemas"]["PlatformProvider"];
+            /**
+             * @description The machine-readable endpoint (`https://…/api/v2/summary.json`); `http://` only on
+             *     loopback.
+             */
+            url: string;
+        };
         Device: {
             /** @description None on an architecture no asset is built for. */
             arch?: components["schemas"]["AssetArch"] | null;
@@ -900,6 +948,14 @@ export interface components {
              *     }
              */
             notifications: components["schemas"]["NotificationSettings"];
+            /**
+             * @description The status pages of the platforms the runners depend on (GitHub, GitLab, the clouds).
+             * @default {
+             *       "enabled": true,
+             *       "interval_seconds": 180
+             *     }
+             */
+            platforms: components["schemas"]["PlatformSettings"];
             /**
              * @description Thresholds of the machine's own health: disk, memory, load, battery.
              * @default {
@@ -1101,6 +1157,15 @@ export interface components {
             error: string;
             /** @constant */
             type: "backup-failed";
+        } | {
+            /** @description As shown: `GitHub`. */
+            name: string;
+            platform: string;
+            previous: components["schemas"]["PlatformState"];
+            state: components["schemas"]["PlatformState"];
+            summary: string;
+            /** @constant */
+            type: "platform-changed";
         } | {
             channel: string;
             error: string;
@@ -1349,7 +1414,7 @@ export interface components {
             validate_ms: number;
         };
         /** @description A step of the healer's work on one failure. */
-        HealStep: "diagnosed" | "applying" | "would-apply" | "validated" | "failed" | "rolled-back" | "escalated";
+        HealStep: "diagnosed" | "applying" | "would-apply" | "validated" | "failed" | "rolled-back" | "escalated" | "waiting";
         /** @description The healer's switches. */
         HealerSettings: {
             /**
@@ -1560,6 +1625,75 @@ export interface components {
             /** @description Every error, as `file:line:column: path: message`. */
             errors: string[];
             valid: boolean;
+        };
+        /** @description An incident or maintenance a status page reports as in progress. */
+        PlatformIncident: {
+            /** @description `none`, `minor`, `major`, `critical` or `maintenance` (as the page rates it). */
+            impact: string;
+            /**
+             * Format: int64
+             * @description When it started (ms since the epoch), if the page says.
+             */
+            started_ms?: number | null;
+            title: string;
+            /** @description The incident's page, if the page links one. */
+            url?: string | null;
+        };
+        /** @description A status page's format. */
+        PlatformProvider: "statuspage" | "status-io" | "better-stack" | "gcp" | "aws" | "azure";
+        /** @description Which status pages the daemon polls, and how often. */
+        PlatformSettings: {
+            /** @description More status pages, or a built-in one at another address (same `id`). */
+            custom?: components["schemas"]["CustomPlatform"][];
+            /**
+             * @description Poll at all (default true). Off: no request leaves the machine and nothing is logged.
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Format: uint64
+             * @description Seconds between two polls of one page, with up to 10 % jitter (default 180; 60 to
+             *     3600). Errors back off, doubling up to 30 minutes.
+             * @default 180
+             */
+            interval_seconds: number;
+            /**
+             * @description The built-in platforms to watch, by id (`github`, `gitlab`, `vercel`, `netlify`,
+             *     `huggingface`, `gitpod`, `aws`, `gcp`, `azure`, `digitalocean`); absent: all of them,
+             *     `[]`: none.
+             */
+            watch?: string[] | null;
+        };
+        /** @description A platform's state, normalised from its status page. */
+        PlatformState: "operational" | "degraded" | "partial_outage" | "major_outage" | "maintenance" | "unknown";
+        /** @description A platform's status as the daemon last read it (`GET /platforms`). */
+        PlatformStatus: {
+            /**
+             * Format: int64
+             * @description The last successful read; the state shown while `unknown` is the one of then.
+             */
+            as_of_ms?: number | null;
+            /**
+             * Format: int64
+             * @description The last attempt to read the page (ms since the epoch); none yet: not polled yet.
+             */
+            checked_ms?: number | null;
+            /** @description Why the last attempt failed. */
+            error?: string | null;
+            /** @description The icon's slug in the dashboard's bundled set (simple-icons), if it has one. */
+            icon?: string | null;
+            /** @description `github`, `gitlab`, … or a custom page's id. */
+            id: string;
+            /** @description Incidents and maintenances in progress (as of `as_of_ms`). */
+            incidents: components["schemas"]["PlatformIncident"][];
+            /** @description While `unknown`: the state the last successful read gave. */
+            last_known?: components["schemas"]["PlatformState"] | null;
+            name: string;
+            /** @description The status page for people. */
+            page: string;
+            state: components["schemas"]["PlatformState"];
+            /** @description The page's own words, or why the state is unknown. */
+            summary: string;
         };
         /**
          * @description A health check. Exactly one of `process`, `exec`, `http`, `tcp`, `log`, `runner` and `disk`
@@ -2620,7 +2754,7 @@ export interface operations {
                 /** @description Only events about this runner (or task). */
                 runner?: string;
                 /** @description Only events of this type. */
-                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "auth" | "qi-install" | "heal";
+                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "platform-changed" | "auth" | "qi-install" | "heal";
             };
             header?: never;
             path?: never;
@@ -2873,6 +3007,80 @@ export interface operations {
                 };
             };
             /** @description The request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    platforms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description In the catalog's order, then custom pages. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PlatformStatus"][];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    refreshPlatforms: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The reads are under way. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
             403: {
                 headers: {
                     [name: string]: unknown;

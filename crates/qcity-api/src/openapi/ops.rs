@@ -6,8 +6,8 @@
 use qcity_types::{
     ApplyReport, AuditEntry, AuditVerdict, AutotestReport, ControlOutcome, ErrorBody, Escalated,
     EscalationRequest, EventPage, HealPlan, InstallStarted, LogTail, LoginRequest, MachineStatus,
-    Me, NotifyChannel, PutUser, Queued, RunOutcome, RunnerStatus, SignatureView, TaskInfo, TaskRun,
-    UserInfo,
+    Me, NotifyChannel, PlatformStatus, PutUser, Queued, RunOutcome, RunnerStatus, SignatureView,
+    TaskInfo, TaskRun, UserInfo,
 };
 
 use super::op::{
@@ -183,6 +183,36 @@ pub static OPS: &[Op] = &[
         }],
     },
     Op {
+        method: "get",
+        path: "/api/v1/platforms",
+        id: "platforms",
+        summary: "The status pages of the platforms the runners depend on (GitHub, GitLab, Vercel, Netlify, Hugging Face, Gitpod, AWS, Google Cloud, Azure, DigitalOcean and custom pages), as the daemon last read them: a normalised state, the incidents in progress, when. `unknown` whenever the last read failed (with the last known state and its time); empty when polling is off.",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[Reply {
+            status: 200,
+            description: "In the catalog's order, then custom pages.",
+            body: Body::Json(array::<PlatformStatus>),
+        }],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/platforms/refresh",
+        id: "refreshPlatforms",
+        summary: "Reads every watched status page now instead of at its next poll (a page is read at most once per 5 s, however often this is called). Answers at once; `GET /platforms` shows the reads as they arrive.",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[Reply {
+            status: 202,
+            description: "The reads are under way.",
+            body: Body::Empty,
+        }],
+    },
+    Op {
         method: "post",
         path: "/api/v1/autotest",
         id: "autotest",
@@ -339,7 +369,7 @@ pub static OPS: &[Op] = &[
         method: "get",
         path: "/api/v1/events",
         id: "listEvents",
-        summary: "Stored events, oldest first: the oldest page after `after`, or with `before` the newest page below it; optionally only one `type` or one `runner`. Viewers see runner-state, runner-activity, probe-changed and resource-changed events only; `next_after` is the last id read (seen or not).",
+        summary: "Stored events, oldest first: the oldest page after `after`, or with `before` the newest page below it; optionally only one `type` or one `runner`. Viewers see runner-state, runner-activity, probe-changed, resource-changed and platform-changed events only; `next_after` is the last id read (seen or not).",
         description: "",
         params: &[],
         query: Some(query::<EventsQuery>),
@@ -405,7 +435,7 @@ pub static OPS: &[Op] = &[
         method: "get",
         path: "/api/v1/events/stream",
         id: "streamEvents",
-        summary: "Live events as Server-Sent Events (`id`, `event` = the event type, `data` = the event as JSON). The first frame is `event: hello` with `{after}`. Resumes after `Last-Event-ID` (sent by browsers on reconnect) or `?after=`, with every later event exactly once, in order; without either, starts from now. Viewers get runner-state, runner-activity, probe-changed and resource-changed events only. A comment line every 15 s keeps it open.",
+        summary: "Live events as Server-Sent Events (`id`, `event` = the event type, `data` = the event as JSON). The first frame is `event: hello` with `{after}`. Resumes after `Last-Event-ID` (sent by browsers on reconnect) or `?after=`, with every later event exactly once, in order; without either, starts from now. Viewers get runner-state, runner-activity, probe-changed, resource-changed and platform-changed events only. A comment line every 15 s keeps it open.",
         description: "",
         params: &[Param::header(
             "Last-Event-ID",

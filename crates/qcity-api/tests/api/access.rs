@@ -210,8 +210,14 @@ async fn ten_failures_for_one_user_revoke_its_sessions() {
     use tower::ServiceExt;
     let s = serve().await;
     s.user_session("ann", "master", "right-password").await;
-    let router =
-        qcity_api::router(s.engine.clone(), s.healer.clone(), None, s.token.clone()).unwrap();
+    let router = qcity_api::router(
+        s.engine.clone(),
+        s.healer.clone(),
+        None,
+        None,
+        s.token.clone(),
+    )
+    .unwrap();
     let call = |req: axum::http::Request<axum::body::Body>, from: [u8; 4]| {
         let router = router.clone();
         let mut req = req;
@@ -276,8 +282,14 @@ async fn ten_failures_for_one_user_revoke_its_sessions() {
 async fn the_token_presented_from_a_non_loopback_address_is_replaced() {
     use tower::ServiceExt;
     let s = serve().await;
-    let router =
-        qcity_api::router(s.engine.clone(), s.healer.clone(), None, s.token.clone()).unwrap();
+    let router = qcity_api::router(
+        s.engine.clone(),
+        s.healer.clone(),
+        None,
+        None,
+        s.token.clone(),
+    )
+    .unwrap();
     let mut req = axum::http::Request::get("/api/v1/runners")
         .header("Authorization", format!("Bearer {}", s.token.expose()))
         .body(axum::body::Body::empty())

@@ -59,6 +59,7 @@ async fn serve_full(files: &[(&str, &str)], limits: qcity_api::ConnectionLimits)
         engine.clone(),
         healer.clone(),
         Some(notify),
+        None,
         token.clone(),
         limits,
     ));
