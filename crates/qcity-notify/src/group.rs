@@ -65,6 +65,19 @@ impl Grouper {
         let runner = n.runner.clone().unwrap_or_default();
         if n.kind == NoticeKind::Fixed {
             self.open.retain(|(r, _), _| *r != runner);
+        } else if n.kind == NoticeKind::PlatformOutage {
+            // Keyed by its title's platform: the outage is open until its end is news.
+            let platform = n.title.split(':').next().unwrap_or_default().to_string();
+            let platform = platform
+                .strip_suffix(" is operational again")
+                .map(str::to_string)
+                .unwrap_or(platform);
+            let key = (format!("platform:{platform}"), n.kind);
+            if n.severity == Severity::Info {
+                self.open.remove(&key);
+            } else {
+                self.open.insert(key, n.clone());
+            }
         } else {
             self.open.insert((runner, n.kind), n.clone());
         }
@@ -232,6 +245,7 @@ fn summary_title(news: &[&Notice]) -> String {
             NoticeKind::NeedsRegistration => format!("{n} need registration"),
             NoticeKind::Escalation => format!("{n} escalated"),
             NoticeKind::Fixed => format!("{n} fixed"),
+            NoticeKind::PlatformOutage => plural(*n, "platform change"),
         })
         .collect::<Vec<_>>()
         .join(", ")

@@ -6,6 +6,8 @@
 //! - A runner failing (an unclean exit), crash-looping or needing registration: `error`. The
 //!   same runner is not announced again until it has recovered.
 //! - An escalation: `critical`, with the healer's whole diagnosis in `details`.
+//! - A platform the runners depend on in a partial or major outage: `error`; operational
+//!   again: `info`. A page that cannot be read (`unknown`) is neither.
 //! - A recovery: `info`, "fixed", once a runner that was announced as failing has been running
 //!   for [`RECOVERED_AFTER_MS`] (a restart that fails again at once is no recovery), or when
 //!   the healer validated a fix.
@@ -16,7 +18,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use qcity_types::{Event, EventKind, HealStep, NoticeKind, RunnerState};
+use qcity_types::{Event, EventKind, HealStep, NoticeKind, PlatformState, RunnerState};
 pub use qcity_types::{Notice, Severity};
 
 pub const RECOVERED_AFTER_MS: i64 = 5_000;
@@ -68,6 +70,8 @@ pub struct Detector {
     failing: HashSet<String>,
     /// Failing runners running again since (ms): recovered once it lasts.
     running_since: BTreeMap<String, i64>,
+    /// Platforms announced as in an outage and not yet operational again.
+    outages: HashSet<String>,
 }
 
 impl Detector {
@@ -185,6 +189,37 @@ impl Detector {
                         format!("The healer fixed {runner} ({rule})."),
                     )
                 })
+            }
+            EventKind::PlatformChanged {
+                platform,
+                name,
+                state,
+                previous,
+                summary,
+            } => {
+                // `unknown` is a failed read, never an outage, nor the end of one.
+                if state.is_outage() && !previous.is_outage() {
+                    self.outages.insert(platform.clone());
+                    Some(Notice {
+                        kind: NoticeKind::PlatformOutage,
+                        severity: Severity::Error,
+                        title: format!("{name}: {}", state.as_str().replace('_', " ")),
+                        body: summary.clone(),
+                        runner: None,
+                        details: String::new(),
+                    })
+                } else if *state == PlatformState::Operational && self.outages.remove(platform) {
+                    Some(Notice {
+                        kind: NoticeKind::PlatformOutage,
+                        severity: Severity::Info,
+                        title: format!("{name} is operational again"),
+                        body: summary.clone(),
+                        runner: None,
+                        details: String::new(),
+                    })
+                } else {
+                    None
+                }
             }
             _ => None,
         }
@@ -437,5 +472,55 @@ mod tests {
         n.on_event(&state(20_100, "b", RunnerState::Stopped));
         n.on_event(&running(20_200, "b"));
         assert!(n.tick(60_000).is_empty(), "stopped on purpose: no fixed");
+    }
+
+    #[test]
+    fn a_platform_outage_is_news_once_and_its_end_too_but_unknown_is_neither() {
+        let changed = |ts, state, previous| {
+            ev(
+                ts,
+                EventKind::PlatformChanged {
+                    platform: "github".into(),
+                    name: "GitHub".into(),
+                    state,
+                    previous,
+                    summary: "Partial System Outage".into(),
+                },
+            )
+        };
+        use qcity_types::PlatformState as P;
+        let mut d = Detector::default();
+        assert!(
+            d.on_event(&changed(0, P::Operational, P::Unknown))
+                .is_none()
+        );
+        let n = d
+            .on_event(&changed(1, P::PartialOutage, P::Operational))
+            .unwrap();
+        assert_eq!(
+            (n.kind, n.severity),
+            (NoticeKind::PlatformOutage, Severity::Error)
+        );
+        assert_eq!(n.title, "GitHub: partial outage");
+        assert!(
+            d.on_event(&changed(2, P::MajorOutage, P::PartialOutage))
+                .is_none()
+        );
+        assert!(
+            d.on_event(&changed(3, P::Unknown, P::MajorOutage))
+                .is_none()
+        );
+        let n = d.on_event(&changed(4, P::Operational, P::Unknown)).unwrap();
+        assert_eq!(n.title, "GitHub is operational again");
+        assert_eq!(n.severity, Severity::Info);
+        assert!(
+            d.on_event(&changed(5, P::Unknown, P::Operational))
+                .is_none()
+        );
+        assert!(
+            d.on_event(&changed(6, P::Operational, P::Unknown))
+                .is_none(),
+            "no outage to end"
+        );
     }
 }

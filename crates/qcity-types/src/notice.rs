@@ -31,6 +31,8 @@ pub enum NoticeKind {
     Escalation,
     /// A runner that was announced as failing runs again, or the healer's fix held.
     Fixed,
+    /// A platform the runners depend on reports an outage (or its end).
+    PlatformOutage,
 }
 
 impl NoticeKind {
@@ -41,6 +43,7 @@ impl NoticeKind {
             NoticeKind::NeedsRegistration => "needs-registration",
             NoticeKind::Escalation => "escalation",
             NoticeKind::Fixed => "fixed",
+            NoticeKind::PlatformOutage => "platform-outage",
         }
     }
 }

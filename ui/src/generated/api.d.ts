@@ -1570,7 +1570,7 @@ export interface components {
             title: string;
         };
         /** @description What a notice is about: the filter a channel's `kinds` chooses from. */
-        NoticeKind: "failure" | "crash-loop" | "needs-registration" | "escalation" | "fixed";
+        NoticeKind: "failure" | "crash-loop" | "needs-registration" | "escalation" | "fixed" | "platform-outage";
         /** @description Notifications, per channel. */
         NotificationSettings: {
             /**
