@@ -177,12 +177,36 @@ impl Grouper {
                 None => lines.push(n),
             }
         }
+        // Runners failing during their platform's outage are that outage's, not each
+        // their own problem: the message says so first.
+        let mut outages: Vec<&str> = lines.iter().filter_map(|n| n.platform.as_deref()).collect();
+        outages.sort();
+        outages.dedup();
+        let under_one = outages.len() == 1 && lines.iter().all(|n| n.platform.is_some());
         let title = match &lines[..] {
             [] => format!("{} still open", plural(still.len(), "problem")),
+            [one] if one.platform.is_some() => {
+                format!("{} ({})", one.title, outages[0])
+            }
             [one] => one.title.clone(),
+            many if under_one => {
+                format!("{}: {} affected", outages[0], plural(many.len(), "runner"))
+            }
             many => summary_title(many),
         };
         let mut body = String::new();
+        for outage in &outages {
+            let runners: Vec<&str> = lines
+                .iter()
+                .filter(|n| n.platform.as_deref() == Some(outage))
+                .filter_map(|n| n.runner.as_deref())
+                .collect();
+            body.push_str(&format!(
+                "{outage}: its status page reports it; {} failing with it ({}); the healer waits for the platform rather than fixing them.\n",
+                plural(runners.len(), "runner"),
+                runners.join(", ")
+            ));
+        }
         for n in lines.iter().take(LISTED) {
             if lines.len() > 1 {
                 body.push_str(&format!("• {}: {}\n", n.title, first_line(&n.body)));
@@ -286,6 +310,7 @@ mod tests {
             body: format!("{runner} stopped: exit 1."),
             runner: Some(runner.into()),
             details: String::new(),
+            platform: None,
         }
     }
 
@@ -383,5 +408,30 @@ mod tests {
         assert_eq!(m.title, "30 failed");
         assert!(m.body.ends_with("… and 10 more"), "{}", m.body);
         assert_eq!(m.link, None);
+    }
+
+    #[test]
+    fn runners_failing_in_their_platforms_outage_are_grouped_under_it() {
+        let mut g = Grouper::new(T);
+        for r in ["gh1", "gh2", "gh3"] {
+            let mut f = n(NoticeKind::Failure, r);
+            f.platform = Some("GitHub major outage".into());
+            g.add(f, 0);
+        }
+        let m = g.due(30_000, None).unwrap();
+        assert_eq!(m.title, "GitHub major outage: 3 runners affected");
+        assert!(
+            m.body.starts_with("GitHub major outage: its status page reports it; 3 runners failing with it (gh1, gh2, gh3)"),
+            "{}",
+            m.body
+        );
+        let mut one = n(NoticeKind::Failure, "gh4");
+        one.platform = Some("GitHub major outage".into());
+        let mut g = Grouper::new(T);
+        g.add(one, 0);
+        assert_eq!(
+            g.due(30_000, None).unwrap().title,
+            "gh4 failed (GitHub major outage)"
+        );
     }
 }

@@ -72,12 +72,23 @@ pub struct Detector {
     running_since: BTreeMap<String, i64>,
     /// Platforms announced as in an outage and not yet operational again.
     outages: HashSet<String>,
+    /// Outages read once, waiting to be read again (since, their notice): a status page
+    /// that flaps for one poll is no news.
+    unconfirmed: BTreeMap<String, (i64, Notice)>,
+    /// How long an outage must stand before it is news: a poll interval, so two reads in
+    /// a row agree.
+    confirm_ms: i64,
 }
 
 impl Detector {
-    /// Whether [`Detector::tick`] has anything to do: a recovery to confirm.
+    /// Outages are announced once they have stood this long (the platforms' poll interval).
+    pub fn set_platform_confirm_ms(&mut self, ms: i64) {
+        self.confirm_ms = ms;
+    }
+
+    /// Whether [`Detector::tick`] has anything to do: a recovery or an outage to confirm.
     pub fn waiting(&self) -> bool {
-        !self.running_since.is_empty()
+        !self.running_since.is_empty() || !self.unconfirmed.is_empty()
     }
 
     /// Recoveries that lasted until `now`.
@@ -89,6 +100,18 @@ impl Detector {
             .map(|(r, _)| r.clone())
             .collect();
         let mut out = Vec::new();
+        let stood: Vec<String> = self
+            .unconfirmed
+            .iter()
+            .filter(|(_, (since, _))| now - since >= self.confirm_ms)
+            .map(|(p, _)| p.clone())
+            .collect();
+        for platform in stood {
+            if let Some((_, notice)) = self.unconfirmed.remove(&platform) {
+                self.outages.insert(platform);
+                out.push(notice);
+            }
+        }
         for runner in lasted {
             self.running_since.remove(&runner);
             if self.failing.remove(&runner) {
@@ -171,6 +194,7 @@ impl Detector {
                 body: format!("{reason}\n{}", advice.lines().next().unwrap_or("")),
                 runner: runner.clone(),
                 details: advice.clone(),
+                platform: None,
             }),
             EventKind::Heal {
                 runner,
@@ -199,15 +223,27 @@ impl Detector {
             } => {
                 // `unknown` is a failed read, never an outage, nor the end of one.
                 if state.is_outage() && !previous.is_outage() {
-                    self.outages.insert(platform.clone());
-                    Some(Notice {
+                    let notice = Notice {
                         kind: NoticeKind::PlatformOutage,
                         severity: Severity::Error,
                         title: format!("{name}: {}", state.as_str().replace('_', " ")),
                         body: summary.clone(),
                         runner: None,
                         details: String::new(),
-                    })
+                        platform: None,
+                    };
+                    if self.confirm_ms <= 0 {
+                        self.outages.insert(platform.clone());
+                        return Some(notice);
+                    }
+                    self.unconfirmed.insert(platform.clone(), (e.ts_ms, notice));
+                    None
+                } else if !state.is_outage()
+                    && *state != PlatformState::Unknown
+                    && self.unconfirmed.remove(platform).is_some()
+                {
+                    // Over before it was read twice: a flap, no news either way.
+                    None
                 } else if *state == PlatformState::Operational && self.outages.remove(platform) {
                     Some(Notice {
                         kind: NoticeKind::PlatformOutage,
@@ -216,6 +252,7 @@ impl Detector {
                         body: summary.clone(),
                         runner: None,
                         details: String::new(),
+                        platform: None,
                     })
                 } else {
                     None
@@ -240,6 +277,7 @@ fn notice(
         body,
         runner: Some(runner.to_string()),
         details: String::new(),
+        platform: None,
     }
 }
 
@@ -263,6 +301,11 @@ impl Notifier {
 
     pub fn set_shown(&mut self, shown: Shown) {
         self.shown = shown;
+    }
+
+    /// See [`Detector::set_platform_confirm_ms`].
+    pub fn set_platform_confirm_ms(&mut self, ms: i64) {
+        self.detector.set_platform_confirm_ms(ms);
     }
 
     /// The notices this event causes now.
@@ -340,6 +383,7 @@ impl Notifier {
             body: titles.join(", "),
             runner: (runners.len() == 1).then(|| runners[0].to_string()),
             details: String::new(),
+            platform: None,
         }
     }
 }
@@ -522,5 +566,45 @@ mod tests {
                 .is_none(),
             "no outage to end"
         );
+    }
+
+    #[test]
+    fn an_outage_is_news_once_a_poll_interval_later_and_a_flap_is_none() {
+        use qcity_types::PlatformState as P;
+        let changed = |ts, state, previous| {
+            ev(
+                ts,
+                EventKind::PlatformChanged {
+                    platform: "gitlab".into(),
+                    name: "GitLab".into(),
+                    state,
+                    previous,
+                    summary: String::new(),
+                },
+            )
+        };
+        let mut d = Detector::default();
+        d.set_platform_confirm_ms(180_000);
+        assert!(
+            d.on_event(&changed(0, P::MajorOutage, P::Operational))
+                .is_none()
+        );
+        assert!(d.waiting());
+        assert!(d.tick(179_999).is_empty());
+        let n = d.tick(180_000);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].title, "GitLab: major outage");
+        // A flap: out and back within one interval.
+        let mut d = Detector::default();
+        d.set_platform_confirm_ms(180_000);
+        assert!(
+            d.on_event(&changed(0, P::PartialOutage, P::Operational))
+                .is_none()
+        );
+        assert!(
+            d.on_event(&changed(60_000, P::Operational, P::PartialOutage))
+                .is_none()
+        );
+        assert!(d.tick(400_000).is_empty());
     }
 }

@@ -49,6 +49,12 @@ impl Handle {
     }
 }
 
+/// Two reads of a status page in a row must agree before an outage is news: it must stand
+/// one poll interval.
+fn platform_confirm_ms(config: &Config) -> i64 {
+    config.device.platforms.interval_seconds as i64 * 1000
+}
+
 /// Whether channel `c` takes notice `n`: its severity, runner and kind.
 pub fn accepts(c: &ChannelSettings, n: &Notice) -> bool {
     Shown::from(&c.severities).allows(n.severity)
@@ -85,12 +91,18 @@ struct Groups {
     channels: Vec<ChannelSettings>,
     groupers: BTreeMap<String, Grouper>,
     detector: Detector,
+    /// Each runner's platform (by its kind), from the config.
+    runner_platforms: BTreeMap<String, &'static str>,
+    /// Platforms in a partial or major outage now: the words a message uses for it.
+    outages: BTreeMap<String, String>,
 }
 
 impl Groups {
     fn configure(&mut self, config: &Config) {
         let n = &config.device.notifications;
         let timing = Timing::from(&n.grouping);
+        self.detector
+            .set_platform_confirm_ms(platform_confirm_ms(config));
         self.remote.configure(&n.channels, &config.dir);
         self.groupers
             .retain(|name, _| n.channels.iter().any(|c| &c.name == name));
@@ -101,6 +113,31 @@ impl Groups {
                 .set_timing(timing);
         }
         self.channels = n.channels.clone();
+        self.runner_platforms = config
+            .manifest
+            .runners
+            .iter()
+            .filter_map(|r| Some((r.name.clone(), r.kind.platform()?)))
+            .collect();
+    }
+
+    /// Follows the platforms' states, for [`Groups::take`] to name a runner's outage.
+    fn platform_changed(&mut self, e: &EventKind) {
+        if let EventKind::PlatformChanged {
+            platform,
+            name,
+            state,
+            ..
+        } = e
+        {
+            if state.is_outage() {
+                let words = format!("{name} {}", state.as_str().replace('_', " "));
+                self.outages.insert(platform.clone(), words);
+            } else if *state != qcity_types::PlatformState::Unknown {
+                // Unknown says nothing of the outage: it stays as last read.
+                self.outages.remove(platform);
+            }
+        }
     }
 
     /// When the groups next need the clock, if ever (the detector: within a second).
@@ -129,7 +166,13 @@ impl Groups {
     }
 
     fn take(&mut self, notices: Vec<Notice>, now: i64) {
-        for n in notices {
+        for mut n in notices {
+            if n.kind != qcity_types::NoticeKind::Fixed
+                && let Some(runner) = &n.runner
+                && let Some(platform) = self.runner_platforms.get(runner)
+            {
+                n.platform = self.outages.get(*platform).cloned();
+            }
             for c in &self.channels {
                 if accepts(c, &n)
                     && let Some(g) = self.groupers.get_mut(&c.name)
@@ -167,7 +210,11 @@ pub fn start(engine: &Arc<Engine>, routes: Vec<Route>, remote: Option<Arc<Remote
     let config = engine.config();
     let mut routes: Vec<(Notifier, Route)> = routes
         .into_iter()
-        .map(|r| (Notifier::new((r.shown)(&config)), r))
+        .map(|r| {
+            let mut n = Notifier::new((r.shown)(&config));
+            n.set_platform_confirm_ms(platform_confirm_ms(&config));
+            (n, r)
+        })
         .collect();
     let mut groups = remote.clone().map(|remote| {
         let mut g = Groups {
@@ -175,6 +222,8 @@ pub fn start(engine: &Arc<Engine>, routes: Vec<Route>, remote: Option<Arc<Remote
             channels: Vec::new(),
             groupers: BTreeMap::new(),
             detector: Detector::default(),
+            runner_platforms: BTreeMap::new(),
+            outages: BTreeMap::new(),
         };
         g.configure(&config);
         g
@@ -222,6 +271,7 @@ pub fn start(engine: &Arc<Engine>, routes: Vec<Route>, remote: Option<Arc<Remote
                         let config = engine.config();
                         for (notifier, route) in &mut routes {
                             notifier.set_shown((route.shown)(&config));
+                            notifier.set_platform_confirm_ms(platform_confirm_ms(&config));
                         }
                         if let Some(g) = &mut groups {
                             g.configure(&config);
@@ -233,6 +283,7 @@ pub fn start(engine: &Arc<Engine>, routes: Vec<Route>, remote: Option<Arc<Remote
                         }
                     }
                     if let Some(g) = &mut groups {
+                        g.platform_changed(&event.kind);
                         let notices = g.detector.on_event(&event).into_iter().collect();
                         g.take(notices, event.ts_ms);
                         g.flush(event.ts_ms).await;

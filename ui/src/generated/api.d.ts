@@ -1564,6 +1564,11 @@ export interface components {
              */
             details?: string;
             kind: components["schemas"]["NoticeKind"];
+            /**
+             * @description The platform whose outage this runner's failure comes with (`GitHub`), when its
+             *     status page reports one: chat messages group such runners under the outage.
+             */
+            platform?: string | null;
             /** @description The runner it is about: clicking it opens that runner's page. */
             runner?: string | null;
             severity: components["schemas"]["Severity"];
