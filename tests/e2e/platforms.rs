@@ -284,3 +284,32 @@ fn a_github_runner_failing_on_the_network_during_a_github_outage_is_waited_for_n
     });
     assert_eq!(applying["rule"], "network-down", "{applying}");
 }
+
+#[test]
+fn a_runner_that_goes_offline_during_its_platforms_outage_is_said_to_wait_for_it() {
+    let server = StatusServer::start(&summary("critical", "Major System Outage"));
+    let name = unique("gh-off");
+    // It names its platform too (the kind would give the same; a `command` runner names it).
+    let d = daemon(
+        &format!(
+            r#"{{"runners": [{{"name": "{name}", "kind": "github", "platform": "github",
+                "command": ["sh", "-c", "[ -f go ] || exec sleep 600; echo '2026-12-05 10:04:00Z: Runner connect error: The HTTP request timed out. Retrying until reconnected.'; exec sleep 600"]}}]}}"#
+        ),
+        &server,
+    );
+    wait_state(&d, "major_outage");
+    d.wait_state(&name, "running");
+    write(&d.conf().join("go"), "");
+    let out = d.qcity(&["restart", &name]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let waiting = wait_until("a waiting step for the offline runner", || {
+        d.events("heal")
+            .into_iter()
+            .find(|e| e["runner"] == name && e["step"] == "waiting")
+    });
+    assert_eq!(
+        waiting["detail"],
+        "offline while GitHub reports a major outage: waiting for the platform, not fixing",
+        "{waiting}"
+    );
+}

@@ -96,6 +96,12 @@ pub struct RunnerSpec {
     /// (CI runners whose output, exit codes and signals QCity knows).
     #[serde(default)]
     pub kind: RunnerKind,
+    /// The platform whose status page this runner depends on (an id of `platforms`: `github`,
+    /// `gitlab`, … or a custom page); default: the kind's (`github` for GitHub runners,
+    /// `gitlab` for GitLab ones, none otherwise). While it reports an outage, the healer
+    /// waits instead of fixing this runner's network failures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     /// Program and arguments, as an argv array (no shell). `command[0]` is looked up in PATH.
     pub command: Vec<String>,
     /// Working directory; relative paths are relative to the configuration directory.
@@ -482,6 +488,13 @@ pub enum RunnerKind {
     /// finishes the current job; a stop sends SIGQUIT to it alone, which cancels the job. With
     /// `--health-check-addr`, the `runner` probe asks its health-check server.
     Buildkite,
+}
+
+impl RunnerSpec {
+    /// The platform this runner depends on: its own `platform`, or its kind's.
+    pub fn platform(&self) -> Option<&str> {
+        self.platform.as_deref().or(self.kind.platform())
+    }
 }
 
 impl RunnerKind {

@@ -20,6 +20,14 @@ pub(crate) fn runners(runners: &[(usize, RunnerSpec)], src: &mut Source) {
     for (index, runner) in runners {
         let at = JsonPath::root().key("runners").index(*index);
         runner_name_well_formed(runner, &at, src);
+        if let Some(p) = &runner.platform
+            && (!name_well_formed(p) || p.len() > MAX_NAME_LEN)
+        {
+            src.error(
+                &at.key("platform"),
+                "a platform id: letters, digits, `-` and `_` (`github`, `gitlab`, a custom page's id)",
+            );
+        }
         command_non_empty(&runner.command, &at, src);
         no_nul_in_command_or_env_values(runner, &at, src);
         env_names_valid(runner, &at, src);

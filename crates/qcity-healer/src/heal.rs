@@ -42,7 +42,7 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
         cannot,
         repeated,
     } = ranked;
-    let d_platform = d.spec.kind.platform();
+    let d_platform = d.spec.platform().map(str::to_string);
     let case = Case {
         space_needed: playbook::disk_full(&d.failure, d.probe_kind),
         engine,
@@ -67,7 +67,7 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
     // A network failure while the runner's platform reports an outage is the platform's:
     // no fix can help, and one that deletes caches or re-registers could harm.
     if let Some(platform) = d_platform.filter(|_| fixes.iter().any(|f| f.rule == NETWORK_RULE)) {
-        wait_for_platform(&case, memory, platform).await;
+        wait_for_platform(&case, memory, &platform).await;
     }
     if case.dry_run {
         match fixes.first() {

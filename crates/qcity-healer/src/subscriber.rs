@@ -46,6 +46,15 @@ pub(crate) fn spawn(control: Weak<dyn Control>, memory: Arc<Memory>) {
                 lock(&memory.platforms).insert(platform.clone(), (*state, name.clone()));
                 continue;
             }
+            if let qcity_types::EventKind::RunnerActivity {
+                runner,
+                activity: qcity_types::Activity::Offline { .. },
+            } = &ev.kind
+                && let Some(engine) = control.upgrade()
+            {
+                offline_during_outage(&*engine, runner, &memory);
+                continue;
+            }
             let Some(trigger) = Trigger::from_event(&ev.kind) else {
                 continue;
             };
@@ -92,5 +101,38 @@ fn take_on(engine: Arc<dyn Control>, trigger: Trigger, memory: &Arc<Memory>) {
                 cases.busy.remove(&runner);
             }
         }
+    });
+}
+
+/// A runner that lost its platform while the platform reports an outage: nothing to fix,
+/// and the master should know why it is offline (a `waiting` step, no case).
+fn offline_during_outage(engine: &dyn Control, runner: &str, memory: &Memory) {
+    let config = engine.config();
+    let Some(platform) = config
+        .manifest
+        .runners
+        .iter()
+        .find(|r| r.name == runner)
+        .and_then(|r| r.platform().map(str::to_string))
+    else {
+        return;
+    };
+    let Some((state, name)) = lock(&memory.platforms)
+        .get(&platform)
+        .filter(|(s, _)| s.is_outage())
+        .cloned()
+    else {
+        return;
+    };
+    engine.bus().publish(qcity_types::EventKind::Heal {
+        runner: runner.to_string(),
+        signature: String::new(),
+        step: qcity_types::HealStep::Waiting,
+        rule: String::new(),
+        detail: format!(
+            "offline while {name} reports a {}: waiting for the platform, not fixing",
+            state.as_str().replace('_', " ")
+        ),
+        dry_run: config.device.healer.dry_run,
     });
 }

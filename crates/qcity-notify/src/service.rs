@@ -91,8 +91,8 @@ struct Groups {
     channels: Vec<ChannelSettings>,
     groupers: BTreeMap<String, Grouper>,
     detector: Detector,
-    /// Each runner's platform (by its kind), from the config.
-    runner_platforms: BTreeMap<String, &'static str>,
+    /// Each runner's platform, from the config.
+    runner_platforms: BTreeMap<String, String>,
     /// Platforms in a partial or major outage now: the words a message uses for it.
     outages: BTreeMap<String, String>,
 }
@@ -117,7 +117,7 @@ impl Groups {
             .manifest
             .runners
             .iter()
-            .filter_map(|r| Some((r.name.clone(), r.kind.platform()?)))
+            .filter_map(|r| Some((r.name.clone(), r.platform()?.to_string())))
             .collect();
     }
 
@@ -171,7 +171,7 @@ impl Groups {
                 && let Some(runner) = &n.runner
                 && let Some(platform) = self.runner_platforms.get(runner)
             {
-                n.platform = self.outages.get(*platform).cloned();
+                n.platform = self.outages.get(platform).cloned();
             }
             for c in &self.channels {
                 if accepts(c, &n)

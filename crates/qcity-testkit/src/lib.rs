@@ -29,6 +29,7 @@ pub fn runner(name: &str, script: &str) -> RunnerSpec {
     RunnerSpec {
         name: name.to_string(),
         kind: Default::default(),
+        platform: None,
         command: vec!["sh".into(), "-c".into(), script.into()],
         working_dir: None,
         env: Default::default(),

@@ -2011,6 +2011,13 @@ export interface components {
             kind: components["schemas"]["RunnerKind"];
             /** @description Unique name: letters, digits, `-`, `_` and `.`, 1 to 64 characters. */
             name: string;
+            /**
+             * @description The platform whose status page this runner depends on (an id of `platforms`: `github`,
+             *     `gitlab`, … or a custom page); default: the kind's (`github` for GitHub runners,
+             *     `gitlab` for GitLab ones, none otherwise). While it reports an outage, the healer
+             *     waits instead of fixing this runner's network failures.
+             */
+            platform?: string | null;
             /** @description Health checks of this runner; its health is the worst of theirs. */
             probes?: components["schemas"]["ProbeSpec"][];
             /**
