@@ -81,6 +81,8 @@ class Live {
       "reconciled",
       "engine-started",
       "engine-stopping",
+      "platform-changed",
+      "notify-failed",
     ];
     for (const type of types) {
       es.addEventListener(type, (m) => this.enqueue(JSON.parse((m as MessageEvent).data) as QEvent));

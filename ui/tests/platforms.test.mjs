@@ -55,6 +55,7 @@ after(async () => {
 test("a viewer sees the platform strip with icons and the platform page with the incident", async () => {
   const page = await loggedIn(b, d, "vera", "vera-password");
   const github = page.locator('.strip [data-platform="github"]');
+  // The page may load before the first read: the change comes on the event stream.
   await until("GitHub's state in the strip", async () => (await github.getAttribute("data-state")) === "partial_outage");
   assert.equal(await github.locator("svg[aria-label=GitHub] path").count(), 1, "GitHub's icon");
   const aws = page.locator('.strip [data-platform="aws"]');
