@@ -128,17 +128,8 @@ pub fn render(engine: &Engine, platforms: &[qcity_types::PlatformStatus]) -> Str
             "gauge",
             "A platform's status page: 1 for the state it reports (unknown: not readable), 0 for the others.",
         );
-        use qcity_types::PlatformState as S;
-        let states = [
-            S::Operational,
-            S::Degraded,
-            S::PartialOutage,
-            S::MajorOutage,
-            S::Maintenance,
-            S::Unknown,
-        ];
         for p in platforms {
-            for s in states {
+            for s in qcity_types::PlatformState::ALL {
                 let v = f64::from(u8::from(p.state == s));
                 m.sample(
                     "qcity_platform_state",

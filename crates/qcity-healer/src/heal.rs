@@ -124,25 +124,16 @@ const PLATFORM_WAIT_MAX: Duration = Duration::from_secs(4 * 3600);
 
 /// Waits while `platform` reports an outage, saying so once (a `waiting` step).
 async fn wait_for_platform(case: &Case<'_>, memory: &Memory, platform: &str) {
-    let outage = || {
-        lock(&memory.platforms)
-            .get(platform)
-            .filter(|(state, _)| state.is_outage())
-            .cloned()
-    };
-    let Some((state, name)) = outage() else {
+    let Some((state, name)) = memory.outage(platform) else {
         return;
     };
     case.publish(
         HealStep::Waiting,
         "",
-        format!(
-            "{name} reports a {}: waiting, not fixing",
-            state.as_str().replace('_', " ")
-        ),
+        format!("{name} reports a {}: waiting, not fixing", state.words()),
     );
     let started = Instant::now();
-    while outage().is_some() && started.elapsed() < PLATFORM_WAIT_MAX {
+    while memory.outage(platform).is_some() && started.elapsed() < PLATFORM_WAIT_MAX {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

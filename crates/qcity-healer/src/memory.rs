@@ -46,6 +46,17 @@ impl Default for Memory {
     }
 }
 
+impl Memory {
+    /// `platform`'s state and name while it reports a partial or major outage, as its last
+    /// `platform-changed` event said.
+    pub fn outage(&self, platform: &str) -> Option<(qcity_types::PlatformState, String)> {
+        lock(&self.platforms)
+            .get(platform)
+            .filter(|(state, _)| state.is_outage())
+            .cloned()
+    }
+}
+
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

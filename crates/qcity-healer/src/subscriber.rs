@@ -117,11 +117,7 @@ fn offline_during_outage(engine: &dyn Control, runner: &str, memory: &Memory) {
     else {
         return;
     };
-    let Some((state, name)) = lock(&memory.platforms)
-        .get(&platform)
-        .filter(|(s, _)| s.is_outage())
-        .cloned()
-    else {
+    let Some((state, name)) = memory.outage(&platform) else {
         return;
     };
     engine.bus().publish(qcity_types::EventKind::Heal {
@@ -131,7 +127,7 @@ fn offline_during_outage(engine: &dyn Control, runner: &str, memory: &Memory) {
         rule: String::new(),
         detail: format!(
             "offline while {name} reports a {}: waiting for the platform, not fixing",
-            state.as_str().replace('_', " ")
+            state.words()
         ),
         dry_run: config.device.healer.dry_run,
     });

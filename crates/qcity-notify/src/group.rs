@@ -66,12 +66,8 @@ impl Grouper {
         if n.kind == NoticeKind::Fixed {
             self.open.retain(|(r, _), _| *r != runner);
         } else if n.kind == NoticeKind::PlatformOutage {
-            // Keyed by its title's platform: the outage is open until its end is news.
-            let platform = n.title.split(':').next().unwrap_or_default().to_string();
-            let platform = platform
-                .strip_suffix(" is operational again")
-                .map(str::to_string)
-                .unwrap_or(platform);
+            // Keyed by its platform: the outage is open until its end is news.
+            let platform = n.platform.clone().unwrap_or_default();
             let key = (format!("platform:{platform}"), n.kind);
             if n.severity == Severity::Info {
                 self.open.remove(&key);
@@ -179,13 +175,13 @@ impl Grouper {
         }
         // Runners failing during their platform's outage are that outage's, not each
         // their own problem: the message says so first.
-        let mut outages: Vec<&str> = lines.iter().filter_map(|n| n.platform.as_deref()).collect();
+        let mut outages: Vec<&str> = lines.iter().filter_map(|n| blamed_on(n)).collect();
         outages.sort();
         outages.dedup();
-        let under_one = outages.len() == 1 && lines.iter().all(|n| n.platform.is_some());
+        let under_one = outages.len() == 1 && lines.iter().all(|n| blamed_on(n).is_some());
         let title = match &lines[..] {
             [] => format!("{} still open", plural(still.len(), "problem")),
-            [one] if one.platform.is_some() => {
+            [one] if blamed_on(one).is_some() => {
                 format!("{} ({})", one.title, outages[0])
             }
             [one] => one.title.clone(),
@@ -198,7 +194,7 @@ impl Grouper {
         for outage in &outages {
             let runners: Vec<&str> = lines
                 .iter()
-                .filter(|n| n.platform.as_deref() == Some(outage))
+                .filter(|n| blamed_on(n) == Some(outage))
                 .filter_map(|n| n.runner.as_deref())
                 .collect();
             body.push_str(&format!(
@@ -253,6 +249,12 @@ impl Grouper {
             tags,
         }
     }
+}
+
+/// The platform outage a runner's notice comes with (a platform's own notice names its
+/// platform, not an outage it is blamed on).
+fn blamed_on(n: &Notice) -> Option<&str> {
+    n.runner.as_ref().and(n.platform.as_deref())
 }
 
 /// "12 failed, 3 crash-looping, 1 fixed".
@@ -433,5 +435,30 @@ mod tests {
             g.due(30_000, None).unwrap().title,
             "gh4 failed (GitHub major outage)"
         );
+    }
+
+    #[test]
+    fn a_platform_outage_stays_open_until_its_end_is_news() {
+        let platform = |severity, title: &str| Notice {
+            kind: NoticeKind::PlatformOutage,
+            severity,
+            title: title.into(),
+            body: String::new(),
+            runner: None,
+            details: String::new(),
+            platform: Some("GitHub".into()),
+        };
+        let mut g = Grouper::new(T);
+        g.add(platform(Severity::Error, "GitHub: major outage"), 0);
+        let m = g.due(30_000, None).unwrap();
+        assert_eq!(m.title, "GitHub: major outage", "not blamed on itself");
+        assert_eq!(g.next_due(), Some(30_000 + T.repeat_ms), "open: repeated");
+        g.add(
+            platform(Severity::Info, "GitHub is operational again"),
+            60_000,
+        );
+        let m = g.due(30_000 + T.interval_ms, None).unwrap();
+        assert_eq!(m.title, "GitHub is operational again");
+        assert_eq!(g.next_due(), None, "closed by its end");
     }
 }

@@ -226,11 +226,11 @@ impl Detector {
                     let notice = Notice {
                         kind: NoticeKind::PlatformOutage,
                         severity: Severity::Error,
-                        title: format!("{name}: {}", state.as_str().replace('_', " ")),
+                        title: format!("{name}: {}", state.words()),
                         body: summary.clone(),
                         runner: None,
                         details: String::new(),
-                        platform: None,
+                        platform: Some(name.clone()),
                     };
                     if self.confirm_ms <= 0 {
                         self.outages.insert(platform.clone());
@@ -252,7 +252,7 @@ impl Detector {
                         body: summary.clone(),
                         runner: None,
                         details: String::new(),
-                        platform: None,
+                        platform: Some(name.clone()),
                     })
                 } else {
                     None

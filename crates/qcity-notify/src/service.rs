@@ -131,7 +131,7 @@ impl Groups {
         } = e
         {
             if state.is_outage() {
-                let words = format!("{name} {}", state.as_str().replace('_', " "));
+                let words = format!("{name} {}", state.words());
                 self.outages.insert(platform.clone(), words);
             } else if *state != qcity_types::PlatformState::Unknown {
                 // Unknown says nothing of the outage: it stays as last read.

@@ -129,6 +129,21 @@ pub enum PlatformState {
 }
 
 impl PlatformState {
+    /// Every state, in order of gravity (unknown last: it is no verdict).
+    pub const ALL: [PlatformState; 6] = [
+        PlatformState::Operational,
+        PlatformState::Degraded,
+        PlatformState::PartialOutage,
+        PlatformState::MajorOutage,
+        PlatformState::Maintenance,
+        PlatformState::Unknown,
+    ];
+
+    /// As a sentence says it: `major outage`.
+    pub fn words(self) -> String {
+        self.as_str().replace('_', " ")
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PlatformState::Operational => "operational",

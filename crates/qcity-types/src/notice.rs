@@ -61,8 +61,9 @@ pub struct Notice {
     /// lines), for channels with room for it; empty otherwise.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub details: String,
-    /// The platform whose outage this runner's failure comes with (`GitHub`), when its
-    /// status page reports one: chat messages group such runners under the outage.
+    /// A runner's failure: the platform outage it comes with (`GitHub major outage`), when
+    /// the runner's platform reports one (chat messages group such runners under it). A
+    /// platform-outage notice: the platform's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
 }

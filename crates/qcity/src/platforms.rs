@@ -21,13 +21,9 @@ pub fn run(data: &DataDir, json: bool) -> CliResult {
         .map(|p| {
             let state = match (p.state, p.last_known, p.as_of_ms) {
                 (PlatformState::Unknown, Some(last), Some(at)) => {
-                    format!(
-                        "unknown (was {} {})",
-                        last.as_str().replace('_', " "),
-                        format::ago(at)
-                    )
+                    format!("unknown (was {} {})", last.words(), format::ago(at))
                 }
-                (s, _, _) => s.as_str().replace('_', " "),
+                (s, _, _) => s.words(),
             };
             let mut what = p.summary;
             // While unknown, the incidents are those of the last good read: not news.

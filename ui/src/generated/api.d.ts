@@ -1565,8 +1565,9 @@ export interface components {
             details?: string;
             kind: components["schemas"]["NoticeKind"];
             /**
-             * @description The platform whose outage this runner's failure comes with (`GitHub`), when its
-             *     status page reports one: chat messages group such runners under the outage.
+             * @description A runner's failure: the platform outage it comes with (`GitHub major outage`), when
+             *     the runner's platform reports one (chat messages group such runners under it). A
+             *     platform-outage notice: the platform's name.
              */
             platform?: string | null;
             /** @description The runner it is about: clicking it opens that runner's page. */
