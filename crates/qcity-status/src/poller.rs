@@ -140,7 +140,10 @@ pub fn start(engine: &Arc<Engine>) -> Arc<Platforms> {
         now: Arc::new(tokio::sync::Notify::new()),
     });
     platforms.configure(&engine.config().device.platforms);
-    let mut rx = engine.bus().subscribe("platforms", 64);
+    // The bus gives every subscriber every event: a small queue would lag in a burst of
+    // runner events (a `subscriber-lagged` event, and perhaps a lost `config-applied`).
+    // Queued events cost nothing until they come; the notifier's and healer's are as large.
+    let mut rx = engine.bus().subscribe("platforms", 4096);
     let weak_engine = Arc::downgrade(engine);
     let weak = Arc::downgrade(&platforms);
     tokio::spawn(async move {
