@@ -65,25 +65,36 @@ class Live {
       this.lost = true;
     };
     es.onmessage = () => {};
-    const types: EventType[] = [
-      "runner-state",
-      "runner-activity",
-      "probe-changed",
-      "resource-changed",
-      "config-applied",
-      "escalation",
-      "control",
-      "task-finished",
-      "autotest-finished",
-      "auth",
-      "qi-install",
-      "heal",
-      "reconciled",
-      "engine-started",
-      "engine-stopping",
-      "platform-changed",
-      "notify-failed",
-    ];
+    // Every type the engine publishes, checked by the compiler against the generated
+    // union: a type left out would never reach the page (the Events view would miss it).
+    const every: Record<EventType, true> = {
+      "engine-started": true,
+      "engine-stopping": true,
+      "runner-state": true,
+      "runner-activity": true,
+      "probe-changed": true,
+      "resource-changed": true,
+      "task-finished": true,
+      "task-skipped": true,
+      "autotest-finished": true,
+      escalation: true,
+      notice: true,
+      control: true,
+      "config-applied": true,
+      "config-rejected": true,
+      reconciled: true,
+      "subscriber-lagged": true,
+      "store-failed": true,
+      "store-recovered": true,
+      "backup-taken": true,
+      "backup-failed": true,
+      "notify-failed": true,
+      "platform-changed": true,
+      auth: true,
+      "qi-install": true,
+      heal: true,
+    };
+    const types = Object.keys(every) as EventType[];
     for (const type of types) {
       es.addEventListener(type, (m) => this.enqueue(JSON.parse((m as MessageEvent).data) as QEvent));
     }
