@@ -2,7 +2,6 @@
 //! its signature) and how it says each step (a `heal` event). The flow is `heal`'s; the
 //! actions and the validation act on a case.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use qcity_config::HealSpec;
@@ -18,7 +17,7 @@ pub(crate) struct Case<'a> {
     pub trigger: Trigger,
     pub spec: HealSpec,
     pub cwd: PathBuf,
-    pub env: Vec<(OsString, OsString)>,
+    pub env: std::sync::Arc<[qcity_engine::supervisor::spawn::EnvVar]>,
     pub failure: Failure,
     pub key: String,
     pub dry_run: bool,

@@ -184,11 +184,15 @@ async fn poll(
     interval: Duration,
     now: Arc<tokio::sync::Notify>,
 ) {
-    let client = client();
     let mut cache = Cache::default();
     let mut failures: u32 = 0;
     // Spread the first reads of a daemon's pages over a few seconds, not all at once.
     tokio::time::sleep(jitter(&p.id, Duration::from_secs(3))).await;
+    // Making the client reads and parses every file of the system's CA store (tens of ms):
+    // not on a runtime thread, where it held up the start of the runners.
+    let Ok(client) = tokio::task::spawn_blocking(client).await else {
+        return;
+    };
     loop {
         let read = match client {
             Ok(c) => fetch(c, &p, &mut cache).await,

@@ -258,7 +258,17 @@ async fn check(
             let url = qcity_config::probe_target::parse_http_url(&http_check.url)?;
             let client = match http {
                 Some(client) => client,
-                None => http.insert(http_client(url.tls, http_check.ca_file.as_deref())?),
+                None => {
+                    // A client with the system's roots reads and parses the whole CA
+                    // store (tens of ms): not on a runtime thread, where it would hold up
+                    // runners starting and restarting meanwhile.
+                    let (tls, ca_file) = (url.tls, http_check.ca_file.clone());
+                    let client =
+                        tokio::task::spawn_blocking(move || http_client(tls, ca_file.as_deref()))
+                            .await
+                            .map_err(|e| format!("cannot set up the HTTP client: {e}"))??;
+                    http.insert(client)
+                }
             };
             let target = host_port(&url.host, url.port);
             let (status, body) = http_get(client, &http_check.url, &target).await?;

@@ -73,7 +73,7 @@ pub fn offline_is_sticky(kind: RunnerKind) -> bool {
 pub fn health_server(
     kind: RunnerKind,
     argv: &[String],
-    env: &[(std::ffi::OsString, std::ffi::OsString)],
+    env: &[crate::supervisor::spawn::EnvVar],
 ) -> Option<String> {
     match kind {
         RunnerKind::Buildkite => buildkite::health_check_addr(

@@ -12,7 +12,7 @@ pub mod spawn;
 pub mod sweep;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
+use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -27,6 +27,7 @@ use crate::status::StatusTable;
 use crate::supervisor::marker::{INSTANCE_ENV, RUNNER_ENV};
 use crate::supervisor::output::{OutputLimits, RunnerOutput};
 use crate::supervisor::runner::{Command, Reply, RunnerPlan, RunnerShared, RunnerTask};
+use crate::supervisor::spawn::EnvVar;
 use qcity_types::ApplyReport;
 use qcity_types::RunnerState;
 
@@ -53,7 +54,7 @@ pub struct Supervisor {
     bus: Arc<Bus>,
     status: Arc<StatusTable>,
     logs_dir: PathBuf,
-    base_env: Vec<(OsString, OsString)>,
+    base_env: Vec<EnvVar>,
     job_hook: Option<JobHook>,
     /// Where processes are looked up (`/proc`; tests may lay out another).
     proc_root: PathBuf,
@@ -73,12 +74,13 @@ impl Supervisor {
         job_hook: Option<JobHook>,
         proc_root: PathBuf,
     ) -> Self {
-        let mut base_env: Vec<(OsString, OsString)> = std::env::vars_os()
+        let mut base_env: Vec<EnvVar> = std::env::vars_os()
             .filter(|(k, _)| {
                 k != INSTANCE_ENV && !marker::SERVICE_MANAGER_ENV.iter().any(|s| k == s)
             })
+            .map(|(k, v)| (Arc::from(k), Arc::from(v)))
             .collect();
-        base_env.push((INSTANCE_ENV.into(), instance.into()));
+        base_env.push(var(INSTANCE_ENV, instance));
         Self {
             bus,
             status,
@@ -246,11 +248,12 @@ impl Supervisor {
     }
 
     fn plan(&self, config: &Config, spec: &RunnerSpec) -> RunnerPlan {
-        let mut env = self.base_env.clone();
-        env.push((RUNNER_ENV.into(), spec.name.clone().into()));
+        let mut env = Vec::with_capacity(self.base_env.len() + spec.env.len() + 2);
+        env.extend(self.base_env.iter().cloned());
+        env.push(var(RUNNER_ENV, &spec.name));
         for (k, v) in &spec.env {
-            env.retain(|(ek, _)| ek != k.as_str());
-            env.push((k.into(), v.into()));
+            env.retain(|(ek, _)| **ek != *k.as_str());
+            env.push(var(k, v));
         }
         if spec.job_started_hook
             && spec.kind == RunnerKind::Github
@@ -259,8 +262,8 @@ impl Supervisor {
             // A hook path whose file is missing fails every job: set it only once written.
             match hook.install(&spec.name) {
                 Ok(script) => {
-                    env.retain(|(k, _)| k != job_hook::ENV);
-                    env.push((job_hook::ENV.into(), script.into()));
+                    env.retain(|(k, _)| **k != *job_hook::ENV);
+                    env.push(var(job_hook::ENV, &script));
                 }
                 Err(e) => {
                     tracing::warn!(runner = %spec.name, error = %e, "cannot write the job-started hook; the runner runs without it");
@@ -290,7 +293,7 @@ impl Supervisor {
             name: spec.name.clone(),
             kind: spec.kind,
             argv: spec.command.clone(),
-            env,
+            env: env.into(),
             cwd,
             autostart: spec.autostart,
             restart: spec.restart.clone(),
@@ -318,4 +321,8 @@ async fn shutdown_all(txs: Vec<mpsc::Sender<Command>>) -> usize {
         let _ = rx.await;
     }
     n
+}
+
+fn var(k: impl AsRef<OsStr>, v: impl AsRef<OsStr>) -> EnvVar {
+    (Arc::from(k.as_ref()), Arc::from(v.as_ref()))
 }

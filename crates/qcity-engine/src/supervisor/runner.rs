@@ -25,7 +25,7 @@ use crate::supervisor::backoff::{Backoff, Next};
 use crate::supervisor::marker;
 use crate::supervisor::output::RunnerOutput;
 use crate::supervisor::process::{self, ExitStatus};
-use crate::supervisor::spawn::{self, SpawnRequest};
+use crate::supervisor::spawn::{self, EnvVar, SpawnRequest};
 use qcity_platform::clock::now_ms;
 use qcity_types::Activity;
 use qcity_types::{EventKind, ExitInfo, RunnerState};
@@ -36,7 +36,10 @@ pub struct RunnerPlan {
     pub name: String,
     pub kind: RunnerKind,
     pub argv: Vec<String>,
-    pub env: Vec<(OsString, OsString)>,
+    /// The whole environment the runner starts with. Shared: every runner's plan holds the
+    /// daemon's own variables, so the strings are the daemon's (one copy for all runners,
+    /// not one per runner, and a restart copies pointers, not strings).
+    pub env: Arc<[EnvVar]>,
     pub cwd: Option<PathBuf>,
     pub autostart: bool,
     pub restart: RestartSpec,
@@ -228,7 +231,7 @@ impl RunnerTask {
 
     fn spawn(&mut self) -> Phase {
         self.set_state(RunnerState::Starting);
-        let mut env = self.plan.env.clone();
+        let mut env = self.plan.env.to_vec();
         for (k, v) in self
             .shared
             .heal_env
@@ -236,8 +239,8 @@ impl RunnerTask {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            env.retain(|(ek, _)| ek != k);
-            env.push((k.clone(), v.clone()));
+            env.retain(|(ek, _)| **ek != **k);
+            env.push((Arc::from(k.as_os_str()), Arc::from(v.as_os_str())));
         }
         let req = SpawnRequest {
             argv: self.plan.argv.clone(),

@@ -13,12 +13,16 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 use std::ptr;
+use std::sync::Arc;
+
+/// One environment variable: name and value.
+pub type EnvVar = (Arc<OsStr>, Arc<OsStr>);
 
 /// What to start.
 #[derive(Debug, Clone)]
 pub struct SpawnRequest {
     pub argv: Vec<String>,
-    pub env: Vec<(OsString, OsString)>,
+    pub env: Vec<EnvVar>,
     pub cwd: Option<PathBuf>,
     /// Let the child run before the caller goes on: right for one restart, wrong for a
     /// batch of starts (each would wait for the previous child's exec).
@@ -149,7 +153,7 @@ pub fn spawn(req: &SpawnRequest) -> Result<Spawned, SpawnError> {
 /// in the runner's own PATH, so a PATH set in the manifest is honoured.
 fn resolve_program(
     program: &str,
-    env: &[(OsString, OsString)],
+    env: &[EnvVar],
     cwd: Option<&Path>,
 ) -> Result<PathBuf, SpawnError> {
     if program.is_empty() {
@@ -162,8 +166,8 @@ fn resolve_program(
     }
     let path = env
         .iter()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| v.clone())
+        .find(|(k, _)| **k == *"PATH")
+        .map(|(_, v)| v.to_os_string())
         .unwrap_or_else(|| OsString::from("/usr/local/bin:/usr/bin:/bin"));
     for dir in std::env::split_paths(&path) {
         let dir = match (dir.is_relative(), cwd) {
