@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 fail=0
 engine_crates=(qcity-platform qcity-types qcity-config qcity-store qcity-engine qcity-healer
-  qcity-notify qcity-secrets qcity-status qcity-installer qcity-logminer qcity-build qcity-api qcity-daemon qcity-client)
+  qcity-notify qcity-secrets qcity-status qcity-installer qcity-update qcity-logminer qcity-build qcity-api qcity-daemon qcity-client)
 tree() { "$CARGO" tree -p "$1" --locked -e normal --prefix none "${@:2}" 2>/dev/null; }
 for c in "${engine_crates[@]}"; do
   if tree "$c" | grep -Eq '^(tauri|wry|gtk|webkit2gtk|tao|muda|tray-icon) '; then

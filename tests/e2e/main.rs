@@ -19,3 +19,4 @@ mod platforms;
 mod qi;
 mod secret;
 mod service;
+mod update;

@@ -29,6 +29,7 @@ pub mod cron;
 pub mod probe_target;
 pub mod release;
 pub mod secret_ref;
+pub mod update_manifest;
 
 pub use error::{ConfigError, ConfigErrors};
 pub use load::load_dir;

@@ -411,7 +411,7 @@ pub fn url_allowed(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn version_well_formed(v: &str) -> bool {
+pub(crate) fn version_well_formed(v: &str) -> bool {
     let core = v.split_once('-').map_or(v, |(c, _)| c);
     let parts: Vec<&str> = core.split('.').collect();
     parts.len() == 3

@@ -610,6 +610,9 @@ pub struct DeviceConfig {
     /// Thresholds of the machine's own health: disk, memory, load, battery.
     #[serde(default)]
     pub resources: ResourceSettings,
+    /// Where QCity's own releases are and how they are trusted; absent: no self-update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdateSettings>,
     /// The QI app's installer picker; absent: the picker is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installer: Option<InstallerSettings>,
@@ -883,6 +886,22 @@ impl Default for HealerSettings {
             dry_run: false,
         }
     }
+}
+
+/// Where QCity's own releases are (`qcity update`) and how they are trusted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettings {
+    /// The release manifest, in the Tauri updater's static JSON format: `https://…`,
+    /// `http://` on loopback, or a path (relative to the configuration directory).
+    pub manifest: String,
+    /// The minisign public key that signs every release (the `RWQ…` line). A release's
+    /// signature must also name its version in its trusted comment (`version:X.Y.Z`).
+    pub public_key: String,
+    /// PEM certificates to trust for `https://` instead of the public roots; relative to the
+    /// configuration directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
 }
 
 /// Where the QI app's releases are and how they are trusted.

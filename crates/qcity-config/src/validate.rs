@@ -359,6 +359,7 @@ pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     api_host_loopback(device, src);
     session_hours_in_range(device, src);
     installer_sane(device, src);
+    update_sane(device, src);
     log_max_bytes_minimum(device, src);
     resource_thresholds_sane(device, src);
     backup_schedule_in_range(device, src);
@@ -661,12 +662,30 @@ fn installer_sane(device: &DeviceConfig, src: &mut Source) {
         return;
     };
     let at = JsonPath::root().key("installer");
-    if let Err(e) = crate::release::url_allowed(&i.manifest) {
+    release_source_sane(&i.manifest, &i.public_key, &at, src);
+    if i.max_autotest_age_minutes == 0 {
+        src.error(&at.key("max_autotest_age_minutes"), "must be positive");
+    }
+}
+
+fn update_sane(device: &DeviceConfig, src: &mut Source) {
+    if let Some(u) = &device.update {
+        release_source_sane(
+            &u.manifest,
+            &u.public_key,
+            &JsonPath::root().key("update"),
+            src,
+        );
+    }
+}
+
+/// A release manifest's address and the key that signs its files (installer, update).
+fn release_source_sane(manifest: &str, public_key: &str, at: &JsonPath, src: &mut Source) {
+    if let Err(e) = crate::release::url_allowed(manifest) {
         src.error(&at.key("manifest"), e);
     }
-    // The key file's text or its base64 line, as the installer reads it.
-    let key_line = i
-        .public_key
+    // The key file's text or its base64 line, as the verifier reads it.
+    let key_line = public_key
         .lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty() && !l.starts_with("untrusted comment:"));
@@ -683,9 +702,6 @@ fn installer_sane(device: &DeviceConfig, src: &mut Source) {
                 );
             }
         }
-    }
-    if i.max_autotest_age_minutes == 0 {
-        src.error(&at.key("max_autotest_age_minutes"), "must be positive");
     }
 }
 

@@ -12,6 +12,7 @@ mod password;
 mod platforms;
 mod secret;
 mod service;
+mod update;
 
 use qcity_daemon::paths;
 
@@ -30,7 +31,7 @@ const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon runnin
 /// Keeps self-hosted CI runners and automation alive: supervises them, restarts them with
 /// backoff, records every event, and proves the audit log was not edited.
 #[derive(Debug, Parser)]
-#[command(name = "qcity", version, after_help = EXIT_CODES)]
+#[command(name = "qcity", version = qcity_update::VERSION, after_help = EXIT_CODES)]
 struct Cli {
     /// Data directory: SQLite store, runner logs, token, daemon.json
     /// [default: $XDG_DATA_HOME/qcity or ~/.local/share/qcity]
@@ -159,6 +160,12 @@ enum Command {
     Notify {
         #[command(subcommand)]
         command: notify::NotifyCommand,
+    },
+    /// QCity's own releases: whether the release manifest offers a newer version, and the
+    /// versions kept under the data dir.
+    Update {
+        #[command(subcommand)]
+        command: update::UpdateCommand,
     },
     /// Secrets the config names as `keyring://NAME`, kept in the OS keyring, not in a file.
     Secret {
@@ -485,6 +492,12 @@ fn run(cli: Cli) -> CliResult {
         Command::Notify { command } => notify::run(&data()?, command),
         Command::Platforms { json } => platforms::run(&data()?, *json),
         Command::Secret { command } => secret::run(command),
+        Command::Update { command } => match command {
+            update::UpdateCommand::Check { config, json } => {
+                update::check(&config_dir(config)?, *json)
+            }
+            update::UpdateCommand::Status { json } => update::status(&data()?, *json),
+        },
         Command::Backup { to, config } => {
             let config = config_dir(config)?;
             backup::backup(&data()?, &config, to.as_deref())

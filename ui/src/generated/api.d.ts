@@ -978,6 +978,8 @@ export interface components {
              *     }
              */
             supervisor: components["schemas"]["SupervisorSettings"];
+            /** @description Where QCity's own releases are and how they are trusted; absent: no self-update. */
+            update?: components["schemas"]["UpdateSettings"] | null;
         };
         /** @description `disk: {path, min_free_mb}`. */
         DiskCheck: {
@@ -2306,6 +2308,24 @@ export interface components {
         TcpCheck: {
             /** @description `host:port`. */
             address: string;
+        };
+        /** @description Where QCity's own releases are (`qcity update`) and how they are trusted. */
+        UpdateSettings: {
+            /**
+             * @description PEM certificates to trust for `https://` instead of the public roots; relative to the
+             *     configuration directory.
+             */
+            ca_file?: string | null;
+            /**
+             * @description The release manifest, in the Tauri updater's static JSON format: `https://…`,
+             *     `http://` on loopback, or a path (relative to the configuration directory).
+             */
+            manifest: string;
+            /**
+             * @description The minisign public key that signs every release (the `RWQ…` line). A release's
+             *     signature must also name its version in its trusted comment (`version:X.Y.Z`).
+             */
+            public_key: string;
         };
         /** @description A dashboard user. */
         UserInfo: {
