@@ -127,3 +127,55 @@ fn update_check_without_an_update_source_says_what_to_set() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn update_download_keeps_only_a_verified_release() {
+    let conf = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let c = conf.path().to_str().unwrap();
+    config_with_release(conf.path(), "99.0.0", "99.0.0");
+
+    // A file changed after signing: refused, nothing kept.
+    let good = std::fs::read(conf.path().join("qcity-new")).unwrap();
+    let mut bad = good.clone();
+    bad[0] ^= 1;
+    std::fs::write(conf.path().join("qcity-new"), &bad).unwrap();
+    let out = qcity_in(
+        &["update", "download", "--config", c],
+        data.path(),
+        conf.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("SHA-256 mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!data.path().join("versions/99.0.0").exists());
+
+    std::fs::write(conf.path().join("qcity-new"), &good).unwrap();
+    let out = qcity_in(
+        &["update", "download", "--config", c],
+        data.path(),
+        conf.path(),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("99.0.0 verified"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("downloading 99.0.0: 100%"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read(data.path().join("versions/99.0.0/qcity")).unwrap(),
+        good
+    );
+    let out = qcity_in(&["update", "status", "--json"], data.path(), conf.path());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kept"], serde_json::json!(["99.0.0"]));
+    assert_eq!(v["current"], serde_json::Value::Null);
+}

@@ -14,7 +14,7 @@ pub mod stage;
 pub mod versions;
 
 pub use check::{Check, Offer, check};
-pub use stage::stage;
+pub use stage::{stage, stage_with};
 
 /// Why an update cannot go on; nothing was changed when one of these is returned.
 #[derive(Debug, thiserror::Error)]

@@ -74,3 +74,17 @@ fn make_executable(file: &Path) -> Result<(), UpdateError> {
         .and_then(|f| f.sync_all())
         .map_err(UpdateError::io(file))
 }
+
+/// [`stage`] with the key and the `https://` trust that the device config's `update` names.
+pub fn stage_with(
+    settings: &qcity_config::UpdateSettings,
+    config_dir: &Path,
+    offer: &Offer,
+    data_dir: &Path,
+    progress: Progress<'_>,
+) -> Result<PathBuf, UpdateError> {
+    let key = PublicKey::parse(&settings.public_key)
+        .map_err(|e| UpdateError::Config(format!("update.public_key: {e}")))?;
+    let source = crate::check::Source::new(settings, config_dir)?;
+    stage(offer, data_dir, &key, &source.trust, progress)
+}

@@ -496,6 +496,9 @@ fn run(cli: Cli) -> CliResult {
             update::UpdateCommand::Check { config, json } => {
                 update::check(&config_dir(config)?, *json)
             }
+            update::UpdateCommand::Download { config } => {
+                update::download(&config_dir(config)?, &data()?)
+            }
             update::UpdateCommand::Status { json } => update::status(&data()?, *json),
         },
         Command::Backup { to, config } => {

@@ -26,6 +26,16 @@ pub enum UpdateCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Download the newer version `check` finds and keep it under DATA_DIR/versions/VERSION
+    /// once verified: size, SHA-256, the minisign signature against the pinned key and the
+    /// version it vouches for. Resumes an interrupted download; a file that fails a check
+    /// is deleted and nothing is kept. Runs nothing.
+    #[command(after_help = crate::EXIT_CODES)]
+    Download {
+        /// Config directory [default: $XDG_CONFIG_HOME/qcity or ~/.config/qcity]
+        #[arg(long, value_name = "DIR")]
+        config: Option<std::path::PathBuf>,
+    },
     /// The running version and the versions kept under DATA_DIR/versions.
     #[command(after_help = crate::EXIT_CODES)]
     Status {
@@ -45,18 +55,70 @@ struct Checked {
     pub_date: Option<String>,
 }
 
-pub fn check(config_dir: &Path, json: bool) -> CliResult {
+/// The device config's `update` section.
+fn settings(config_dir: &Path) -> CliResult<qcity_config::UpdateSettings> {
     let config = qcity_config::load_dir(config_dir)
         .map_err(|e| CliError::new(crate::exit::Code::InvalidConfig, e.to_string()))?;
-    let Some(settings) = &config.device.update else {
-        return Err(CliError::error(format!(
+    config.device.update.ok_or_else(|| {
+        CliError::error(format!(
             "no update source: set `update.manifest` and `update.public_key` in {}",
             config_dir.join("qcity-device-config.json").display()
-        )));
-    };
+        ))
+    })
+}
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::error(e.to_string())
+}
+
+pub fn download(config_dir: &Path, data: &DataDir) -> CliResult {
+    let settings = settings(config_dir)?;
     let running = qcity_update::running_version();
-    let found = qcity_update::check(settings, config_dir, &running, &[])
-        .map_err(|e| CliError::error(e.to_string()))?;
+    let offer = match qcity_update::check(&settings, config_dir, &running, &[]).map_err(failed)? {
+        Check::UpToDate { version } => {
+            println!("up to date: {version}; nothing to download");
+            return Ok(());
+        }
+        Check::Available(offer) => offer,
+    };
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut last = u64::MAX;
+    let mut progress = |done: u64, total: u64| {
+        // A line per 10 % (rewritten in place on a terminal).
+        let tenth = done * 10 / total.max(1);
+        if tenth != last {
+            last = tenth;
+            let pct = done * 100 / total.max(1);
+            if tty {
+                eprint!(
+                    "\rdownloading {}: {pct:3}% ({done} of {total} bytes)",
+                    offer.version
+                );
+            } else {
+                eprintln!(
+                    "downloading {}: {pct}% ({done} of {total} bytes)",
+                    offer.version
+                );
+            }
+        }
+    };
+    let kept = qcity_update::stage_with(&settings, config_dir, &offer, data.root(), &mut progress);
+    if tty {
+        eprintln!();
+    }
+    let kept = kept.map_err(failed)?;
+    println!(
+        "{} verified (size, SHA-256, signature, signed version) and kept: {}",
+        offer.version,
+        kept.display()
+    );
+    Ok(())
+}
+
+pub fn check(config_dir: &Path, json: bool) -> CliResult {
+    let settings = settings(config_dir)?;
+    let running = qcity_update::running_version();
+    let found = qcity_update::check(&settings, config_dir, &running, &[]).map_err(failed)?;
     let out = match found {
         Check::UpToDate { version } => Checked {
             running: running.to_string(),
