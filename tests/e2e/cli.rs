@@ -43,7 +43,7 @@ fn commands_without_a_daemon_say_so_and_exit_3() {
     for args in [
         vec!["status"],
         vec!["stop", "anything"],
-        vec!["logs", "anything"],
+        vec!["logs", "anything", "--follow"],
         vec!["reload"],
     ] {
         let mut args = args.clone();
@@ -94,4 +94,46 @@ fn config_check_names_file_line_column_and_field() {
     let out = qcity(&["up", "--config", conf, "--data-dir", data.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out.stderr));
     assert!(!data.join("daemon.json").exists());
+}
+
+#[test]
+fn logs_without_a_daemon_read_the_files_on_disk_and_a_pipe_gets_no_colour_codes() {
+    use crate::support::{Daemon, wait_until};
+    let mut d = Daemon::start(
+        r#"{"runners": [{"name": "tint", "command": ["sh", "-c", "printf '\\033[32mgreen\\033[0m ok\\n'; printf 'line two\\n'; sleep 1000"]}]}"#,
+    );
+    // Through the daemon: the pipe (this test's) gets the words without the codes.
+    let said = wait_until("both lines", || {
+        let t = text(&d.qcity(&["logs", "tint"]).stdout);
+        t.contains("line two").then_some(t)
+    });
+    assert_eq!(said, "green ok\nline two\n");
+    d.signal(libc::SIGTERM);
+    d.wait_exit();
+
+    let data = d.data();
+    let out = qcity(&[
+        "logs",
+        "tint",
+        "-n",
+        "1",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "line two\n");
+    assert!(
+        text(&out.stderr).contains("the qcity daemon is not running: from the log files"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = qcity(&["logs", "tint", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(text(&out.stdout), "green ok\nline two\n");
+    let out = qcity(&["logs", "ghost", "--data-dir", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(4));
+    assert!(
+        text(&out.stderr).contains("no log of a runner `ghost`"),
+        "{}",
+        text(&out.stderr)
+    );
 }

@@ -1,6 +1,6 @@
 //! The commands that talk to a running daemon, and those that read the data dir directly.
 
-use std::io::{Read, Write};
+use std::io::{IsTerminal, Read, Write};
 
 use qcity_client::Client;
 use qcity_engine::datadir::DataDir;
@@ -74,26 +74,48 @@ pub fn control_many(data: &DataDir, action: &str, name: Option<&str>) -> CliResu
 }
 
 pub fn logs(data: &DataDir, name: &str, lines: usize, follow: bool) -> CliResult {
-    let client = Client::connect(data)?;
+    // Colours for a terminal; a pipe or a file gets the text without escape codes.
+    let mut ansi = (!std::io::stdout().is_terminal()).then(crate::ansi::Strip::default);
+    let mut out = std::io::stdout().lock();
+    let mut emit = |bytes: &[u8]| -> bool {
+        let bytes = match ansi.as_mut() {
+            Some(strip) => std::borrow::Cow::Owned(strip.feed(bytes)),
+            None => std::borrow::Cow::Borrowed(bytes),
+        };
+        // False: the reader went away (`| head`).
+        out.write_all(&bytes).and_then(|_| out.flush()).is_ok()
+    };
+    let client = match Client::connect(data) {
+        Ok(client) => client,
+        Err(e) if e.is_no_daemon() && !follow => {
+            // The log files are on disk: what the runner last wrote is still worth reading.
+            let text = crate::logfile::tail(&data.logs(), name, lines)?;
+            eprintln!(
+                "(the qcity daemon is not running: from the log files in {})",
+                data.logs().display()
+            );
+            emit(text.as_bytes());
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
     let path = format!("/runners/{}/logs", encode(name));
     let tail: LogTail = client.get(&format!("{path}?n={lines}"))?;
-    let mut out = std::io::stdout().lock();
     for line in &tail.lines {
-        if writeln!(out, "{line}").is_err() {
-            return Ok(()); // the reader went away (`| head`)
+        if !emit(format!("{line}\n").as_bytes()) {
+            return Ok(());
         }
     }
     if !follow {
         return Ok(());
     }
-    let _ = out.flush();
     let mut stream = client.stream(&format!("{path}/follow"))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match stream.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => {
-                if out.write_all(&buf[..n]).and_then(|_| out.flush()).is_err() {
+                if !emit(&buf[..n]) {
                     return Ok(());
                 }
             }

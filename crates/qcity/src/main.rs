@@ -2,11 +2,13 @@
 //! (`qcity-daemon`) and the API's client (`qcity-client`); anyhow and process exit codes live
 //! only here.
 
+mod ansi;
 mod backup;
 mod build;
 mod commands;
 mod exit;
 mod format;
+mod logfile;
 mod notify;
 mod password;
 mod platforms;
@@ -121,8 +123,9 @@ enum Command {
     Heal {
         /// The runner
         runner: String,
-        /// Show the plan only (required: the healer acts by itself, not on command)
-        #[arg(long, required = true)]
+        /// Accepted for older scripts: the plan is all this shows (the healer acts by
+        /// itself, not on command)
+        #[arg(long, hide = true)]
         dry_run: bool,
         /// Print JSON
         #[arg(long)]
