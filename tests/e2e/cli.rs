@@ -137,3 +137,55 @@ fn logs_without_a_daemon_read_the_files_on_disk_and_a_pipe_gets_no_colour_codes(
         text(&out.stderr)
     );
 }
+
+#[test]
+fn bash_completion_loads_and_completes_commands_and_runner_names() {
+    use crate::support::Daemon;
+    let d = Daemon::start(
+        r#"{"runners": [{"name": "alpha", "command": ["sleep", "1000"]}, {"name": "alto", "command": ["sleep", "1000"]}, {"name": "beta", "command": ["sleep", "1000"]}]}"#,
+    );
+    let script = qcity(&["completions", "bash"]);
+    assert!(script.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("qcity.bash");
+    std::fs::write(&file, &script.stdout).unwrap();
+    let bin_dir = std::path::Path::new(QCITY).parent().unwrap();
+    // What bash does on TAB: set COMP_WORDS/COMP_CWORD and call the function `complete` names.
+    let complete = |words: &str| -> String {
+        let line = format!(
+            "source {f}; fn=$(complete -p qcity | sed -E 's/.*-F ([^ ]+).*/\\1/'); \
+             COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); \
+             COMP_LINE=\"{words}\"; COMP_POINT=${{#COMP_LINE}}; \
+             $fn qcity \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; \
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            f = file.display()
+        );
+        let out = Command::new("bash")
+            .args(["-c", &line])
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env("QCITY_DATA_DIR", d.data())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let names = complete("qcity stop al");
+    assert_eq!(
+        names.lines().collect::<Vec<_>>(),
+        ["alpha", "alto"],
+        "{names}"
+    );
+    let names = complete("qcity logs ''");
+    assert_eq!(names.lines().count(), 3, "{names}");
+    let commands = complete("qcity sta");
+    let commands: Vec<&str> = commands.lines().collect();
+    assert!(
+        commands.contains(&"status") && commands.contains(&"start"),
+        "{commands:?}"
+    );
+    assert!(!commands.contains(&"alpha"), "{commands:?}");
+    for shell in ["zsh", "fish"] {
+        let out = qcity(&["completions", shell]);
+        assert!(out.status.success() && out.stdout.len() > 1000, "{shell}");
+    }
+}

@@ -6,6 +6,7 @@ mod ansi;
 mod backup;
 mod build;
 mod commands;
+mod completions;
 mod exit;
 mod format;
 mod logfile;
@@ -34,7 +35,7 @@ const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon runnin
 /// backoff, records every event, and proves the audit log was not edited.
 #[derive(Debug, Parser)]
 #[command(name = "qcity", version = qcity_update::VERSION, after_help = EXIT_CODES)]
-struct Cli {
+pub(crate) struct Cli {
     /// Data directory: SQLite store, runner logs, token, daemon.json
     /// [default: $XDG_DATA_HOME/qcity or ~/.local/share/qcity]
     #[arg(long, global = true, env = "QCITY_DATA_DIR", value_name = "DIR")]
@@ -170,6 +171,17 @@ enum Command {
         #[command(subcommand)]
         command: update::UpdateCommand,
     },
+    /// Print a shell completion script: `source <(qcity completions bash)` (bash also
+    /// completes runner names), `qcity completions zsh > ~/.zfunc/_qcity`,
+    /// `qcity completions fish > ~/.config/fish/completions/qcity.fish`.
+    #[command(after_help = EXIT_CODES)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+    /// The runners' names, one per line, for completion scripts.
+    #[command(name = "__runner-names", hide = true)]
+    RunnerNames,
     /// Secrets the config names as `keyring://NAME`, kept in the OS keyring, not in a file.
     Secret {
         #[command(subcommand)]
@@ -495,6 +507,11 @@ fn run(cli: Cli) -> CliResult {
         Command::Notify { command } => notify::run(&data()?, command),
         Command::Platforms { json } => platforms::run(&data()?, *json),
         Command::Secret { command } => secret::run(command),
+        Command::Completions { shell } => completions::print(*shell),
+        Command::RunnerNames => {
+            let config = paths::default_config_dir().ok();
+            completions::runner_names(&data()?, config.as_deref())
+        }
         Command::Update { command } => match command {
             update::UpdateCommand::Check { config, json } => {
                 update::check(&config_dir(config)?, *json)
