@@ -189,3 +189,32 @@ fn bash_completion_loads_and_completes_commands_and_runner_names() {
         assert!(out.status.success() && out.stdout.len() > 1000, "{shell}");
     }
 }
+
+#[test]
+fn status_fits_the_terminal_width_and_a_pipe_gets_every_character() {
+    use crate::support::{Daemon, wait_until};
+    let d = Daemon::start(
+        r#"{"runners": [{"name": "nightly-build-runner", "command": ["/nonexistent/qcity-a-program-that-is-not-there-at-all"]}, {"name": "ok", "command": ["sleep", "1000"]}]}"#,
+    );
+    let full = wait_until("the failed spawn in the table", || {
+        let t = text(&d.qcity(&["status"]).stdout);
+        t.contains("qcity-a-program-that-is-not-there-at-all")
+            .then_some(t)
+    });
+    assert!(full.lines().any(|l| l.chars().count() > 80), "{full}");
+    let narrow = d
+        .qcity_command(&["status"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let narrow = text(&narrow.stdout);
+    for line in narrow.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} chars: {line:?}",
+            line.chars().count()
+        );
+    }
+    assert!(narrow.contains("nightly-build-runner"), "{narrow}");
+    assert!(narrow.contains('…'), "{narrow}");
+}

@@ -121,31 +121,127 @@ pub fn utc(ms: i64) -> String {
 
 /// Left-aligned columns, two spaces apart; the last column is not padded.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    table_within(header, rows, terminal_width())
+}
+
+/// The columns of the terminal the output goes to; `COLUMNS` when it goes elsewhere and that
+/// is set (a script that asks for a width); `None`: no limit (a pipe or a file gets it all).
+pub fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        // SAFETY: TIOCGWINSZ fills the winsize struct it is given, nothing else.
+        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+        if unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0
+            && ws.ws_col > 0
+        {
+            return Some(usize::from(ws.ws_col));
+        }
+    }
+    std::env::var("COLUMNS")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&w| w > 0)
+}
+
+/// Narrowest a column is cut to: its header, and at least this many characters.
+const MIN_COLUMN: usize = 6;
+
+/// A table no wider than `width`: when it would be, the last column (free text) is cut
+/// first, then the widest of the others, the first (the name) last; each cut cell ends in
+/// `…`, never below its header's width.
+pub fn table_within(header: &[&str], rows: &[Vec<String>], width: Option<usize>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    if let Some(width) = width {
+        let floor: Vec<usize> = header
+            .iter()
+            .map(|h| h.chars().count().max(MIN_COLUMN))
+            .collect();
+        let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * w.len().saturating_sub(1);
+        // The last column is the free text (a reason, a message): it gives first.
+        if let Some(last) = widths.len().checked_sub(1) {
+            let over = total(&widths).saturating_sub(width);
+            widths[last] = widths[last].saturating_sub(over).max(floor[last]);
+        }
+        while total(&widths) > width {
+            // The widest column that can still give a character; the first (the row's
+            // name) only when no other can.
+            let can = |i: &usize| widths[*i] > floor[*i];
+            let Some(i) = (1..widths.len())
+                .filter(can)
+                .max_by_key(|&i| widths[i])
+                .or_else(|| Some(0).filter(can))
+            else {
+                break;
+            };
+            widths[i] -= 1;
+        }
+    }
     let mut out = String::new();
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
     for row in std::iter::once(&header).chain(rows) {
         let last = row.len().saturating_sub(1);
+        let mut line = String::new();
         for (i, cell) in row.iter().enumerate() {
+            let cell = cut(cell, widths[i]);
             if i == last {
-                out.push_str(cell);
+                line.push_str(&cell);
             } else {
-                out.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
             }
         }
+        out.push_str(line.trim_end());
         out.push('\n');
     }
     out
 }
 
+/// `text` in at most `width` characters, `…` marking a cut.
+fn cut(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    if text.chars().count() <= width {
+        return text.into();
+    }
+    let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+    s.push('…');
+    s.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_table_wider_than_the_terminal_cuts_its_free_text_first() {
+        let rows = vec![
+            vec![
+                "build-runner".into(),
+                "running".into(),
+                "exit 1 (segfault in the linker of a very long build step) 3h ago".into(),
+            ],
+            vec!["web".into(), "crash-looping".into(), "-".into()],
+        ];
+        let full = table_within(&["NAME", "STATE", "LAST EXIT"], &rows, None);
+        assert!(full.lines().any(|l| l.chars().count() > 60));
+        let fit = table_within(&["NAME", "STATE", "LAST EXIT"], &rows, Some(40));
+        for line in fit.lines() {
+            assert!(line.chars().count() <= 40, "{line:?}");
+        }
+        // The widest column was cut; the short ones kept whole.
+        assert!(
+            fit.contains("build-runner") && fit.contains("crash-looping"),
+            "{fit}"
+        );
+        assert!(fit.lines().nth(1).unwrap().ends_with('…'), "{fit}");
+        // Too narrow for the headers: cut to them, never below.
+        let tiny = table_within(&["NAME", "STATE", "LAST EXIT"], &rows, Some(5));
+        assert!(tiny.starts_with("NAME    STATE   LAST EXIT"), "{tiny}");
+    }
 
     #[test]
     fn durations() {
