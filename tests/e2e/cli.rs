@@ -218,3 +218,45 @@ fn status_fits_the_terminal_width_and_a_pipe_gets_every_character() {
     assert!(narrow.contains("nightly-build-runner"), "{narrow}");
     assert!(narrow.contains('…'), "{narrow}");
 }
+
+/// Every argument a command takes says what it is in `--help` (clap prints a bare `<NAME>`
+/// when it has no doc comment).
+#[test]
+fn every_positional_argument_is_explained_in_help() {
+    fn walk(path: &mut Vec<String>, bare: &mut Vec<String>, pages: &mut usize) {
+        *pages += 1;
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = text(&qcity(&args).stdout);
+        let mut in_args = false;
+        for line in help.lines() {
+            if line == "Arguments:" {
+                in_args = true;
+            } else if line.trim().is_empty() {
+                in_args = false;
+            } else if in_args && line.split_whitespace().count() == 1 {
+                bare.push(format!("qcity {} {}", path.join(" "), line.trim()));
+            }
+        }
+        let mut in_commands = false;
+        for line in help.lines() {
+            if line == "Commands:" {
+                in_commands = true;
+            } else if line.trim().is_empty() {
+                in_commands = false;
+            } else if in_commands && line.starts_with("  ") && !line.starts_with("   ") {
+                let sub = line.split_whitespace().next().unwrap().to_string();
+                if sub != "help" {
+                    path.push(sub);
+                    walk(path, bare, pages);
+                    path.pop();
+                }
+            }
+        }
+    }
+    let (mut bare, mut pages) = (Vec::new(), 0);
+    walk(&mut Vec::new(), &mut bare, &mut pages);
+    // Every command and subcommand was read (a change in clap's layout would read fewer).
+    assert!(pages >= 45, "only {pages} help pages read");
+    assert!(bare.is_empty(), "arguments without help: {bare:?}");
+}

@@ -64,13 +64,22 @@ enum Command {
     },
     /// Start a stopped runner.
     #[command(after_help = EXIT_CODES)]
-    Start { name: String },
+    Start {
+        /// The runner's name, as in the manifest (`qcity status` lists them)
+        name: String,
+    },
     /// Stop a runner: SIGTERM to its process group, SIGKILL after the grace period.
     #[command(after_help = EXIT_CODES)]
-    Stop { name: String },
+    Stop {
+        /// The runner's name, as in the manifest (`qcity status` lists them)
+        name: String,
+    },
     /// Stop a runner, then start it again.
     #[command(after_help = EXIT_CODES)]
-    Restart { name: String },
+    Restart {
+        /// The runner's name, as in the manifest (`qcity status` lists them)
+        name: String,
+    },
     /// Pause runners (drain): a GitHub runner in a job finishes it first, then stops; a paused
     /// runner is not restarted until resumed.
     #[command(after_help = EXIT_CODES)]
@@ -81,6 +90,7 @@ enum Command {
     /// Print a runner's latest output (stdout and stderr), or follow it live.
     #[command(after_help = EXIT_CODES)]
     Logs {
+        /// The runner's name, as in the manifest (`qcity status` lists them)
         name: String,
         /// How many of the newest lines to print
         #[arg(short = 'n', long = "lines", default_value_t = 50, value_name = "N")]
@@ -202,6 +212,7 @@ enum Command {
     /// first; stops the daemon on this data dir; keeps what it replaces in DATA_DIR/aside.
     #[command(after_help = EXIT_CODES)]
     Restore {
+        /// The archive `qcity backup` wrote (`qcity-backup-STAMP.tar`)
         archive: PathBuf,
         /// Config directory [default: $XDG_CONFIG_HOME/qcity or ~/.config/qcity]
         #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
@@ -267,6 +278,7 @@ enum UserCommand {
     /// Create a user (a viewer unless `--role master`); the password as for `passwd`.
     #[command(after_help = EXIT_CODES)]
     Add {
+        /// The new user's name
         name: String,
         /// master or viewer
         #[arg(long, default_value = "viewer", value_parser = ["master", "viewer"])]
@@ -274,7 +286,10 @@ enum UserCommand {
     },
     /// Remove a user and end its sessions.
     #[command(after_help = EXIT_CODES)]
-    Remove { name: String },
+    Remove {
+        /// The user's name
+        name: String,
+    },
     /// Every user and role.
     #[command(after_help = EXIT_CODES)]
     List {
@@ -382,7 +397,10 @@ enum TaskCommand {
     },
     /// Run a task now (with its retries) and wait for it; exits 1 if it failed.
     #[command(after_help = EXIT_CODES)]
-    Run { name: String },
+    Run {
+        /// The task's name, as in the manifest (`qcity task list` lists them)
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

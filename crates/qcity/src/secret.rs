@@ -18,10 +18,16 @@ pub enum SecretCommand {
     /// input when it is not a terminal (`printf %s "$TOKEN" | qcity secret set NAME`; one
     /// trailing newline is dropped), else asked for without echo.
     #[command(after_help = crate::EXIT_CODES)]
-    Set { name: String },
+    Set {
+        /// The secret's name, as in the config's `keyring://NAME`
+        name: String,
+    },
     /// Remove the secret NAME from the OS keyring (no error when it is not there).
     #[command(after_help = crate::EXIT_CODES)]
-    Rm { name: String },
+    Rm {
+        /// The secret's name, as in the config's `keyring://NAME`
+        name: String,
+    },
 }
 
 pub fn run(command: &SecretCommand) -> CliResult {
