@@ -452,6 +452,12 @@ fn users_from_the_cli_log_in_to_the_api() {
     );
     let out = d.qcity(&["audit", "tail", "-n", "100", "--json"]);
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // The detail is the JSON it holds, not a string of JSON.
+    let saved = rows
+        .iter()
+        .find(|r| r["action"] == "auth.user-saved")
+        .unwrap();
+    assert!(saved["detail"].is_object(), "{saved}");
     for action in [
         "auth.user-saved",
         "auth.login",

@@ -549,6 +549,18 @@ pub fn audit_tail(data: &DataDir, n: usize, json: bool) -> CliResult {
         .audit_tail(n)
         .map_err(|e| CliError::error(e.to_string()))?;
     if json {
+        // The row's detail is JSON text in the store (it is hashed as text); here it is
+        // the JSON value it holds, not a string to parse a second time.
+        let rows: Vec<serde_json::Value> = rows
+            .into_iter()
+            .map(|r| {
+                let detail = serde_json::from_str(&r.detail)
+                    .unwrap_or_else(|_| serde_json::Value::String(r.detail.clone()));
+                let mut v = serde_json::to_value(&r).unwrap_or_default();
+                v["detail"] = detail;
+                v
+            })
+            .collect();
         return print_json(&rows);
     }
     let rows: Vec<Vec<String>> = rows
