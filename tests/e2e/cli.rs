@@ -260,3 +260,24 @@ fn every_positional_argument_is_explained_in_help() {
     assert!(pages >= 45, "only {pages} help pages read");
     assert!(bare.is_empty(), "arguments without help: {bare:?}");
 }
+
+#[test]
+fn the_man_pages_come_from_the_command_definitions() {
+    let page = text(&qcity(&["manpage"]).stdout);
+    assert!(
+        page.contains(".TH qcity 1"),
+        "{}",
+        &page[..page.len().min(300)]
+    );
+    assert!(
+        page.contains("completions") && page.contains("update"),
+        "every command is listed"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = qcity(&["manpage", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let status = std::fs::read_to_string(dir.path().join("qcity-status.1")).unwrap();
+    assert!(status.contains(".TH qcity-status 1"), "{status}");
+    let tail = std::fs::read_to_string(dir.path().join("qcity-audit-tail.1")).unwrap();
+    assert!(tail.contains("\\-\\-json"), "{tail}");
+}

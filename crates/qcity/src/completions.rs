@@ -1,5 +1,6 @@
-//! `qcity completions bash|zsh|fish`: shell completion scripts made by clap_complete from the
-//! command definitions, so they never drift from the CLI. Bash also completes runner names
+//! `qcity completions bash|zsh|fish` and `qcity manpage`: shell completion scripts (by
+//! clap_complete) and man pages (by clap_mangen) made from the command definitions, so they
+//! never drift from the CLI. Bash also completes runner names
 //! after the commands that take one, from the running daemon (or, when none runs, from the
 //! config's manifest) through the hidden `qcity __runner-names`.
 
@@ -73,4 +74,25 @@ pub fn runner_names(data: &DataDir, config_dir: Option<&Path>) -> CliResult {
         println!("{name}");
     }
     Ok(())
+}
+
+/// The man page of `qcity` to stdout; with `dir`, that and one page per command
+/// (`qcity-status.1`, `qcity-audit-tail.1`…) written there.
+pub fn manpage(dir: Option<&Path>) -> CliResult {
+    let cmd = crate::Cli::command();
+    let failed =
+        |e: std::io::Error| crate::exit::CliError::error(format!("cannot write the man page: {e}"));
+    match dir {
+        None => match clap_mangen::Man::new(cmd).render(&mut std::io::stdout().lock()) {
+            // The reader went away (`| head`): nothing more to say.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other.map_err(failed),
+        },
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+            clap_mangen::generate_to(cmd, dir).map_err(failed)?;
+            println!("man pages written to {}", dir.display());
+            Ok(())
+        }
+    }
 }

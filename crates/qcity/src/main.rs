@@ -189,6 +189,14 @@ enum Command {
         /// bash, zsh, fish, elvish or powershell
         shell: clap_complete::Shell,
     },
+    /// Print the man page (roff): `qcity manpage | man -l -`; with `--dir DIR`, write it and
+    /// a page per command there (`--dir ~/.local/share/man/man1`).
+    #[command(after_help = EXIT_CODES)]
+    Manpage {
+        /// Write every page into this directory instead
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// The runners' names, one per line, for completion scripts.
     #[command(name = "__runner-names", hide = true)]
     RunnerNames,
@@ -526,6 +534,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Platforms { json } => platforms::run(&data()?, *json),
         Command::Secret { command } => secret::run(command),
         Command::Completions { shell } => completions::print(*shell),
+        Command::Manpage { dir } => completions::manpage(dir.as_deref()),
         Command::RunnerNames => {
             let config = paths::default_config_dir().ok();
             completions::runner_names(&data()?, config.as_deref())
