@@ -20,6 +20,9 @@ pkgs=(
   gnome-keyring libsecret-tools
   # The email channel's tests: a real SMTP sink (aiosmtpd, run by /usr/bin/python3).
   python3-aiosmtpd
+  # `qcity status` on a terminal: `script` gives the CLI's test a pty (Essential in Debian;
+  # listed for images that dropped it).
+  bsdutils
 )
 need=()
 for p in "${pkgs[@]}"; do

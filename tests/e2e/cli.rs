@@ -217,6 +217,21 @@ fn status_fits_the_terminal_width_and_a_pipe_gets_every_character() {
     }
     assert!(narrow.contains("nightly-build-runner"), "{narrow}");
     assert!(narrow.contains('…'), "{narrow}");
+
+    // On a terminal (a pty from util-linux's `script`) the state is in the engine's colour;
+    // NO_COLOR turns it off.
+    let on_a_tty = |no_colour: bool| {
+        let line = format!("{QCITY} status --data-dir {}", d.data().display());
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env("COLUMNS", "100");
+        if no_colour {
+            cmd.env("NO_COLOR", "1");
+        }
+        text(&cmd.output().unwrap().stdout)
+    };
+    let tty = on_a_tty(false);
+    assert!(tty.contains("\x1b[32mrunning\x1b[0m"), "{tty:?}");
+    assert!(!on_a_tty(true).contains('\x1b'), "NO_COLOR");
 }
 
 /// Every argument a command takes says what it is in `--help` (clap prints a bare `<NAME>`

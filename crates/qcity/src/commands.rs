@@ -20,12 +20,19 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
         return print_json(&runners);
     }
     let machine: MachineStatus = client.get("/machine")?;
+    let colour = format::colour_on();
     let rows: Vec<Vec<String>> = runners
         .iter()
         .map(|r| {
+            let state = format::status(&r.state, r.activity.as_ref());
             vec![
                 r.name.clone(),
-                format::status(&r.state, r.activity.as_ref()),
+                // The engine's colour for the runner, as the dashboard and the tray show it.
+                if colour {
+                    format::paint(&state, r.colour)
+                } else {
+                    state
+                },
                 r.pid.map_or("-".into(), |p| p.to_string()),
                 r.uptime_ms.map_or("-".into(), format::duration),
                 r.restarts.to_string(),

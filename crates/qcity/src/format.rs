@@ -145,6 +145,34 @@ pub fn terminal_width() -> Option<usize> {
         .filter(|&w| w > 0)
 }
 
+/// Whether stdout takes colour: a terminal, and no `NO_COLOR` (no-color.org).
+pub fn colour_on() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// `text` in the engine's colour for it (the dashboard's and the tray's), as SGR codes.
+pub fn paint(text: &str, colour: qcity_types::Colour) -> String {
+    use qcity_types::Colour;
+    let code = match colour {
+        Colour::Red => "31",
+        Colour::Amber => "33",
+        Colour::Green => "32",
+        Colour::Grey => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// The characters a terminal shows of `text` (escape codes take no column).
+fn shown(text: &str) -> usize {
+    if !text.contains('\x1b') {
+        return text.chars().count();
+    }
+    String::from_utf8_lossy(&crate::ansi::Strip::default().feed(text.as_bytes()))
+        .chars()
+        .count()
+}
+
 /// Narrowest a column is cut to: its header, and at least this many characters.
 const MIN_COLUMN: usize = 6;
 
@@ -155,7 +183,7 @@ pub fn table_within(header: &[&str], rows: &[Vec<String>], width: Option<usize>)
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(shown(cell));
         }
     }
     if let Some(width) = width {
@@ -193,7 +221,9 @@ pub fn table_within(header: &[&str], rows: &[Vec<String>], width: Option<usize>)
             if i == last {
                 line.push_str(&cell);
             } else {
-                line.push_str(&format!("{cell:<w$}  ", w = widths[i]));
+                // Padded by hand: `{:<w$}` would count the escape codes as columns.
+                line.push_str(&cell);
+                line.push_str(&" ".repeat(widths[i].saturating_sub(shown(&cell)) + 2));
             }
         }
         out.push_str(line.trim_end());
@@ -204,10 +234,14 @@ pub fn table_within(header: &[&str], rows: &[Vec<String>], width: Option<usize>)
 
 /// `text` in at most `width` characters, `…` marking a cut.
 fn cut(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
-    if text.chars().count() <= width {
+    if shown(text) <= width {
         return text.into();
     }
-    let mut s: String = text.chars().take(width.saturating_sub(1)).collect();
+    // A coloured cell that must be cut loses its colour: cutting inside a code would
+    // leave the terminal coloured.
+    let plain =
+        String::from_utf8_lossy(&crate::ansi::Strip::default().feed(text.as_bytes())).into_owned();
+    let mut s: String = plain.chars().take(width.saturating_sub(1)).collect();
     s.push('…');
     s.into()
 }
@@ -241,6 +275,22 @@ mod tests {
         // Too narrow for the headers: cut to them, never below.
         let tiny = table_within(&["NAME", "STATE", "LAST EXIT"], &rows, Some(5));
         assert!(tiny.starts_with("NAME    STATE   LAST EXIT"), "{tiny}");
+    }
+
+    #[test]
+    fn coloured_cells_line_up_as_plain_ones() {
+        let rows = vec![
+            vec![paint("running", qcity_types::Colour::Green), "1".into()],
+            vec!["crash-looping".into(), "2".into()],
+        ];
+        let t = table_within(&["STATE", "N"], &rows, None);
+        let plain =
+            String::from_utf8_lossy(&crate::ansi::Strip::default().feed(t.as_bytes())).into_owned();
+        assert_eq!(
+            plain,
+            "STATE          N\nrunning        1\ncrash-looping  2\n"
+        );
+        assert!(t.contains("\x1b[32mrunning\x1b[0m"), "{t:?}");
     }
 
     #[test]
