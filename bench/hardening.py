@@ -327,7 +327,7 @@ def disk_full(qcity):
             except (OSError, subprocess.TimeoutExpired) as e:
                 statuses[name] = repr(e)
             times[name] = round(time.time() - t0, 3)
-        flap = lambda out: next(r["restarts"] for r in json.loads(out.stdout)
+        flap = lambda out: next(r["restarts"] for r in json.loads(out.stdout)["runners"]
                                 if r["name"] == "flap")
         before = flap(restarts_before)
         time.sleep(2)

@@ -229,6 +229,24 @@ fn status_fits_the_terminal_width_and_a_pipe_gets_every_character() {
         }
         text(&cmd.output().unwrap().stdout)
     };
+    // The JSON: the runners with every field present (null, not missing), and the machine.
+    let json: serde_json::Value =
+        serde_json::from_slice(&d.qcity(&["status", "--json"]).stdout).unwrap();
+    let ok = json["runners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "ok")
+        .unwrap();
+    for field in ["health", "activity"] {
+        assert!(
+            ok.get(field).is_some_and(serde_json::Value::is_null),
+            "{field}: {ok}"
+        );
+    }
+    assert_eq!(ok["probes"], serde_json::json!([]), "{ok}");
+    assert!(json["machine"].is_object(), "{json}");
+
     let tty = on_a_tty(false);
     assert!(tty.contains("\x1b[32mrunning\x1b[0m"), "{tty:?}");
     assert!(!on_a_tty(true).contains('\x1b'), "NO_COLOR");

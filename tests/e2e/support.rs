@@ -117,11 +117,12 @@ impl Daemon {
         cmd
     }
 
-    /// `qcity status --json`, as a list of runner objects.
+    /// The runners of `qcity status --json`.
     pub fn status(&self) -> Vec<Value> {
         let out = self.qcity(&["status", "--json"]);
         assert!(out.status.success(), "status failed: {}", text(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        serde_json::from_value(v["runners"].clone()).unwrap()
     }
 
     pub fn runner(&self, name: &str) -> Value {

@@ -141,7 +141,7 @@ class Live {
         const neverStarted = r.state.state === "stopped" && !r.last_exit && r.restarts === 0 && r.pid === null;
         if (state.state === "starting" && !neverStarted) r.restarts += 1;
         if (state.state === "exited" && state.exit) r.last_exit = state.exit;
-        if (state.state !== "running") r.activity = undefined;
+        if (state.state !== "running") r.activity = null;
         r.state = state;
         r.pid = "pid" in state ? state.pid : null;
         if (state.state !== "running") {
@@ -149,7 +149,7 @@ class Live {
           r.probes = (r.probes ?? []).map((p) => ({ ...p, state: "pending" }));
         }
         // Health and colour are the engine's, as judged with this state.
-        r.health = (e.health as Health | undefined) ?? undefined;
+        r.health = (e.health as Health | undefined) ?? null;
         r.colour = e.colour as Colour;
         break;
       }
@@ -167,7 +167,7 @@ class Live {
         if (i >= 0) probes[i] = next;
         else probes.push(next);
         r.probes = probes;
-        r.health = (e.health as Health | undefined) ?? undefined;
+        r.health = (e.health as Health | undefined) ?? null;
         r.colour = e.colour as Colour;
         break;
       }

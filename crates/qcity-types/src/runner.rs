@@ -158,17 +158,18 @@ pub struct RunnerStatus {
     /// Starts after the first one (automatic and manual), since the engine started.
     pub restarts: u64,
     pub last_exit: Option<ExitInfo>,
-    /// What the runner says it is doing (kinds `github`, `gitlab`), while it runs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the runner says it is doing (kinds `github`, `gitlab`), while it runs; null
+    /// otherwise. (Always present, so a reader's `.activity` is null, not missing.)
+    #[serde(default)]
     pub activity: Option<Activity>,
-    /// The worst verdict of its probes; absent without probes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The worst verdict of its probes; null without probes.
+    #[serde(default)]
     pub health: Option<Health>,
     /// The colour it is shown in, computed by the engine from its state, last exit and health
     /// (faces display it, they never compute it).
     #[serde(default)]
     pub colour: Colour,
-    /// Every probe's latest verdict and result.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Every probe's latest verdict and result; empty without probes.
+    #[serde(default)]
     pub probes: Vec<ProbeStatus>,
 }

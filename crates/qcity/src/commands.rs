@@ -13,13 +13,21 @@ use qcity_types::{Role, UserInfo};
 use crate::exit::{CliError, CliResult, Code};
 use crate::format;
 
+/// `qcity status --json`: the runners as `GET /runners` gives them, and the machine as
+/// `GET /machine` does (the OpenAPI document's `RunnerStatus` and `MachineStatus`).
+#[derive(serde::Serialize)]
+struct StatusJson {
+    runners: Vec<RunnerStatus>,
+    machine: MachineStatus,
+}
+
 pub fn status(data: &DataDir, json: bool) -> CliResult {
     let client = Client::connect(data)?;
     let runners: Vec<RunnerStatus> = client.get("/runners")?;
-    if json {
-        return print_json(&runners);
-    }
     let machine: MachineStatus = client.get("/machine")?;
+    if json {
+        return print_json(&StatusJson { runners, machine });
+    }
     let colour = format::colour_on();
     let rows: Vec<Vec<String>> = runners
         .iter()

@@ -2111,16 +2111,23 @@ export interface components {
         };
         /** @description One runner's status. */
         RunnerStatus: {
-            /** @description What the runner says it is doing (kinds `github`, `gitlab`), while it runs. */
-            activity?: components["schemas"]["Activity"] | null;
+            /**
+             * @description What the runner says it is doing (kinds `github`, `gitlab`), while it runs; null
+             *     otherwise. (Always present, so a reader's `.activity` is null, not missing.)
+             * @default null
+             */
+            activity: components["schemas"]["Activity"] | null;
             /**
              * @description The colour it is shown in, computed by the engine from its state, last exit and health
              *     (faces display it, they never compute it).
              * @default grey
              */
             colour: components["schemas"]["Colour"];
-            /** @description The worst verdict of its probes; absent without probes. */
-            health?: components["schemas"]["Health"] | null;
+            /**
+             * @description The worst verdict of its probes; null without probes.
+             * @default null
+             */
+            health: components["schemas"]["Health"] | null;
             last_exit?: components["schemas"]["ExitInfo"] | null;
             name: string;
             /**
@@ -2128,8 +2135,11 @@ export interface components {
              * @description Pid of the group leader while running or stopping.
              */
             pid?: number | null;
-            /** @description Every probe's latest verdict and result. */
-            probes?: components["schemas"]["ProbeStatus"][];
+            /**
+             * @description Every probe's latest verdict and result; empty without probes.
+             * @default []
+             */
+            probes: components["schemas"]["ProbeStatus"][];
             /**
              * Format: uint64
              * @description Starts after the first one (automatic and manual), since the engine started.
