@@ -26,6 +26,8 @@ class Live {
   connected = $state(false);
   /// True once the stream was open and then dropped (shown as a banner until it is back).
   lost = $state(false);
+  /// When the stream dropped: what the page shows is as of then, until it is back.
+  lostAt = $state<number | null>(null);
   recent = $state<QEvent[]>([]);
   lastId = $state(0);
   now = $state(Date.now());
@@ -58,11 +60,13 @@ class Live {
     es.onopen = () => {
       this.connected = true;
       this.lost = false;
+      this.lostAt = null;
     };
     es.onerror = () => {
       // EventSource reconnects by itself and sends Last-Event-ID.
       this.connected = false;
       this.lost = true;
+      this.lostAt ??= Date.now();
     };
     es.onmessage = () => {};
     // Every type the engine publishes, checked by the compiler against the generated

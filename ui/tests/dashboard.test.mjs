@@ -120,6 +120,25 @@ test("requests naming a foreign host are refused", async () => {
   assert.match(answer, /host_not_allowed/);
 });
 
+test("while the daemon is down the page is marked stale, as of when, with its controls off", async () => {
+  const page = await loggedIn(b, d, "boss", "boss-password");
+  await page.goto(d.base + "/#/runner/web");
+  const stop = page.getByRole("button", { name: "stop web" });
+  await until("the controls on", async () => !(await stop.isDisabled()));
+  await until("live", async () => (await page.getByTestId("live").innerText()) === "live");
+  await d.stop();
+  await page.getByTestId("connection-lost").waitFor();
+  assert.match(await page.getByTestId("stale-as-of").innerText(), /as of \d{1,2}:\d{2}:\d{2}/);
+  assert.ok(await stop.isDisabled(), "Stop is off while the daemon is down");
+  assert.match((await page.getByTestId("main").getAttribute("class")) ?? "", /stale/);
+  await d.spawn();
+  await until("live again", async () => (await page.getByTestId("live").innerText()) === "live", 20000);
+  await until("the controls back on", async () => !(await stop.isDisabled()));
+  assert.doesNotMatch((await page.getByTestId("main").getAttribute("class")) ?? "", /stale/);
+  assert.equal(await page.getByTestId("connection-lost").count(), 0);
+  await page.close();
+});
+
 test("keyboard login, theme switch, and a lost connection that resumes without missing events", async () => {
   const page = await b.newPage();
   await page.goto(d.base + "/");
