@@ -155,6 +155,8 @@ class Live {
         // Health and colour are the engine's, as judged with this state.
         r.health = (e.health as Health | undefined) ?? null;
         r.colour = e.colour as Colour;
+        // So are the controls that make sense in it.
+        r.actions = (e.actions as RunnerStatus["actions"] | undefined) ?? [];
         break;
       }
       case "runner-activity":

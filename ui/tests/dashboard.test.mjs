@@ -76,7 +76,7 @@ test("the master restarts a runner from the UI and the audit view shows it", asy
   const page = await loggedIn(b, d, "boss", "boss-password");
   await row(page, "worker").getByRole("link", { name: "worker" }).click();
   await page.getByRole("button", { name: "restart worker" }).click();
-  await page.getByRole("status").filter({ hasText: "restart: running" }).waitFor();
+  await page.getByRole("status").filter({ hasText: "worker restarted: now running" }).waitFor();
   await page.getByRole("link", { name: "Audit" }).click();
   await page.getByTestId("audit-verdict").waitFor();
   assert.match(await page.getByTestId("audit-verdict").innerText(), /Chain verified/);
@@ -84,6 +84,32 @@ test("the master restarts a runner from the UI and the audit view shows it", asy
   await until("the restart in the audit view", async () =>
     (await audit.locator("tr", { hasText: "control.restart" }).filter({ hasText: "master:boss" }).filter({ hasText: "worker" }).count()) > 0,
   );
+  await page.close();
+});
+
+test("the controls follow the runner's state, and Stop asks first", async () => {
+  const page = await loggedIn(b, d, "boss", "boss-password");
+  await row(page, "worker").getByRole("link", { name: "worker" }).click();
+  const button = (a) => page.getByRole("button", { name: `${a} worker`, exact: true });
+  const enabled = async () => {
+    const out = [];
+    for (const a of ["start", "stop", "restart", "pause", "resume"]) if (!(await button(a).isDisabled())) out.push(a);
+    return out;
+  };
+  await until("running: stop, restart, pause", async () => (await enabled()).join() === "stop,restart,pause");
+  // The first click only asks; Cancel leaves it running.
+  await button("stop").click();
+  await page.getByTestId("confirm-stop").waitFor();
+  await page.getByTestId("confirm-stop").getByRole("button", { name: "Cancel" }).click();
+  assert.equal(await page.getByTestId("confirm-stop").count(), 0);
+  assert.equal((await d.runner("worker")).state.state, "running");
+  await button("stop").click();
+  await page.getByTestId("confirm-stop").getByRole("button", { name: "Stop worker" }).click();
+  await page.getByRole("status").filter({ hasText: "worker stopped: now stopped" }).waitFor();
+  await until("stopped: start, restart", async () => (await enabled()).join() === "start,restart");
+  await button("start").click();
+  await until("running again", async () => (await enabled()).join() === "stop,restart,pause");
+  assert.equal((await d.runner("worker")).state.state, "running");
   await page.close();
 });
 

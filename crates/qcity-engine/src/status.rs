@@ -131,7 +131,6 @@ fn status_of(name: &str, e: &Entry, now: i64) -> RunnerStatus {
     let judged = e.judged();
     RunnerStatus {
         name: name.to_string(),
-        state,
         pid,
         uptime_ms,
         restarts: e.starts.saturating_sub(1),
@@ -140,5 +139,7 @@ fn status_of(name: &str, e: &Entry, now: i64) -> RunnerStatus {
         health: judged.health,
         colour: judged.colour,
         probes: e.probes.values().cloned().collect(),
+        actions: state.actions(),
+        state,
     }
 }

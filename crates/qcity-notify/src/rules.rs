@@ -402,6 +402,7 @@ mod tests {
             ts,
             EventKind::RunnerState {
                 runner: runner.into(),
+                actions: state.actions(),
                 state,
                 health: None,
                 colour: Default::default(),

@@ -107,6 +107,7 @@ mod tests {
             health: None,
             colour: Colour::Grey,
             probes: Vec::new(),
+            actions: Vec::new(),
         };
         s.colour = colour_of(&s);
         s

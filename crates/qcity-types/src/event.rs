@@ -40,6 +40,9 @@ pub enum EventKind {
         health: Option<Health>,
         #[serde(default)]
         colour: Colour,
+        /// The controls that make sense in `state` ([`RunnerState::actions`]).
+        #[serde(default)]
+        actions: Vec<ControlAction>,
     },
     /// What a runner that reports its work (kind `github`) is doing, from its own output.
     RunnerActivity { runner: String, activity: Activity },
@@ -355,13 +358,15 @@ mod tests {
                 },
                 health: None,
                 colour: Colour::Green,
+                actions: vec![ControlAction::Stop, ControlAction::Restart],
             },
         };
         let json = serde_json::to_value(&ev).unwrap();
         assert_eq!(
             json,
             serde_json::json!({"id": 7, "ts_ms": 1, "type": "runner-state", "runner": "a",
-                "state": {"state": "running", "pid": 10, "pgid": 10, "since_ms": 5}, "colour": "green"})
+                "state": {"state": "running", "pid": 10, "pgid": 10, "since_ms": 5}, "colour": "green",
+                "actions": ["stop", "restart"]})
         );
         let back: Event = serde_json::from_value(json).unwrap();
         assert_eq!(back, ev);

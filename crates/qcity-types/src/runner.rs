@@ -172,4 +172,62 @@ pub struct RunnerStatus {
     /// Every probe's latest verdict and result; empty without probes.
     #[serde(default)]
     pub probes: Vec<ProbeStatus>,
+    /// The controls that make sense in its state ([`RunnerState::actions`]): faces enable
+    /// those and no others.
+    #[serde(default)]
+    pub actions: Vec<crate::ControlAction>,
+}
+
+impl RunnerState {
+    /// The controls that make sense in this state, in the order faces show them: Start when
+    /// nothing runs and it is not paused; Stop unless stopped; Restart always; Pause while
+    /// it runs (or waits to run again); Resume while paused or pausing.
+    pub fn actions(&self) -> Vec<crate::ControlAction> {
+        use crate::ControlAction as A;
+        let running = matches!(
+            self,
+            Self::Running { .. } | Self::Starting | Self::Backoff { .. }
+        );
+        let paused = matches!(self, Self::Paused | Self::Pausing { .. });
+        let mut out = Vec::with_capacity(4);
+        if !running && !paused {
+            out.push(A::Start);
+        }
+        if !matches!(self, Self::Stopped) {
+            out.push(A::Stop);
+        }
+        out.push(A::Restart);
+        if running {
+            out.push(A::Pause);
+        }
+        if paused {
+            out.push(A::Resume);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod actions_tests {
+    use super::RunnerState;
+    use crate::ControlAction as A;
+
+    #[test]
+    fn each_state_offers_the_controls_that_make_sense_in_it() {
+        let running = RunnerState::Running {
+            pid: 1,
+            pgid: 1,
+            since_ms: 0,
+        };
+        assert_eq!(running.actions(), [A::Stop, A::Restart, A::Pause]);
+        assert_eq!(RunnerState::Stopped.actions(), [A::Start, A::Restart]);
+        assert_eq!(
+            RunnerState::Paused.actions(),
+            [A::Stop, A::Restart, A::Resume]
+        );
+        assert_eq!(
+            RunnerState::Starting.actions(),
+            [A::Stop, A::Restart, A::Pause]
+        );
+    }
 }

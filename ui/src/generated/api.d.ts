@@ -1046,6 +1046,11 @@ export interface components {
             /** @constant */
             type: "engine-stopping";
         } | {
+            /**
+             * @description The controls that make sense in `state` ([`RunnerState::actions`]).
+             * @default []
+             */
+            actions: components["schemas"]["ControlAction"][];
             /** @default grey */
             colour: components["schemas"]["Colour"];
             health?: components["schemas"]["Health"] | null;
@@ -2111,6 +2116,12 @@ export interface components {
         };
         /** @description One runner's status. */
         RunnerStatus: {
+            /**
+             * @description The controls that make sense in its state ([`RunnerState::actions`]): faces enable
+             *     those and no others.
+             * @default []
+             */
+            actions: components["schemas"]["ControlAction"][];
             /**
              * @description What the runner says it is doing (kinds `github`, `gitlab`), while it runs; null
              *     otherwise. (Always present, so a reader's `.activity` is null, not missing.)

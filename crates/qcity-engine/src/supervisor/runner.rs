@@ -642,6 +642,7 @@ impl RunnerTask {
     fn publish(&self, state: RunnerState, judged: Judged) {
         self.shared.bus.publish(EventKind::RunnerState {
             runner: self.plan.name.clone(),
+            actions: state.actions(),
             state,
             health: judged.health,
             colour: judged.colour,
