@@ -1,7 +1,7 @@
 //! The tray's menu: built anew from the runners at each redraw, so that its items follow the
 //! state, and what a click on each item means.
 
-use qcity_types::RunnerStatus;
+use qcity_types::{ControlAction, RunnerStatus};
 use tray_icon::menu::{
     CheckMenuItem, IsMenuItem, Menu, MenuItem, PredefinedMenuItem, Result, Submenu,
 };
@@ -21,8 +21,9 @@ pub(crate) fn starting() -> Menu {
 pub(crate) struct Key {
     up: bool,
     autostart: bool,
-    /// Name, state, colour of each runner.
-    runners: Vec<(String, &'static str, &'static str)>,
+    /// Name, state, colour of each runner, and the controls its state allows (the engine's
+    /// `actions`, which the dashboard follows too).
+    runners: Vec<(String, &'static str, &'static str, Vec<ControlAction>)>,
 }
 
 pub(crate) fn key(runners: &[RunnerStatus], up: bool, autostart: bool) -> Key {
@@ -33,7 +34,7 @@ pub(crate) fn key(runners: &[RunnerStatus], up: bool, autostart: bool) -> Key {
             .iter()
             .map(|r| {
                 let colour = r.colour.as_str();
-                (r.name.clone(), r.state.name(), colour)
+                (r.name.clone(), r.state.name(), colour, r.actions.clone())
             })
             .collect(),
     }
@@ -49,19 +50,18 @@ pub(crate) fn build(key: &Key) -> Result<Menu> {
     let m = Menu::new();
     m.append(&MenuItem::with_id("open", "Open dashboard", up, None))?;
     m.append(&PredefinedMenuItem::separator())?;
-    for &(ref name, state, colour) in runners {
-        let running = matches!(state, "running" | "starting" | "backoff");
-        let paused = matches!(state, "paused" | "pausing");
+    for (name, state, colour, actions) in runners {
+        let can = |a: ControlAction| actions.contains(&a);
         let id = |action: &str| format!("runner/{name}/{action}");
         let items = [
             MenuItem::with_id(id("page"), "Open its page", true, None),
-            MenuItem::with_id(id("start"), "Start", !running && !paused, None),
-            MenuItem::with_id(id("stop"), "Stop", state != "stopped", None),
-            MenuItem::with_id(id("restart"), "Restart", true, None),
-            if paused {
+            MenuItem::with_id(id("start"), "Start", can(ControlAction::Start), None),
+            MenuItem::with_id(id("stop"), "Stop", can(ControlAction::Stop), None),
+            MenuItem::with_id(id("restart"), "Restart", can(ControlAction::Restart), None),
+            if can(ControlAction::Resume) {
                 MenuItem::with_id(id("resume"), "Resume", true, None)
             } else {
-                MenuItem::with_id(id("pause"), "Pause", running, None)
+                MenuItem::with_id(id("pause"), "Pause", can(ControlAction::Pause), None)
             },
         ];
         let refs: Vec<&dyn IsMenuItem> = items.iter().map(|i| i as &dyn IsMenuItem).collect();
