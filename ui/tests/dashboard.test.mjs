@@ -41,6 +41,8 @@ test("a master logs in and sees every runner live", async () => {
   await until("web is green", async () => (await row(page, "web").getAttribute("data-colour")) === "green");
   assert.equal(await row(page, "worker").getAttribute("data-colour"), "green");
   assert.match(await page.getByTestId("whoami").innerText(), /boss \(master\)/);
+  assert.equal(await page.getByRole("heading", { level: 1 }).innerText(), "Runners");
+  await until("the tab names the page", async () => (await page.title()) === "Overview — QCity");
   // Autotests run from the page; the result is the engine's.
   assert.equal(await page.getByTestId("autotest").innerText(), "not run yet");
   await page.getByRole("button", { name: "Run autotests" }).click();
@@ -59,6 +61,8 @@ test("a killed runner turns red and recovers without a reload", async () => {
     window.__colours = [];
     const tr = document.querySelector('tr[data-runner="web"]');
     new MutationObserver(() => window.__colours.push(tr.dataset.colour)).observe(tr, { attributes: true, attributeFilter: ["data-colour"] });
+    window.__titles = [];
+    new MutationObserver(() => window.__titles.push(document.title)).observe(document.querySelector("title"), { childList: true, characterData: true, subtree: true });
   });
   const pid = (await d.runner("web")).pid;
   const restartsBefore = Number(await row(page, "web").getByTestId("restarts").innerText());
@@ -67,6 +71,10 @@ test("a killed runner turns red and recovers without a reload", async () => {
   await until("web is green again", async () => (await row(page, "web").getAttribute("data-colour")) === "green");
   const colours = await page.evaluate(() => window.__colours);
   assert.equal(colours.at(-1), "green", colours.join(" → "));
+  // The tab said so while it was red, and no longer does.
+  const titles = await page.evaluate(() => window.__titles);
+  assert.ok(titles.includes("(1 failing) Overview — QCity"), titles.join(" | "));
+  await until("the tab clears", async () => (await page.title()) === "Overview — QCity");
   assert.equal(Number(await row(page, "web").getByTestId("restarts").innerText()), restartsBefore + 1);
   assert.equal(await page.evaluate(() => window.__noReload), true, "the page was not reloaded");
   await page.close();
