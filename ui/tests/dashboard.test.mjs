@@ -126,6 +126,14 @@ test("a viewer sees states but no logs, audit or controls, and the API refuses i
   await until("rows", async () => (await row(page, "web").count()) === 1);
   assert.equal(await page.getByRole("link", { name: "Audit" }).count(), 0);
   assert.equal(await page.getByRole("link", { name: "Settings" }).count(), 0);
+  // A master-only page from a shared link: the viewer is told why it is the overview.
+  await page.goto(d.base + "/#/audit");
+  assert.equal(
+    await page.getByTestId("master-only").innerText(),
+    "Audit is for the master; you are signed in as vera (viewer). Here is the overview.",
+  );
+  await page.goto(d.base + "/#/");
+  assert.equal(await page.getByTestId("master-only").count(), 0);
   await row(page, "web").getByRole("link", { name: "web" }).click();
   await page.getByTestId("detail-state").waitFor();
   assert.equal(await page.getByRole("button", { name: /restart web/ }).count(), 0);
