@@ -37,16 +37,7 @@ def sections(binary):
 
 def symbols(binary):
     """(address, size, crate) of every function, sorted by address."""
-    res = subprocess.run(["nm", "-S", "--defined-only", "-C", binary], capture_output=True, text=True, check=True)
-    out = []
-    for line in res.stdout.splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) < 4 or parts[2] not in "tTwW":
-            continue
-        addr, size, name = int(parts[0], 16), int(parts[1], 16), parts[3]
-        out.append((addr, size, crate_of(name)))
-    out.sort()
-    return out
+    return sorted((a, size, c) for a, size, c, _name in syms_named(binary))
 
 
 def syms_named(binary):

@@ -371,20 +371,33 @@ fn feature_valid(f: &ReleaseFeature, at: &JsonPath, src: &mut Source) {
 }
 
 fn file_valid(f: &ReleaseFile, at: &JsonPath, src: &mut Source) {
-    if let Err(e) = url_allowed(&f.url) {
+    source_valid(&f.url, &f.signature, at, src);
+    size_valid(f.size, at, src);
+    sha256_valid(&f.sha256, at, src);
+}
+
+/// Where a release file is and its signature (every manifest's file has both).
+pub(crate) fn source_valid(url: &str, signature: &str, at: &JsonPath, src: &mut Source) {
+    if let Err(e) = url_allowed(url) {
         src.error(&at.key("url"), e);
     }
-    if f.size == 0 {
-        src.error(&at.key("size"), "must be positive");
-    }
-    if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
-        src.error(&at.key("sha256"), "expected 64 hex digits");
-    }
-    if f.signature.trim().is_empty() {
+    if signature.trim().is_empty() {
         src.error(
             &at.key("signature"),
             "every file is signed: the signature is missing",
         );
+    }
+}
+
+pub(crate) fn size_valid(size: u64, at: &JsonPath, src: &mut Source) {
+    if size == 0 {
+        src.error(&at.key("size"), "must be positive");
+    }
+}
+
+pub(crate) fn sha256_valid(sha256: &str, at: &JsonPath, src: &mut Source) {
+    if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        src.error(&at.key("sha256"), "expected 64 hex digits");
     }
 }
 

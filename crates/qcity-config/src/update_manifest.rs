@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ConfigErrors;
 use crate::path::JsonPath;
-use crate::release::{ReleaseFile, url_allowed};
+use crate::release::{self, ReleaseFile};
 use crate::source::Source;
 
 /// The whole manifest.
@@ -94,7 +94,7 @@ pub fn parse_update_manifest(
         .parse()
         .and_then(|value| src.deserialize::<UpdateManifest>(&value, &root));
     if let Some(m) = &manifest {
-        if !crate::release::version_well_formed(m.version()) {
+        if !release::version_well_formed(m.version()) {
             src.error(
                 &root.key("version"),
                 format!("`{}` is not MAJOR.MINOR.PATCH (optionally -pre)", m.version),
@@ -105,29 +105,17 @@ pub fn parse_update_manifest(
         }
         for (target, p) in &m.platforms {
             let at = root.key("platforms").key(target);
-            if let Err(e) = url_allowed(&p.url) {
-                src.error(&at.key("url"), e);
-            }
-            if p.signature.trim().is_empty() {
-                src.error(
-                    &at.key("signature"),
-                    "every file is signed: the signature is missing",
-                );
-            }
+            release::source_valid(&p.url, &p.signature, &at, &mut src);
             if target != daemon_target {
                 continue;
             }
             match p.size {
                 None => src.error(&at.key("size"), "the daemon's file needs its size in bytes"),
-                Some(0) => src.error(&at.key("size"), "must be positive"),
-                Some(_) => {}
+                Some(size) => release::size_valid(size, &at, &mut src),
             }
             match &p.sha256 {
                 None => src.error(&at.key("sha256"), "the daemon's file needs its SHA-256"),
-                Some(h) if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                    src.error(&at.key("sha256"), "expected 64 hex digits")
-                }
-                Some(_) => {}
+                Some(h) => release::sha256_valid(h, &at, &mut src),
             }
         }
     }

@@ -37,6 +37,15 @@ pub struct Trust {
 }
 
 impl Trust {
+    /// A config section's `ca_file` (relative to the configuration directory) when set, else
+    /// the public web roots.
+    pub fn from_ca_file(ca_file: Option<&str>, config_dir: &Path) -> Result<Self, FetchError> {
+        match ca_file {
+            None => Ok(Self::default()),
+            Some(file) => Self::from_pem_file(&config_dir.join(file)),
+        }
+    }
+
     /// Only the certificates in this PEM file (a private mirror's authority).
     pub fn from_pem_file(path: &Path) -> Result<Self, FetchError> {
         let bytes = std::fs::read(path).map_err(|source| FetchError::Io {

@@ -141,11 +141,8 @@ fn read_manifest(
 
 /// The authorities `https://` sources are checked against: `installer.ca_file` when set.
 fn trust(settings: &InstallerSettings, config_dir: &Path) -> Result<crate::fetch::Trust, String> {
-    match &settings.ca_file {
-        None => Ok(crate::fetch::Trust::default()),
-        Some(file) => crate::fetch::Trust::from_pem_file(&config_dir.join(file))
-            .map_err(|e| format!("installer.ca_file: {e}")),
-    }
+    crate::fetch::Trust::from_ca_file(settings.ca_file.as_deref(), config_dir)
+        .map_err(|e| format!("installer.ca_file: {e}"))
 }
 
 /// `POST /api/v1/qi/install`.

@@ -119,6 +119,12 @@ pub fn verify_file(
     .map_err(signature_error)
 }
 
+/// The trusted comment of a `.minisig` text, as written: not yet proven authentic (the
+/// global signature over it is checked with the file, by [`verify_file`]).
+pub fn trusted_comment(minisig: &str) -> Result<String, VerifyError> {
+    Ok(parse_signature(minisig)?.trusted_comment().to_string())
+}
+
 /// A `.minisig` text, as minisign writes it; blank lines and spaces around lines are
 /// forgiven (a manifest may wrap or indent it).
 fn parse_signature(minisig: &str) -> Result<minisign_verify::Signature, VerifyError> {

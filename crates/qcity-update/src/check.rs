@@ -9,7 +9,7 @@ use qcity_installer::fetch::{Trust, fetch_text};
 use semver::Version;
 
 use crate::UpdateError;
-use crate::signed::{minisig_text, signed_version};
+use crate::signed::{minisig_text, vouches_for};
 
 /// What a check found.
 #[derive(Debug, Clone)]
@@ -43,10 +43,7 @@ pub struct Source {
 
 impl Source {
     pub fn new(settings: &UpdateSettings, config_dir: &Path) -> Result<Source, UpdateError> {
-        let trust = match &settings.ca_file {
-            None => Trust::default(),
-            Some(file) => Trust::from_pem_file(&config_dir.join(file))?,
-        };
+        let trust = Trust::from_ca_file(settings.ca_file.as_deref(), config_dir)?;
         let is_url = settings.manifest.contains("://");
         let (origin, base) = if is_url {
             (settings.manifest.clone(), config_dir.to_path_buf())
@@ -117,12 +114,7 @@ pub fn check(
             source.origin
         ))
     })?;
-    let signed = signed_version(&file.signature).map_err(UpdateError::Refused)?;
-    if signed != version.to_string() {
-        return Err(UpdateError::Refused(format!(
-            "the manifest says {version} but the file's signature vouches for {signed}"
-        )));
-    }
+    vouches_for(&file.signature, &version.to_string())?;
     Ok(Check::Available(Offer {
         version,
         notes: manifest.notes,

@@ -22,14 +22,8 @@ pub fn minisig_text(signature: &str) -> Result<String, String> {
 /// The `version:` its trusted comment names; `Err` when it names none. Whether the comment
 /// is authentic is proven with the file ([`qcity_installer::verify::verify_file`]).
 pub fn signed_version(minisig: &str) -> Result<String, String> {
-    let lines: Vec<&str> = minisig
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    let sig = minisign_verify::Signature::decode(&lines.join("\n"))
-        .map_err(|_| "not a minisign signature".to_string())?;
-    sig.trusted_comment()
+    let comment = qcity_installer::verify::trusted_comment(minisig).map_err(|e| e.to_string())?;
+    comment
         .split_whitespace()
         .find_map(|t| t.strip_prefix("version:"))
         .map(|v| v.trim_start_matches('v').to_string())
@@ -38,4 +32,17 @@ pub fn signed_version(minisig: &str) -> Result<String, String> {
              manifest is not vouched for (sign with the version in the trusted comment)"
                 .into()
         })
+}
+
+/// `Ok` when the signature's trusted comment names `version`; the refusal says what it
+/// names instead.
+pub fn vouches_for(minisig: &str, version: &str) -> Result<(), crate::UpdateError> {
+    let signed = signed_version(minisig).map_err(crate::UpdateError::Refused)?;
+    if signed == version {
+        Ok(())
+    } else {
+        Err(crate::UpdateError::Refused(format!(
+            "the manifest says {version} but the file's signature vouches for {signed}"
+        )))
+    }
 }

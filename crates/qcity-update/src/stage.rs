@@ -13,7 +13,7 @@ use qcity_installer::verify::{PublicKey, verify_file};
 
 use crate::UpdateError;
 use crate::check::Offer;
-use crate::signed::signed_version;
+use crate::signed::vouches_for;
 use crate::versions::{BINARY, fsync_dir, versions_dir};
 
 /// Downloads and verifies `offer` into `data_dir`; returns the kept binary's path.
@@ -40,17 +40,8 @@ pub fn stage(
     )?;
     let checked = verify_file(&file, &offer.file, key)
         .map_err(UpdateError::from)
-        .and_then(|()| {
-            // Authentic now (the global signature covers the trusted comment).
-            let signed = signed_version(&offer.file.signature).map_err(UpdateError::Refused)?;
-            if signed == version {
-                Ok(())
-            } else {
-                Err(UpdateError::Refused(format!(
-                    "the file's signature vouches for {signed}, not {version}"
-                )))
-            }
-        });
+        // Authentic now (the global signature covers the trusted comment).
+        .and_then(|()| vouches_for(&offer.file.signature, &version));
     if let Err(e) = checked {
         let _ = std::fs::remove_dir_all(&staging);
         return Err(e);

@@ -15,8 +15,9 @@ pub fn tail(logs: &Path, name: &str, lines: usize) -> CliResult<String> {
             format!("no runner `{name}`"),
         ));
     }
-    let current = logs.join(format!("{name}.log"));
-    let previous = logs.join(format!("{name}.log.1"));
+    use qcity_engine::supervisor::output::{log_file, rotated};
+    let current = log_file(logs, name);
+    let previous = rotated(&current, 1);
     if !current.exists() && !previous.exists() {
         return Err(CliError::new(
             Code::UnknownRunner,

@@ -147,7 +147,7 @@ impl Supervisor {
         }
         for (plan, output) in to_start {
             let output = output.unwrap_or_else(|| {
-                RunnerOutput::new(self.logs_dir.join(format!("{}.log", plan.name)), limits)
+                RunnerOutput::new(output::log_file(&self.logs_dir, &plan.name), limits)
             });
             self.launch(plan, output);
         }

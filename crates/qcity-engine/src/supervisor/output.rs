@@ -272,6 +272,11 @@ fn ignore_missing(e: io::Error) -> io::Result<()> {
 }
 
 /// `path.N`.
+/// A runner's log file in the logs dir: `NAME.log` (rotated to `NAME.log.1`…).
+pub fn log_file(logs_dir: &Path, runner: &str) -> PathBuf {
+    logs_dir.join(format!("{runner}.log"))
+}
+
 pub fn rotated(path: &Path, n: u32) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(format!(".{n}"));
