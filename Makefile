@@ -24,6 +24,7 @@ ui: ui/node_modules/.package-lock.json
 	cd ui && npm run types:check && npm run check && npm run build
 
 test: ui lint walls
+	CARGO=$(CARGO) scripts/newer-qcity.sh
 	$(CARGO) test --workspace --locked
 	$(MAKE) browser
 	$(MAKE) api-fuzz

@@ -20,3 +20,4 @@ mod qi;
 mod secret;
 mod service;
 mod update;
+mod update_apply;

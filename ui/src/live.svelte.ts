@@ -97,6 +97,7 @@ class Live {
       auth: true,
       "qi-install": true,
       heal: true,
+      update: true,
     };
     const types = Object.keys(every) as EventType[];
     for (const type of types) {

@@ -19,11 +19,12 @@ mod routes;
 mod stream;
 pub mod token;
 mod ui;
+mod update;
 
 pub use connections::ConnectionLimits;
 pub use daemon_info::DaemonInfo;
 pub use error::ApiError;
-pub use routes::{Access, ROUTES, router, serve};
+pub use routes::{Access, ROUTES, Services, router, serve};
 pub use token::{Token, TokenError};
 
 /// The OpenAPI 3.1 document of this API, served at `/api/v1/openapi.json` (generated from the

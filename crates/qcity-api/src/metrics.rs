@@ -17,7 +17,7 @@ pub fn render(engine: &Engine, platforms: &[qcity_types::PlatformStatus]) -> Str
     m.family("qcity_build_info", "gauge", "The running QCity version.");
     m.sample(
         "qcity_build_info",
-        &[("version", env!("CARGO_PKG_VERSION"))],
+        &[("version", qcity_types::version::get())],
         1.0,
     );
 

@@ -6,61 +6,13 @@
 use axum::http::StatusCode;
 use qcity_engine::Engine;
 use qcity_installer::flow::{Phase, Plan, Refusal, Step};
-use qcity_installer::gate::{Autotest, Facts, Unhealthy};
-use qcity_types::{ErrorCode, EventKind, Health, ProbeState, ProbeStatus, QiPhase};
+use qcity_types::{ErrorCode, EventKind, QiPhase};
+use qcity_update::gate::EngineFacts;
 
 use crate::ApiError;
 
 pub use qcity_installer::flow::{InstallRequest, QiFeature, QiOption, QiView};
 pub use qcity_installer::gate::Gate;
-
-/// The gate's facts, read from the engine.
-struct EngineFacts<'a>(&'a Engine);
-
-impl Facts for EngineFacts<'_> {
-    fn latest_autotest(&self) -> Result<Option<Autotest>, String> {
-        let report = self.0.latest_autotest().map_err(|e| e.to_string())?;
-        Ok(report.map(|r| Autotest {
-            passed: r.passed,
-            started_ms: r.started_ms,
-            failed: r
-                .checks
-                .iter()
-                .filter(|c| !c.passed)
-                .map(|c| format!("{}: {}", c.name, c.reason))
-                .collect(),
-        }))
-    }
-
-    fn unhealthy(&self) -> Vec<Unhealthy> {
-        let mut out: Vec<Unhealthy> = self
-            .0
-            .status()
-            .into_iter()
-            .filter(|r| r.health == Some(Health::Unhealthy))
-            .map(|r| Unhealthy::Runner {
-                failing: failing(&r.probes),
-                name: r.name,
-            })
-            .collect();
-        let machine = self.0.machine();
-        if machine.health == Some(Health::Unhealthy) {
-            out.push(Unhealthy::Machine {
-                failing: failing(&machine.resources),
-            });
-        }
-        out
-    }
-}
-
-/// `name: detail` of each failing check.
-fn failing(checks: &[ProbeStatus]) -> Vec<String> {
-    checks
-        .iter()
-        .filter(|p| p.state == ProbeState::Failing)
-        .map(|p| format!("{}: {}", p.name, p.detail))
-        .collect()
-}
 
 /// The picker's view (blocking: it reads the manifest and the store).
 pub fn view(engine: &Engine) -> QiView {

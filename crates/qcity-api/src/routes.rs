@@ -35,6 +35,9 @@ struct AppState {
     notify: Option<Arc<qcity_notify::Remote>>,
     /// The platforms' status pages as last read; none where no poller runs.
     platforms: Option<Arc<qcity_status::Platforms>>,
+    /// QCity's own updater; none where the engine cannot restart into another version (the
+    /// tray app's in-process engine).
+    updater: Option<Arc<qcity_update::Updater>>,
     auth: Arc<Auth>,
 }
 
@@ -152,6 +155,19 @@ fn table() -> Table {
         (Method::POST, "/api/v1/reload", Master, post(reload)),
         (Method::POST, "/api/v1/escalations", Master, post(escalate)),
         (Method::GET, "/api/v1/config", Master, get(config)),
+        (Method::GET, "/api/v1/update", Master, get(update_view)),
+        (
+            Method::POST,
+            "/api/v1/update/apply",
+            Master,
+            post(update_apply),
+        ),
+        (
+            Method::POST,
+            "/api/v1/update/rollback",
+            Master,
+            post(update_rollback),
+        ),
         (Method::GET, "/api/v1/qi", Master, get(qi_view)),
         (Method::POST, "/api/v1/qi/install", Master, post(qi_install)),
         (Method::GET, "/api/v1/events", Viewer, get(events)),
@@ -203,20 +219,34 @@ fn table() -> Table {
 pub static ROUTES: std::sync::LazyLock<Vec<(Method, &'static str, Access)>> =
     std::sync::LazyLock::new(|| table().into_iter().map(|(m, p, a, _)| (m, p, a)).collect());
 
-/// The API over `engine` and its `healer`, with `token` as the master token.
-pub fn router(
-    engine: Arc<Engine>,
-    healer: Arc<qcity_healer::Healer>,
-    notify: Option<Arc<qcity_notify::Remote>>,
-    platforms: Option<Arc<qcity_status::Platforms>>,
-    token: Token,
-) -> Result<Router, ApiError> {
+/// What the API serves: the engine and the daemon's parts beside it.
+pub struct Services {
+    pub engine: Arc<Engine>,
+    pub healer: Arc<qcity_healer::Healer>,
+    /// The chat and mail channels' outbox; none where no notifier runs.
+    pub notify: Option<Arc<qcity_notify::Remote>>,
+    /// The platforms' status pages; none where no poller runs.
+    pub platforms: Option<Arc<qcity_status::Platforms>>,
+    /// QCity's own updater; none where no daemon updates itself.
+    pub updater: Option<Arc<qcity_update::Updater>>,
+}
+
+/// The API over `services`, with `token` as the master token.
+pub fn router(services: Services, token: Token) -> Result<Router, ApiError> {
+    let Services {
+        engine,
+        healer,
+        notify,
+        platforms,
+        updater,
+    } = services;
     let auth = Arc::new(Auth::new(engine.clone(), token)?);
     let state = AppState {
         engine,
         healer,
         notify,
         platforms,
+        updater,
         auth: auth.clone(),
     };
     let mut router: Router<AppState> = Router::new();
@@ -256,15 +286,11 @@ pub fn router(
 /// Serves the API on `listener` within `limits` until the task is dropped.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    engine: Arc<Engine>,
-    healer: Arc<qcity_healer::Healer>,
-    notify: Option<Arc<qcity_notify::Remote>>,
-    platforms: Option<Arc<qcity_status::Platforms>>,
+    services: Services,
     token: Token,
     limits: crate::ConnectionLimits,
 ) -> std::io::Result<()> {
-    let router = router(engine, healer, notify, platforms, token)
-        .map_err(|e| std::io::Error::other(e.body.message))?;
+    let router = router(services, token).map_err(|e| std::io::Error::other(e.body.message))?;
     crate::connections::serve(listener, router, limits).await
 }
 
@@ -669,6 +695,41 @@ async fn audit_verify(State(st): State<AppState>) -> Result<Json<AuditVerdict>, 
     let engine = st.engine.clone();
     let report = blocking(move || engine.audit_verify()).await?;
     Ok(Json(report.into()))
+}
+
+async fn update_view(
+    State(st): State<AppState>,
+) -> Result<Json<qcity_types::UpdateView>, ApiError> {
+    let (engine, updater) = (st.engine.clone(), st.updater.clone());
+    blocking(move || Ok(crate::update::view(&engine, updater.as_deref())))
+        .await
+        .map(Json)
+}
+
+/// Gate, download, drain and switch; then the daemon restarts into the new version (its
+/// `update` events after the returned id tell the rest).
+async fn update_apply(
+    State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let updater = st
+        .updater
+        .ok_or_else(|| ApiError::from(qcity_update::ApplyError::CannotRestart))?;
+    let started = updater.apply(&p.actor(&headers)).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)).into_response())
+}
+
+async fn update_rollback(
+    State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let updater = st
+        .updater
+        .ok_or_else(|| ApiError::from(qcity_update::ApplyError::CannotRestart))?;
+    let started = updater.rollback(&p.actor(&headers)).await?;
+    Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }
 
 async fn qi_view(State(st): State<AppState>) -> Result<Json<crate::qi::QiView>, ApiError> {

@@ -902,6 +902,53 @@ pub struct UpdateSettings {
     /// configuration directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<String>,
+    /// An update is applied only after an autotest that passed within this many minutes
+    /// (default 60); an older one is run again first.
+    #[serde(default = "default_update_autotest_age")]
+    pub max_autotest_age_minutes: u64,
+    /// Seconds to wait for runners in a job to finish it before an update (default 600); then
+    /// the update is called off and the runners resumed.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout_seconds: u64,
+    /// Seconds the new version has, from its start, to serve the API and pass its autotest
+    /// (default 300); otherwise the previous version is started again.
+    #[serde(default = "default_check_deadline")]
+    pub check_deadline_seconds: u64,
+    /// Starts the new version gets to pass its check (default 3): a version that crashes
+    /// before passing is rolled back on the start after the last try.
+    #[serde(default = "default_start_tries")]
+    pub max_start_tries: u32,
+}
+
+impl UpdateSettings {
+    /// A manifest and its key, every other setting at its default.
+    pub fn new(manifest: impl Into<String>, public_key: impl Into<String>) -> Self {
+        Self {
+            manifest: manifest.into(),
+            public_key: public_key.into(),
+            ca_file: None,
+            max_autotest_age_minutes: default_update_autotest_age(),
+            drain_timeout_seconds: default_drain_timeout(),
+            check_deadline_seconds: default_check_deadline(),
+            max_start_tries: default_start_tries(),
+        }
+    }
+}
+
+fn default_update_autotest_age() -> u64 {
+    60
+}
+
+fn default_drain_timeout() -> u64 {
+    600
+}
+
+fn default_check_deadline() -> u64 {
+    300
+}
+
+fn default_start_tries() -> u32 {
+    3
 }
 
 /// Where the QI app's releases are and how they are trusted.

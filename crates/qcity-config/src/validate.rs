@@ -669,13 +669,20 @@ fn installer_sane(device: &DeviceConfig, src: &mut Source) {
 }
 
 fn update_sane(device: &DeviceConfig, src: &mut Source) {
-    if let Some(u) = &device.update {
-        release_source_sane(
-            &u.manifest,
-            &u.public_key,
-            &JsonPath::root().key("update"),
-            src,
-        );
+    let Some(u) = &device.update else {
+        return;
+    };
+    let at = JsonPath::root().key("update");
+    release_source_sane(&u.manifest, &u.public_key, &at, src);
+    for (key, value) in [
+        ("max_autotest_age_minutes", u.max_autotest_age_minutes),
+        ("drain_timeout_seconds", u.drain_timeout_seconds),
+        ("check_deadline_seconds", u.check_deadline_seconds),
+        ("max_start_tries", u64::from(u.max_start_tries)),
+    ] {
+        if value == 0 {
+            src.error(&at.key(key), "must be positive");
+        }
     }
 }
 

@@ -184,7 +184,7 @@ pub fn backup(data: &DataDir, config_dir: &Path, to_dir: &Path) -> Result<Backup
         let manifest = Manifest {
             format: FORMAT.to_string(),
             created_ms,
-            qcity_version: env!("CARGO_PKG_VERSION").to_string(),
+            qcity_version: qcity_types::version::get().to_string(),
             audit_rows: rows,
             files: entries,
         };

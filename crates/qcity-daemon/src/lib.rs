@@ -55,8 +55,25 @@ fn listen_addr(config: &Config) -> Result<SocketAddr, DaemonError> {
     Ok(SocketAddr::new(ip, api.port))
 }
 
-/// `qcity up`: the daemon in the foreground on a runtime of its own, until SIGTERM or SIGINT.
-pub fn run(config: Config, data_dir: PathBuf) -> Result<(), DaemonError> {
+/// How the daemon ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    /// Stopped (a signal, its face, the API server ending).
+    Done,
+    /// Every runner stopped so that the daemon restarts into `versions/current` (an update
+    /// or a rollback): the caller execs it, or exits with [`UPDATE_EXIT_CODE`] for its
+    /// service manager to start it.
+    Restart { why: String },
+}
+
+/// The exit code of a daemon that stopped to restart into another version, for a service
+/// manager to start it again (systemd: `RestartForceExitStatus=9`, as the unit
+/// `qcity service install` writes has it; launchd restarts any failed exit).
+pub const UPDATE_EXIT_CODE: u8 = 9;
+
+/// `qcity up`: the daemon in the foreground on a runtime of its own, until SIGTERM or SIGINT,
+/// or until it stops to restart into another version.
+pub fn run(config: Config, data_dir: PathBuf) -> Result<Stopped, DaemonError> {
     listen_addr(&config)?;
     limit_malloc_arenas();
     // Two workers: starting 200 runners spreads its spawns over both cores (measured: 0.17 s
@@ -67,7 +84,13 @@ pub fn run(config: Config, data_dir: PathBuf) -> Result<(), DaemonError> {
         .enable_all()
         .build()
         .map_err(DaemonError::Runtime)?;
-    rt.block_on(serve_until(config, data_dir, std::future::pending()))
+    rt.block_on(serve(
+        config,
+        data_dir,
+        std::future::pending(),
+        |_| {},
+        true,
+    ))
 }
 
 /// The daemon until `stop` completes (or SIGTERM/SIGINT): the engine, the API on loopback,
@@ -87,6 +110,20 @@ pub async fn serve_with(
     stop: impl std::future::Future<Output = ()>,
     ready: impl FnOnce(SocketAddr),
 ) -> Result<(), DaemonError> {
+    serve(config, data_dir, stop, ready, false)
+        .await
+        .map(|_| ())
+}
+
+/// The daemon; `restartable`: whether it can restart into another version (`qcity up`),
+/// which its updater needs.
+async fn serve(
+    config: Config,
+    data_dir: PathBuf,
+    stop: impl std::future::Future<Output = ()>,
+    ready: impl FnOnce(SocketAddr),
+    restartable: bool,
+) -> Result<Stopped, DaemonError> {
     let addr = listen_addr(&config)?;
     let listener =
         tokio::net::TcpListener::bind(addr)
@@ -164,7 +201,7 @@ pub async fn serve_with(
     let info = DaemonInfo {
         pid: std::process::id(),
         addr,
-        version: env!("CARGO_PKG_VERSION").to_string(),
+        version: qcity_types::version::get().to_string(),
         config_dir: config_dir.clone(),
     };
     if let Err(error) = info.write(&data.daemon_info()) {
@@ -175,16 +212,25 @@ pub async fn serve_with(
         });
     }
     let limits = connection_limits(runners);
+    let updater = qcity_update::Updater::new(engine.clone(), restartable);
     let mut server = tokio::spawn(qcity_api::serve(
         listener,
-        engine.clone(),
-        healer,
-        remote,
-        Some(platforms),
+        qcity_api::Services {
+            engine: engine.clone(),
+            healer,
+            notify: remote,
+            platforms: Some(platforms),
+            updater: Some(updater.clone()),
+        },
         token,
         limits,
     ));
     ready(addr);
+    // A version just switched to proves itself (or is rolled back); only where the daemon
+    // can restart into another one.
+    let checking = restartable
+        .then(|| qcity_update::after::spawn(updater.clone(), addr))
+        .flatten();
     let mut stop = std::pin::pin!(stop);
     tracing::info!(
         runners,
@@ -201,8 +247,16 @@ pub async fn serve_with(
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval
     });
+    let mut restart = None;
     let reason = loop {
         tokio::select! {
+            why = updater.restart_requested(), if restartable => {
+                tracing::info!("restarting: {why}");
+                // The request that asked for it gets its answer first.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                restart = Some(why);
+                break "restarting into another version";
+            }
             _ = readiness::tick(&mut dog) => {
                 readiness::alive();
                 continue;
@@ -228,6 +282,9 @@ pub async fn serve_with(
     tracing::info!(reason, "stopping every runner");
     readiness::stopping();
     backups.abort();
+    if let Some(c) = checking {
+        c.abort();
+    }
     engine.shutdown(reason).await;
     // After the engine: the runners' last events are news too. Queued messages get a
     // moment to go out; what is left is sent after the next start.
@@ -236,7 +293,10 @@ pub async fn serve_with(
     if DaemonInfo::read(&data.daemon_info()).is_some_and(|i| i.pid == std::process::id()) {
         let _ = std::fs::remove_file(data.daemon_info());
     }
-    Ok(())
+    Ok(match restart {
+        Some(why) => Stopped::Restart { why },
+        None => Stopped::Done,
+    })
 }
 
 /// The API's share of the open-files limit: what is left after a reserve for the supervisor

@@ -94,11 +94,15 @@ NotifyAccess=main
 WatchdogSec={WATCHDOG_SEC}
 ExecStart={program} up --config {config} --data-dir {data}
 ExecReload=/bin/kill -HUP $MAINPID
+# Tells qcity a service manager restarts it: after an update it exits 9 rather than exec.
+Environment=QCITY_SERVICE=systemd
 Restart=on-failure
 RestartSec=2
 # 8: another qcity (the tray's own engine) holds the data dir; the tray then serves it, and
 # restarting every 2 s would only fail again.
 RestartPreventExitStatus=8
+# 9: stopped to restart into another version (an update, a rollback): started again at once.
+RestartForceExitStatus=9
 # SIGTERM to the daemon only: it stops each runner with its own grace period, and whatever
 # is left when the stop times out is killed.
 KillMode=mixed
@@ -137,6 +141,8 @@ pub fn launchd_plist(d: &Daemon) -> String {
   <key>Label</key><string>{LABEL}</string>
   <key>ProgramArguments</key>
   <array>{program}<string>up</string><string>--config</string>{config}<string>--data-dir</string>{data}</array>
+  <key>EnvironmentVariables</key>
+  <dict><key>QCITY_SERVICE</key><string>launchd</string></dict>
   <key>RunAtLoad</key><true/>
   <key>KeepAlive</key>
   <dict><key>SuccessfulExit</key><false/></dict>

@@ -172,7 +172,7 @@ impl Engine {
             _lock: lock,
         });
         engine.bus.publish(EventKind::EngineStarted {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: qcity_types::version::get().to_string(),
             pid: std::process::id(),
             config_dir: opts.config.dir.display().to_string(),
             data_dir: engine.data.root().display().to_string(),

@@ -176,6 +176,14 @@ fn audit_record(e: &Event) -> AuditRecord {
             user.clone(),
             serde_json::json!({ "client": client, "detail": detail, "event": e.id }).to_string(),
         ),
+        EventKind::Update {
+            actor, step, to, ..
+        } => (
+            actor.clone(),
+            format!("update.{}", step.as_str()),
+            to.clone(),
+            serde_json::to_string(e).unwrap_or_default(),
+        ),
         other => (
             "engine".to_string(),
             other.name().to_string(),

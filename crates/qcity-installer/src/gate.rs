@@ -46,44 +46,62 @@ pub trait Facts {
 
 /// The gate for `installer` (the device config's `installer`) and `facts`.
 pub fn check(installer: Option<&InstallerSettings>, facts: &impl Facts) -> Gate {
-    let mut reasons = Vec::new();
-    match installer {
-        None => reasons.push(
-            "no release manifest is configured (`installer` in qcity-device-config.json)".into(),
-        ),
-        Some(settings) => match facts.latest_autotest() {
-            Ok(None) => reasons.push("no autotest has run yet: run `qcity autotest`".into()),
-            Err(e) => reasons.push(format!("cannot read the latest autotest: {e}")),
-            Ok(Some(report)) => {
-                let age_min = (facts.now_ms() - report.started_ms).max(0) / 60_000;
-                if !report.passed {
-                    reasons.push(format!(
-                        "the latest autotest failed ({})",
-                        report.failed.join("; ")
-                    ));
-                } else if age_min as u64 > settings.max_autotest_age_minutes {
-                    reasons.push(format!(
-                        "the latest autotest passed {age_min} minutes ago, more than the {} allowed: run `qcity autotest`",
-                        settings.max_autotest_age_minutes
-                    ));
-                }
-            }
-        },
+    let reasons = match installer {
+        None => {
+            let mut reasons = vec![
+                "no release manifest is configured (`installer` in qcity-device-config.json)"
+                    .to_string(),
+            ];
+            reasons.extend(unhealthy(facts));
+            reasons
+        }
+        Some(settings) => blocked_by(settings.max_autotest_age_minutes, facts),
+    };
+    Gate {
+        open: reasons.is_empty(),
+        reasons,
     }
-    for u in facts.unhealthy() {
-        reasons.push(match u {
+}
+
+/// Why this device is not fit to change now: the latest autotest failed, is older than
+/// `max_autotest_age_minutes` or none ran; a runner or the machine is unhealthy. Empty when
+/// it is fit (the QI installer's gate; QCity's own update asks the same).
+pub fn blocked_by(max_autotest_age_minutes: u64, facts: &impl Facts) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match facts.latest_autotest() {
+        Ok(None) => reasons.push("no autotest has run yet: run `qcity autotest`".into()),
+        Err(e) => reasons.push(format!("cannot read the latest autotest: {e}")),
+        Ok(Some(report)) => {
+            let age_min = (facts.now_ms() - report.started_ms).max(0) / 60_000;
+            if !report.passed {
+                reasons.push(format!(
+                    "the latest autotest failed ({})",
+                    report.failed.join("; ")
+                ));
+            } else if age_min as u64 > max_autotest_age_minutes {
+                reasons.push(format!(
+                    "the latest autotest passed {age_min} minutes ago, more than the {max_autotest_age_minutes} allowed: run `qcity autotest`"
+                ));
+            }
+        }
+    }
+    reasons.extend(unhealthy(facts));
+    reasons
+}
+
+fn unhealthy(facts: &impl Facts) -> Vec<String> {
+    facts
+        .unhealthy()
+        .into_iter()
+        .map(|u| match u {
             Unhealthy::Runner { name, failing } => {
                 format!("runner {name} is unhealthy ({})", failing.join("; "))
             }
             Unhealthy::Machine { failing } => {
                 format!("this machine is unhealthy ({})", failing.join("; "))
             }
-        });
-    }
-    Gate {
-        open: reasons.is_empty(),
-        reasons,
-    }
+        })
+        .collect()
 }
 
 #[cfg(test)]

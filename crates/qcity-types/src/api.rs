@@ -49,6 +49,11 @@ pub enum ErrorCode {
     DiskFull,
     /// No notification channel of that name is configured.
     UnknownChannel,
+    /// A self-update was refused: not configured, up to date, the gate is closed, the
+    /// download failed a check, or the drain timed out (`message` says which).
+    UpdateRefused,
+    /// A self-update is already under way.
+    UpdateBusy,
     /// Something failed inside the engine (the store, a lock).
     Internal,
 }
@@ -78,6 +83,8 @@ impl ErrorCode {
             Self::InvalidManifest => "invalid_manifest",
             Self::DoesNotFit => "does_not_fit",
             Self::DiskFull => "disk_full",
+            Self::UpdateRefused => "update_refused",
+            Self::UpdateBusy => "update_busy",
             Self::Internal => "internal",
         }
     }

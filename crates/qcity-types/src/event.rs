@@ -176,6 +176,15 @@ pub enum EventKind {
         /// Dry run: nothing was touched.
         dry_run: bool,
     },
+    /// QCity's own self-update: a step, from which version to which, and why.
+    Update {
+        /// Who applied it (`master:cli`…), or `engine` for the post-update check.
+        actor: String,
+        step: crate::update::UpdateStep,
+        from: String,
+        to: String,
+        detail: String,
+    },
 }
 
 /// A step of the healer's work on one failure.
@@ -239,7 +248,7 @@ impl AuthAction {
 
 impl EventKind {
     /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
-    pub const NAMES: [&'static str; 25] = [
+    pub const NAMES: [&'static str; 26] = [
         "engine-started",
         "engine-stopping",
         "runner-state",
@@ -265,6 +274,7 @@ impl EventKind {
         "auth",
         "qi-install",
         "heal",
+        "update",
     ];
 
     /// The stable wire name of this kind (`runner-state`, `control`…).
@@ -295,6 +305,7 @@ impl EventKind {
             Self::Auth { .. } => "auth",
             Self::QiInstall { .. } => "qi-install",
             Self::Heal { .. } => "heal",
+            Self::Update { .. } => "update",
         }
     }
 

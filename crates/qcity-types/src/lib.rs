@@ -15,6 +15,8 @@ pub mod machine;
 pub mod notice;
 pub mod runner;
 pub mod task;
+pub mod update;
+pub mod version;
 
 pub use api::{
     ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, Escalated,
@@ -29,3 +31,6 @@ pub use machine::{Battery, DiskReading, MachineStatus, Readings};
 pub use notice::{Notice, NoticeKind, Severity};
 pub use runner::{Activity, ExitInfo, RunnerState, RunnerStatus, STATE_NAMES};
 pub use task::{AutotestCheck, AutotestReport, RunOutcome, TaskInfo, TaskRun};
+pub use update::{
+    UpdateOffer, UpdateOutcome, UpdatePending, UpdateRefused, UpdateStarted, UpdateStep, UpdateView,
+};

@@ -1,18 +1,24 @@
-//! QCity's self-update, the parts that need no running daemon: read the release manifest
-//! (the Tauri updater's format) and decide whether it offers a newer version ([`check`]);
-//! download it beside the running one and verify size, SHA-256, signature and the signed
-//! version before it is kept ([`stage`]); switch between the kept versions atomically and
-//! back ([`versions`]).
+//! QCity's self-update. Without a daemon: read the release manifest (the Tauri updater's
+//! format) and decide whether it offers a newer version ([`check`]); download it beside the
+//! running one and verify size, SHA-256, signature and the signed version before it is kept
+//! ([`stage`]); switch between the kept versions atomically and back ([`versions`]); decide
+//! at `qcity up` which kept version runs, counting a new version's starts ([`boot`]).
 //!
-//! The gate (a fresh passing autotest, healthy runners, none in a job), the drain, the
-//! restart into the new version, its post-update autotest and the automatic rollback build
-//! on these.
+//! In the daemon: the gate ([`gate`]: a fresh passing autotest, healthy runners), the drain,
+//! the switch and the restart ([`apply`]), the new version's check and the automatic
+//! rollback ([`after`]); what survives restarts ([`record`]).
 
+pub mod after;
+pub mod apply;
+pub mod boot;
 pub mod check;
+pub mod gate;
+pub mod record;
 pub mod signed;
 pub mod stage;
 pub mod versions;
 
+pub use apply::{ApplyError, Updater};
 pub use check::{Check, Offer, check};
 pub use stage::{stage, stage_with};
 
@@ -45,15 +51,9 @@ impl UpdateError {
     }
 }
 
-/// This binary's version, as `qcity --version` prints it. A build may set
-/// `QCITY_BUILD_VERSION` (the release pipeline, a test's newer build); otherwise the crate's.
-pub const VERSION: &str = match option_env!("QCITY_BUILD_VERSION") {
-    Some(v) => v,
-    None => env!("CARGO_PKG_VERSION"),
-};
-
-/// [`VERSION`], parsed (0.0.0 if a build set something that is not semver: any release is
-/// newer, so such a build can always be updated).
+/// The running version ([`qcity_types::version`]), parsed; 0.0.0 if a build set something
+/// that is not semver (any release is newer, so such a build can always be updated).
 pub fn running_version() -> semver::Version {
-    semver::Version::parse(VERSION).unwrap_or_else(|_| semver::Version::new(0, 0, 0))
+    semver::Version::parse(qcity_types::version::get())
+        .unwrap_or_else(|_| semver::Version::new(0, 0, 0))
 }

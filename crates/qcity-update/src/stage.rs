@@ -57,7 +57,8 @@ pub fn stage(
     Ok(kept.join(BINARY))
 }
 
-fn make_executable(file: &Path) -> Result<(), UpdateError> {
+/// Owner-only `rwx`, fsynced.
+pub(crate) fn make_executable(file: &Path) -> Result<(), UpdateError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o700))
         .map_err(UpdateError::io(file))?;

@@ -32,17 +32,24 @@ pub fn current_binary(data_dir: &Path) -> Option<PathBuf> {
     current(data_dir).map(|v| versions_dir(data_dir).join(v).join(BINARY))
 }
 
-/// Every kept version, in no particular order.
+/// Every kept version, oldest first (by semver; names that are not semver by name).
 pub fn kept(data_dir: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(versions_dir(data_dir)) else {
         return Vec::new();
     };
-    entries
+    let mut kept: Vec<String> = entries
         .filter_map(Result::ok)
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
         .filter(|n| !n.starts_with('.'))
-        .collect()
+        .collect();
+    kept.sort_by(
+        |a, b| match (semver::Version::parse(a), semver::Version::parse(b)) {
+            (Ok(a), Ok(b)) => a.cmp(&b),
+            _ => a.cmp(b),
+        },
+    );
+    kept
 }
 
 /// Makes `version` (a kept one) current; the version current before becomes `previous`.

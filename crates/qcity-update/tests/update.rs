@@ -60,11 +60,10 @@ fn release(
         serde_json::to_string_pretty(&manifest).unwrap(),
     )
     .unwrap();
-    let settings = UpdateSettings {
-        manifest: dir.path().join("update.json").display().to_string(),
-        public_key: pinned.public_key(),
-        ca_file: None,
-    };
+    let settings = UpdateSettings::new(
+        dir.path().join("update.json").display().to_string(),
+        pinned.public_key(),
+    );
     Release { dir, settings }
 }
 
@@ -196,11 +195,7 @@ fn a_manifest_with_errors_names_each_line_and_field() {
         "{{\n  \"version\": \"two\",\n  \"platforms\": {{\n    \"{target}\": {{\"url\": \"ftp://x/q\", \"signature\": \"s\", \"sha256\": \"abc\"}}\n  }}\n}}\n"
     );
     std::fs::write(dir.path().join("update.json"), text).unwrap();
-    let settings = UpdateSettings {
-        manifest: "update.json".into(),
-        public_key: k.public_key(),
-        ca_file: None,
-    };
+    let settings = UpdateSettings::new("update.json", k.public_key());
     let err = check(&settings, dir.path(), &v("0.1.0"), &[])
         .unwrap_err()
         .to_string();
@@ -267,11 +262,7 @@ fn a_release_on_a_loopback_server_with_a_tauri_style_base64_signature_is_staged(
     entry["signature"] = base64::engine::general_purpose::STANDARD.encode(sig).into();
     std::fs::write(&path, m.to_string()).unwrap();
     let base = serve(r.dir.path().to_path_buf());
-    let settings = UpdateSettings {
-        manifest: format!("{base}/update.json"),
-        public_key: k.public_key(),
-        ca_file: None,
-    };
+    let settings = UpdateSettings::new(format!("{base}/update.json"), k.public_key());
     let data = tempfile::tempdir().unwrap();
     let found = offer(check(&settings, data.path(), &v("0.1.0"), &[]).unwrap());
     let mut seen = 0;

@@ -15,6 +15,9 @@ pub enum Code {
     /// Another daemon holds the data dir: the service unit does not restart on it
     /// (`RestartPreventExitStatus`), so a tray's engine and the service do not fight.
     Busy = 8,
+    /// `qcity up` run by a service manager stopped to restart into another version (an
+    /// update, a rollback): the unit restarts on it (`RestartForceExitStatus`).
+    Restart = 9,
 }
 
 /// An error that ends the command: printed to stderr, then the process exits with `code`.

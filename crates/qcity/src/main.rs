@@ -29,12 +29,13 @@ use crate::exit::CliResult;
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 1 error, 2 usage, 3 no daemon running, \
 4 unknown runner or task, 5 invalid config, 6 audit chain broken, 7 autotest failed, \
-8 another daemon holds the data dir.";
+8 another daemon holds the data dir, 9 (`qcity up` as a service) stopped to restart into \
+another version.";
 
 /// Keeps self-hosted CI runners and automation alive: supervises them, restarts them with
 /// backoff, records every event, and proves the audit log was not edited.
 #[derive(Debug, Parser)]
-#[command(name = "qcity", version = qcity_update::VERSION, after_help = EXIT_CODES)]
+#[command(name = "qcity", version = VERSION, after_help = EXIT_CODES)]
 pub(crate) struct Cli {
     /// Data directory: SQLite store, runner logs, token, daemon.json
     /// [default: $XDG_DATA_HOME/qcity or ~/.local/share/qcity]
@@ -443,7 +444,16 @@ enum AuditCommand {
     },
 }
 
+/// This build's version, as `qcity --version` prints it. A build may set
+/// `QCITY_BUILD_VERSION` (the release pipeline, a test's newer build); otherwise the crate's.
+/// Only this crate reads it, so such a build recompiles only this crate.
+const VERSION: &str = match option_env!("QCITY_BUILD_VERSION") {
+    Some(v) => v,
+    None => env!("CARGO_PKG_VERSION"),
+};
+
 fn main() -> ExitCode {
+    qcity_types::version::set(VERSION);
     let cli = Cli::parse();
     init_tracing();
     match run(cli) {
@@ -484,8 +494,19 @@ fn run(cli: Cli) -> CliResult {
     match &cli.command {
         Command::Up { config } => {
             let dir = paths::config_dir_or_sample(config.clone())?;
-            let config = qcity_daemon::load_config(&dir)?;
-            Ok(qcity_daemon::run(config, data()?.root().to_path_buf())?)
+            let config = qcity_daemon::load_config(&dir);
+            let data = data()?;
+            // A kept version may be the one to run (an update), before anything starts.
+            let tries = config
+                .as_ref()
+                .ok()
+                .and_then(|c| c.device.update.as_ref())
+                .map_or(3, |u| u.max_start_tries);
+            update::boot(data.root(), tries);
+            match qcity_daemon::run(config?, data.root().to_path_buf())? {
+                qcity_daemon::Stopped::Done => Ok(()),
+                qcity_daemon::Stopped::Restart { why } => update::restart(data.root(), &why, tries),
+            }
         }
         Command::Status { json } => commands::status(&data()?, *json),
         Command::Start { name } => commands::control(&data()?, "start", name),
@@ -547,6 +568,12 @@ fn run(cli: Cli) -> CliResult {
                 update::download(&config_dir(config)?, &data()?)
             }
             update::UpdateCommand::Status { json } => update::status(&data()?, *json),
+            update::UpdateCommand::Apply { no_wait, json } => {
+                update::apply(&data()?, "/update/apply", *no_wait, *json)
+            }
+            update::UpdateCommand::Rollback { no_wait, json } => {
+                update::apply(&data()?, "/update/rollback", *no_wait, *json)
+            }
         },
         Command::Backup { to, config } => {
             let config = config_dir(config)?;

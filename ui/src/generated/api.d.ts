@@ -582,6 +582,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** QCity's own update: the `running` version, whether `update` is configured, the newer release the manifest offers (`available`, null when up to date; `check_error` when the manifest cannot be read or is refused: a downgrade, a version not vouched for by its signature, errors with line and field), `blocked_by` (why an update may not be applied now: the latest autotest failed or none ran, a runner or the machine is unhealthy, a runner is failing, an update is under way, or this engine cannot restart itself), the versions kept under DATA_DIR/versions with `current` and `previous`, `pending` (switched to, not yet checked, with its start count), `last` (how the last update ended) and `refused` (versions rolled back here, never offered again). */
+        get: operations["updateView"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/update/apply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Applies the newer release: runs an autotest first when the latest is older than `update.max_autotest_age_minutes`, refuses with the reasons while the gate is closed, downloads and verifies the release (size, SHA-256, minisign signature, the version it vouches for), pauses every runner (one in a job finishes it first, up to `update.drain_timeout_seconds`, else every runner is resumed and nothing changes), keeps the running binary as the previous version and switches `current`. Then 202 with `after`, and the daemon restarts into the new version, which must serve the API and pass its autotest within `update.check_deadline_seconds` or is rolled back. The `update` events after `after` tell each step. */
+        post: operations["updateApply"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/update/rollback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Goes back to the previous version by hand: runners drained as for an update, the version left is refused (not offered again), `current` switched back; then 202 and the daemon restarts into the previous version. */
+        post: operations["updateRollback"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/users": {
         parameters: {
             query?: never;
@@ -1008,7 +1059,7 @@ export interface components {
             message: string;
         };
         /** @description Every error's stable machine-readable code: clients switch on it, never on the message. */
-        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "unknown_channel" | "internal";
+        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "unknown_channel" | "update_refused" | "update_busy" | "internal";
         /** @description The escalation's event. */
         Escalated: {
             /** Format: uint64 */
@@ -1217,6 +1268,15 @@ export interface components {
             step: components["schemas"]["HealStep"];
             /** @constant */
             type: "heal";
+        } | {
+            /** @description Who applied it (`master:cli`…), or `engine` for the post-update check. */
+            actor: string;
+            detail: string;
+            from: string;
+            step: components["schemas"]["UpdateStep"];
+            to: string;
+            /** @constant */
+            type: "update";
         });
         /** @description A page of stored events. */
         EventPage: {
@@ -2330,6 +2390,49 @@ export interface components {
             /** @description `host:port`. */
             address: string;
         };
+        /** @description A newer release the manifest offers. */
+        UpdateOffer: {
+            /** @default null */
+            notes: string | null;
+            /** @default null */
+            pub_date: string | null;
+            version: string;
+        };
+        /** @description How the last update ended. */
+        UpdateOutcome: {
+            detail: string;
+            from: string;
+            /** @description `committed` or `rolled-back`. */
+            step: components["schemas"]["UpdateStep"];
+            to: string;
+            /** Format: int64 */
+            ts_ms: number;
+        };
+        /** @description An update that was switched to and has not passed its post-update check yet. */
+        UpdatePending: {
+            /** @description Who applied it. */
+            actor: string;
+            from: string;
+            /**
+             * Format: int64
+             * @description When it was switched to, ms since the epoch.
+             */
+            switched_ms: number;
+            to: string;
+            /**
+             * Format: uint32
+             * @description Starts of `to` so far; after `update.max_start_tries` without passing, the previous
+             *     version is started instead.
+             */
+            tries: number;
+        };
+        /** @description A version rolled back on this machine: never offered again. */
+        UpdateRefused: {
+            reason: string;
+            /** Format: int64 */
+            ts_ms: number;
+            version: string;
+        };
         /** @description Where QCity's own releases are (`qcity update`) and how they are trusted. */
         UpdateSettings: {
             /**
@@ -2338,15 +2441,94 @@ export interface components {
              */
             ca_file?: string | null;
             /**
+             * Format: uint64
+             * @description Seconds the new version has, from its start, to serve the API and pass its autotest
+             *     (default 300); otherwise the previous version is started again.
+             * @default 300
+             */
+            check_deadline_seconds: number;
+            /**
+             * Format: uint64
+             * @description Seconds to wait for runners in a job to finish it before an update (default 600); then
+             *     the update is called off and the runners resumed.
+             * @default 600
+             */
+            drain_timeout_seconds: number;
+            /**
              * @description The release manifest, in the Tauri updater's static JSON format: `https://…`,
              *     `http://` on loopback, or a path (relative to the configuration directory).
              */
             manifest: string;
             /**
+             * Format: uint64
+             * @description An update is applied only after an autotest that passed within this many minutes
+             *     (default 60); an older one is run again first.
+             * @default 60
+             */
+            max_autotest_age_minutes: number;
+            /**
+             * Format: uint32
+             * @description Starts the new version gets to pass its check (default 3): a version that crashes
+             *     before passing is rolled back on the start after the last try.
+             * @default 3
+             */
+            max_start_tries: number;
+            /**
              * @description The minisign public key that signs every release (the `RWQ…` line). A release's
              *     signature must also name its version in its trusted comment (`version:X.Y.Z`).
              */
             public_key: string;
+        };
+        /**
+         * @description `POST /api/v1/update/apply` and `…/rollback`: accepted; the daemon restarts into `to`.
+         *     Follow the `update` events after `after`, or poll `GET /api/v1/update`.
+         */
+        UpdateStarted: {
+            /**
+             * Format: uint64
+             * @description The last event id before the update's own events.
+             */
+            after: number;
+            from: string;
+            to: string;
+        };
+        /** @description A step of a self-update. */
+        UpdateStep: "refused" | "draining" | "drain-timed-out" | "switched" | "committed" | "rolled-back";
+        /**
+         * @description `GET /api/v1/update`: the running version, the kept ones, what the manifest offers and
+         *     whether it may be applied now.
+         */
+        UpdateView: {
+            /**
+             * @description The newer release on offer; null when up to date, not configured or unreadable.
+             * @default null
+             */
+            available: components["schemas"]["UpdateOffer"] | null;
+            /**
+             * @description Why an update may not be applied now (autotest, runner health, an update under
+             *     way); empty when it may.
+             */
+            blocked_by: string[];
+            /**
+             * @description Why the manifest could not be read or was refused; null otherwise.
+             * @default null
+             */
+            check_error: string | null;
+            /** @description Whether `update` is set in the device config (if not, nothing else is checked). */
+            configured: boolean;
+            /** @default null */
+            current: string | null;
+            /** @description The versions kept under DATA_DIR/versions, oldest first. */
+            kept: string[];
+            /** @default null */
+            last: components["schemas"]["UpdateOutcome"] | null;
+            /** @default null */
+            pending: components["schemas"]["UpdatePending"] | null;
+            /** @default null */
+            previous: string | null;
+            refused: components["schemas"]["UpdateRefused"][];
+            /** @description The version serving this answer. */
+            running: string;
         };
         /** @description A dashboard user. */
         UserInfo: {
@@ -2808,7 +2990,7 @@ export interface operations {
                 /** @description Only events about this runner (or task). */
                 runner?: string;
                 /** @description Only events of this type. */
-                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "platform-changed" | "auth" | "qi-install" | "heal";
+                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "platform-changed" | "auth" | "qi-install" | "heal" | "update";
             };
             header?: never;
             path?: never;
@@ -4062,6 +4244,156 @@ export interface operations {
             };
             /** @description No task with that name. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The update view. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateView"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateApply: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switched; the daemon restarts into `to`. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateStarted"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused, nothing changed: `update_refused` (not configured, up to date, the gate closed, the download failed a check, the drain timed out, this engine cannot restart itself) or `update_busy`. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A file under DATA_DIR/versions could not be written; nothing was switched. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    updateRollback: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Switched back; the daemon restarts into `to`. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpdateStarted"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused, nothing changed: no previous version is kept, the drain timed out, this engine cannot restart itself (`update_refused`), or an update is under way (`update_busy`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A file under DATA_DIR/versions could not be written. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,7 +7,7 @@ use qcity_types::{
     ApplyReport, AuditEntry, AuditVerdict, AutotestReport, ControlOutcome, ErrorBody, Escalated,
     EscalationRequest, EventPage, HealPlan, InstallStarted, LogTail, LoginRequest, MachineStatus,
     Me, NotifyChannel, PlatformStatus, PutUser, Queued, RunOutcome, RunnerStatus, SignatureView,
-    TaskInfo, TaskRun, UserInfo,
+    TaskInfo, TaskRun, UpdateStarted, UpdateView, UserInfo,
 };
 
 use super::op::{
@@ -612,6 +612,75 @@ pub static OPS: &[Op] = &[
             description: "The configuration.",
             body: Body::Json(schema::<ConfigView>),
         }],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/update",
+        id: "updateView",
+        summary: "QCity's own update: the `running` version, whether `update` is configured, the newer release the manifest offers (`available`, null when up to date; `check_error` when the manifest cannot be read or is refused: a downgrade, a version not vouched for by its signature, errors with line and field), `blocked_by` (why an update may not be applied now: the latest autotest failed or none ran, a runner or the machine is unhealthy, a runner is failing, an update is under way, or this engine cannot restart itself), the versions kept under DATA_DIR/versions with `current` and `previous`, `pending` (switched to, not yet checked, with its start count), `last` (how the last update ended) and `refused` (versions rolled back here, never offered again).",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[Reply {
+            status: 200,
+            description: "The update view.",
+            body: Body::Json(schema::<UpdateView>),
+        }],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/update/apply",
+        id: "updateApply",
+        summary: "Applies the newer release: runs an autotest first when the latest is older than `update.max_autotest_age_minutes`, refuses with the reasons while the gate is closed, downloads and verifies the release (size, SHA-256, minisign signature, the version it vouches for), pauses every runner (one in a job finishes it first, up to `update.drain_timeout_seconds`, else every runner is resumed and nothing changes), keeps the running binary as the previous version and switches `current`. Then 202 with `after`, and the daemon restarts into the new version, which must serve the API and pass its autotest within `update.check_deadline_seconds` or is rolled back. The `update` events after `after` tell each step.",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[
+            Reply {
+                status: 202,
+                description: "Switched; the daemon restarts into `to`.",
+                body: Body::Json(schema::<UpdateStarted>),
+            },
+            Reply {
+                status: 409,
+                description: "Refused, nothing changed: `update_refused` (not configured, up to date, the gate closed, the download failed a check, the drain timed out, this engine cannot restart itself) or `update_busy`.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+            Reply {
+                status: 500,
+                description: "A file under DATA_DIR/versions could not be written; nothing was switched.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/update/rollback",
+        id: "updateRollback",
+        summary: "Goes back to the previous version by hand: runners drained as for an update, the version left is refused (not offered again), `current` switched back; then 202 and the daemon restarts into the previous version.",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[
+            Reply {
+                status: 202,
+                description: "Switched back; the daemon restarts into `to`.",
+                body: Body::Json(schema::<UpdateStarted>),
+            },
+            Reply {
+                status: 409,
+                description: "Refused, nothing changed: no previous version is kept, the drain timed out, this engine cannot restart itself (`update_refused`), or an update is under way (`update_busy`).",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+            Reply {
+                status: 500,
+                description: "A file under DATA_DIR/versions could not be written.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
     },
     Op {
         method: "get",

@@ -211,10 +211,13 @@ async fn ten_failures_for_one_user_revoke_its_sessions() {
     let s = serve().await;
     s.user_session("ann", "master", "right-password").await;
     let router = qcity_api::router(
-        s.engine.clone(),
-        s.healer.clone(),
-        None,
-        None,
+        qcity_api::Services {
+            engine: s.engine.clone(),
+            healer: s.healer.clone(),
+            notify: None,
+            platforms: None,
+            updater: None,
+        },
         s.token.clone(),
     )
     .unwrap();
@@ -283,10 +286,13 @@ async fn the_token_presented_from_a_non_loopback_address_is_replaced() {
     use tower::ServiceExt;
     let s = serve().await;
     let router = qcity_api::router(
-        s.engine.clone(),
-        s.healer.clone(),
-        None,
-        None,
+        qcity_api::Services {
+            engine: s.engine.clone(),
+            healer: s.healer.clone(),
+            notify: None,
+            platforms: None,
+            updater: None,
+        },
         s.token.clone(),
     )
     .unwrap();

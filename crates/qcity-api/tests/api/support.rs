@@ -56,10 +56,15 @@ async fn serve_full(files: &[(&str, &str)], limits: qcity_api::ConnectionLimits)
     .unwrap();
     tokio::spawn(qcity_api::serve(
         listener,
-        engine.clone(),
-        healer.clone(),
-        Some(notify),
-        None,
+        qcity_api::Services {
+            engine: engine.clone(),
+            healer: healer.clone(),
+            notify: Some(notify),
+            platforms: None,
+            // An engine in a test cannot restart into another binary, as the tray app's
+            // cannot.
+            updater: Some(qcity_update::Updater::new(engine.clone(), false)),
+        },
         token.clone(),
         limits,
     ));
