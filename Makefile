@@ -33,7 +33,7 @@ test: ui lint walls
 
 # The dashboard in headless Chromium (Debian's package) against a real `qcity up`.
 browser:
-	$(CARGO) build --locked -p qcity
+	CARGO=$(CARGO) scripts/newer-qcity.sh
 	cd ui && QCITY_BIN=$(CURDIR)/target/debug/qcity node --test --test-concurrency=1 tests/
 
 # The API against its generated OpenAPI document: schemathesis (PyPI, in a venv under

@@ -34,8 +34,8 @@ const TRAY_ID: &str = "qcity";
 /// What the tray shows now.
 #[derive(Debug)]
 pub(crate) enum View {
-    /// The engine answers: its runners.
-    Up(Vec<RunnerStatus>),
+    /// The engine answers: its runners, and the newer QCity its release manifest offers.
+    Up(Vec<RunnerStatus>, Option<String>),
     /// The engine does not answer, and why.
     Down(String),
 }
@@ -285,14 +285,19 @@ impl Tray {
 
     /// Redraws the tray for `view`: icon, title, tooltip, menu.
     fn show(&mut self, view: &View) {
-        let (overall, runners) = match view {
-            View::Up(runners) => (qcity_types::overall(runners), runners.as_slice()),
+        let (overall, runners, update) = match view {
+            View::Up(runners, update) => (
+                qcity_types::overall(runners),
+                runners.as_slice(),
+                update.clone(),
+            ),
             View::Down(why) => (
                 Overall {
                     colour: Colour::Grey,
                     summary: format!("engine not running: {why}"),
                 },
                 &[][..],
+                None,
             ),
         };
         let Some(tray) = &self.icon else {
@@ -301,8 +306,9 @@ impl Tray {
         let text = format!("QCity: {}", overall.summary);
         let menu = menu::key(
             runners,
-            matches!(view, View::Up(_)),
+            matches!(view, View::Up(..)),
             self.autostart.is_enabled(),
+            update,
         );
         // Only what changed is sent: each new icon is a new file the panel loads. The menu
         // goes first, so a panel that sees the new icon finds the menu that goes with it.

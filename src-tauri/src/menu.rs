@@ -24,12 +24,20 @@ pub(crate) struct Key {
     /// Name, state, colour of each runner, and the controls its state allows (the engine's
     /// `actions`, which the dashboard follows too).
     runners: Vec<(String, &'static str, &'static str, Vec<ControlAction>)>,
+    /// The newer QCity on offer, if any.
+    update: Option<String>,
 }
 
-pub(crate) fn key(runners: &[RunnerStatus], up: bool, autostart: bool) -> Key {
+pub(crate) fn key(
+    runners: &[RunnerStatus],
+    up: bool,
+    autostart: bool,
+    update: Option<String>,
+) -> Key {
     Key {
         up,
         autostart,
+        update,
         runners: runners
             .iter()
             .map(|r| {
@@ -46,9 +54,19 @@ pub(crate) fn build(key: &Key) -> Result<Menu> {
         up,
         autostart,
         ref runners,
+        ref update,
     } = *key;
     let m = Menu::new();
     m.append(&MenuItem::with_id("open", "Open dashboard", up, None))?;
+    if let Some(version) = update {
+        // Opens the dashboard's Update page: the update is confirmed there, with its gate.
+        m.append(&MenuItem::with_id(
+            "update",
+            format!("Update available ({version})"),
+            up,
+            None,
+        ))?;
+    }
     m.append(&PredefinedMenuItem::separator())?;
     for (name, state, colour, actions) in runners {
         let can = |a: ControlAction| actions.contains(&a);
@@ -116,6 +134,7 @@ pub(crate) enum Call {
 pub(crate) fn action(id: &str) -> Action {
     match id {
         "open" => Action::Open("#/".into()),
+        "update" => Action::Open("#/update".into()),
         "autostart" => Action::ToggleAutostart,
         "autotest" => Action::Api(Call::Autotest),
         "pause-all" => Action::Api(Call::All("pause")),
@@ -184,19 +203,37 @@ mod tests {
     #[test]
     fn the_menu_is_rebuilt_for_what_it_shows_only() {
         let running = serde_json::json!({"state": "running", "pid": 10, "pgid": 10, "since_ms": 5});
-        let a = key(&[runner("a", running.clone(), 100)], true, false);
+        let a = key(&[runner("a", running.clone(), 100)], true, false, None);
         // Uptime moved on: the menu shows no uptime.
-        assert_eq!(a, key(&[runner("a", running.clone(), 9_000)], true, false));
+        assert_eq!(
+            a,
+            key(&[runner("a", running.clone(), 9_000)], true, false, None)
+        );
         let stopped = serde_json::json!({"state": "stopped"});
-        assert_ne!(a, key(&[runner("a", stopped, 9_000)], true, false));
-        assert_ne!(a, key(&[runner("a", running.clone(), 100)], true, true));
-        assert_ne!(a, key(&[runner("b", running, 100)], true, false));
+        assert_ne!(a, key(&[runner("a", stopped, 9_000)], true, false, None));
+        assert_ne!(
+            a,
+            key(&[runner("a", running.clone(), 100)], true, true, None)
+        );
+        assert_ne!(
+            a,
+            key(&[runner("b", running.clone(), 100)], true, false, None)
+        );
+        let offered = key(
+            &[runner("a", running, 100)],
+            true,
+            false,
+            Some("2.0.0".into()),
+        );
+        assert_ne!(a, offered);
+        assert!(build(&offered).is_ok());
         assert!(build(&a).is_ok());
     }
 
     #[test]
     fn item_ids_map_to_their_actions() {
         assert_eq!(action("open"), Action::Open("#/".into()));
+        assert_eq!(action("update"), Action::Open("#/update".into()));
         assert_eq!(
             action("runner/web-1/page"),
             Action::Open("#/runner/web-1".into())

@@ -7,11 +7,14 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use qcity_client::Events;
-use qcity_types::{Event, EventKind, RunnerStatus};
+use qcity_types::{Event, EventKind, RunnerStatus, UpdateView};
 use qcity_types::{Notice, Severity};
 
 use crate::link::Link;
 use crate::{Cmd, Ui, View};
+
+/// How often the tray asks whether a newer QCity is offered, besides its other occasions.
+const UPDATE_CHECK_EVERY: Duration = Duration::from_secs(30 * 60);
 
 /// What the stream reader hands the watcher.
 enum Msg {
@@ -55,10 +58,24 @@ fn watch(ui: Ui, link: Arc<Link>) {
         std::thread::spawn(move || read_stream(stream, tx));
         let mut dirty = true;
         let mut refreshed = Instant::now() - Duration::from_secs(1);
+        // The release manifest is read at each connection, after an update or an autotest
+        // (the gate may have opened), and every half hour.
+        let mut offered = None;
+        let mut ask_update = true;
+        let mut asked = Instant::now();
         loop {
+            if ask_update || asked.elapsed() >= UPDATE_CHECK_EVERY {
+                offered = client
+                    .get::<UpdateView>("/update")
+                    .ok()
+                    .and_then(|v| v.available.map(|a| a.version));
+                ask_update = false;
+                asked = Instant::now();
+                dirty = true;
+            }
             if dirty && refreshed.elapsed() >= Duration::from_millis(150) {
                 match client.get::<Vec<RunnerStatus>>("/runners") {
-                    Ok(runners) => redraw(&ui, View::Up(runners)),
+                    Ok(runners) => redraw(&ui, View::Up(runners, offered.clone())),
                     Err(e) => redraw(&ui, View::Down(e.to_string())),
                 }
                 dirty = false;
@@ -67,6 +84,7 @@ fn watch(ui: Ui, link: Arc<Link>) {
             let msg = rx.recv_timeout(Duration::from_millis(if dirty { 150 } else { 1000 }));
             match msg {
                 Ok(Msg::Event(e)) => {
+                    ask_update |= matches!(e.kind.name(), "update" | "autotest-finished");
                     dirty |= matches!(
                         e.kind.name(),
                         "runner-state" | "probe-changed" | "config-applied" | "runner-activity"

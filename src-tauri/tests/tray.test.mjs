@@ -8,7 +8,8 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
 
 const TRAY = process.env.QCITY_TRAY_BIN ?? new URL("../../target/debug/qcity-tray", import.meta.url).pathname;
@@ -408,12 +409,33 @@ test("closing the window ends its process and keeps the tray; the menu opens it 
   assert.ok(!existsSync(join(dirs.data, "daemon.json")), "daemon.json removed");
 });
 
+/// A release manifest offering QCity 99.0.0 (minisign's format, signed here; the file itself
+/// is never downloaded by the tray) and the `update` section that pins its key.
+function offer99(dir) {
+  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
+  const keyId = Buffer.from([1, 1, 2, 3, 5, 8, 13, 21]);
+  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url");
+  const body = Buffer.from("#!/bin/sh\necho qcity 99.0.0\n");
+  const sig = sign(null, createHash("blake2b512").update(body).digest(), privateKey);
+  const comment = "version:99.0.0";
+  const global = sign(null, Buffer.concat([sig, Buffer.from(comment)]), privateKey).toString("base64");
+  const minisig = `untrusted comment: test\n${Buffer.concat([Buffer.from("ED"), keyId, sig]).toString("base64")}\ntrusted comment: ${comment}\n${global}\n`;
+  writeFileSync(join(dir, "qcity-99"), body);
+  const target = `linux-${arch() === "arm64" ? "aarch64" : "x86_64"}-daemon`;
+  writeFileSync(join(dir, "update.json"), JSON.stringify({
+    version: "99.0.0",
+    platforms: { [target]: { url: "qcity-99", signature: minisig, size: body.length, sha256: createHash("sha256").update(body).digest("hex") } },
+  }));
+  return { manifest: "update.json", public_key: Buffer.concat([Buffer.from("Ed"), keyId, raw]).toString("base64") };
+}
+
 test("with a `qcity up` daemon already serving the user, the tray attaches to it and leaves it running", async () => {
   const QCITY = process.env.QCITY_BIN ?? new URL("../../target/debug/qcity", import.meta.url).pathname;
   const d = { data: join(work, "data2"), config: join(work, "config2") };
   mkdirSync(d.config);
   writeFileSync(join(d.config, "runner_manifest.json"), JSON.stringify({ runners: [{ name: "solo", command: ["sleep", "603"] }] }));
-  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, platforms: { enabled: false } }));
+  // Its release manifest offers a newer QCity: the tray's menu says so.
+  writeFileSync(join(d.config, "qcity-device-config.json"), JSON.stringify({ api: { port: 0 }, supervisor: { stop_grace_ms: 2000 }, platforms: { enabled: false }, update: offer99(d.config) }));
   let daemon, daemonExited;
   const startDaemon = async () => {
     daemon = spawn(QCITY, ["up", "--config", d.config, "--data-dir", d.data], { stdio: "ignore", env: { ...process.env, QCITY_LOG: "warn" } });
@@ -428,6 +450,7 @@ test("with a `qcity up` daemon already serving the user, the tray attaches to it
     await until("the daemon's runner in the tray", () => props().label === "QCity: 1 runner: 1 running");
     assert.match(readFileSync(log, "utf8"), /engine="attached"/);
     assert.equal(JSON.parse(readFileSync(join(d.data, "daemon.json"), "utf8")).pid, daemon.pid, "no second engine");
+    await until("the update in the menu", () => menuEntries().some((e) => e.label === "Update available (99.0.0)" && e.enabled));
     // The daemon stops: the tray goes grey and says so; it comes back: the tray finds it.
     daemon.kill("SIGTERM");
     await daemonExited;

@@ -26,6 +26,7 @@ export type SignatureView = Schemas["SignatureView"];
 export type QiOption = Schemas["QiOption"];
 export type QiFeature = Schemas["QiFeature"];
 export type QiView = Schemas["QiView"];
+export type UpdateView = Schemas["UpdateView"];
 export type ConfigView = Schemas["ConfigView"];
 export type UserInfo = Schemas["UserInfo"];
 export type NotifyChannel = Schemas["NotifyChannel"];
