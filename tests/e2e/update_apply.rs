@@ -569,3 +569,118 @@ fn killed_during_an_update_the_next_start_runs_one_complete_version() {
         (runner_processes(&name).len() == 1).then_some(())
     });
 }
+
+#[test]
+fn a_job_that_outlasts_the_drain_calls_the_update_off_and_resumes_the_runners() {
+    let newer = std::fs::read(newer_binary()).unwrap();
+    let (busy, idle) = (unique("updjob"), unique("updidle"));
+    let job = "echo \"$(date -u '+%F %TZ'): Listening for Jobs\"; echo \"$(date -u '+%F %TZ'): Running job: nightly\"; exec sleep 300";
+    let m = serde_json::json!({
+        "runners": [
+            {"name": busy, "kind": "github", "command": ["sh", "-c", job]},
+            {"name": idle, "command": ["sh", "-c", "exec sleep 300"]},
+        ],
+        "tasks": [{"name": "smoke", "command": ["true"], "autotest": true}],
+    })
+    .to_string();
+    let mut d = Daemon::new(&m);
+    publish(
+        &d.conf(),
+        &newer,
+        NEWER,
+        NEWER,
+        &keys(),
+        serde_json::json!({"drain_timeout_seconds": 1}),
+    );
+    d.spawn();
+    wait_until("the job", || {
+        (d.runner(&busy)["activity"]["activity"] == "running-job").then_some(())
+    });
+    let job_pid = runner_processes(&busy);
+    let (status, body) = post(&d, "/update/apply");
+    assert_eq!(status, 409, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("{busy} (job nightly) still at work after 1 s"))
+            && message.contains("the runners were resumed"),
+        "{body}"
+    );
+    // The job was never interrupted; the idle runner was paused and runs again.
+    assert_eq!(runner_processes(&busy), job_pid);
+    wait_until("the idle runner resumed", || {
+        (d.runner(&idle)["state"]["state"] == "running").then_some(())
+    });
+    assert_ne!(d.runner(&busy)["state"]["state"], "pausing");
+    // The running version was kept to go back to; the new one is not current.
+    assert_eq!(d.get_json("/update")["current"], running().as_str());
+    assert!(!d.data().join("versions/pending.json").exists());
+    assert!(steps(&d).contains(&"drain-timed-out".to_string()));
+}
+
+#[test]
+fn as_a_service_the_daemon_exits_9_and_its_next_start_runs_the_new_version() {
+    let newer = std::fs::read(newer_binary()).unwrap();
+    let name = unique("updsvc");
+    let mut d = Daemon::new(&manifest(std::slice::from_ref(&name), "true"));
+    publish(
+        &d.conf(),
+        &newer,
+        NEWER,
+        NEWER,
+        &keys(),
+        serde_json::json!({}),
+    );
+    // What the unit `qcity service install` writes sets.
+    d.env.push(("QCITY_SERVICE".into(), "systemd".into()));
+    d.spawn();
+    let (status, body) = post(&d, "/update/apply");
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(d.wait_exit(), Some(9), "the exit code the unit restarts on");
+    // The service manager starts the installed (old) binary again: it runs the new one.
+    d.spawn();
+    assert_eq!(daemon_version(&d), NEWER);
+    wait_until("committed", || {
+        (d.get_json("/update")["last"]["step"] == "committed").then_some(())
+    });
+    wait_until("the runner back", || {
+        (runner_processes(&name).len() == 1).then_some(())
+    });
+}
+
+#[test]
+fn a_full_disk_refuses_the_update_with_the_reason_and_nothing_changes() {
+    let newer = std::fs::read(newer_binary()).unwrap();
+    let name = unique("updfull");
+    let mut d = Daemon::new(&manifest(std::slice::from_ref(&name), "true"));
+    // The versions live on a filesystem too small for the release.
+    let Some(_unmount) = qcity_testkit::tmpfs(&d.data().join("versions"), "4m") else {
+        return;
+    };
+    publish(
+        &d.conf(),
+        &newer,
+        NEWER,
+        NEWER,
+        &keys(),
+        serde_json::json!({}),
+    );
+    d.spawn();
+    let pid = wait_until("runner up", || runner_processes(&name).first().copied());
+    let (status, body) = post(&d, "/update/apply");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("No space left on device"),
+        "{body}"
+    );
+    assert!(!d.data().join("versions/current").exists());
+    assert!(!d.data().join(format!("versions/{NEWER}")).exists());
+    assert_eq!(
+        runner_processes(&name),
+        vec![pid],
+        "the runner was not touched"
+    );
+    assert_eq!(d.get_json("/update")["running"], running().as_str());
+}

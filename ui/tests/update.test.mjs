@@ -123,7 +123,12 @@ test("the master updates QCity from the dashboard, sees each step, and can go ba
   assert.match(await page.getByTestId("up-to-date").innerText(), /Up to date/);
   assert.match(await page.getByTestId("kept").innerText(), new RegExp(`${NEWER} \\(current\\)`));
   const steps = (await d.api("GET", "/api/v1/events?type=update&limit=100")).body.events.map((e) => e.step);
-  assert.deepEqual(steps, ["draining", "switched", "committed"], steps.join(","));
+  assert.equal(steps[0], "downloading", steps.join(","));
+  assert.deepEqual(steps.filter((s) => s !== "downloading"), ["draining", "switched", "committed"], steps.join(","));
+  // The page showed the download's progress as one line, then each step.
+  const shown = await page.getByTestId("update-steps").innerText();
+  assert.match(shown, /downloading: 100% \(\d+ of \d+ bytes\)/, shown);
+  assert.equal(shown.match(/downloading/g).length, 1, shown);
   assert.equal((await d.runner("web")).state.state, "running");
 
   // Back to the previous version, by hand.

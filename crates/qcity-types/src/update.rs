@@ -11,6 +11,8 @@ pub enum UpdateStep {
     /// Refused before anything changed: the gate is closed, the download failed a check, the
     /// manifest has errors… (`detail` says which).
     Refused,
+    /// The new version is being downloaded (`detail`: how far).
+    Downloading,
     /// The new version is downloaded and verified; runners are being drained.
     Draining,
     /// The drain did not finish within `update.drain_timeout_seconds`: the runners were
@@ -30,6 +32,7 @@ impl UpdateStep {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Refused => "refused",
+            Self::Downloading => "downloading",
             Self::Draining => "draining",
             Self::DrainTimedOut => "drain-timed-out",
             Self::Switched => "switched",
@@ -130,6 +133,7 @@ mod tests {
     fn step_names_are_the_wire_names() {
         for step in [
             UpdateStep::Refused,
+            UpdateStep::Downloading,
             UpdateStep::Draining,
             UpdateStep::DrainTimedOut,
             UpdateStep::Switched,

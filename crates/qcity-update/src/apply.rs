@@ -171,9 +171,33 @@ impl Updater {
                 offer.clone(),
                 data.clone(),
             );
+            let (bus, actor, from, to) = (
+                self.engine.bus().clone(),
+                actor.to_string(),
+                from.clone(),
+                to.clone(),
+            );
             spawn_blocking(move || {
-                crate::stage_with(&settings, &dir, &offer, &data, &mut |_, _| {})?;
-                keep_running(&data, &from_version())
+                // An event per tenth of the file, for the dashboard's progress.
+                let mut told = None;
+                let mut progress = |done: u64, total: u64| {
+                    let tenth = done * 10 / total.max(1);
+                    if told != Some(tenth) {
+                        told = Some(tenth);
+                        bus.publish(EventKind::Update {
+                            actor: actor.clone(),
+                            step: UpdateStep::Downloading,
+                            from: from.clone(),
+                            to: to.clone(),
+                            detail: format!(
+                                "{}% ({done} of {total} bytes)",
+                                done * 100 / total.max(1)
+                            ),
+                        });
+                    }
+                };
+                crate::stage_with(&settings, &dir, &offer, &data, &mut progress)?;
+                keep_running(&data, &from)
             })
             .await
         };
@@ -323,11 +347,6 @@ impl Updater {
             }
         }
     }
-}
-
-/// The running version's name (for the kept copy).
-fn from_version() -> String {
-    running_version().to_string()
 }
 
 /// Keeps the running binary as `versions/RUNNING/qcity` (the version to go back to), and

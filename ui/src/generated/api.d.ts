@@ -2493,7 +2493,7 @@ export interface components {
             to: string;
         };
         /** @description A step of a self-update. */
-        UpdateStep: "refused" | "draining" | "drain-timed-out" | "switched" | "committed" | "rolled-back";
+        UpdateStep: "refused" | "downloading" | "draining" | "drain-timed-out" | "switched" | "committed" | "rolled-back";
         /**
          * @description `GET /api/v1/update`: the running version, the kept ones, what the manifest offers and
          *     whether it may be applied now.
