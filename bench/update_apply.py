@@ -93,6 +93,14 @@ class Daemon:
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"null")
 
+    def last_step(self):
+        """The step of the last update's outcome, or None (also while the API is down)."""
+        try:
+            view = self.call("GET", "/update", timeout=30)[1] or {}
+        except (OSError, ValueError):
+            return None
+        return (view.get("last") or {}).get("step")
+
     def version(self):
         try:
             with open(os.path.join(self.data, "daemon.json")) as f:
@@ -180,7 +188,7 @@ def main():
             d.wait(lambda: d.serving() == (old, args.runners), 30, "every runner running")
             assert d.call("POST", "/autotest", timeout=60)[0] == 200
             t0, t_serving, gap = measure(d, "/update/apply", NEWER, old)
-            t_commit = d.wait(lambda: (d.call("GET", "/update", timeout=30)[1] or {}).get("last", {}).get("step") == "committed", 120, "the commit")
+            t_commit = d.wait(lambda: d.last_step() == "committed", 120, "the commit")
             rows["apply"].append(t_serving - t0)
             rows["commit"].append(t_commit - t0)
             rows["apply_gap"].append(gap)
@@ -195,7 +203,7 @@ def main():
             assert d.call("POST", "/autotest", timeout=60)[0] == 200
             t0, _, _ = measure(d, "/update/apply", NEWER, old)
             t_back = d.wait(lambda: (s := d.serving()) is not None and s == (old, args.runners)
-                            and (d.call("GET", "/update", timeout=30)[1] or {}).get("last", {}).get("step") == "rolled-back", 300, "the automatic rollback")
+                            and d.last_step() == "rolled-back", 300, "the automatic rollback")
             rows["auto_rollback"].append(t_back - t0)
         finally:
             d.stop()
