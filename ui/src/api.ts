@@ -23,6 +23,7 @@ export type AutotestCheck = Schemas["AutotestCheck"];
 export type AutotestReport = Schemas["AutotestReport"];
 export type FixView = Schemas["FixView"];
 export type SignatureView = Schemas["SignatureView"];
+export type HealPlan = Schemas["HealPlan"];
 export type QiOption = Schemas["QiOption"];
 export type QiFeature = Schemas["QiFeature"];
 export type QiView = Schemas["QiView"];

@@ -1,19 +1,32 @@
 import type { QEvent } from "./api";
 
-/// Failures (unclean exits, crash loops) and restarts per minute, for a chart.
-export function perMinute(events: QEvent[]): { x: number[]; failures: number[]; restarts: number[] } {
-  const byMinute = new Map<number, { f: number; r: number }>();
+/// One minute of a history bar: when it starts (ms) and what happened in it.
+export interface Slot {
+  start: number;
+  failures: number;
+  restarts: number;
+  /// Before the first event known: nothing to say about this minute.
+  unknown: boolean;
+}
+
+/// The `count` minutes up to `now` (oldest first), each with its failures (unclean exits,
+/// crash loops) and restarts; every minute is there, quiet ones with zeros.
+export function slots(events: QEvent[], now: number, count = 60): Slot[] {
+  const last = Math.floor(now / 60000) * 60000;
+  const first = last - (count - 1) * 60000;
+  const known = Math.min(...events.filter((e) => e.type === "runner-state").map((e) => e.ts_ms), now);
+  const out: Slot[] = Array.from({ length: count }, (_, i) => {
+    const start = first + i * 60000;
+    return { start, failures: 0, restarts: 0, unknown: start + 60000 <= known };
+  });
   for (const e of events) {
-    if (e.type !== "runner-state") continue;
+    if (e.type !== "runner-state" || e.ts_ms < first || e.ts_ms >= last + 60000) continue;
+    const slot = out[Math.floor((e.ts_ms - first) / 60000)];
     const s = e.state as { state: string; exit?: { code: number | null; error?: string } };
-    const m = Math.floor(e.ts_ms / 60000) * 60;
-    const b = byMinute.get(m) ?? { f: 0, r: 0 };
-    if (s.state === "crash-looping" || (s.state === "exited" && !(s.exit?.code === 0 && !s.exit?.error))) b.f += 1;
-    if (s.state === "starting") b.r += 1;
-    byMinute.set(m, b);
+    if (s.state === "crash-looping" || (s.state === "exited" && !(s.exit?.code === 0 && !s.exit?.error))) slot.failures += 1;
+    if (s.state === "starting") slot.restarts += 1;
   }
-  const x = [...byMinute.keys()].sort((a, b) => a - b);
-  return { x, failures: x.map((m) => byMinute.get(m)!.f), restarts: x.map((m) => byMinute.get(m)!.r) };
+  return out;
 }
 
 /// Runners by unclean exits, most first.

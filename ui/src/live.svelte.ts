@@ -211,6 +211,44 @@ export function describeExit(e: ExitInfo | null | undefined): string {
   return "—";
 }
 
+/// Failing first: the order a person reads the runners in.
+export const COLOUR_RANK: Record<Colour, number> = { red: 0, amber: 1, green: 2, grey: 3 };
+
+/// Why a runner is shown in its colour, in one line, from what the engine reported: the
+/// failing probes, the exit that made it restart, the crash loop, the lost registration.
+export function reasonOf(r: RunnerStatus): string {
+  const s = r.state;
+  const failing = (r.probes ?? []).filter((p) => p.state === "failing").map((p) => `${p.name}: ${p.detail}`);
+  switch (s.state) {
+    case "needs-registration":
+      return `registration gone: ${s.reason}`;
+    case "crash-looping":
+      return `crash loop: ${s.restarts} restarts within ${duration(s.window_ms)}; last ${describeExit(r.last_exit)}`;
+    case "backoff":
+      return `restarting after ${describeExit(r.last_exit)} (attempt ${s.attempt})`;
+    case "exited":
+      return `ended with ${describeExit(s.exit)}`;
+    case "pausing":
+      return s.job ? `finishing job ${s.job}, then paused` : "pausing";
+    case "paused":
+      return "paused by hand";
+    case "stopped":
+      return r.last_exit ? `stopped (last ${describeExit(r.last_exit)})` : "stopped";
+    default:
+      if (failing.length) return failing.join("; ");
+      return r.activity ? activityText(r.activity) : "";
+  }
+}
+
+/// The state as a word, with what qualifies it (`running, unhealthy`).
+export function stateText(r: RunnerStatus): string {
+  const s = r.state;
+  if (s.state === "pausing" && s.job) return `pausing (job ${s.job})`;
+  if (s.state === "backoff") return `backoff (attempt ${s.attempt})`;
+  if (s.state === "running" && r.health && r.health !== "healthy") return `running, ${r.health}`;
+  return s.state;
+}
+
 /// What a runner says it does, with the job it names (`running-job 1234`).
 export function activityText(a: Activity): string {
   return "job" in a ? `${a.activity} ${a.job}` : a.activity;

@@ -111,9 +111,10 @@ export async function browser() {
   });
 }
 
-/// A page logged in through the login form.
-export async function loggedIn(b, d, user, password) {
-  const page = await b.newPage();
+/// A page logged in through the login form (`options`: the page's context, e.g. bypassCSP
+/// for a test that injects axe-core).
+export async function loggedIn(b, d, user, password, options = {}) {
+  const page = await b.newPage(options);
   await page.goto(d.base + "/");
   await page.getByLabel("User", { exact: true }).fill(user);
   await page.getByLabel("Password", { exact: true }).fill(password);
