@@ -92,6 +92,11 @@ test("a failing runner's page says what is wrong and what the healer did; a lost
   assert.match(await page.getByTestId("history-summary").innerText(), /[1-9]\d* failures?, \d+ restarts? in the last hour/);
   await page.screenshot({ path: SHOTS + "failing-runner.png", fullPage: true });
 
+  // The Healer view says a repeated step once, with how many times.
+  await page.goto(d.base + "/#/healer");
+  const repeated = page.getByTestId("heal-step").filter({ hasText: "crashy" }).filter({ hasText: /diagnosed ×[2-9]/ });
+  await until("the repeated diagnosis as one row", async () => (await repeated.count()) === 1);
+
   await page.goto(d.base + "/#/runner/gh");
   await page.getByTestId("advice").waitFor();
   assert.match(await page.getByTestId("escalation").innerText(), /registration was deleted on GitHub/);

@@ -54,7 +54,7 @@ test("the healer view shows a fix live: diagnosis, the fix, its validation, and 
   assert.ok(existsSync(join(work, "tools/qi-tool")), "the install command ran");
 
   const sig = page.getByRole("table", { name: "Failure signatures" }).locator("tbody tr");
-  await until("the signature's record", async () => /missing-dependency 1\/1/.test(await sig.first().innerText()));
+  await until("the signature's record", async () => /missing-dependency: worked 1 of 1/.test(await sig.first().innerText()));
   const row = await sig.first().innerText();
   assert.match(row, /builder\s+exit 127/, row);
   assert.match(row, /1×/, row);
