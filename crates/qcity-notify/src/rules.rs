@@ -3,8 +3,9 @@
 //! no desktop.
 //!
 //! [`Detector`] turns events into notices:
-//! - A runner failing (an unclean exit), crash-looping or needing registration: `error`. The
-//!   same runner is not announced again until it has recovered.
+//! - A runner failing (an unclean exit): `error`. The same runner is not announced again
+//!   until it has recovered. A crash loop or a lost registration is announced by the engine's
+//!   escalation (with what to do), not twice.
 //! - An escalation: `critical`, with the healer's whole diagnosis in `details`.
 //! - A platform the runners depend on in a partial or major outage: `error`; operational
 //!   again: `info`. A page that cannot be read (`unknown`) is neither.
@@ -145,26 +146,13 @@ impl Detector {
                     format!("{runner} failed"),
                     format!("{runner} stopped: {}.", exit.describe()),
                 ),
-                RunnerState::CrashLooping { restarts, .. } => {
-                    // A crash loop is news even for a runner already announced as failing.
-                    self.failing.remove(runner);
-                    failing(
-                        self,
-                        NoticeKind::CrashLoop,
-                        runner,
-                        format!("{runner} is crash-looping"),
-                        format!("{runner} restarted {restarts} times and keeps failing."),
-                    )
-                }
-                RunnerState::NeedsRegistration { reason } => {
-                    self.failing.remove(runner);
-                    failing(
-                        self,
-                        NoticeKind::NeedsRegistration,
-                        runner,
-                        format!("{runner} needs registration"),
-                        reason.clone(),
-                    )
+                // The engine escalates every crash loop and every lost registration with what
+                // to do; that escalation is the one notice (a second, "is crash-looping",
+                // said the same thing without the advice). The runner counts as announced.
+                RunnerState::CrashLooping { .. } | RunnerState::NeedsRegistration { .. } => {
+                    self.running_since.remove(runner);
+                    self.failing.insert(runner.clone());
+                    None
                 }
                 RunnerState::Running { .. } => {
                     if self.failing.contains(runner) {
@@ -494,6 +482,43 @@ mod tests {
             assert_eq!(got[0].severity, Severity::Critical);
             assert_eq!(got[0].body, "crashed 5 times\nqcity logs a");
         }
+    }
+
+    #[test]
+    fn a_crash_loop_is_one_notice_with_the_advice_and_its_recovery_is_told() {
+        let mut n = Notifier::default();
+        let looping = ev(
+            10,
+            EventKind::RunnerState {
+                runner: "crashy".into(),
+                state: RunnerState::CrashLooping {
+                    restarts: 3,
+                    window_ms: 60_000,
+                    until_ms: 600_000,
+                },
+                health: None,
+                colour: qcity_types::Colour::Red,
+                actions: Vec::new(),
+            },
+        );
+        let mut got = n.on_event(&looping);
+        // The engine's escalation follows every crash loop.
+        got.extend(n.on_event(&ev(
+            11,
+            EventKind::Escalation {
+                runner: Some("crashy".into()),
+                reason: "crashy restarted 3 times within 60s and keeps failing".into(),
+                advice: "run `qcity logs crashy` to see why".into(),
+            },
+        )));
+        assert_eq!(titles(&got), ["crashy needs you"]);
+        assert!(got[0].body.contains("qcity logs crashy"), "{}", got[0].body);
+        // Counted as announced: running again for long enough is told as fixed.
+        assert!(n.on_event(&running(700_000, "crashy")).is_empty());
+        assert_eq!(
+            titles(&n.tick(700_000 + RECOVERED_AFTER_MS)),
+            ["crashy fixed"]
+        );
     }
 
     #[test]
