@@ -21,3 +21,4 @@ mod secret;
 mod service;
 mod update;
 mod update_apply;
+mod usage;

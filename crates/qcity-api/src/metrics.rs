@@ -1,6 +1,6 @@
-//! `GET /metrics`: the Prometheus text exposition (format 0.0.4) of runners, probes, the
-//! machine's resources and event counts. Label values are escaped as the format requires;
-//! `promtool check metrics` passes on it (a test runs it on a live scrape).
+//! `GET /metrics`: the Prometheus text exposition (format 0.0.4) of runners (their CPU and
+//! memory too), probes, the machine's resources and event counts. Label values are escaped as
+//! the format requires; `promtool check metrics` passes on it (a test runs it on a live scrape).
 
 use std::fmt::Write;
 
@@ -69,6 +69,34 @@ pub fn render(engine: &Engine, platforms: &[qcity_types::PlatformStatus]) -> Str
     for r in &runners {
         let up = r.uptime_ms.unwrap_or(0) as f64 / 1000.0;
         m.sample("qcity_runner_uptime_seconds", &[("runner", &r.name)], up);
+    }
+    m.family(
+        "qcity_runner_cpu_percent",
+        "gauge",
+        "CPU used by the runner's processes (group and descendants) between the last two samples, in percent of one core; absent while not measured.",
+    );
+    for r in &runners {
+        if let Some(u) = r.usage {
+            m.sample(
+                "qcity_runner_cpu_percent",
+                &[("runner", &r.name)],
+                u.cpu_percent,
+            );
+        }
+    }
+    m.family(
+        "qcity_runner_memory_bytes",
+        "gauge",
+        "Resident memory of the runner's processes (group and descendants), in bytes; absent while not measured.",
+    );
+    for r in &runners {
+        if let Some(u) = r.usage {
+            m.sample(
+                "qcity_runner_memory_bytes",
+                &[("runner", &r.name)],
+                u.memory_bytes as f64,
+            );
+        }
     }
     m.family(
         "qcity_runner_health",

@@ -85,6 +85,8 @@ pub struct Engine {
     journal: watch::Receiver<WriterState>,
     audit: watch::Receiver<WriterState>,
     machine: Arc<Mutex<MachineStatus>>,
+    /// Where `/proc` is (the usage samples read it).
+    proc_root: PathBuf,
     monitor: Mutex<Option<tokio::task::JoinHandle<()>>>,
     tasks: Mutex<Arc<Tasks>>,
     /// Events seen since the start, by type (for `/metrics`).
@@ -166,6 +168,7 @@ impl Engine {
             journal,
             audit,
             machine: Arc::new(Mutex::new(MachineStatus::default())),
+            proc_root: opts.proc_root.clone(),
             monitor: Mutex::new(None),
             tasks: Mutex::new(tasks),
             counts,
@@ -502,6 +505,8 @@ impl Engine {
             self.machine.clone(),
             config.device.resources.clone(),
             disks,
+            self.status.clone(),
+            self.proc_root.clone(),
         );
         if let Some(old) = self
             .monitor

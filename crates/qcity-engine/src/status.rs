@@ -5,7 +5,8 @@ use std::sync::Mutex;
 
 use qcity_platform::clock::now_ms;
 use qcity_types::{
-    Activity, Colour, ExitInfo, Health, ProbeStatus, RunnerState, RunnerStatus, colour, health_of,
+    Activity, Colour, ExitInfo, Health, ProbeStatus, RunnerState, RunnerStatus, RunnerUsage,
+    colour, health_of,
 };
 
 #[derive(Debug, Default)]
@@ -17,6 +18,8 @@ struct Entry {
     /// When the output last confirmed the activity (even unchanged).
     said_at_ms: i64,
     probes: BTreeMap<String, ProbeStatus>,
+    /// What its processes use, as last sampled (`health::usage`).
+    usage: Option<RunnerUsage>,
 }
 
 /// A runner's health and colour at one moment, as the engine's events carry them.
@@ -50,6 +53,9 @@ impl StatusTable {
         let entry = map.entry(runner.to_string()).or_default();
         if matches!(state, RunnerState::Starting) {
             entry.starts += 1;
+        }
+        if process_group(&state).is_none() {
+            entry.usage = None;
         }
         entry.state = Some(state);
         entry.judged()
@@ -94,6 +100,27 @@ impl StatusTable {
         self.lock().get(runner).and_then(|e| e.state.clone())
     }
 
+    /// Every runner with a live process group: its name and pgid.
+    pub fn process_groups(&self) -> Vec<(String, u32)> {
+        self.lock()
+            .iter()
+            .filter_map(|(name, e)| Some((name.clone(), process_group(e.state.as_ref()?)?)))
+            .collect()
+    }
+
+    /// Records usage samples `(runner, pgid, usage)`; a sample whose runner has moved on to
+    /// another process group since is dropped.
+    pub fn set_usage(&self, samples: Vec<(String, u32, Option<RunnerUsage>)>) {
+        let mut map = self.lock();
+        for (runner, pgid, usage) in samples {
+            if let Some(e) = map.get_mut(&runner)
+                && e.state.as_ref().and_then(process_group) == Some(pgid)
+            {
+                e.usage = usage;
+            }
+        }
+    }
+
     pub fn remove(&self, runner: &str) {
         self.lock().remove(runner);
     }
@@ -115,6 +142,16 @@ impl StatusTable {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Entry>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The process group of a runner in `state`, while it has one: a runner leads its own
+/// group, so its leader's pid is the pgid.
+fn process_group(state: &RunnerState) -> Option<u32> {
+    match state {
+        RunnerState::Running { pgid, .. } => Some(*pgid),
+        RunnerState::Stopping { pid, .. } | RunnerState::Pausing { pid, .. } => Some(*pid),
+        _ => None,
     }
 }
 
@@ -140,6 +177,7 @@ fn status_of(name: &str, e: &Entry, now: i64) -> RunnerStatus {
         colour: judged.colour,
         probes: e.probes.values().cloned().collect(),
         actions: state.actions(),
+        usage: e.usage,
         state,
     }
 }

@@ -1,5 +1,6 @@
 //! What QCity reads from the operating system, in one place: the clock, free disk space
-//! (`statvfs`), program lookups on PATH, `/proc` (memory, load, processes) and the kernel's
+//! (`statvfs`), program lookups on PATH, `/proc` (memory, load, processes and what
+//! process groups use: `proc_usage`) and the kernel's
 //! power-supply class, the process's resource limits, a file's checksum; and files only their owner may read (`private`).
 //!
 //! Pure reads, no policy: what a reading means (a threshold, a verdict, an event) is the
@@ -20,3 +21,4 @@ pub mod power;
 #[cfg(unix)]
 pub mod private;
 pub mod proc;
+pub mod proc_usage;

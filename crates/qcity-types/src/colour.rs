@@ -108,6 +108,7 @@ mod tests {
             colour: Colour::Grey,
             probes: Vec::new(),
             actions: Vec::new(),
+            usage: None,
         };
         s.colour = colour_of(&s);
         s

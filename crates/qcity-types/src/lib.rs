@@ -29,7 +29,7 @@ pub use heal::{FixView, HealPlan, SignatureView};
 pub use health::{Colour, Health, ProbeState, ProbeStatus, health_of};
 pub use machine::{Battery, DiskReading, MachineStatus, Readings};
 pub use notice::{Notice, NoticeKind, Severity};
-pub use runner::{Activity, ExitInfo, RunnerState, RunnerStatus, STATE_NAMES};
+pub use runner::{Activity, ExitInfo, RunnerState, RunnerStatus, RunnerUsage, STATE_NAMES};
 pub use task::{AutotestCheck, AutotestReport, RunOutcome, TaskInfo, TaskRun};
 pub use update::{
     UpdateOffer, UpdateOutcome, UpdatePending, UpdateRefused, UpdateStarted, UpdateStep, UpdateView,

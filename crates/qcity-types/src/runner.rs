@@ -176,6 +176,23 @@ pub struct RunnerStatus {
     /// those and no others.
     #[serde(default)]
     pub actions: Vec<crate::ControlAction>,
+    /// What its processes use (the process group and its descendants), as last sampled by
+    /// the engine's resource monitor (every `resources.interval_ms`); null when nothing runs
+    /// or no sample was taken yet. Not carried by events: it changes all the time.
+    #[serde(default)]
+    pub usage: Option<RunnerUsage>,
+}
+
+/// CPU and memory of a runner's processes: its process group and their descendants.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RunnerUsage {
+    /// CPU time used between the last two samples, in percent of one core (as `top`: 200
+    /// is two cores busy). A process group's first sample averages over its leader's life.
+    pub cpu_percent: f64,
+    /// Resident memory, summed over the processes, in bytes.
+    pub memory_bytes: u64,
+    /// Processes counted.
+    pub processes: u32,
 }
 
 impl RunnerState {

@@ -42,6 +42,8 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
                     state
                 },
                 r.pid.map_or("-".into(), |p| p.to_string()),
+                format::cpu(r.usage.as_ref()),
+                format::memory(r.usage.as_ref()),
                 r.uptime_ms.map_or("-".into(), format::duration),
                 r.restarts.to_string(),
                 format::health(r),
@@ -53,13 +55,10 @@ pub fn status(data: &DataDir, json: bool) -> CliResult {
         .collect();
     emit(&format::table(
         &[
-            "NAME",
-            "STATE",
-            "PID",
-            "UPTIME",
-            "RESTARTS",
-            "HEALTH",
-            "LAST EXIT",
+            "NAME", "STATE", "PID", "CPU", "MEM", "UPTIME", "RESTARTS", "HEALTH",
+            // Not `LAST EXIT`: a header is the column's narrowest, and with CPU and MEM a
+            // 20-character name must still fit 80 columns whole.
+            "EXITED",
         ],
         &rows,
     ));

@@ -5,6 +5,7 @@ use qcity_types::Activity;
 use qcity_types::MachineStatus;
 use qcity_types::RunnerState;
 use qcity_types::RunnerStatus;
+use qcity_types::RunnerUsage;
 use qcity_types::{Health, ProbeState, ProbeStatus};
 
 /// `950ms`, `12s`, `3m05s`, `2h07m`, `3d04h`.
@@ -52,6 +53,30 @@ fn activity(a: &Activity) -> String {
 /// The health column: the verdict and, when not healthy, the failing probes and why.
 pub fn health(r: &RunnerStatus) -> String {
     verdict(r.health, &r.probes)
+}
+
+/// The CPU column: percent of one core (`0.4%`, `12%`, `198%`); `-` when not measured.
+pub fn cpu(usage: Option<&RunnerUsage>) -> String {
+    match usage {
+        None => "-".into(),
+        Some(u) if u.cpu_percent < 10.0 => format!("{:.1}%", u.cpu_percent),
+        Some(u) => format!("{:.0}%", u.cpu_percent),
+    }
+}
+
+/// The MEM column: resident memory in binary units (`812 KiB`, `34.5 MiB`, `1.2 GiB`); `-`
+/// when not measured.
+pub fn memory(usage: Option<&RunnerUsage>) -> String {
+    let Some(u) = usage else {
+        return "-".into();
+    };
+    let b = u.memory_bytes as f64;
+    match u.memory_bytes {
+        0..1024 => format!("{} B", u.memory_bytes),
+        1024..1_048_576 => format!("{:.0} KiB", b / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", b / 1_048_576.0),
+        _ => format!("{:.1} GiB", b / 1_073_741_824.0),
+    }
 }
 
 /// The machine line: its verdict and what fails.
@@ -325,6 +350,23 @@ mod tests {
             reason: "deleted".into(),
         };
         assert_eq!(status(&needs, Some(&job)), "needs-registration (deleted)");
+    }
+
+    #[test]
+    fn usage_reads_as_percent_and_binary_units() {
+        let u = |cpu_percent, memory_bytes| RunnerUsage {
+            cpu_percent,
+            memory_bytes,
+            processes: 1,
+        };
+        assert_eq!((cpu(None), memory(None)), ("-".into(), "-".into()));
+        assert_eq!(cpu(Some(&u(0.44, 0))), "0.4%");
+        assert_eq!(cpu(Some(&u(12.3, 0))), "12%");
+        assert_eq!(cpu(Some(&u(198.0, 0))), "198%");
+        assert_eq!(memory(Some(&u(0.0, 512))), "512 B");
+        assert_eq!(memory(Some(&u(0.0, 812 * 1024))), "812 KiB");
+        assert_eq!(memory(Some(&u(0.0, 36_175_872))), "34.5 MiB");
+        assert_eq!(memory(Some(&u(0.0, 1_288_490_189))), "1.2 GiB");
     }
 
     #[test]

@@ -56,7 +56,7 @@ enum Command {
         #[arg(long, env = "QCITY_CONFIG_DIR", value_name = "DIR")]
         config: Option<PathBuf>,
     },
-    /// Show every runner: state, pid, uptime, restarts, last exit.
+    /// Show every runner: state, pid, CPU, memory, uptime, restarts, health, last exit.
     #[command(after_help = EXIT_CODES)]
     Status {
         /// Print JSON instead of a table

@@ -2222,6 +2222,32 @@ export interface components {
              * @description Milliseconds since the current process started, while running.
              */
             uptime_ms?: number | null;
+            /**
+             * @description What its processes use (the process group and its descendants), as last sampled by
+             *     the engine's resource monitor (every `resources.interval_ms`); null when nothing runs
+             *     or no sample was taken yet. Not carried by events: it changes all the time.
+             * @default null
+             */
+            usage: components["schemas"]["RunnerUsage"] | null;
+        };
+        /** @description CPU and memory of a runner's processes: its process group and their descendants. */
+        RunnerUsage: {
+            /**
+             * Format: double
+             * @description CPU time used between the last two samples, in percent of one core (as `top`: 200
+             *     is two cores busy). A process group's first sample averages over its leader's life.
+             */
+            cpu_percent: number;
+            /**
+             * Format: uint64
+             * @description Resident memory, summed over the processes, in bytes.
+             */
+            memory_bytes: number;
+            /**
+             * Format: uint32
+             * @description Processes counted.
+             */
+            processes: number;
         };
         /** @enum {string} */
         Severity: "info" | "error" | "critical";

@@ -105,13 +105,17 @@ pub fn evaluate(r: &Readings, s: &ResourceSettings) -> Vec<ProbeStatus> {
 }
 
 /// Reads the machine every `interval_ms`, keeps `status` current and publishes each change of
-/// a resource's verdict. Ends when the returned handle is aborted.
+/// a resource's verdict; samples what each runner's processes use into `runners` on the same
+/// tick (`usage.rs`). Ends when the returned handle is aborted.
 pub fn spawn_monitor(
     bus: Arc<Bus>,
     status: Arc<Mutex<MachineStatus>>,
     settings: ResourceSettings,
     disk_paths: Vec<PathBuf>,
+    runners: Arc<crate::status::StatusTable>,
+    proc_root: PathBuf,
 ) -> tokio::task::JoinHandle<()> {
+    let mut usage = crate::health::usage::UsageSampler::new(proc_root);
     tokio::spawn(async move {
         let mut ticker =
             crate::health::probe::aligned_interval(Duration::from_millis(settings.interval_ms));
@@ -120,6 +124,8 @@ pub fn spawn_monitor(
             // A few small files from /proc and /sys and one statvfs per disk: cheaper inline
             // than a trip to the blocking pool.
             let readings = read(&disk_paths, &settings.power_supply_root);
+            // One read of /proc/PID/stat per process on the machine, for all runners.
+            usage.sample(&runners);
             let resources = evaluate(&readings, &settings);
             let health = health_of(&resources);
             let previous = {
