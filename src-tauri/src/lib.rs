@@ -59,12 +59,21 @@ pub(crate) enum Cmd {
 /// A handle on the event loop from any thread.
 pub(crate) type Ui = EventLoopProxy<Cmd>;
 
-fn icon(colour: Colour) -> Icon {
-    let bytes: &'static [u8] = match colour {
-        Colour::Green => include_bytes!("../../icons/tray-green-44.png"),
-        Colour::Amber => include_bytes!("../../icons/tray-amber-44.png"),
-        Colour::Red => include_bytes!("../../icons/tray-red-44.png"),
-        Colour::Grey => include_bytes!("../../icons/tray-grey-44.png"),
+/// What the icon shows: the engine's overall colour, or that the engine does not answer (its
+/// own pale icon: "all paused" is grey, and must not read as "not running").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    Colour(Colour),
+    Down,
+}
+
+fn icon(look: Look) -> Icon {
+    let bytes: &'static [u8] = match look {
+        Look::Colour(Colour::Green) => include_bytes!("../../icons/tray-green-44.png"),
+        Look::Colour(Colour::Amber) => include_bytes!("../../icons/tray-amber-44.png"),
+        Look::Colour(Colour::Red) => include_bytes!("../../icons/tray-red-44.png"),
+        Look::Colour(Colour::Grey) => include_bytes!("../../icons/tray-grey-44.png"),
+        Look::Down => include_bytes!("../../icons/tray-down-44.png"),
     };
     decode_rgba(bytes).expect("the tray icons are valid 8-bit RGBA PNGs")
 }
@@ -208,7 +217,7 @@ struct Tray {
 /// What was last sent to the panel.
 #[derive(Default)]
 struct Drawn {
-    colour: Option<Colour>,
+    look: Option<Look>,
     text: String,
     menu: Option<menu::Key>,
 }
@@ -217,7 +226,7 @@ impl Tray {
     fn start(&mut self, dirs: &Dirs) {
         let built = TrayIconBuilder::new()
             .with_id(TRAY_ID)
-            .with_icon(icon(Colour::Grey))
+            .with_icon(icon(Look::Down))
             .with_title("QCity: starting")
             .with_tooltip("QCity: starting")
             .with_menu(Box::new(menu::starting()))
@@ -285,6 +294,10 @@ impl Tray {
 
     /// Redraws the tray for `view`: icon, title, tooltip, menu.
     fn show(&mut self, view: &View) {
+        let look = match view {
+            View::Up(..) => None,
+            View::Down(_) => Some(Look::Down),
+        };
         let (overall, runners, update) = match view {
             View::Up(runners, update) => (
                 qcity_types::overall(runners),
@@ -322,9 +335,10 @@ impl Tray {
                 Err(e) => tracing::warn!("cannot build the tray menu: {e}"),
             }
         }
-        if self.drawn.colour != Some(overall.colour) {
-            match tray.set_icon(Some(icon(overall.colour))) {
-                Ok(()) => self.drawn.colour = Some(overall.colour),
+        let look = look.unwrap_or(Look::Colour(overall.colour));
+        if self.drawn.look != Some(look) {
+            match tray.set_icon(Some(icon(look))) {
+                Ok(()) => self.drawn.look = Some(look),
                 Err(e) => tracing::warn!("cannot change the tray icon: {e}"),
             }
         }
@@ -418,8 +432,9 @@ mod tests {
     #[test]
     fn every_tray_icon_decodes() {
         for c in [Colour::Green, Colour::Amber, Colour::Red, Colour::Grey] {
-            icon(c);
+            icon(Look::Colour(c));
         }
+        icon(Look::Down);
     }
 
     #[test]

@@ -75,7 +75,8 @@ function iconColour() {
   if (g > 120 && r < 100) return "green";
   if (r > 180 && g > 110 && b < 60) return "amber";
   if (r > 170 && g < 80) return "red";
-  if (Math.abs(r - g) < 20 && Math.abs(g - b) < 20) return "grey";
+  // Two greys: the paused one, and the pale one of an engine that does not answer.
+  if (Math.abs(r - g) < 20 && Math.abs(g - b) < 20) return r > 180 ? "down" : "grey";
   return px;
 }
 
@@ -454,7 +455,7 @@ test("with a `qcity up` daemon already serving the user, the tray attaches to it
     // The daemon stops: the tray goes grey and says so; it comes back: the tray finds it.
     daemon.kill("SIGTERM");
     await daemonExited;
-    await until("grey", () => iconColour() === "grey");
+    await until("the engine-down icon", () => iconColour() === "down");
     assert.match(props().label, /^QCity: engine not running/);
     assert.equal(tray.exitCode, null, "the tray lives on");
     await startDaemon();
