@@ -36,6 +36,7 @@ class Live {
   private listeners = new Set<(batch: QEvent[]) => void>();
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
   private clock: ReturnType<typeof setInterval> | null = null;
+  private usage: ReturnType<typeof setInterval> | null = null;
 
   async start() {
     this.stop();
@@ -45,12 +46,16 @@ class Live {
     this.lastId = head;
     this.open(head);
     this.clock = setInterval(() => (this.now = Date.now()), 1000);
+    // CPU and memory change all the time and are no events: read them again every 5 s
+    // (the engine samples them on its resource monitor's tick).
+    this.usage = setInterval(() => void this.refreshUsage(), 5000);
   }
 
   stop() {
     this.source?.close();
     this.source = null;
     if (this.clock) clearInterval(this.clock);
+    if (this.usage) clearInterval(this.usage);
     this.connected = false;
   }
 
@@ -196,6 +201,19 @@ class Live {
     return true;
   }
 
+  private async refreshUsage() {
+    if (!this.connected) return;
+    try {
+      const { runners } = await runnersSnapshot();
+      for (const fresh of runners) {
+        const r = this.runners[fresh.name];
+        if (r) r.usage = fresh.usage;
+      }
+    } catch {
+      /* the stream's banner says when the daemon is gone */
+    }
+  }
+
   /// Runners were added or removed: take a new snapshot (the stream goes on).
   private async refresh() {
     const { runners } = await runnersSnapshot();
@@ -252,6 +270,20 @@ export function stateText(r: RunnerStatus): string {
 /// What a runner says it does, with the job it names (`running-job 1234`).
 export function activityText(a: Activity): string {
   return "job" in a ? `${a.activity} ${a.job}` : a.activity;
+}
+
+/// A runner's CPU (percent of one core) and memory (its whole process group), or "—".
+export function cpuText(r: RunnerStatus): string {
+  const u = r.usage;
+  if (!u) return "—";
+  return u.cpu_percent >= 10 ? `${Math.round(u.cpu_percent)}%` : `${u.cpu_percent.toFixed(1)}%`;
+}
+
+export function memoryText(r: RunnerStatus): string {
+  const u = r.usage;
+  if (!u) return "—";
+  const mib = u.memory_bytes / 1048576;
+  return mib >= 1024 ? `${(mib / 1024).toFixed(1)} GiB` : `${mib.toFixed(1)} MiB`;
 }
 
 export function duration(ms: number | null | undefined): string {

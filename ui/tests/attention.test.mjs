@@ -37,7 +37,11 @@ before(async () => {
       { name: "gh", kind: "github", command: ["sh", FAKE_GH, "deleted-at-session"] },
       { name: "chatty", command: ["sh", "-c", chatty] },
       { name: "resting", command: ["sh", "-c", "exec sleep 300"] },
+      { name: "burner", command: ["sh", "-c", "while :; do :; done"] },
     ],
+  }, {
+    // CPU and memory are sampled on the resource monitor's tick: often, for the test.
+    device: { resources: { interval_ms: 500 } },
   });
   const r = await d.api("PUT", "/api/v1/users/boss", { body: { role: "master", password: "boss-password" } });
   assert.equal(r.status, 200);
@@ -59,7 +63,7 @@ const names = async (page) => page.locator("table[aria-label=Runners] tbody tr")
 test("the overview lists failing runners first, each with why, and filters to those that need you", async () => {
   const page = await loggedIn(b, d, "boss", "boss-password");
   await page.setViewportSize({ width: 1280, height: 800 });
-  await until("every runner", async () => (await names(page)).length === 6);
+  await until("every runner", async () => (await names(page)).length === 7);
   const order = await names(page);
   // Red first (by name), then amber, green, grey.
   assert.deepEqual(order.slice(0, 3), ["crashy", "gh", "probed"], order.join(","));
@@ -70,10 +74,17 @@ test("the overview lists failing runners first, each with why, and filters to th
   assert.match(await reason("probed"), /port: /);
   assert.equal(await page.locator('tr[data-runner="probed"] [data-testid=state]').innerText(), "running, unhealthy");
   assert.equal(await reason("resting"), "paused by hand");
+  // What each runner's processes use, as pm2 monit shows it.
+  const cell = (n, id) => page.locator(`tr[data-runner="${n}"] [data-testid=${id}]`).innerText();
+  await until("CPU and memory", async () => /^\d+(\.\d)? MiB$/.test(await cell("ok", "memory")) && Number.parseFloat(await cell("burner", "cpu")) > 50);
+  assert.ok(Number.parseFloat(await cell("ok", "cpu")) < 10, await cell("ok", "cpu"));
+  assert.equal(await cell("resting", "memory"), "—", "a paused runner has no processes");
   await page.screenshot({ path: SHOTS + "overview.png", fullPage: true });
 
   await page.getByTestId("filter").selectOption("attention");
   await until("only those that need you", async () => (await names(page)).join(",") === "crashy,gh,probed");
+  await page.getByTestId("filter").selectOption("running");
+  await until("the running ones", async () => (await names(page)).join(",") === "probed,burner,chatty,ok");
   await page.getByTestId("filter").selectOption("idle");
   await until("the paused one", async () => (await names(page)).join(",") === "resting");
   await page.close();
