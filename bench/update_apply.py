@@ -133,8 +133,11 @@ class Daemon:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+POLL_S = 0.05
+
+
 class Poller(threading.Thread):
-    """GET /runners every 50 ms; the times of the answered ones."""
+    """GET /runners every POLL_S; the times of the answered ones."""
 
     def __init__(self, d):
         super().__init__(daemon=True)
@@ -145,7 +148,7 @@ class Poller(threading.Thread):
             t = time.monotonic()
             if self.d.serving() is not None:
                 self.ok.append(t)
-            time.sleep(max(0.0, 0.05 - (time.monotonic() - t)))
+            time.sleep(max(0.0, POLL_S - (time.monotonic() - t)))
 
     def longest_gap(self, start, end):
         ts = [t for t in self.ok if start <= t <= end]
@@ -176,7 +179,10 @@ def main():
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--deadline", type=int, default=10, help="update.check_deadline_seconds for the automatic rollback")
     ap.add_argument("--build", action="store_true", help="build --old and --new (release) first")
+    ap.add_argument("--poll-ms", type=int, default=50, help="how often the API is polled (the downtime's resolution)")
     args = ap.parse_args()
+    global POLL_S
+    POLL_S = args.poll_ms / 1000
     if args.build:
         build()
     subprocess.run(["cargo", "build", "-q", "-p", "qcity-update", "--example", "sign_release"], cwd=ROOT, check=True)
@@ -213,7 +219,7 @@ def main():
     names = {
         "apply": "apply -> new version serving, every runner running",
         "commit": "apply -> new version committed (autotest passed)",
-        "apply_gap": "API downtime during apply (longest gap, 50 ms polls)",
+        "apply_gap": f"API downtime during apply (longest gap between answers, {args.poll_ms} ms polls)",
         "rollback": "rollback by hand -> old version serving, every runner running",
         "rollback_gap": "API downtime during the rollback",
         "auto_rollback": f"apply -> automatic rollback, old version serving (check deadline {args.deadline} s)",

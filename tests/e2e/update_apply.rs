@@ -129,9 +129,12 @@ fn steps(d: &Daemon) -> Vec<String> {
 }
 
 fn daemon_version(d: &Daemon) -> String {
-    let info: Value =
-        serde_json::from_slice(&std::fs::read(d.data().join("daemon.json")).unwrap()).unwrap();
-    info["version"].as_str().unwrap().to_string()
+    // Empty while the daemon restarts (no daemon.json between the two).
+    std::fs::read(d.data().join("daemon.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// Each runner has exactly one live process, and it is a new one (not in `before`).
@@ -282,7 +285,31 @@ fn a_new_version_that_fails_its_autotest_is_rolled_back_and_the_master_told() {
     let old = running();
     let pid = d.pid();
 
-    let out = d.qcity(&["update", "apply"]);
+    let apply = d
+        .qcity_command(&["update", "apply"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // While 99.0.0 is being checked, a second `qcity up` on the data dir is refused (exit 8)
+    // and is not counted as a start of 99.0.0.
+    let pending = d.data().join("versions/pending.json");
+    wait_until("99.0.0 being checked", || {
+        (daemon_version(&d) == NEWER && pending.exists()).then_some(())
+    });
+    let second = std::process::Command::new(QCITY)
+        .args(["up", "--config"])
+        .arg(d.conf())
+        .arg("--data-dir")
+        .arg(d.data())
+        .env("QCITY_LOG", "error")
+        .status()
+        .unwrap();
+    assert_eq!(second.code(), Some(8));
+    if let Ok(text) = std::fs::read(&pending) {
+        let p: Value = serde_json::from_slice(&text).unwrap();
+        assert_eq!(p["tries"], 1, "{p}");
+    }
+    let out = apply.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(
         text(&out.stdout).contains(&format!("{NEWER} was rolled back"))

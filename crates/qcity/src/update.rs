@@ -312,6 +312,13 @@ pub fn boot(data: &Path, max_tries: u32) {
         // SAFETY: no other thread exists yet (the daemon's runtime starts after this).
         unsafe { std::env::remove_var(COUNTED_ENV) };
     }
+    // Another daemon serves this data dir: this start fails on its lock (exit 8) and must
+    // not count as a try of the version that one is checking.
+    if qcity_daemon::DaemonInfo::read(&data.join("daemon.json")).is_some_and(|i| {
+        i.pid != std::process::id() && qcity_engine::supervisor::process::pid_alive(i.pid)
+    }) {
+        return;
+    }
     let own = qcity_types::version::get();
     if let Boot::Exec {
         binary,
