@@ -137,6 +137,10 @@ test("the log pane opens at the newest line, follows, searches, and draws colour
   await page.getByTestId("log-search").fill("needle");
   await until("one match", async () => /1 of \d+ lines match/.test(await page.getByTestId("log-count").innerText()));
   assert.equal((await pane.innerText()).trim(), "needle: the one line to find");
+  // A restart shows where the new run begins.
+  await page.getByTestId("log-search").fill("");
+  assert.equal((await d.api("POST", "/api/v1/runners/chatty/restart")).status, 200);
+  await until("the run separator", async () => /── started again at .+ ──/.test(await pane.innerText()));
   await page.close();
 });
 
