@@ -713,10 +713,7 @@ async fn update_apply(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let updater = st
-        .updater
-        .ok_or_else(|| ApiError::from(qcity_update::ApplyError::CannotRestart))?;
-    let started = updater.apply(&p.actor(&headers)).await?;
+    let started = updater(&st)?.apply(&p.actor(&headers)).await?;
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
 }
 
@@ -725,11 +722,15 @@ async fn update_rollback(
     Extension(p): Extension<Principal>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let updater = st
-        .updater
-        .ok_or_else(|| ApiError::from(qcity_update::ApplyError::CannotRestart))?;
-    let started = updater.rollback(&p.actor(&headers)).await?;
+    let started = updater(&st)?.rollback(&p.actor(&headers)).await?;
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
+}
+
+/// The daemon's updater; none where the engine cannot restart itself (refused as such).
+fn updater(st: &AppState) -> Result<Arc<qcity_update::Updater>, ApiError> {
+    st.updater
+        .clone()
+        .ok_or_else(|| qcity_update::ApplyError::CannotRestart.into())
 }
 
 async fn qi_view(State(st): State<AppState>) -> Result<Json<crate::qi::QiView>, ApiError> {

@@ -921,6 +921,13 @@ pub struct UpdateSettings {
 }
 
 impl UpdateSettings {
+    /// The defaults, also what applies to an update under way when `update` is gone from
+    /// the config.
+    pub const MAX_AUTOTEST_AGE_MINUTES: u64 = 60;
+    pub const DRAIN_TIMEOUT_SECONDS: u64 = 600;
+    pub const CHECK_DEADLINE_SECONDS: u64 = 300;
+    pub const MAX_START_TRIES: u32 = 3;
+
     /// A manifest and its key, every other setting at its default.
     pub fn new(manifest: impl Into<String>, public_key: impl Into<String>) -> Self {
         Self {
@@ -936,19 +943,19 @@ impl UpdateSettings {
 }
 
 fn default_update_autotest_age() -> u64 {
-    60
+    UpdateSettings::MAX_AUTOTEST_AGE_MINUTES
 }
 
 fn default_drain_timeout() -> u64 {
-    600
+    UpdateSettings::DRAIN_TIMEOUT_SECONDS
 }
 
 fn default_check_deadline() -> u64 {
-    300
+    UpdateSettings::CHECK_DEADLINE_SECONDS
 }
 
 fn default_start_tries() -> u32 {
-    3
+    UpdateSettings::MAX_START_TRIES
 }
 
 /// Where the QI app's releases are and how they are trusted.

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use qcity_types::{EventKind, UpdateStep};
 
-use crate::apply::{Updater, roll_back_files};
-use crate::record::{self, Last};
+use crate::apply::Updater;
+use crate::record;
 
 /// Publishes an untold rollback, then checks a pending update in the background.
 pub fn spawn(updater: Arc<Updater>, api: SocketAddr) -> Option<tokio::task::JoinHandle<()>> {
@@ -39,7 +39,9 @@ pub fn spawn(updater: Arc<Updater>, api: SocketAddr) -> Option<tokio::task::Join
         .config()
         .device
         .update
-        .map_or(300, |u| u.check_deadline_seconds);
+        .map_or(qcity_config::UpdateSettings::CHECK_DEADLINE_SECONDS, |u| {
+            u.check_deadline_seconds
+        });
     Some(tokio::spawn(async move {
         let started = Instant::now();
         let until = started + Duration::from_secs(deadline_s);
@@ -50,21 +52,14 @@ pub fn spawn(updater: Arc<Updater>, api: SocketAddr) -> Option<tokio::task::Join
                     pending.to,
                     started.elapsed().as_secs_f64()
                 );
-                let saved = record::clear_pending(&data).and_then(|()| {
-                    record::set_last(
-                        &data,
-                        &Last {
-                            outcome: qcity_types::UpdateOutcome {
-                                from: pending.from.clone(),
-                                to: pending.to.clone(),
-                                step: UpdateStep::Committed,
-                                detail: detail.clone(),
-                                ts_ms: qcity_platform::clock::now_ms(),
-                            },
-                            published: true,
-                        },
-                    )
-                });
+                let saved = record::finish(
+                    &data,
+                    &pending.from,
+                    &pending.to,
+                    UpdateStep::Committed,
+                    &detail,
+                    true,
+                );
                 if let Err(e) = saved {
                     tracing::error!("{detail}, but it cannot be recorded: {e}");
                 }
@@ -89,11 +84,12 @@ pub fn spawn(updater: Arc<Updater>, api: SocketAddr) -> Option<tokio::task::Join
                     pending.from.clone(),
                     detail.clone(),
                 );
-                let done =
-                    tokio::task::spawn_blocking(move || roll_back_files(&d, &from, &to, &det))
-                        .await
-                        .map_err(|e| e.to_string())
-                        .and_then(|r| r.map_err(|e| e.to_string()));
+                let done = tokio::task::spawn_blocking(move || {
+                    record::roll_back(&d, &from, &to, &det, true)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
                 if let Err(e) = done {
                     tracing::error!("cannot roll back: {e}; {} keeps running", pending.to);
                     return;

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use qcity_config::UpdateSettings;
 use qcity_engine::Engine;
 use qcity_types::{
     ControlAction, EventKind, RunnerState, UpdatePending, UpdateStarted, UpdateStep,
@@ -17,7 +18,7 @@ use qcity_types::{
 use tokio::sync::{Mutex, watch};
 
 use crate::check::Check;
-use crate::record::{self, Last};
+use crate::record;
 use crate::versions::{self, BINARY, versions_dir};
 use crate::{UpdateError, running_version};
 
@@ -267,7 +268,9 @@ impl Updater {
             .config()
             .device
             .update
-            .map_or(600, |u| u.drain_timeout_seconds);
+            .map_or(UpdateSettings::DRAIN_TIMEOUT_SECONDS, |u| {
+                u.drain_timeout_seconds
+            });
         self.publish(
             actor,
             UpdateStep::Draining,
@@ -279,7 +282,7 @@ impl Updater {
         let detail = format!("rolled back to {to} by {actor}");
         let done = {
             let (data, from, to, detail) = (data.clone(), from.clone(), to.clone(), detail.clone());
-            spawn_blocking(move || roll_back_files(&data, &from, &to, &detail)).await
+            spawn_blocking(move || record::roll_back(&data, &from, &to, &detail, true)).await
         };
         if let Err(e) = done {
             self.resume_all(actor).await;
@@ -369,31 +372,6 @@ fn keep_running(data: &Path, running: &str) -> Result<(), UpdateError> {
         versions::switch_to(data, running)?;
     }
     Ok(())
-}
-
-/// `from` refused, `current` back to `to`, nothing pending, the outcome recorded.
-pub(crate) fn roll_back_files(
-    data: &Path,
-    from: &str,
-    to: &str,
-    detail: &str,
-) -> Result<(), UpdateError> {
-    record::refuse(data, from, detail)?;
-    versions::switch_to(data, to)?;
-    record::clear_pending(data)?;
-    record::set_last(
-        data,
-        &Last {
-            outcome: qcity_types::UpdateOutcome {
-                from: from.to_string(),
-                to: to.to_string(),
-                step: UpdateStep::RolledBack,
-                detail: detail.to_string(),
-                ts_ms: qcity_platform::clock::now_ms(),
-            },
-            published: true,
-        },
-    )
 }
 
 async fn spawn_blocking<T: Send + 'static>(

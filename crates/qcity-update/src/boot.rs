@@ -10,9 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qcity_types::{UpdateOutcome, UpdateStep};
-
-use crate::record::{self, Last};
+use crate::record;
 use crate::versions::{self, BINARY, versions_dir};
 
 /// Set on the process a start hands over to, naming the version whose try it already
@@ -91,32 +89,9 @@ fn roll_back(data_dir: &Path, p: &qcity_types::UpdatePending) -> Option<String> 
         p.to, p.tries, p.from
     );
     tracing::error!("rolling back: {detail}");
-    if let Err(e) = versions::switch_to(data_dir, &p.from) {
-        tracing::error!("cannot switch back to {}: {e}", p.from);
-        return versions::current(data_dir);
-    }
-    // As every rollback records it: from the version left, to the one run again.
-    let outcome = UpdateOutcome {
-        from: p.to.clone(),
-        to: p.from.clone(),
-        step: UpdateStep::RolledBack,
-        detail: detail.clone(),
-        ts_ms: qcity_platform::clock::now_ms(),
-    };
-    let saved = record::refuse(data_dir, &p.to, &detail)
-        .and_then(|()| {
-            record::set_last(
-                data_dir,
-                &Last {
-                    outcome,
-                    // The daemon that starts next tells (event, audit, escalation).
-                    published: false,
-                },
-            )
-        })
-        .and_then(|()| record::clear_pending(data_dir));
-    if let Err(e) = saved {
-        tracing::error!("rolled back, but cannot record it: {e}");
+    // The daemon that starts next tells (event, audit, escalation): `published` false.
+    if let Err(e) = record::roll_back(data_dir, &p.to, &p.from, &detail, false) {
+        tracing::error!("cannot roll back from {} to {}: {e}", p.to, p.from);
     }
     versions::current(data_dir)
 }

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use qcity_types::{UpdateOutcome, UpdatePending, UpdateRefused};
+use qcity_types::{UpdateOutcome, UpdatePending, UpdateRefused, UpdateStep};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -85,6 +85,54 @@ pub fn last(data_dir: &Path) -> Option<Last> {
 
 pub fn set_last(data_dir: &Path, last: &Last) -> Result<(), UpdateError> {
     write(&last_file(data_dir), last)
+}
+
+/// Ends the update `from` → `to`: nothing pending, and `last.json` says how (`published`:
+/// whether its events are out already, or for the next daemon to publish).
+pub fn finish(
+    data_dir: &Path,
+    from: &str,
+    to: &str,
+    step: UpdateStep,
+    detail: &str,
+    published: bool,
+) -> Result<(), UpdateError> {
+    clear_pending(data_dir)?;
+    set_last(
+        data_dir,
+        &Last {
+            outcome: UpdateOutcome {
+                from: from.to_string(),
+                to: to.to_string(),
+                step,
+                detail: detail.to_string(),
+                ts_ms: qcity_platform::clock::now_ms(),
+            },
+            published,
+        },
+    )
+}
+
+/// Goes back from `left` to `back_to`, as every rollback does: `left` refused first (a
+/// crash after that leaves it pending and refused, so the next start rolls back again and
+/// never offers it), then `current` switched, then the update [`finish`]ed.
+pub fn roll_back(
+    data_dir: &Path,
+    left: &str,
+    back_to: &str,
+    detail: &str,
+    published: bool,
+) -> Result<(), UpdateError> {
+    refuse(data_dir, left, detail)?;
+    crate::versions::switch_to(data_dir, back_to)?;
+    finish(
+        data_dir,
+        left,
+        back_to,
+        UpdateStep::RolledBack,
+        detail,
+        published,
+    )
 }
 
 fn read<T: DeserializeOwned>(file: &Path) -> Option<T> {

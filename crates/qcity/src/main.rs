@@ -501,7 +501,9 @@ fn run(cli: Cli) -> CliResult {
                 .as_ref()
                 .ok()
                 .and_then(|c| c.device.update.as_ref())
-                .map_or(3, |u| u.max_start_tries);
+                .map_or(qcity_config::UpdateSettings::MAX_START_TRIES, |u| {
+                    u.max_start_tries
+                });
             update::boot(data.root(), tries);
             match qcity_daemon::run(config?, data.root().to_path_buf())? {
                 qcity_daemon::Stopped::Done => Ok(()),
