@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use sha2::Digest;
 
-use crate::support::{Daemon, agent, text, wait_until};
+use crate::support::{Daemon, text, wait_until};
 
 /// One request the receiver took, and what it answered.
 #[derive(Debug, Clone)]
@@ -174,16 +174,6 @@ fn daemon(manifest: &str, notifications: &str, env: &[(&str, &str)]) -> Daemon {
     d
 }
 
-fn post(d: &Daemon, path: &str) -> (u16, Value) {
-    let mut resp = agent()
-        .post(format!("{}{path}", d.api_base()))
-        .header("Authorization", format!("Bearer {}", d.token()))
-        .send_empty()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
-}
-
 /// Every file under `dir`, as bytes.
 fn files(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
@@ -333,7 +323,7 @@ fn messages_queued_when_the_daemon_is_killed_are_each_delivered_once_after_resta
             let id = said.split_whitespace().nth(3).unwrap().parse().unwrap();
             ids.push(id);
         } else {
-            let (status, body) = post(&d, "/notify/channels/hook/test");
+            let (status, body) = d.post("/notify/channels/hook/test");
             assert_eq!(status, 200, "{body}");
             ids.push(body["message"].as_i64().unwrap());
         }
@@ -376,7 +366,7 @@ fn messages_queued_when_the_daemon_is_killed_are_each_delivered_once_after_resta
     // A refusal for good (410: the webhook is gone) is not retried: the message is marked
     // failed and a `notify-failed` event says so.
     rx.status.store(410, Ordering::Relaxed);
-    let (_, body) = post(&d, "/notify/channels/hook/test");
+    let (_, body) = d.post("/notify/channels/hook/test");
     let id = body["message"].as_i64().unwrap();
     let failed = wait_until("a notify-failed event", || {
         d.events("notify-failed")
@@ -396,7 +386,7 @@ fn messages_queued_when_the_daemon_is_killed_are_each_delivered_once_after_resta
         attempts
     );
     // An unknown channel is named.
-    let (status, body) = post(&d, "/notify/channels/nope/test");
+    let (status, body) = d.post("/notify/channels/nope/test");
     assert_eq!(status, 404);
     assert_eq!(body["code"], "unknown_channel", "{body}");
     let out = d.qcity(&["notify", "test", "nope"]);
@@ -436,7 +426,7 @@ fn a_webhook_secret_in_the_os_keyring_signs_the_daemons_messages() {
         ),
         &[("DBUS_SESSION_BUS_ADDRESS", keyring.address())],
     );
-    let (status, body) = post(&d, "/notify/channels/hook/test");
+    let (status, body) = d.post("/notify/channels/hook/test");
     assert_eq!(status, 200, "{body}");
     let got = wait_until("the signed test message", || rx.accepted().pop());
     assert_eq!(

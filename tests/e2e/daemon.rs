@@ -139,13 +139,7 @@ fn sigterm_stops_every_runner_and_the_daemon() {
 #[test]
 fn one_daemon_per_data_dir() {
     let d = Daemon::start(&manifest(&[(&unique("solo"), "exec sleep 300")]));
-    let out = std::process::Command::new(crate::support::QCITY)
-        .args(["up", "--config"])
-        .arg(d.conf())
-        .arg("--data-dir")
-        .arg(d.data())
-        .output()
-        .unwrap();
+    let out = d.up_command().output().unwrap();
     assert_eq!(out.status.code(), Some(8));
     assert!(
         text(&out.stderr).contains("another qcity is already running"),

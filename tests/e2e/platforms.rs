@@ -220,17 +220,7 @@ fn a_status_page_is_read_cached_and_unknown_after_a_failed_read() {
         table.contains("GitHub") && table.contains("unknown (was major outage"),
         "{table}"
     );
-    let metrics = agent()
-        .get(format!(
-            "{}/metrics",
-            d.api_base().trim_end_matches("/api/v1")
-        ))
-        .header("Authorization", format!("Bearer {}", d.token()))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = d.metrics();
     assert!(
         metrics.contains(r#"qcity_platform_state{platform="github",state="unknown"} 1"#),
         "{metrics}"

@@ -76,13 +76,8 @@ impl Daemon {
                 });
             }
         }
-        let child = cmd
-            .args(["up", "--config"])
-            .arg(self.conf())
-            .arg("--data-dir")
-            .arg(self.data())
-            .env("QCITY_LOG", "warn")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        let child = self
+            .up_args(&mut cmd)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -96,6 +91,49 @@ impl Daemon {
                     .ok()?;
             (info["pid"] == pid).then_some(())
         });
+    }
+
+    /// `qcity up` on this daemon's config and data dirs, with its environment: what a
+    /// service manager would start again (run it with `.status()`, `.output()`…).
+    pub fn up_command(&self) -> Command {
+        let mut cmd = Command::new(QCITY);
+        self.up_args(&mut cmd);
+        cmd
+    }
+
+    fn up_args<'a>(&self, cmd: &'a mut Command) -> &'a mut Command {
+        cmd.args(["up", "--config"])
+            .arg(self.conf())
+            .arg("--data-dir")
+            .arg(self.data())
+            .env("QCITY_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// `POST` on the API with the master token: the status and the answer (JSON, or null).
+    pub fn post(&self, path: &str) -> (u16, Value) {
+        let mut resp = agent()
+            .post(format!("{}{path}", self.api_base()))
+            .header("Authorization", format!("Bearer {}", self.token()))
+            .send_empty()
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+    }
+
+    /// `GET /metrics` with the master token, as text.
+    pub fn metrics(&self) -> String {
+        agent()
+            .get(format!(
+                "{}/metrics",
+                self.api_base().trim_end_matches("/api/v1")
+            ))
+            .header("Authorization", format!("Bearer {}", self.token()))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
     }
 
     pub fn pid(&self) -> u32 {

@@ -8,7 +8,7 @@ use qcity_installer::verify::sign::KeyPair;
 use serde_json::Value;
 use sha2::Digest as _;
 
-use crate::support::{Daemon, QCITY, agent, runner_processes, text, unique, wait_until};
+use crate::support::{Daemon, QCITY, runner_processes, text, unique, wait_until};
 
 const NEWER: &str = "99.0.0";
 
@@ -111,14 +111,19 @@ fn daemon_with_release(manifest: &str, body: &[u8], version: &str, signed: &str)
     d
 }
 
-fn post(d: &Daemon, path: &str) -> (u16, Value) {
-    let mut resp = agent()
-        .post(format!("{}{path}", d.api_base()))
-        .header("Authorization", format!("Bearer {}", d.token()))
-        .send_empty()
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.body_mut().read_json().unwrap_or(Value::Null))
+/// Asks for the update and checks it is refused (409) with `reason` in its message; the
+/// answer.
+fn refused_with(d: &Daemon, reason: &str) -> Value {
+    let (status, body) = d.post("/update/apply");
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(reason),
+        "{body}"
+    );
+    body
 }
 
 fn steps(d: &Daemon) -> Vec<String> {
@@ -296,14 +301,7 @@ fn a_new_version_that_fails_its_autotest_is_rolled_back_and_the_master_told() {
     wait_until("99.0.0 being checked", || {
         (daemon_version(&d) == NEWER && pending.exists()).then_some(())
     });
-    let second = std::process::Command::new(QCITY)
-        .args(["up", "--config"])
-        .arg(d.conf())
-        .arg("--data-dir")
-        .arg(d.data())
-        .env("QCITY_LOG", "error")
-        .status()
-        .unwrap();
+    let second = d.up_command().status().unwrap();
     assert_eq!(second.code(), Some(8));
     if let Ok(text) = std::fs::read(&pending) {
         let p: Value = serde_json::from_slice(&text).unwrap();
@@ -338,15 +336,7 @@ fn a_new_version_that_fails_its_autotest_is_rolled_back_and_the_master_told() {
         (runner_processes(&names[0]).len() == 1).then_some(())
     });
     // Not offered again.
-    let (status, body) = post(&d, "/update/apply");
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("rolled back on this machine before"),
-        "{body}"
-    );
+    refused_with(&d, "rolled back on this machine before");
 }
 
 #[test]
@@ -366,16 +356,8 @@ fn a_bad_signature_a_downgrade_or_a_closed_gate_is_refused_and_nothing_changes()
     );
     d.spawn();
     let pid = wait_until("runner up", || runner_processes(&name).first().copied());
-    let (status, body) = post(&d, "/update/apply");
-    assert_eq!(status, 409, "{body}");
+    let body = refused_with(&d, "signature");
     assert_eq!(body["code"], "update_refused");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("signature"),
-        "{body}"
-    );
     let unchanged = |d: &Daemon| {
         assert!(!d.data().join(format!("versions/{NEWER}")).exists());
         assert!(!d.data().join("versions/current").exists());
@@ -397,15 +379,7 @@ fn a_bad_signature_a_downgrade_or_a_closed_gate_is_refused_and_nothing_changes()
         &keys(),
         serde_json::json!({}),
     );
-    let (status, body) = post(&d, "/update/apply");
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("vouches for 0.0.1"),
-        "{body}"
-    );
+    refused_with(&d, "vouches for 0.0.1");
     unchanged(&d);
 
     // A downgrade (an old manifest replayed).
@@ -417,15 +391,7 @@ fn a_bad_signature_a_downgrade_or_a_closed_gate_is_refused_and_nothing_changes()
         &keys(),
         serde_json::json!({}),
     );
-    let (status, body) = post(&d, "/update/apply");
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("older than the running"),
-        "{body}"
-    );
+    refused_with(&d, "older than the running");
     unchanged(&d);
 
     // A good release, but the autotest fails: the gate stays closed, with the reason.
@@ -442,7 +408,7 @@ fn a_bad_signature_a_downgrade_or_a_closed_gate_is_refused_and_nothing_changes()
     let reload = d.qcity(&["reload"]);
     assert!(reload.status.success(), "{}", text(&reload.stderr));
     assert_eq!(d.qcity(&["autotest"]).status.code(), Some(7));
-    let (status, body) = post(&d, "/update/apply");
+    let (status, body) = d.post("/update/apply");
     assert_eq!(status, 409, "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
@@ -479,7 +445,7 @@ fn a_release_that_cannot_start_is_rolled_back_after_its_tries() {
         NEWER,
     );
     let old = running();
-    let (status, body) = post(&d, "/update/apply");
+    let (status, body) = d.post("/update/apply");
     assert_eq!(status, 202, "{body}");
     // The daemon exec'd the release, which exited 70: its first try.
     assert_eq!(d.wait_exit(), Some(70));
@@ -489,14 +455,7 @@ fn a_release_that_cannot_start_is_rolled_back_after_its_tries() {
     assert_eq!(pending["tries"], 1);
     // A service manager starts `qcity up` again (the old binary): tries 2 and 3 fail too.
     for _ in 0..2 {
-        let status = std::process::Command::new(QCITY)
-            .args(["up", "--config"])
-            .arg(d.conf())
-            .arg("--data-dir")
-            .arg(d.data())
-            .env("QCITY_LOG", "warn")
-            .status()
-            .unwrap();
+        let status = d.up_command().status().unwrap();
         assert_eq!(status.code(), Some(70));
     }
     // The next start rolls back and runs the old version.
@@ -578,7 +537,7 @@ fn killed_during_an_update_the_next_start_runs_one_complete_version() {
     .to_string();
     std::fs::write(d.conf().join("runner_manifest.json"), m).unwrap();
     assert!(d.qcity(&["reload"]).status.success());
-    let (status, body) = post(&d, "/update/apply");
+    let (status, body) = d.post("/update/apply");
     assert_eq!(status, 202, "{body}");
     d.signal(libc::SIGKILL);
     d.wait_exit();
@@ -624,7 +583,7 @@ fn a_job_that_outlasts_the_drain_calls_the_update_off_and_resumes_the_runners() 
         (d.runner(&busy)["activity"]["activity"] == "running-job").then_some(())
     });
     let job_pid = runner_processes(&busy);
-    let (status, body) = post(&d, "/update/apply");
+    let (status, body) = d.post("/update/apply");
     assert_eq!(status, 409, "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
@@ -660,7 +619,7 @@ fn as_a_service_the_daemon_exits_9_and_its_next_start_runs_the_new_version() {
     // What the unit `qcity service install` writes sets.
     d.env.push(("QCITY_SERVICE".into(), "systemd".into()));
     d.spawn();
-    let (status, body) = post(&d, "/update/apply");
+    let (status, body) = d.post("/update/apply");
     assert_eq!(status, 202, "{body}");
     assert_eq!(d.wait_exit(), Some(9), "the exit code the unit restarts on");
     // The service manager starts the installed (old) binary again: it runs the new one.
@@ -693,15 +652,7 @@ fn a_full_disk_refuses_the_update_with_the_reason_and_nothing_changes() {
     );
     d.spawn();
     let pid = wait_until("runner up", || runner_processes(&name).first().copied());
-    let (status, body) = post(&d, "/update/apply");
-    assert_eq!(status, 409, "{body}");
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("No space left on device"),
-        "{body}"
-    );
+    refused_with(&d, "No space left on device");
     assert!(!d.data().join("versions/current").exists());
     assert!(!d.data().join(format!("versions/{NEWER}")).exists());
     assert_eq!(

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-use crate::support::{Daemon, agent, text, wait_until};
+use crate::support::{Daemon, text, wait_until};
 
 /// The four runners' `usage`, once every one of them says what the test needs.
 fn measured(d: &Daemon) -> [Value; 4] {
@@ -97,17 +97,7 @@ fn each_runner_shows_the_cpu_and_memory_of_its_processes() {
     assert!(row("burner").contains('%'), "{table}");
     assert!(row("off").split_whitespace().filter(|c| *c == "-").count() >= 3);
 
-    let metrics = agent()
-        .get(format!(
-            "{}/metrics",
-            d.api_base().trim_end_matches("/api/v1")
-        ))
-        .header("Authorization", format!("Bearer {}", d.token()))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = d.metrics();
     let (ok, said) = promtool_check(&metrics);
     assert!(ok, "promtool: {said}\n{metrics}");
     let value = |family: &str, runner: &str| -> Option<f64> {
