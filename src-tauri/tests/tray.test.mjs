@@ -8,9 +8,11 @@ import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { createHash } from "node:crypto";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
+// The dashboard's tests' signer: node:crypto only, nothing from that package's modules.
+import { minisign } from "../../ui/tests/minisign.mjs";
 
 const TRAY = process.env.QCITY_TRAY_BIN ?? new URL("../../target/debug/qcity-tray", import.meta.url).pathname;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -413,21 +415,16 @@ test("closing the window ends its process and keeps the tray; the menu opens it 
 /// A release manifest offering QCity 99.0.0 (minisign's format, signed here; the file itself
 /// is never downloaded by the tray) and the `update` section that pins its key.
 function offer99(dir) {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const keyId = Buffer.from([1, 1, 2, 3, 5, 8, 13, 21]);
-  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url");
+  const keys = minisign([1, 1, 2, 3, 5, 8, 13, 21]);
   const body = Buffer.from("#!/bin/sh\necho qcity 99.0.0\n");
-  const sig = sign(null, createHash("blake2b512").update(body).digest(), privateKey);
-  const comment = "version:99.0.0";
-  const global = sign(null, Buffer.concat([sig, Buffer.from(comment)]), privateKey).toString("base64");
-  const minisig = `untrusted comment: test\n${Buffer.concat([Buffer.from("ED"), keyId, sig]).toString("base64")}\ntrusted comment: ${comment}\n${global}\n`;
+  const minisig = keys.signFile(body, "version:99.0.0");
   writeFileSync(join(dir, "qcity-99"), body);
   const target = `linux-${arch() === "arm64" ? "aarch64" : "x86_64"}-daemon`;
   writeFileSync(join(dir, "update.json"), JSON.stringify({
     version: "99.0.0",
     platforms: { [target]: { url: "qcity-99", signature: minisig, size: body.length, sha256: createHash("sha256").update(body).digest("hex") } },
   }));
-  return { manifest: "update.json", public_key: Buffer.concat([Buffer.from("Ed"), keyId, raw]).toString("base64") };
+  return { manifest: "update.json", public_key: keys.pub };
 }
 
 test("with a `qcity up` daemon already serving the user, the tray attaches to it and leaves it running", async () => {

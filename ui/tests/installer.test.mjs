@@ -4,29 +4,15 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { createHash } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, browser, loggedIn, until } from "./harness.mjs";
+import { minisign } from "./minisign.mjs";
 
 let d, b, site, xdg, server;
-
-/// minisign's public key and signature formats, with an Ed25519 key made here.
-function minisign() {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const keyId = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]);
-  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url");
-  const pub = Buffer.concat([Buffer.from("Ed"), keyId, raw]).toString("base64");
-  const signFile = (data, comment) => {
-    const sig = sign(null, createHash("blake2b512").update(data).digest(), privateKey);
-    const line = Buffer.concat([Buffer.from("ED"), keyId, sig]).toString("base64");
-    const global = sign(null, Buffer.concat([sig, Buffer.from(comment)]), privateKey).toString("base64");
-    return `untrusted comment: test\n${line}\ntrusted comment: ${comment}\n${global}\n`;
-  };
-  return { pub, signFile };
-}
 
 before(async () => {
   const work = mkdtempSync(join(tmpdir(), "qcity-qi-"));

@@ -4,38 +4,25 @@
 // the file's BLAKE2b-512, the version in the trusted comment). Then back, by hand.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, generateKeyPairSync, sign } from "node:crypto";
+import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { arch, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Daemon, browser, loggedIn, until } from "./harness.mjs";
+import { minisign } from "./minisign.mjs";
 
 const NEWER = "99.0.0";
 const NEWER_BIN = new URL(`../../target/update-test/qcity-${NEWER}`, import.meta.url).pathname;
 
 let d, b, server;
 
-function minisign() {
-  const { publicKey, privateKey } = generateKeyPairSync("ed25519");
-  const keyId = Buffer.from([8, 7, 6, 5, 4, 3, 2, 1]);
-  const raw = Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url");
-  const pub = Buffer.concat([Buffer.from("Ed"), keyId, raw]).toString("base64");
-  const signFile = (data, comment) => {
-    const sig = sign(null, createHash("blake2b512").update(data).digest(), privateKey);
-    const line = Buffer.concat([Buffer.from("ED"), keyId, sig]).toString("base64");
-    const global = sign(null, Buffer.concat([sig, Buffer.from(comment)]), privateKey).toString("base64");
-    return `untrusted comment: test\n${line}\ntrusted comment: ${comment}\n${global}\n`;
-  };
-  return { pub, signFile };
-}
-
 before(async () => {
   assert.ok(existsSync(NEWER_BIN), `${NEWER_BIN} is missing: run scripts/newer-qcity.sh (make browser does)`);
   const site = mkdtempSync(join(tmpdir(), "qcity-update-site-"));
   const bytes = readFileSync(NEWER_BIN);
   writeFileSync(join(site, "qcity"), bytes);
-  const keys = minisign();
+  const keys = minisign([8, 7, 6, 5, 4, 3, 2, 1]);
   const target = `linux-${arch() === "arm64" ? "aarch64" : "x86_64"}-daemon`;
   const manifest = {
     version: NEWER,
