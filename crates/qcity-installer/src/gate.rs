@@ -72,13 +72,13 @@ pub fn blocked_by(max_autotest_age_minutes: u64, facts: &impl Facts) -> Vec<Stri
         Ok(None) => reasons.push("no autotest has run yet: run `qcity autotest`".into()),
         Err(e) => reasons.push(format!("cannot read the latest autotest: {e}")),
         Ok(Some(report)) => {
-            let age_min = (facts.now_ms() - report.started_ms).max(0) / 60_000;
+            let age_min = age_minutes(report.started_ms, facts.now_ms());
             if !report.passed {
                 reasons.push(format!(
                     "the latest autotest failed ({})",
                     report.failed.join("; ")
                 ));
-            } else if age_min as u64 > max_autotest_age_minutes {
+            } else if age_min > max_autotest_age_minutes {
                 reasons.push(format!(
                     "the latest autotest passed {age_min} minutes ago, more than the {max_autotest_age_minutes} allowed: run `qcity autotest`"
                 ));
@@ -87,6 +87,17 @@ pub fn blocked_by(max_autotest_age_minutes: u64, facts: &impl Facts) -> Vec<Stri
     }
     reasons.extend(unhealthy(facts));
     reasons
+}
+
+/// Whole minutes since an autotest that started at `started_ms` (0 for one from the future:
+/// a clock set back).
+pub fn age_minutes(started_ms: i64, now_ms: i64) -> u64 {
+    ((now_ms - started_ms).max(0) / 60_000) as u64
+}
+
+/// Whether an autotest that started at `started_ms` is older than the gate allows.
+pub fn too_old(started_ms: i64, now_ms: i64, max_minutes: u64) -> bool {
+    age_minutes(started_ms, now_ms) > max_minutes
 }
 
 fn unhealthy(facts: &impl Facts) -> Vec<String> {

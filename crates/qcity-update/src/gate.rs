@@ -72,10 +72,12 @@ pub fn blocked_by(engine: &Engine, max_autotest_age_minutes: u64) -> Vec<String>
 /// one first, rather than refuse for that alone). Blocking.
 pub fn autotest_stale(engine: &Engine, max_age_minutes: u64) -> bool {
     match engine.latest_autotest() {
-        Ok(Some(r)) => {
-            let age = qcity_platform::clock::now_ms() - r.started_ms;
-            age < 0 || age as u64 > max_age_minutes * 60_000
-        }
+        // The gate's own measure, so "stale" here is what the gate would refuse as stale.
+        Ok(Some(r)) => qcity_installer::gate::too_old(
+            r.started_ms,
+            qcity_platform::clock::now_ms(),
+            max_age_minutes,
+        ),
         _ => true,
     }
 }
