@@ -260,6 +260,15 @@ fn apply_drains_the_runners_restarts_into_the_new_version_and_commits_it() {
             .contains("rolled back on this machine before"),
         "{view}"
     );
+    // The CLI's check refuses it too, as the daemon does.
+    let conf = d.conf();
+    let out = d.qcity(&["update", "check", "--config", conf.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("rolled back on this machine before"),
+        "{}",
+        text(&out.stderr)
+    );
     each_runner_once_and_new(&names, &before);
 }
 

@@ -564,7 +564,7 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Update { command } => match command {
             update::UpdateCommand::Check { config, json } => {
-                update::check(&config_dir(config)?, *json)
+                update::check(&config_dir(config)?, &data()?, *json)
             }
             update::UpdateCommand::Download { config } => {
                 update::download(&config_dir(config)?, &data()?)

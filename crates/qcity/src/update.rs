@@ -101,13 +101,15 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 pub fn download(config_dir: &Path, data: &DataDir) -> CliResult {
     let settings = settings(config_dir)?;
     let running = qcity_update::running_version();
-    let offer = match qcity_update::check(&settings, config_dir, &running, &[]).map_err(failed)? {
-        Check::UpToDate { version } => {
-            println!("up to date: {version}; nothing to download");
-            return Ok(());
-        }
-        Check::Available(offer) => offer,
-    };
+    let refused = record::refused_versions(data.root());
+    let offer =
+        match qcity_update::check(&settings, config_dir, &running, &refused).map_err(failed)? {
+            Check::UpToDate { version } => {
+                println!("up to date: {version}; nothing to download");
+                return Ok(());
+            }
+            Check::Available(offer) => offer,
+        };
     let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let mut last = u64::MAX;
     let mut progress = |done: u64, total: u64| {
@@ -142,10 +144,12 @@ pub fn download(config_dir: &Path, data: &DataDir) -> CliResult {
     Ok(())
 }
 
-pub fn check(config_dir: &Path, json: bool) -> CliResult {
+pub fn check(config_dir: &Path, data: &DataDir, json: bool) -> CliResult {
     let settings = settings(config_dir)?;
     let running = qcity_update::running_version();
-    let found = qcity_update::check(&settings, config_dir, &running, &[]).map_err(failed)?;
+    // As the daemon checks: a version rolled back here is not offered again.
+    let refused = record::refused_versions(data.root());
+    let found = qcity_update::check(&settings, config_dir, &running, &refused).map_err(failed)?;
     let out = match found {
         Check::UpToDate { version } => Checked {
             running: running.to_string(),
