@@ -11,11 +11,12 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::{ConfigError, ConfigErrors};
+use crate::offload::CloudConfig;
 use crate::path::JsonPath;
 use crate::source::Source;
 use crate::types::{
-    ApiSettings, CLOUD_FILE, CloudConfig, Config, DEVICE_FILE, DeviceConfig, MANIFEST_FILE,
-    RestartSpec, RunnerManifest, RunnerSpec, SupervisorSettings,
+    ApiSettings, CLOUD_FILE, Config, DEVICE_FILE, DeviceConfig, MANIFEST_FILE, RestartSpec,
+    RunnerManifest, RunnerSpec, SupervisorSettings,
 };
 use crate::validate;
 
@@ -150,6 +151,7 @@ fn manifest(src: &mut Source) -> Option<RunnerManifest> {
     validate::runners(&runners, src);
     validate::restarts(&restarts, src);
     validate::tasks(&manifest.tasks, src);
+    crate::offload_check::jobs(&manifest.jobs, src);
     manifest.runners = runners.into_iter().map(|(_, r)| r).collect();
     Some(manifest)
 }
@@ -200,10 +202,12 @@ fn device(src: &mut Source) -> Option<DeviceConfig> {
     Some(device)
 }
 
-/// `qmoi_cloud_config.json`: nothing but `$schema` so far.
+/// `qmoi_cloud_config.json`: targets, placement, retries and the store.
 fn cloud(src: &mut Source) -> Option<CloudConfig> {
     let root = JsonPath::root();
     let value = src.parse()?;
     let map = src.object(value, &root)?;
-    src.deserialize(&Value::Object(map), &root)
+    let cloud: CloudConfig = src.deserialize(&Value::Object(map), &root)?;
+    crate::offload_check::cloud(&cloud, src);
+    Some(cloud)
 }

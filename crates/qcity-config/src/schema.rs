@@ -2,7 +2,8 @@
 
 use serde_json::Value;
 
-use crate::types::{CloudConfig, DeviceConfig, RunnerManifest};
+use crate::offload::CloudConfig;
+use crate::types::{DeviceConfig, RunnerManifest};
 
 /// `(schema file name, schema)` for each configuration file, e.g.
 /// `("runner_manifest.schema.json", …)`. The repository keeps them in `config/schemas/`, where

@@ -22,6 +22,10 @@ pub struct RunnerManifest {
     /// Commands run on a schedule or on demand, one instance at a time.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tasks: Vec<TaskSpec>,
+    /// Commands with inputs and outputs that may run on this machine or elsewhere
+    /// (`qmoi_cloud_config.json` says where).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<crate::offload::JobSpec>,
 }
 
 /// A task: a command run on a schedule (`every_ms` or `cron`) or on demand, one instance at
@@ -1075,23 +1079,13 @@ impl Default for SupervisorSettings {
     }
 }
 
-/// `qmoi_cloud_config.json`: executors and the object store arrive in later versions; today
-/// the file may be absent or `{}`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CloudConfig {
-    /// Path or URL of this file's JSON Schema, for editors; ignored by QCity.
-    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
-    pub schema: Option<String>,
-}
-
 /// Everything loaded from one configuration directory.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     pub dir: PathBuf,
     pub manifest: RunnerManifest,
     pub device: DeviceConfig,
-    pub cloud: CloudConfig,
+    pub cloud: crate::offload::CloudConfig,
     /// What works as written but should not stay so (a literal secret), placed like errors.
     pub warnings: Vec<crate::ConfigError>,
 }
@@ -1102,6 +1096,11 @@ impl Config {
         runner
             .stop_grace_ms
             .unwrap_or(self.device.supervisor.stop_grace_ms)
+    }
+
+    /// A job's directory: relative to the config dir, the config dir by default.
+    pub fn job_dir(&self, job: &crate::offload::JobSpec) -> PathBuf {
+        self.working_dir(job.working_dir.as_deref())
     }
 
     /// Where a runner or task with this `working_dir` runs: relative to the config dir, and

@@ -550,7 +550,7 @@ fn runner_name_well_formed(runner: &RunnerSpec, at: &JsonPath, src: &mut Source)
 
 /// Runner, probe and task names match `^[A-Za-z0-9._-]{1,64}$`: they appear in file names,
 /// URLs and log lines.
-fn name_well_formed(name: &str) -> bool {
+pub(crate) fn name_well_formed(name: &str) -> bool {
     let chars_ok = name
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
@@ -558,7 +558,7 @@ fn name_well_formed(name: &str) -> bool {
 }
 
 /// `command` needs a program: non-empty, with a non-empty `command[0]`.
-fn command_non_empty(command: &[String], at: &JsonPath, src: &mut Source) {
+pub(crate) fn command_non_empty(command: &[String], at: &JsonPath, src: &mut Source) {
     let at = at.key("command");
     match command.first() {
         None => src.error(&at, "command is empty: give the program and its arguments"),
@@ -586,7 +586,11 @@ fn env_names_valid(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
     env_names(&runner.env, &at.key("env"), src);
 }
 
-fn env_names(vars: &std::collections::BTreeMap<String, String>, at: &JsonPath, src: &mut Source) {
+pub(crate) fn env_names(
+    vars: &std::collections::BTreeMap<String, String>,
+    at: &JsonPath,
+    src: &mut Source,
+) {
     for name in vars.keys() {
         let problem = if name.is_empty() {
             "environment variable name is empty"

@@ -287,8 +287,8 @@ fn semantic_passes_report_every_bad_value_without_repairing_it() {
          address: use 127.0.0.1, ::1 or localhost",
         "<dir>/qcity-device-config.json:1:66: supervisor.log_max_bytes: log_max_bytes 4095 is \
          less than 4096",
-        "<dir>/qmoi_cloud_config.json:1:2: executors: unknown field `executors`, expected \
-         `$schema`",
+        "<dir>/qmoi_cloud_config.json:1:2: executors: unknown field `executors`, expected one \
+         of `$schema`, `mode`, `placement`, `targets`, `retries`, `store`",
     ];
     assert_eq!(errs, expected);
 }
