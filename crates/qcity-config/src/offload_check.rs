@@ -111,7 +111,7 @@ pub(crate) fn cloud(cloud: &CloudConfig, src: &mut Source) {
             "a percentage: 0 to 100",
         );
     }
-    if !(p.max_load_per_cpu > 0.0) {
+    if p.max_load_per_cpu.is_nan() || p.max_load_per_cpu <= 0.0 {
         src.error(
             &JsonPath::root().key("placement").key("max_load_per_cpu"),
             "must be positive",
