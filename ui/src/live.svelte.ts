@@ -103,6 +103,7 @@ class Live {
       "qi-install": true,
       heal: true,
       update: true,
+      job: true,
     };
     const types = Object.keys(every) as EventType[];
     for (const type of types) {

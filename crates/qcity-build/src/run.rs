@@ -193,6 +193,7 @@ pub async fn run(project: &Project, opts: &RunOptions) -> Result<BuildRecord, Ru
                 grace: Duration::from_secs(10),
                 keep_output: 8 * 1024,
                 inherit_fd: None,
+                sink: None,
             })
             .await;
             let finished = match finished {

@@ -65,6 +65,7 @@ async fn run(case: &Case<'_>, argv: &[String]) -> Result<(), String> {
         grace: RUN_GRACE,
         keep_output: 4096,
         inherit_fd: None,
+        sink: None,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -185,6 +185,17 @@ pub enum EventKind {
         to: String,
         detail: String,
     },
+    /// An offloaded job: its placement with reasons, an attempt, a failover, its end.
+    Job {
+        id: String,
+        job: String,
+        step: crate::job::JobStep,
+        /// The place the step happened at (`ssh:box`), if any.
+        place: Option<String>,
+        /// For `placed`: the order and why; otherwise empty.
+        reasons: Vec<String>,
+        detail: String,
+    },
 }
 
 /// A step of the healer's work on one failure.
@@ -248,7 +259,7 @@ impl AuthAction {
 
 impl EventKind {
     /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
-    pub const NAMES: [&'static str; 26] = [
+    pub const NAMES: [&'static str; 27] = [
         "engine-started",
         "engine-stopping",
         "runner-state",
@@ -275,6 +286,7 @@ impl EventKind {
         "qi-install",
         "heal",
         "update",
+        "job",
     ];
 
     /// The stable wire name of this kind (`runner-state`, `control`…).
@@ -306,6 +318,7 @@ impl EventKind {
             Self::QiInstall { .. } => "qi-install",
             Self::Heal { .. } => "heal",
             Self::Update { .. } => "update",
+            Self::Job { .. } => "job",
         }
     }
 

@@ -11,6 +11,7 @@ pub mod colour;
 pub mod event;
 pub mod heal;
 pub mod health;
+pub mod job;
 pub mod machine;
 pub mod notice;
 pub mod runner;
@@ -27,6 +28,9 @@ pub use colour::{Overall, colour, colour_of, overall};
 pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
 pub use heal::{FixView, HealPlan, SignatureView};
 pub use health::{Colour, Health, ProbeState, ProbeStatus, health_of};
+pub use job::{
+    CacheOutcome, Candidate, JobArtifact, JobAttempt, JobRun, JobState, JobStep, Place, Placement,
+};
 pub use machine::{Battery, DiskReading, MachineStatus, Readings};
 pub use notice::{Notice, NoticeKind, Severity};
 pub use runner::{Activity, ExitInfo, RunnerState, RunnerStatus, RunnerUsage, STATE_NAMES};

@@ -244,6 +244,7 @@ async fn check(
                 grace: EXEC_GRACE,
                 keep_output: 0,
                 inherit_fd: None,
+                sink: None,
             })
             .await
             .map_err(|e| e.to_string())?;

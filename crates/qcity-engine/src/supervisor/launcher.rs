@@ -32,7 +32,12 @@ pub struct Launch<'a, K, V> {
     pub keep_output: usize,
     /// A descriptor the command keeps across exec (a task's lock: held as long as its run).
     pub inherit_fd: Option<RawFd>,
+    /// Sees every chunk of output as it is read (a job's live log); needs `keep_output > 0`.
+    pub sink: Option<OutputSink>,
 }
+
+/// A reader of a command's output as it comes.
+pub type OutputSink = std::sync::Arc<dyn Fn(&[u8]) + Send + Sync>;
 
 /// How a launched command ended.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -121,7 +126,7 @@ pub async fn run<K: AsRef<OsStr>, V: AsRef<OsStr>>(
     drop(cmd);
     // A session leader: its pid is its group's id.
     let group = GroupGuard(child.id().unwrap_or(0) as libc::pid_t);
-    let tail = reader.map(|r| Tail::start(r.into(), launch.keep_output));
+    let tail = reader.map(|r| Tail::start(r.into(), launch.keep_output, launch.sink));
     let mut timed_out = false;
     let status = match tokio::time::timeout(launch.timeout, child.wait()).await {
         Ok(s) => s.ok(),
@@ -177,7 +182,7 @@ struct Tail {
 }
 
 impl Tail {
-    fn start(fd: OwnedFd, keep: usize) -> Tail {
+    fn start(fd: OwnedFd, keep: usize, sink: Option<OutputSink>) -> Tail {
         let bytes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let shared = bytes.clone();
         let reader = tokio::spawn(async move {
@@ -188,6 +193,9 @@ impl Tail {
             while let Ok(n) = pipe.read(&mut buf).await {
                 if n == 0 {
                     break;
+                }
+                if let Some(sink) = &sink {
+                    sink(&buf[..n]);
                 }
                 let mut tail = shared.lock().unwrap_or_else(|e| e.into_inner());
                 tail.extend_from_slice(&buf[..n]);

@@ -270,6 +270,7 @@ async fn attempt_once(
         keep_output: TAIL_BYTES,
         // The run holds the task's lock for as long as it lives, even if the engine dies.
         inherit_fd: Some(lock.as_raw_fd()),
+        sink: None,
     })
     .await;
     match launched {

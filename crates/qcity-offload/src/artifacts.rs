@@ -1,0 +1,246 @@
+//! A job's artifacts: which files its globs match, their SHA-256, the check of what a remote
+//! executor brought back, and the job's entry in `DATA/reports/builds.json`.
+//!
+//! What comes back is first put in the run's staging directory. Every file there is hashed
+//! and compared with the hash computed where it was made; only when all of them match are
+//! they moved into the job's directory (a rename each, so a reader sees the old file or the
+//! new one, never half of one). A mismatch or a missing file leaves the user's files as
+//! they were.
+
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use qcity_types::JobArtifact;
+use serde::Serialize;
+
+use crate::exec::Claim;
+
+/// At most this many artifacts per job: a glob that matches a whole tree by mistake should
+/// fail loudly rather than hash a million files.
+pub const MAX_ARTIFACTS: usize = 10_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    #[error("`{glob}` is not a valid glob: {error}")]
+    Glob { glob: String, error: String },
+    #[error("{}: {error}", .path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(
+        "{}: SHA-256 {got} does not match {want} computed where it was made: nothing was written over your files",
+        .path.display()
+    )]
+    Mismatch {
+        path: PathBuf,
+        want: String,
+        got: String,
+    },
+    #[error("{}: listed by the far side but not brought back: nothing was written over your files", .0.display())]
+    Missing(PathBuf),
+    #[error("{}: not a plain relative path", .0.display())]
+    Unsafe(PathBuf),
+    #[error("more than {MAX_ARTIFACTS} files match the artifact globs")]
+    TooMany,
+    #[error("{}: not a list of records: {error}", .path.display())]
+    Report {
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError + '_ {
+    move |error| ArtifactError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// The matcher of a job's artifact globs (`dist/**`, `*.tar.gz`); `*` does not cross `/`.
+pub fn matcher(globs: &[String]) -> Result<GlobSet, ArtifactError> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        let glob = globset::GlobBuilder::new(g)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| ArtifactError::Glob {
+                glob: g.clone(),
+                error: e.kind().to_string(),
+            })?;
+        b.add(glob);
+    }
+    b.build().map_err(|e| ArtifactError::Glob {
+        glob: globs.join(", "),
+        error: e.to_string(),
+    })
+}
+
+/// Whether `glob` compiles (for the config's errors).
+pub fn glob_ok(glob: &str) -> Result<(), String> {
+    Glob::new(glob)
+        .map(|_| ())
+        .map_err(|e| e.kind().to_string())
+}
+
+/// The regular files under `dir` (relative paths, sorted) that `set` matches. Symbolic links
+/// are not followed: an artifact is a file the job made.
+pub fn matching(dir: &Path, set: &GlobSet) -> Result<Vec<PathBuf>, ArtifactError> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let entries = match std::fs::read_dir(dir.join(&rel)) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && rel.as_os_str().is_empty() => {
+                return Ok(out);
+            }
+            Err(e) => return Err(io(&dir.join(&rel))(e)),
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = rel.join(entry.file_name());
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() && set.is_match(&path) {
+                out.push(path);
+                if out.len() > MAX_ARTIFACTS {
+                    return Err(ArtifactError::TooMany);
+                }
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The artifacts of a job that ran in `dir` itself (locally): hashed where they are.
+pub fn in_place(dir: &Path, globs: &[String]) -> Result<Vec<Claim>, ArtifactError> {
+    if globs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let set = matcher(globs)?;
+    matching(dir, &set)?
+        .into_iter()
+        .map(|path| {
+            let full = dir.join(&path);
+            let (sha256, bytes) =
+                qcity_platform::checksum::sha256_file(&full).map_err(io(&full))?;
+            Ok(Claim {
+                path,
+                sha256,
+                bytes,
+            })
+        })
+        .collect()
+}
+
+/// A path an artifact may have: relative, no `..`, no root or prefix.
+pub fn safe_relative(path: &Path) -> bool {
+    !path.as_os_str().is_empty()
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+}
+
+/// Checks every claimed file in `staging`, then moves them all into `dir`. Nothing is moved
+/// unless every file is there and matches.
+pub fn place(
+    staging: &Path,
+    dir: &Path,
+    claims: &[Claim],
+) -> Result<Vec<JobArtifact>, ArtifactError> {
+    for c in claims {
+        if !safe_relative(&c.path) {
+            return Err(ArtifactError::Unsafe(c.path.clone()));
+        }
+        let file = staging.join(&c.path);
+        let (got, _) = match qcity_platform::checksum::sha256_file(&file) {
+            Ok(h) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ArtifactError::Missing(c.path.clone()));
+            }
+            Err(e) => return Err(io(&file)(e)),
+        };
+        if !got.eq_ignore_ascii_case(&c.sha256) {
+            return Err(ArtifactError::Mismatch {
+                path: c.path.clone(),
+                want: c.sha256.clone(),
+                got,
+            });
+        }
+    }
+    let mut placed = Vec::new();
+    for c in claims {
+        let to = dir.join(&c.path);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        let from = staging.join(&c.path);
+        if std::fs::rename(&from, &to).is_err() {
+            // Another filesystem: copy beside the target, then rename over it.
+            let tmp = to.with_file_name(format!(
+                ".{}.qcity-tmp",
+                to.file_name().unwrap_or_default().to_string_lossy()
+            ));
+            std::fs::copy(&from, &tmp).map_err(io(&tmp))?;
+            std::fs::rename(&tmp, &to).map_err(io(&to))?;
+        }
+        placed.push(JobArtifact {
+            path: c.path.clone(),
+            sha256: c.sha256.to_ascii_lowercase(),
+            bytes: c.bytes,
+        });
+    }
+    Ok(placed)
+}
+
+/// A job's entry in `DATA/reports/builds.json`, beside the build driver's entries.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobReport<'a> {
+    pub job: &'a str,
+    pub id: &'a str,
+    pub place: Option<&'a str>,
+    pub started_ms: i64,
+    pub finished_ms: i64,
+    pub outcome: &'a str,
+    pub artifacts: &'a [JobArtifact],
+}
+
+/// `DATA/reports/builds.json`.
+pub fn report_path(data_root: &Path) -> PathBuf {
+    data_root.join("reports").join("builds.json")
+}
+
+/// Appends `entry` to the report: read, extended, written whole to a temporary file and
+/// renamed over it, so a reader never sees half a file. Entries of other kinds (the build
+/// driver's) are kept as they are.
+pub fn append_report(data_root: &Path, entry: &JobReport<'_>) -> Result<(), ArtifactError> {
+    let path = report_path(data_root);
+    let dir = path.parent().expect("a report path has a directory");
+    qcity_platform::private::create_dir(dir).map_err(io(dir))?;
+    // Jobs end concurrently, and `qcity build` appends too: one writer at a time.
+    let lock_path = path.with_extension("json.lock");
+    let lock = qcity_platform::private::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io(&lock_path))?;
+    // SAFETY: flock on a descriptor we own; released when `lock` is closed.
+    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+    let mut all: Vec<serde_json::Value> = match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| ArtifactError::Report {
+            path: path.clone(),
+            error,
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    all.push(serde_json::to_value(entry).expect("a report entry serialises"));
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_vec_pretty(&all).expect("records serialise");
+    qcity_platform::private::write(&tmp, &text).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(io(&path))
+}

@@ -1,0 +1,15 @@
+//! Offload: a job (a command with inputs, artifacts and a cache) run here or elsewhere.
+//!
+//! - `placement.rs`: where a job should run and why, from this machine's readings and the
+//!   targets' health (pure).
+//! - `exec.rs`: what every executor is given and returns; `local.rs` runs a job here.
+//! - `artifacts.rs`: which files a job made (its globs), their SHA-256, the check of what an
+//!   executor brought back before anything is written over the user's files, and the
+//!   entries in `DATA/reports/builds.json`.
+
+pub mod artifacts;
+pub mod exec;
+pub mod local;
+pub mod placement;
+
+pub use exec::{Claim, ExecError, Ran, Work};
