@@ -6,10 +6,19 @@
 //! - `artifacts.rs`: which files a job made (its globs), their SHA-256, the check of what an
 //!   executor brought back before anything is written over the user's files, and the
 //!   entries in `DATA/reports/builds.json`.
+//! - `service.rs`: the daemon's `Offload`: start, cancel, list; each target's health from its
+//!   recent attempts. `run.rs` drives one run through its places (failover, backoff,
+//!   escalation); `targets.rs` names each place's executor; `record.rs` keeps the runs in
+//!   `DATA/jobs/ID/`.
 
 pub mod artifacts;
 pub mod exec;
 pub mod local;
 pub mod placement;
+pub mod record;
+mod run;
+pub mod service;
+mod targets;
 
 pub use exec::{Claim, ExecError, Ran, Work};
+pub use service::{Offload, OffloadError};

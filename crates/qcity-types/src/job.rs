@@ -136,3 +136,46 @@ pub enum JobStep {
     /// The job ended: `detail` says how.
     Finished,
 }
+
+/// A job of the manifest as the API lists it (`GET /api/v1/jobs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct JobInfo {
+    pub name: String,
+    pub command: Vec<String>,
+    /// `never`, `auto`, `always`.
+    pub offload: String,
+    pub inputs: Vec<String>,
+    pub artifacts: Vec<String>,
+    /// Its newest run, if any.
+    pub last: Option<JobRun>,
+}
+
+/// A remote target with what is known of it now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TargetInfo {
+    /// `ssh:box`, `github:ci`.
+    pub place: Place,
+    /// `host:port` for SSH, `OWNER/REPO workflow` for GitHub.
+    pub address: String,
+    /// `up` (its last attempt reached it, or none yet), `down` (its last attempt could not,
+    /// recently).
+    pub health: String,
+    /// Why it is down, if it is.
+    pub detail: String,
+    pub running: u32,
+    pub max_jobs: u32,
+    /// Of its recent attempts, how many reached it.
+    pub recent_ok: u32,
+    pub recent_total: u32,
+}
+
+/// Jobs, targets and the mode: the dashboard's jobs view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct JobsView {
+    /// `local-first`, `auto`, `cloud-first`.
+    pub mode: String,
+    pub jobs: Vec<JobInfo>,
+    pub targets: Vec<TargetInfo>,
+    /// Runs not ended yet, newest first.
+    pub running: Vec<JobRun>,
+}

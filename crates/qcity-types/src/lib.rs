@@ -29,7 +29,8 @@ pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
 pub use heal::{FixView, HealPlan, SignatureView};
 pub use health::{Colour, Health, ProbeState, ProbeStatus, health_of};
 pub use job::{
-    CacheOutcome, Candidate, JobArtifact, JobAttempt, JobRun, JobState, JobStep, Place, Placement,
+    CacheOutcome, Candidate, JobArtifact, JobAttempt, JobInfo, JobRun, JobState, JobStep, JobsView,
+    Place, Placement, TargetInfo,
 };
 pub use machine::{Battery, DiskReading, MachineStatus, Readings};
 pub use notice::{Notice, NoticeKind, Severity};

@@ -1,0 +1,369 @@
+//! The daemon's offload service: jobs started, cancelled and listed; each target's health
+//! from its recent attempts and the jobs it runs now.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use qcity_config::{Config, JobSpec, OffloadMode, OffloadPolicy};
+use qcity_engine::Engine;
+use qcity_types::{EventKind, JobInfo, JobRun, JobState, JobStep, JobsView, Placement, TargetInfo};
+use tokio::sync::watch;
+
+use crate::placement::{Inputs, TargetHealth, UnknownPlace};
+use crate::record::{RecordError, Records};
+
+/// A target whose last attempt could not reach it counts as down for this long.
+pub const DOWN_FOR_MS: i64 = 5 * 60 * 1000;
+/// Attempts per target that make its recent record.
+const RECENT: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OffloadError {
+    #[error("no job `{name}` in runner_manifest.json (jobs: {known})")]
+    UnknownJob { name: String, known: String },
+    #[error(transparent)]
+    UnknownPlace(#[from] UnknownPlace),
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error("job run `{0}` has already ended")]
+    Ended(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// The offload service (cheap to clone).
+#[derive(Clone)]
+pub struct Offload {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) records: Records,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    cancels: HashMap<String, watch::Sender<bool>>,
+    busy: HashMap<String, u32>,
+}
+
+/// A job slot at a place, given back when dropped.
+pub(crate) struct Slot<'a> {
+    inner: &'a Inner,
+    place: String,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut s = self.inner.lock();
+        if let Some(n) = s.busy.get_mut(&self.place) {
+            *n = n.saturating_sub(1);
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn occupy(&self, place: &str) -> Slot<'_> {
+        *self.lock().busy.entry(place.to_string()).or_default() += 1;
+        Slot {
+            inner: self,
+            place: place.to_string(),
+        }
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
+        self.lock().cancels.remove(id);
+    }
+
+    /// Writes the record; a record that cannot be written is logged, the job goes on.
+    pub(crate) fn save(&self, run: &JobRun) {
+        if let Err(e) = self.records.save(run) {
+            tracing::warn!("job {}: {e}", run.id);
+        }
+    }
+
+    pub(crate) fn publish(
+        &self,
+        run: &JobRun,
+        step: JobStep,
+        place: Option<&str>,
+        reasons: Vec<String>,
+        detail: &str,
+    ) {
+        self.engine.bus().publish(EventKind::Job {
+            id: run.id.clone(),
+            job: run.job.clone(),
+            step,
+            place: place.map(str::to_string),
+            reasons,
+            detail: detail.to_string(),
+        });
+    }
+
+    /// Each target's health from the recent runs' attempts and the slots in use.
+    fn health(&self, config: &Config) -> Vec<TargetHealth> {
+        let runs = self.records.list(None, 200);
+        let now = qcity_platform::clock::now_ms();
+        let busy = self.lock().busy.clone();
+        config
+            .cloud
+            .targets
+            .iter()
+            .map(|t| {
+                let place = t.place();
+                let mut attempts: Vec<_> = runs
+                    .iter()
+                    .flat_map(|r| r.attempts.iter())
+                    .filter(|a| a.place == place && a.finished_ms.is_some())
+                    .collect();
+                attempts.sort_by_key(|a| std::cmp::Reverse(a.started_ms));
+                attempts.truncate(RECENT);
+                let reached = |o: &str| matches!(o, "ran" | "cancelled");
+                let down = attempts.first().and_then(|a| {
+                    let recent = now - a.finished_ms.unwrap_or(0) < DOWN_FOR_MS;
+                    (recent && !reached(&a.outcome)).then(|| a.detail.clone())
+                });
+                TargetHealth {
+                    running: busy.get(&place).copied().unwrap_or(0),
+                    max_jobs: t.max_jobs,
+                    recent_ok: attempts.iter().filter(|a| reached(&a.outcome)).count() as u32,
+                    recent_total: attempts.len() as u32,
+                    down,
+                    place,
+                }
+            })
+            .collect()
+    }
+}
+
+fn job<'a>(config: &'a Config, name: &str) -> Result<&'a JobSpec, OffloadError> {
+    config
+        .manifest
+        .jobs
+        .iter()
+        .find(|j| j.name == name)
+        .ok_or_else(|| OffloadError::UnknownJob {
+            name: name.to_string(),
+            known: if config.manifest.jobs.is_empty() {
+                "none".into()
+            } else {
+                config
+                    .manifest
+                    .jobs
+                    .iter()
+                    .map(|j| j.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        })
+}
+
+fn policy_word(p: OffloadPolicy) -> &'static str {
+    match p {
+        OffloadPolicy::Never => "never",
+        OffloadPolicy::Auto => "auto",
+        OffloadPolicy::Always => "always",
+    }
+}
+
+fn mode_word(m: OffloadMode) -> &'static str {
+    match m {
+        OffloadMode::LocalFirst => "local-first",
+        OffloadMode::Auto => "auto",
+        OffloadMode::CloudFirst => "cloud-first",
+    }
+}
+
+impl Offload {
+    /// The service over `engine`; runs a previous daemon left unfinished are closed.
+    pub fn new(engine: Arc<Engine>) -> Offload {
+        let records = Records::new(engine.data_dir().root());
+        for run in records.close_orphans() {
+            tracing::info!(
+                "job {} ({}) closed: QCity stopped while it ran",
+                run.id,
+                run.job
+            );
+        }
+        Offload {
+            inner: Arc::new(Inner {
+                engine,
+                records,
+                state: Mutex::new(State::default()),
+            }),
+        }
+    }
+
+    /// Where `name` would run now and why (`--dry-run`): nothing is started.
+    pub fn plan(&self, name: &str, place: Option<&str>) -> Result<Placement, OffloadError> {
+        let config = self.inner.engine.config();
+        let job = job(&config, name)?;
+        self.decide(&config, job, place)
+    }
+
+    fn decide(
+        &self,
+        config: &Config,
+        job: &JobSpec,
+        place: Option<&str>,
+    ) -> Result<Placement, OffloadError> {
+        let dir = config.job_dir(job);
+        let readings = qcity_engine::health::resources::read(
+            std::slice::from_ref(&dir),
+            &config.device.resources.power_supply_root,
+        );
+        let targets = self.inner.health(config);
+        Ok(crate::placement::decide(&Inputs {
+            mode: config.cloud.mode,
+            policy: job.offload,
+            settings: &config.cloud.placement,
+            readings: &readings,
+            job_dir_free_mb: readings.disks.first().and_then(|d| d.free_mb),
+            targets: &targets,
+            forced: place,
+        })?)
+    }
+
+    /// Starts job `name` (at `place` if given); returns its first record.
+    pub fn start(
+        &self,
+        name: &str,
+        place: Option<&str>,
+        actor: &str,
+    ) -> Result<JobRun, OffloadError> {
+        let config = self.inner.engine.config();
+        let spec = job(&config, name)?.clone();
+        let placement = self.decide(&config, &spec, place)?;
+        let id = Records::new_id();
+        let run = JobRun {
+            id: id.clone(),
+            job: spec.name.clone(),
+            state: JobState::Queued,
+            actor: actor.to_string(),
+            placement,
+            place: None,
+            attempts: Vec::new(),
+            started_ms: qcity_platform::clock::now_ms(),
+            finished_ms: None,
+            exit_code: None,
+            detail: String::new(),
+            artifacts: Vec::new(),
+            cache: None,
+        };
+        let records = &self.inner.records;
+        records.create(&run)?;
+        let log = crate::exec::Log::open(records.log_path(&id))
+            .map_err(|e| OffloadError::Io(format!("{}: {e}", records.log_path(&id).display())))?;
+        let reasons: Vec<String> = run
+            .placement
+            .candidates
+            .iter()
+            .map(|c| {
+                let mark = if c.eligible { "" } else { " (not tried)" };
+                format!("{}{mark}: {}", c.place, c.reasons.join("; "))
+            })
+            .collect();
+        log.note(&format!("placed: {}", run.placement.summary));
+        for r in &reasons {
+            log.write(format!("   {r}\n").as_bytes());
+        }
+        self.inner
+            .publish(&run, JobStep::Placed, None, reasons, &run.placement.summary);
+        let (cancel_tx, cancel) = watch::channel(false);
+        self.inner.lock().cancels.insert(id.clone(), cancel_tx);
+        let work = crate::exec::Work {
+            id: id.clone(),
+            dir: config.job_dir(&spec),
+            job: spec,
+            staging: records.staging(&id),
+            config_dir: config.dir.clone(),
+            log,
+            cancel,
+        };
+        tokio::spawn(crate::run::drive(
+            self.inner.clone(),
+            config,
+            run.clone(),
+            work,
+        ));
+        Ok(run)
+    }
+
+    /// Cancels a run that has not ended: the place stops the command.
+    pub fn cancel(&self, id: &str) -> Result<JobRun, OffloadError> {
+        let run = self.inner.records.load(id)?;
+        let sender = self.inner.lock().cancels.get(id).cloned();
+        match sender {
+            Some(tx) if !run.state.is_final() => {
+                let _ = tx.send(true);
+                Ok(run)
+            }
+            _ => Err(OffloadError::Ended(id.to_string())),
+        }
+    }
+
+    pub fn show(&self, id: &str) -> Result<JobRun, OffloadError> {
+        Ok(self.inner.records.load(id)?)
+    }
+
+    /// The newest `n` runs (of `job`, if given), newest first.
+    pub fn runs(&self, job: Option<&str>, n: usize) -> Vec<JobRun> {
+        self.inner.records.list(job, n)
+    }
+
+    /// The last `max` bytes of a run's output.
+    pub fn log(&self, id: &str, max: u64) -> Result<String, OffloadError> {
+        Ok(self.inner.records.log_tail(id, max)?)
+    }
+
+    /// The jobs, the targets with their health, the runs not ended.
+    pub fn view(&self) -> JobsView {
+        let config = self.inner.engine.config();
+        let recent = self.inner.records.list(None, 200);
+        let jobs = config
+            .manifest
+            .jobs
+            .iter()
+            .map(|j| JobInfo {
+                name: j.name.clone(),
+                command: j.command.clone(),
+                offload: policy_word(j.offload).into(),
+                inputs: j.inputs.clone(),
+                artifacts: j.artifacts.clone(),
+                last: recent.iter().find(|r| r.job == j.name).cloned(),
+            })
+            .collect();
+        let targets = self
+            .inner
+            .health(&config)
+            .into_iter()
+            .zip(&config.cloud.targets)
+            .map(|(h, t)| TargetInfo {
+                address: match (&t.ssh, &t.github) {
+                    (Some(s), _) => format!("{}:{}", s.host, s.port),
+                    (_, Some(g)) => format!("{} {}", g.repo, g.workflow),
+                    _ => String::new(),
+                },
+                health: if h.down.is_some() { "down" } else { "up" }.into(),
+                detail: h.down.clone().unwrap_or_default(),
+                running: h.running,
+                max_jobs: h.max_jobs,
+                recent_ok: h.recent_ok,
+                recent_total: h.recent_total,
+                place: h.place,
+            })
+            .collect();
+        JobsView {
+            mode: mode_word(config.cloud.mode).into(),
+            jobs,
+            targets,
+            running: recent.into_iter().filter(|r| !r.state.is_final()).collect(),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! A place's name to its executor: `local`, `ssh:NAME`, `github:NAME`.
+
+use qcity_config::Config;
+
+use crate::exec::{ExecError, Ran, Work};
+
+/// Runs one attempt of `work` at `place`.
+pub(crate) async fn dispatch(place: &str, config: &Config, work: &Work) -> Result<Ran, ExecError> {
+    if place == "local" {
+        return crate::local::run(work).await;
+    }
+    let (kind, name) = place.split_once(':').unwrap_or((place, ""));
+    let Some(target) = config.cloud.targets.iter().find(|t| t.name == name) else {
+        return Err(ExecError::Refused(format!(
+            "no target `{name}` in qmoi_cloud_config.json any more"
+        )));
+    };
+    match (kind, &target.ssh, &target.github) {
+        ("ssh", Some(_ssh), _) => Err(ExecError::Unreachable(format!(
+            "{place}: the SSH executor is not built yet"
+        ))),
+        ("github", _, Some(_gh)) => Err(ExecError::Unreachable(format!(
+            "{place}: the GitHub executor is not built yet"
+        ))),
+        _ => Err(ExecError::Refused(format!(
+            "target `{name}` is not a {kind} target"
+        ))),
+    }
+}
