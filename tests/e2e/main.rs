@@ -14,6 +14,7 @@ mod disk_full;
 mod flood;
 mod heal;
 mod hooks;
+mod jobs;
 mod notify;
 mod platforms;
 mod qi;

@@ -10,6 +10,7 @@ mod bodies;
 mod connections;
 mod daemon_info;
 mod error;
+mod jobs;
 mod metrics;
 mod openapi;
 pub mod qi;

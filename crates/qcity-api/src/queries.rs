@@ -82,6 +82,53 @@ impl Checked for RunsQuery {
     }
 }
 
+/// `?n=&job=`: the newest job runs, of one job or all.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRunsQuery {
+    /// How many of the newest runs.
+    #[serde(default = "runs_default")]
+    #[schemars(range(max = MAX_PAGE))]
+    pub n: u64,
+    /// Only the runs of this job.
+    #[serde(default)]
+    pub job: Option<String>,
+}
+
+impl Checked for JobRunsQuery {
+    fn check(&self) -> Result<(), String> {
+        if let Some(j) = &self.job
+            && !valid_name(j)
+        {
+            return Err("`job` is 1 to 64 letters, digits, `.`, `_` or `-`".into());
+        }
+        at_most("n", self.n, MAX_PAGE)
+    }
+}
+
+/// The most of a job's log one answer carries.
+pub const MAX_JOB_LOG_BYTES: u64 = 1 << 20;
+
+/// `?bytes=`: how much of the end of a job run's output.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobLogQuery {
+    /// How many of the last bytes (cut at a line start).
+    #[serde(default = "job_log_default")]
+    #[schemars(range(max = MAX_JOB_LOG_BYTES))]
+    pub bytes: u64,
+}
+
+fn job_log_default() -> u64 {
+    64 * 1024
+}
+
+impl Checked for JobLogQuery {
+    fn check(&self) -> Result<(), String> {
+        at_most("bytes", self.bytes, MAX_JOB_LOG_BYTES)
+    }
+}
+
 /// `?n=`: how many of the newest audit rows.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

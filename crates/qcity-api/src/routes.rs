@@ -38,6 +38,8 @@ struct AppState {
     /// QCity's own updater; none where the engine cannot restart into another version (the
     /// tray app's in-process engine).
     updater: Option<Arc<qcity_update::Updater>>,
+    /// Offloaded jobs; none where no daemon runs them.
+    offload: Option<qcity_offload::Offload>,
     auth: Arc<Auth>,
 }
 
@@ -152,6 +154,27 @@ fn table() -> Table {
             Master,
             get(task_runs),
         ),
+        (Method::GET, "/api/v1/jobs", Master, get(jobs_view)),
+        (
+            Method::POST,
+            "/api/v1/jobs/{name}/run",
+            Master,
+            post(run_job),
+        ),
+        (Method::GET, "/api/v1/jobs/runs", Master, get(job_runs)),
+        (Method::GET, "/api/v1/jobs/runs/{id}", Master, get(job_run)),
+        (
+            Method::GET,
+            "/api/v1/jobs/runs/{id}/log",
+            Master,
+            get(job_log),
+        ),
+        (
+            Method::POST,
+            "/api/v1/jobs/runs/{id}/cancel",
+            Master,
+            post(cancel_job),
+        ),
         (Method::POST, "/api/v1/reload", Master, post(reload)),
         (Method::POST, "/api/v1/escalations", Master, post(escalate)),
         (Method::GET, "/api/v1/config", Master, get(config)),
@@ -229,6 +252,8 @@ pub struct Services {
     pub platforms: Option<Arc<qcity_status::Platforms>>,
     /// QCity's own updater; none where no daemon updates itself.
     pub updater: Option<Arc<qcity_update::Updater>>,
+    /// Offloaded jobs; none where no daemon runs them.
+    pub offload: Option<qcity_offload::Offload>,
 }
 
 /// The API over `services`, with `token` as the master token.
@@ -239,6 +264,7 @@ pub fn router(services: Services, token: Token) -> Result<Router, ApiError> {
         notify,
         platforms,
         updater,
+        offload,
     } = services;
     let auth = Arc::new(Auth::new(engine.clone(), token)?);
     let state = AppState {
@@ -247,6 +273,7 @@ pub fn router(services: Services, token: Token) -> Result<Router, ApiError> {
         notify,
         platforms,
         updater,
+        offload,
         auth: auth.clone(),
     };
     let mut router: Router<AppState> = Router::new();
@@ -324,6 +351,16 @@ async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
+        .map_err(ApiError::from)
+}
+
+/// [`blocking`] for the offload service's file work.
+async fn offload_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, qcity_offload::OffloadError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("job task failed: {e}")))?
         .map_err(ApiError::from)
 }
 
@@ -724,6 +761,104 @@ async fn update_rollback(
 ) -> Result<Response, ApiError> {
     let started = updater(&st)?.rollback(&p.actor(&headers)).await?;
     Ok((StatusCode::ACCEPTED, Json(started)).into_response())
+}
+
+/// The daemon's offload service; none where no daemon runs jobs (a 404 naming why).
+fn offload(st: &AppState) -> Result<qcity_offload::Offload, ApiError> {
+    st.offload.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::UnknownJob,
+            "this engine runs no jobs (only the daemon does)",
+        )
+    })
+}
+
+async fn jobs_view(State(st): State<AppState>) -> Result<Json<qcity_types::JobsView>, ApiError> {
+    let offload = offload(&st)?;
+    offload_blocking(move || Ok(offload.view())).await.map(Json)
+}
+
+/// Decides where the job runs and starts it (or, for a dry run, only decides); the run's
+/// `job` events and its log tell the rest.
+async fn run_job(
+    State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Json<qcity_types::JobRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(ApiError::body)?;
+    if let Some(place) = &req.place
+        && !crate::jobs::valid_place(place)
+    {
+        return Err(ApiError::bad_request(
+            "`where` is local, ssh:NAME or github:NAME",
+        ));
+    }
+    let offload = offload(&st)?;
+    let actor = p.actor(&headers);
+    let started = offload_blocking(move || {
+        let place = req.place.as_deref();
+        if req.dry_run {
+            let placement = offload.plan(&name, place)?;
+            return Ok(qcity_types::JobStarted {
+                placement,
+                run: None,
+            });
+        }
+        let run = offload.start(&name, place, &actor)?;
+        Ok(qcity_types::JobStarted {
+            placement: run.placement.clone(),
+            run: Some(run),
+        })
+    })
+    .await?;
+    let status = if started.run.is_some() {
+        StatusCode::ACCEPTED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(started)).into_response())
+}
+
+async fn job_runs(
+    State(st): State<AppState>,
+    q: Result<Query<queries::JobRunsQuery>, QueryRejection>,
+) -> Result<Json<Vec<qcity_types::JobRun>>, ApiError> {
+    let q = queries::read(q)?;
+    let offload = offload(&st)?;
+    offload_blocking(move || Ok(offload.runs(q.job.as_deref(), q.n as usize)))
+        .await
+        .map(Json)
+}
+
+async fn job_run(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<qcity_types::JobRun>, ApiError> {
+    let offload = offload(&st)?;
+    offload_blocking(move || offload.show(&id)).await.map(Json)
+}
+
+async fn job_log(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    q: Result<Query<queries::JobLogQuery>, QueryRejection>,
+) -> Result<String, ApiError> {
+    let q = queries::read(q)?;
+    let offload = offload(&st)?;
+    offload_blocking(move || offload.log(&id, q.bytes)).await
+}
+
+async fn cancel_job(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<qcity_types::JobRun>, ApiError> {
+    let offload = offload(&st)?;
+    offload_blocking(move || offload.cancel(&id))
+        .await
+        .map(Json)
 }
 
 /// The daemon's updater; none where the engine cannot restart itself (refused as such).

@@ -221,6 +221,7 @@ async fn serve(
             notify: remote,
             platforms: Some(platforms),
             updater: Some(updater.clone()),
+            offload: Some(qcity_offload::Offload::new(engine.clone())),
         },
         token,
         limits,

@@ -7,12 +7,13 @@
 //!   executor brought back before anything is written over the user's files, and the
 //!   entries in `DATA/reports/builds.json`.
 //! - `service.rs`: the daemon's `Offload`: start, cancel, list; each target's health from its
-//!   recent attempts. `run.rs` drives one run through its places (failover, backoff,
+//!   recent attempts (`inner.rs` holds what it shares with its runs). `run.rs` drives one run through its places (failover, backoff,
 //!   escalation); `targets.rs` names each place's executor; `record.rs` keeps the runs in
 //!   `DATA/jobs/ID/`.
 
 pub mod artifacts;
 pub mod exec;
+mod inner;
 pub mod local;
 pub mod placement;
 pub mod record;

@@ -11,7 +11,7 @@ use qcity_config::Config;
 use qcity_types::{EventKind, JobArtifact, JobAttempt, JobRun, JobState, JobStep};
 
 use crate::exec::{ExecError, Ran, Work};
-use crate::service::Inner;
+use crate::inner::Inner;
 
 /// Runs `run` to its end; the record on disk is final when this returns.
 pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, work: Work) {

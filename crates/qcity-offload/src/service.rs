@@ -1,21 +1,17 @@
 //! The daemon's offload service: jobs started, cancelled and listed; each target's health
 //! from its recent attempts and the jobs it runs now.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use qcity_config::{Config, JobSpec, OffloadMode, OffloadPolicy};
 use qcity_engine::Engine;
-use qcity_types::{EventKind, JobInfo, JobRun, JobState, JobStep, JobsView, Placement, TargetInfo};
+use qcity_types::{JobInfo, JobRun, JobState, JobStep, JobsView, Placement, TargetInfo};
 use tokio::sync::watch;
 
-use crate::placement::{Inputs, TargetHealth, UnknownPlace};
+pub use crate::inner::DOWN_FOR_MS;
+use crate::inner::{Inner, State};
+use crate::placement::{Inputs, UnknownPlace};
 use crate::record::{RecordError, Records};
-
-/// A target whose last attempt could not reach it counts as down for this long.
-pub const DOWN_FOR_MS: i64 = 5 * 60 * 1000;
-/// Attempts per target that make its recent record.
-const RECENT: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OffloadError {
@@ -35,111 +31,6 @@ pub enum OffloadError {
 #[derive(Clone)]
 pub struct Offload {
     inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) engine: Arc<Engine>,
-    pub(crate) records: Records,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    cancels: HashMap<String, watch::Sender<bool>>,
-    busy: HashMap<String, u32>,
-}
-
-/// A job slot at a place, given back when dropped.
-pub(crate) struct Slot<'a> {
-    inner: &'a Inner,
-    place: String,
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut s = self.inner.lock();
-        if let Some(n) = s.busy.get_mut(&self.place) {
-            *n = n.saturating_sub(1);
-        }
-    }
-}
-
-impl Inner {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub(crate) fn occupy(&self, place: &str) -> Slot<'_> {
-        *self.lock().busy.entry(place.to_string()).or_default() += 1;
-        Slot {
-            inner: self,
-            place: place.to_string(),
-        }
-    }
-
-    pub(crate) fn forget(&self, id: &str) {
-        self.lock().cancels.remove(id);
-    }
-
-    /// Writes the record; a record that cannot be written is logged, the job goes on.
-    pub(crate) fn save(&self, run: &JobRun) {
-        if let Err(e) = self.records.save(run) {
-            tracing::warn!("job {}: {e}", run.id);
-        }
-    }
-
-    pub(crate) fn publish(
-        &self,
-        run: &JobRun,
-        step: JobStep,
-        place: Option<&str>,
-        reasons: Vec<String>,
-        detail: &str,
-    ) {
-        self.engine.bus().publish(EventKind::Job {
-            id: run.id.clone(),
-            job: run.job.clone(),
-            step,
-            place: place.map(str::to_string),
-            reasons,
-            detail: detail.to_string(),
-        });
-    }
-
-    /// Each target's health from the recent runs' attempts and the slots in use.
-    fn health(&self, config: &Config) -> Vec<TargetHealth> {
-        let runs = self.records.list(None, 200);
-        let now = qcity_platform::clock::now_ms();
-        let busy = self.lock().busy.clone();
-        config
-            .cloud
-            .targets
-            .iter()
-            .map(|t| {
-                let place = t.place();
-                let mut attempts: Vec<_> = runs
-                    .iter()
-                    .flat_map(|r| r.attempts.iter())
-                    .filter(|a| a.place == place && a.finished_ms.is_some())
-                    .collect();
-                attempts.sort_by_key(|a| std::cmp::Reverse(a.started_ms));
-                attempts.truncate(RECENT);
-                let reached = |o: &str| matches!(o, "ran" | "cancelled");
-                let down = attempts.first().and_then(|a| {
-                    let recent = now - a.finished_ms.unwrap_or(0) < DOWN_FOR_MS;
-                    (recent && !reached(&a.outcome)).then(|| a.detail.clone())
-                });
-                TargetHealth {
-                    running: busy.get(&place).copied().unwrap_or(0),
-                    max_jobs: t.max_jobs,
-                    recent_ok: attempts.iter().filter(|a| reached(&a.outcome)).count() as u32,
-                    recent_total: attempts.len() as u32,
-                    down,
-                    place,
-                }
-            })
-            .collect()
-    }
 }
 
 fn job<'a>(config: &'a Config, name: &str) -> Result<&'a JobSpec, OffloadError> {

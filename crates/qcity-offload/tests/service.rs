@@ -77,7 +77,7 @@ async fn finished(s: &mut Setup, id: &str) -> JobRun {
     let id = id.to_string();
     s.h.wait_event(
         "the job's end",
-        |e| matches!(&e.kind, EventKind::Job { id: i, step: JobStep::Finished, .. } if *i == id),
+        |e| matches!(&e.kind, EventKind::Job { run, step: JobStep::Finished, .. } if *run == id),
     )
     .await;
     s.offload.show(&id).unwrap()

@@ -54,6 +54,10 @@ pub enum ErrorCode {
     UpdateRefused,
     /// A self-update is already under way.
     UpdateBusy,
+    /// No job of that name in the manifest, or no job run of that id.
+    UnknownJob,
+    /// The job run has already ended (a cancel came too late).
+    JobEnded,
     /// Something failed inside the engine (the store, a lock).
     Internal,
 }
@@ -71,6 +75,8 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UnknownRunner => "unknown_runner",
             Self::UnknownTask => "unknown_task",
+            Self::UnknownJob => "unknown_job",
+            Self::JobEnded => "job_ended",
             Self::UnknownUser => "unknown_user",
             Self::InvalidConfig => "invalid_config",
             Self::ShuttingDown => "shutting_down",
@@ -100,6 +106,27 @@ pub struct ErrorBody {
     /// Every individual error, when there are several (configuration errors).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+}
+
+/// `POST /api/v1/jobs/{name}/run`: where (optional) and whether only to say where.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// `local`, `ssh:NAME` or `github:NAME`; without it the placement decides.
+    #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    /// Only decide and answer the placement; nothing runs.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What `POST /api/v1/jobs/{name}/run` answers: the run started, or for a dry run only the
+/// placement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct JobStarted {
+    pub placement: crate::job::Placement,
+    /// None for a dry run.
+    pub run: Option<crate::job::JobRun>,
 }
 
 /// Something outside the engine that needs a person (`qcity build run` escalates a build

@@ -187,7 +187,8 @@ pub enum EventKind {
     },
     /// An offloaded job: its placement with reasons, an attempt, a failover, its end.
     Job {
-        id: String,
+        /// The run's id (`JOB-…`); not `id`, which is the event's own.
+        run: String,
         job: String,
         step: crate::job::JobStep,
         /// The place the step happened at (`ssh:box`), if any.

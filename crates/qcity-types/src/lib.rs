@@ -21,8 +21,9 @@ pub mod version;
 
 pub use api::{
     ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, Escalated,
-    EscalationRequest, EventPage, InstallStarted, LogTail, LoginRequest, Me, NotifyChannel,
-    PlatformIncident, PlatformState, PlatformStatus, PutUser, Queued, Role, UserInfo,
+    EscalationRequest, EventPage, InstallStarted, JobRequest, JobStarted, LogTail, LoginRequest,
+    Me, NotifyChannel, PlatformIncident, PlatformState, PlatformStatus, PutUser, Queued, Role,
+    UserInfo,
 };
 pub use colour::{Overall, colour, colour_of, overall};
 pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};

@@ -9,6 +9,7 @@ mod commands;
 mod completions;
 mod exit;
 mod format;
+mod job;
 mod logfile;
 mod notify;
 mod password;
@@ -111,6 +112,12 @@ enum Command {
         /// Print JSON
         #[arg(long)]
         json: bool,
+    },
+    /// Jobs: commands with inputs and artifacts, run here or offloaded to an SSH host or a
+    /// GitHub Actions workflow (`jobs` in the manifest, targets in qmoi_cloud_config.json).
+    Job {
+        #[command(subcommand)]
+        command: job::JobCommand,
     },
     /// List or run tasks.
     Task {
@@ -523,6 +530,7 @@ fn run(cli: Cli) -> CliResult {
         } => commands::logs(&data()?, name, *lines, *follow),
         Command::Reload => commands::reload(&data()?),
         Command::Autotest { json } => commands::autotest(&data()?, *json),
+        Command::Job { command } => job::dispatch(&data()?, command),
         Command::Task { command } => match command {
             TaskCommand::List { json } => commands::task_list(&data()?, *json),
             TaskCommand::Run { name } => commands::task_run(&data()?, name),

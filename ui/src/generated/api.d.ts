@@ -191,6 +191,108 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The manifest's jobs with their newest run, the remote targets with their health (down after an attempt could not reach them, recently), slots in use and recent record, the offload mode, and the runs not ended. */
+        get: operations["listJobs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest job runs, newest first, of one job or all. */
+        get: operations["jobRuns"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/runs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One job run: its placement with reasons, every attempt (place, outcome, exit code), its artifacts with their SHA-256, its state. */
+        get: operations["jobRun"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/runs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancels a run that has not ended: its place stops the command (the local process group, the remote group over SSH, the GitHub run); the run ends `cancelled`. */
+        post: operations["cancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/runs/{id}/log": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The end of a job run's output as it is written (its command's output, and QCity's own lines between `==`), cut at a line start. */
+        get: operations["jobLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/jobs/{name}/run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Decides where the job runs (this machine's battery, load, memory and disk; each target's health, load and recent success; the job's `offload` and the mode), with the reasons, and starts it there: 202 with the run, whose `job` events and log tell the rest. With `dry_run` only the placement is answered (200) and nothing runs. A `where` names the place and turns failover off. */
+        post: operations["runJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/machine": {
         parameters: {
             query?: never;
@@ -840,6 +942,38 @@ export interface components {
             /** @description `Charging`, `Discharging`, `Full`, `Not charging` as the kernel says. */
             status: string;
         };
+        /** @description What happened to the job's cache. */
+        CacheOutcome: {
+            /** @description The key this run computed. */
+            key: string;
+            /** @description The key that was restored (the exact one or a prefix's newest match), if any. */
+            restored?: string | null;
+            /** @description Whether the run saved a new entry under `key`. */
+            saved: boolean;
+        };
+        /**
+         * @description A cache with the semantics of actions/cache: the key is `key` followed by the SHA-256 of
+         *     `key_files`; restore tries the exact key, then each of `restore_keys` as a prefix, the
+         *     newest match winning.
+         */
+        CacheSpec: {
+            /** @description The key's fixed part, e.g. `npm-linux-`. */
+            key: string;
+            /** @description Files (relative; lockfiles) whose contents make the key's hashed part. */
+            key_files?: string[];
+            /** @description Directories (relative) saved and restored. */
+            paths: string[];
+            /** @description Prefixes tried in order when the exact key is missing. */
+            restore_keys?: string[];
+        };
+        /** @description One place a job could run, as the placement judged it. */
+        Candidate: {
+            /** @description Whether it may be tried at all (a target that is down or full may not). */
+            eligible: boolean;
+            place: string;
+            /** @description Why it stands where it stands, in words (`on battery at 30 % (below 50 %)`). */
+            reasons: string[];
+        };
         /** @description One chat, mail or webhook channel. */
         ChannelSettings: {
             /**
@@ -1059,7 +1193,7 @@ export interface components {
             message: string;
         };
         /** @description Every error's stable machine-readable code: clients switch on it, never on the message. */
-        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "unknown_channel" | "update_refused" | "update_busy" | "internal";
+        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "unknown_channel" | "update_refused" | "update_busy" | "unknown_job" | "job_ended" | "internal";
         /** @description The escalation's event. */
         Escalated: {
             /** Format: uint64 */
@@ -1277,6 +1411,18 @@ export interface components {
             to: string;
             /** @constant */
             type: "update";
+        } | {
+            detail: string;
+            job: string;
+            /** @description The place the step happened at (`ssh:box`), if any. */
+            place?: string | null;
+            /** @description For `placed`: the order and why; otherwise empty. */
+            reasons: string[];
+            /** @description The run's id (`JOB-…`); not `id`, which is the event's own. */
+            run: string;
+            step: components["schemas"]["JobStep"];
+            /** @constant */
+            type: "job";
         });
         /** @description A page of stored events. */
         EventPage: {
@@ -1562,6 +1708,133 @@ export interface components {
             /** @description The minisign public key that signs every release file (the `RWQ…` line). */
             public_key: string;
         };
+        /** @description A file a job brought back, verified. */
+        JobArtifact: {
+            /** Format: uint64 */
+            bytes: number;
+            /** @description Relative to the job's directory. */
+            path: string;
+            sha256: string;
+        };
+        /** @description One try of a job at one place. */
+        JobAttempt: {
+            detail: string;
+            /** Format: int32 */
+            exit_code?: number | null;
+            /** Format: int64 */
+            finished_ms?: number | null;
+            /**
+             * @description `ran` (the command ran to an exit), `unreachable`, `refused`, `lost` (the connection
+             *     broke mid-job), `cancelled`, `error`.
+             */
+            outcome: string;
+            place: string;
+            /** Format: int64 */
+            started_ms: number;
+        };
+        /** @description A job of the manifest as the API lists it (`GET /api/v1/jobs`). */
+        JobInfo: {
+            artifacts: string[];
+            command: string[];
+            inputs: string[];
+            /** @description Its newest run, if any. */
+            last?: components["schemas"]["JobRun"] | null;
+            name: string;
+            /** @description `never`, `auto`, `always`. */
+            offload: string;
+        };
+        /** @description `POST /api/v1/jobs/{name}/run`: where (optional) and whether only to say where. */
+        JobRequest: {
+            /**
+             * @description Only decide and answer the placement; nothing runs.
+             * @default false
+             */
+            dry_run: boolean;
+            /** @description `local`, `ssh:NAME` or `github:NAME`; without it the placement decides. */
+            where?: string | null;
+        };
+        /** @description One run of a job: the API's `GET /api/v1/jobs/runs/{id}` and `qcity job show ID`. */
+        JobRun: {
+            /** @description Who started it (`master:cli`…). */
+            actor: string;
+            artifacts: components["schemas"]["JobArtifact"][];
+            attempts: components["schemas"]["JobAttempt"][];
+            cache?: components["schemas"]["CacheOutcome"] | null;
+            /** @description The outcome in words. */
+            detail: string;
+            /** Format: int32 */
+            exit_code?: number | null;
+            /** Format: int64 */
+            finished_ms?: number | null;
+            /** @description `JOB-YYYYMMDDTHHMMSS-XXXX`: sortable by start. */
+            id: string;
+            job: string;
+            /** @description Where it runs or ran last. */
+            place?: string | null;
+            placement: components["schemas"]["Placement"];
+            /** Format: int64 */
+            started_ms: number;
+            state: components["schemas"]["JobState"];
+        };
+        /**
+         * @description A job: a command with inputs and outputs that may run on this machine or elsewhere
+         *     (`qcity job run NAME`).
+         */
+        JobSpec: {
+            /** @description Globs (relative) of the files brought back, each with its SHA-256. */
+            artifacts?: string[];
+            /** @description A cache restored before the command and saved after it succeeds. */
+            cache?: components["schemas"]["CacheSpec"] | null;
+            /** @description Program and arguments, as an argv array (no shell), run in the job's directory. */
+            command: string[];
+            /** @description Extra environment variables (not secrets: they travel with the job). */
+            env?: {
+                [key: string]: string;
+            };
+            /** @description Files and directories (relative) sent with the job to a remote target. */
+            inputs?: string[];
+            /** @description Unique name: letters, digits, `-`, `_` and `.`, 1 to 64 characters. */
+            name: string;
+            /**
+             * @description Whether it may run elsewhere: `never`, `auto` (the cloud config's mode decides, the
+             *     default) or `always` (never on this machine while a remote target is up).
+             * @default auto
+             */
+            offload: components["schemas"]["OffloadPolicy"];
+            /**
+             * Format: uint64
+             * @description Milliseconds a run may take before it is stopped (default 3 600 000).
+             * @default 3600000
+             */
+            timeout_ms: number;
+            /**
+             * @description The job's directory here; relative paths are relative to the configuration directory.
+             *     Inputs, artifacts and cache paths are relative to it.
+             */
+            working_dir?: string | null;
+        };
+        /**
+         * @description What `POST /api/v1/jobs/{name}/run` answers: the run started, or for a dry run only the
+         *     placement.
+         */
+        JobStarted: {
+            placement: components["schemas"]["Placement"];
+            /** @description None for a dry run. */
+            run?: components["schemas"]["JobRun"] | null;
+        };
+        /** @description A job's state. */
+        JobState: ("running" | "cancelled") | "queued" | "succeeded" | "failed";
+        /** @description A step of a job, as its `job` events tell it. */
+        JobStep: "placed" | "started" | "failed-over" | "finished";
+        /** @description Jobs, targets and the mode: the dashboard's jobs view. */
+        JobsView: {
+            jobs: components["schemas"]["JobInfo"][];
+            /** @description `local-first`, `auto`, `cloud-first`. */
+            mode: string;
+            /** @description Runs not ended yet, newest first. */
+            running: components["schemas"]["JobRun"][];
+            targets: components["schemas"]["TargetInfo"][];
+        };
         Libc: {
             kind: components["schemas"]["LibcKind"];
             /** @description (major, minor), when known. */
@@ -1694,10 +1967,21 @@ export interface components {
             /** @description The URL as configured; only its scheme when a secret is written in it literally. */
             url: string;
         };
+        /** @enum {string} */
+        OffloadPolicy: "never" | "auto" | "always";
         OnDisk: {
             /** @description Every error, as `file:line:column: path: message`. */
             errors: string[];
             valid: boolean;
+        };
+        /** @description The decision: the places in the order they will be tried, the best first. */
+        Placement: {
+            /** @description Every place considered, best first; the ineligible ones last with their reasons. */
+            candidates: components["schemas"]["Candidate"][];
+            /** @description `local-first`, `auto`, `cloud-first`, or `forced` when `--where` named the place. */
+            mode: string;
+            /** @description The reason for the order as a whole (`this machine is short: …`). */
+            summary: string;
         };
         /** @description An incident or maintenance a status page reports as in progress. */
         PlatformIncident: {
@@ -2043,6 +2327,11 @@ export interface components {
             /** @description Path or URL of this file's JSON Schema, for editors; ignored by QCity. */
             $schema?: string | null;
             /**
+             * @description Commands with inputs and outputs that may run on this machine or elsewhere
+             *     (`qmoi_cloud_config.json` says where).
+             */
+            jobs?: components["schemas"]["JobSpec"][];
+            /**
              * @description Runners, each with a unique name.
              * @default []
              */
@@ -2316,6 +2605,31 @@ export interface components {
              * @default 65536
              */
             tail_bytes: number;
+        };
+        /** @description A remote target with what is known of it now. */
+        TargetInfo: {
+            /** @description `host:port` for SSH, `OWNER/REPO workflow` for GitHub. */
+            address: string;
+            /** @description Why it is down, if it is. */
+            detail: string;
+            /**
+             * @description `up` (its last attempt reached it, or none yet), `down` (its last attempt could not,
+             *     recently).
+             */
+            health: string;
+            /** Format: uint32 */
+            max_jobs: number;
+            /** @description `ssh:box`, `github:ci`. */
+            place: string;
+            /**
+             * Format: uint32
+             * @description Of its recent attempts, how many reached it.
+             */
+            recent_ok: number;
+            /** Format: uint32 */
+            recent_total: number;
+            /** Format: uint32 */
+            running: number;
         };
         /** @description A task as listed. */
         TaskInfo: {
@@ -3016,7 +3330,7 @@ export interface operations {
                 /** @description Only events about this runner (or task). */
                 runner?: string;
                 /** @description Only events of this type. */
-                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "platform-changed" | "auth" | "qi-install" | "heal" | "update";
+                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "platform-changed" | "auth" | "qi-install" | "heal" | "update" | "job";
             };
             header?: never;
             path?: never;
@@ -3106,6 +3420,402 @@ export interface operations {
             };
             /** @description The request named another host (`host_not_allowed`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listJobs: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Jobs, targets, runs not ended. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobsView"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This engine runs no jobs: only the daemon does (`unknown_job`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    jobRuns: {
+        parameters: {
+            query?: {
+                /** @description Only the runs of this job. */
+                job?: string;
+                /** @description How many of the newest runs. */
+                n?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Runs. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRun"][];
+                };
+            };
+            /** @description A query parameter out of bounds, unknown or malformed (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description This engine runs no jobs: only the daemon does (`unknown_job`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    jobRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id (`JOB-…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRun"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No job run with that id, or this engine runs no jobs (`unknown_job`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The run's record cannot be read. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The run's id (`JOB-…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The run as it was when the cancel was sent. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobRun"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No job run with that id, or this engine runs no jobs (`unknown_job`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The run has already ended (`job_ended`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The run's record cannot be read. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    jobLog: {
+        parameters: {
+            query?: {
+                /** @description How many of the last bytes (cut at a line start). */
+                bytes?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The run's id (`JOB-…`). */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The output. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description A query parameter out of bounds, unknown or malformed (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No job run with that id, or this engine runs no jobs (`unknown_job`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The log cannot be read. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    runJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The job's name from the manifest. */
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JobRequest"];
+            };
+        };
+        responses: {
+            /** @description Dry run: the placement; nothing ran. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description Started: the placement and the run's first record. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JobStarted"];
+                };
+            };
+            /** @description A malformed body, or a `where` that names no place (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No job with that name (`unknown_job`). */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the API takes (`payload_too_large`). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The run's record could not be written under DATA_DIR/jobs. */
+            500: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -105,3 +105,9 @@ pub fn USER_NAME(_: &mut SchemaGenerator) -> Schema {
 pub fn query<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     T::json_schema(g)
 }
+
+/// A job run's id, as the offload service makes them (`JOB-20261206T051500-a1b2c3`).
+#[allow(non_snake_case)]
+pub fn JOB_RUN_ID(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({"type": "string", "pattern": "^JOB-[A-Za-z0-9-]{1,36}$"})
+}

@@ -5,17 +5,22 @@
 
 use qcity_types::{
     ApplyReport, AuditEntry, AuditVerdict, AutotestReport, ControlOutcome, ErrorBody, Escalated,
-    EscalationRequest, EventPage, HealPlan, InstallStarted, LogTail, LoginRequest, MachineStatus,
-    Me, NotifyChannel, PlatformStatus, PutUser, Queued, RunOutcome, RunnerStatus, SignatureView,
-    TaskInfo, TaskRun, UpdateStarted, UpdateView, UserInfo,
+    EscalationRequest, EventPage, HealPlan, InstallStarted, JobRequest, JobRun, JobStarted,
+    JobsView, LogTail, LoginRequest, MachineStatus, Me, NotifyChannel, PlatformStatus, PutUser,
+    Queued, RunOutcome, RunnerStatus, SignatureView, TaskInfo, TaskRun, UpdateStarted, UpdateView,
+    UserInfo,
 };
 
 use super::op::{
-    Body, EVENT_ID, Op, Param, RUNNER_NAME, Reply, TASK_NAME, USER_NAME, array, query, schema,
+    Body, EVENT_ID, JOB_RUN_ID, Op, Param, RUNNER_NAME, Reply, TASK_NAME, USER_NAME, array, query,
+    schema,
 };
 use crate::bodies::ConfigView;
 use crate::qi::{InstallRequest, QiView};
-use crate::queries::{AuditQuery, EventsQuery, LogsQuery, RunsQuery, SignaturesQuery, StreamQuery};
+use crate::queries::{
+    AuditQuery, EventsQuery, JobLogQuery, JobRunsQuery, LogsQuery, RunsQuery, SignaturesQuery,
+    StreamQuery,
+};
 
 /// The path parameter of every `/runners/{name}` operation.
 const RUNNER: &[Param] = &[Param::path(
@@ -23,6 +28,21 @@ const RUNNER: &[Param] = &[Param::path(
     "The runner's name from the manifest.",
     RUNNER_NAME,
 )];
+
+/// The path parameter of every `/jobs/runs/{id}` operation.
+const JOB_RUN: &[Param] = &[Param::path("id", "The run's id (`JOB-…`).", JOB_RUN_ID)];
+
+const NO_JOB_RUN: Reply = Reply {
+    status: 404,
+    description: "No job run with that id, or this engine runs no jobs (`unknown_job`).",
+    body: Body::Json(schema::<ErrorBody>),
+};
+
+const NO_OFFLOAD: Reply = Reply {
+    status: 404,
+    description: "This engine runs no jobs: only the daemon does (`unknown_job`).",
+    body: Body::Json(schema::<ErrorBody>),
+};
 
 const NO_RUNNER: Reply = Reply {
     status: 404,
@@ -314,6 +334,160 @@ pub static OPS: &[Op] = &[
             Reply {
                 status: 404,
                 description: "No task with that name.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/jobs",
+        id: "listJobs",
+        summary: "The manifest's jobs with their newest run, the remote targets with their health (down after an attempt could not reach them, recently), slots in use and recent record, the offload mode, and the runs not ended.",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[
+            Reply {
+                status: 200,
+                description: "Jobs, targets, runs not ended.",
+                body: Body::Json(schema::<JobsView>),
+            },
+            NO_OFFLOAD,
+        ],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/jobs/{name}/run",
+        id: "runJob",
+        summary: "Decides where the job runs (this machine's battery, load, memory and disk; each target's health, load and recent success; the job's `offload` and the mode), with the reasons, and starts it there: 202 with the run, whose `job` events and log tell the rest. With `dry_run` only the placement is answered (200) and nothing runs. A `where` names the place and turns failover off.",
+        description: "",
+        params: &[Param::path(
+            "name",
+            "The job's name from the manifest.",
+            TASK_NAME,
+        )],
+        query: None,
+        body: Some(schema::<JobRequest>),
+        replies: &[
+            TOO_LARGE,
+            Reply {
+                status: 200,
+                description: "Dry run: the placement; nothing ran.",
+                body: Body::Json(schema::<JobStarted>),
+            },
+            Reply {
+                status: 202,
+                description: "Started: the placement and the run's first record.",
+                body: Body::Json(schema::<JobStarted>),
+            },
+            Reply {
+                status: 400,
+                description: "A malformed body, or a `where` that names no place (`bad_request`).",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+            Reply {
+                status: 404,
+                description: "No job with that name (`unknown_job`).",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+            Reply {
+                status: 500,
+                description: "The run's record could not be written under DATA_DIR/jobs.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/jobs/runs",
+        id: "jobRuns",
+        summary: "The newest job runs, newest first, of one job or all.",
+        description: "",
+        params: &[],
+        query: Some(query::<JobRunsQuery>),
+        body: None,
+        replies: &[
+            Reply {
+                status: 200,
+                description: "Runs.",
+                body: Body::Json(array::<JobRun>),
+            },
+            BAD_QUERY,
+            NO_OFFLOAD,
+        ],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/jobs/runs/{id}",
+        id: "jobRun",
+        summary: "One job run: its placement with reasons, every attempt (place, outcome, exit code), its artifacts with their SHA-256, its state.",
+        description: "",
+        params: JOB_RUN,
+        query: None,
+        body: None,
+        replies: &[
+            Reply {
+                status: 200,
+                description: "The run.",
+                body: Body::Json(schema::<JobRun>),
+            },
+            NO_JOB_RUN,
+            Reply {
+                status: 500,
+                description: "The run's record cannot be read.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/jobs/runs/{id}/log",
+        id: "jobLog",
+        summary: "The end of a job run's output as it is written (its command's output, and QCity's own lines between `==`), cut at a line start.",
+        description: "",
+        params: JOB_RUN,
+        query: Some(query::<JobLogQuery>),
+        body: None,
+        replies: &[
+            Reply {
+                status: 200,
+                description: "The output.",
+                body: Body::Text,
+            },
+            BAD_QUERY,
+            NO_JOB_RUN,
+            Reply {
+                status: 500,
+                description: "The log cannot be read.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/jobs/runs/{id}/cancel",
+        id: "cancelJob",
+        summary: "Cancels a run that has not ended: its place stops the command (the local process group, the remote group over SSH, the GitHub run); the run ends `cancelled`.",
+        description: "",
+        params: JOB_RUN,
+        query: None,
+        body: None,
+        replies: &[
+            Reply {
+                status: 200,
+                description: "The run as it was when the cancel was sent.",
+                body: Body::Json(schema::<JobRun>),
+            },
+            NO_JOB_RUN,
+            Reply {
+                status: 409,
+                description: "The run has already ended (`job_ended`).",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+            Reply {
+                status: 500,
+                description: "The run's record cannot be read.",
                 body: Body::Json(schema::<ErrorBody>),
             },
         ],

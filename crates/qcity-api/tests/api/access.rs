@@ -217,6 +217,7 @@ async fn ten_failures_for_one_user_revoke_its_sessions() {
             notify: None,
             platforms: None,
             updater: None,
+            offload: None,
         },
         s.token.clone(),
     )
@@ -292,6 +293,7 @@ async fn the_token_presented_from_a_non_loopback_address_is_replaced() {
             notify: None,
             platforms: None,
             updater: None,
+            offload: None,
         },
         s.token.clone(),
     )

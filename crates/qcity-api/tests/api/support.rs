@@ -64,6 +64,7 @@ async fn serve_full(files: &[(&str, &str)], limits: qcity_api::ConnectionLimits)
             // An engine in a test cannot restart into another binary, as the tray app's
             // cannot.
             updater: Some(qcity_update::Updater::new(engine.clone(), false)),
+            offload: Some(qcity_offload::Offload::new(engine.clone())),
         },
         token.clone(),
         limits,
