@@ -6,13 +6,17 @@
 //! - `artifacts.rs`: which files a job made (its globs), their SHA-256, the check of what an
 //!   executor brought back before anything is written over the user's files, and the
 //!   entries in `DATA/reports/builds.json`.
+//! - `github/`: a job run by a GitHub Actions workflow (`workflow_dispatch`): the run found,
+//!   polled and cancelled, its logs and artifacts brought back through expiring redirects,
+//!   rate limits honoured, the token never written anywhere.
 //! - `service.rs`: the daemon's `Offload`: start, cancel, list; each target's health from its
-//!   recent attempts (`inner.rs` holds what it shares with its runs). `run.rs` drives one run through its places (failover, backoff,
-//!   escalation); `targets.rs` names each place's executor; `record.rs` keeps the runs in
-//!   `DATA/jobs/ID/`.
+//!   recent attempts (`inner.rs` holds what it shares with its runs). `run.rs` drives one run
+//!   through its places (failover, backoff, escalation); `targets.rs` names each place's
+//!   executor; `record.rs` keeps the runs in `DATA/jobs/ID/`.
 
 pub mod artifacts;
 pub mod exec;
+pub mod github;
 mod inner;
 pub mod local;
 pub mod placement;
