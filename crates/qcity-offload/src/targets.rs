@@ -19,9 +19,11 @@ pub(crate) async fn dispatch(place: &str, config: &Config, work: &Work) -> Resul
         ("ssh", Some(_ssh), _) => Err(ExecError::Unreachable(format!(
             "{place}: the SSH executor is not built yet"
         ))),
-        ("github", _, Some(_gh)) => Err(ExecError::Unreachable(format!(
-            "{place}: the GitHub executor is not built yet"
-        ))),
+        ("github", _, Some(gh)) => {
+            // A token that cannot be read refuses this place; the next one is tried.
+            let token = crate::github::Token::from_config(gh)?;
+            crate::github::run(name, gh, &token, work).await
+        }
         _ => Err(ExecError::Refused(format!(
             "target `{name}` is not a {kind} target"
         ))),

@@ -278,3 +278,32 @@ async fn a_cancelled_job_stops_its_command_and_unknown_names_are_refused() {
     );
     assert!(s.offload.show("../../etc").is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_target_without_its_token_is_refused_and_the_job_runs_here() {
+    let gh: TargetSpec = serde_json::from_value(json!({
+        "name": "ci",
+        "github": {"repo": "acme/app", "workflow": "offload.yml",
+                   "token": "env://QCITY_TEST_TOKEN_THAT_IS_NOT_SET",
+                   "api_url": format!("http://127.0.0.1:{}", qcity_testkit::free_port())}
+    }))
+    .unwrap();
+    let mut s = start(vec![builder()], |c| {
+        c.cloud.mode = qcity_config::OffloadMode::CloudFirst;
+        c.cloud.targets = vec![gh];
+    })
+    .await;
+    let run = s.offload.start("build", None, "master:test").unwrap();
+    let run = finished(&mut s, &run.id).await;
+    assert_eq!(run.state, JobState::Succeeded, "{run:#?}");
+    assert_eq!(run.attempts[0].place, "github:ci");
+    assert_eq!(run.attempts[0].outcome, "refused");
+    assert!(
+        run.attempts[0]
+            .detail
+            .contains("QCITY_TEST_TOKEN_THAT_IS_NOT_SET"),
+        "the refusal names where the token should be: {}",
+        run.attempts[0].detail
+    );
+    assert_eq!(run.attempts[1].place, "local");
+}
