@@ -20,6 +20,8 @@ pkgs=(
   gnome-keyring libsecret-tools
   # The email channel's tests: a real SMTP sink (aiosmtpd, run by /usr/bin/python3).
   python3-aiosmtpd
+  # The SSH offload: the system `ssh` it drives, and a private sshd on loopback for its tests.
+  openssh-client openssh-server
   # `qcity status` on a terminal: `script` gives the CLI's test a pty (Essential in Debian;
   # listed for images that dropped it).
   bsdutils

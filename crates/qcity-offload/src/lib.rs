@@ -9,6 +9,8 @@
 //! - `github/`: a job run by a GitHub Actions workflow (`workflow_dispatch`): the run found,
 //!   polled and cancelled, its logs and artifacts brought back through expiring redirects,
 //!   rate limits honoured, the token never written anywhere.
+//! - `ssh/`: a job on a host over SSH (the system `ssh` as a ControlMaster): inputs sent as
+//!   a tar stream, the command in its own process group there, artifacts brought back.
 //! - `service.rs`: the daemon's `Offload`: start, cancel, list; each target's health from its
 //!   recent attempts (`inner.rs` holds what it shares with its runs). `run.rs` drives one run
 //!   through its places (failover, backoff, escalation); `targets.rs` names each place's
@@ -23,6 +25,7 @@ pub mod placement;
 pub mod record;
 mod run;
 pub mod service;
+pub mod ssh;
 mod targets;
 
 pub use exec::{Claim, ExecError, Ran, Work};
