@@ -25,6 +25,7 @@ ui: ui/node_modules/.package-lock.json
 
 test: ui lint walls
 	CARGO=$(CARGO) scripts/newer-qcity.sh
+	scripts/moto-venv.sh
 	$(CARGO) test --workspace --locked
 	$(MAKE) browser
 	$(MAKE) api-fuzz

@@ -199,8 +199,8 @@ pub struct SshTarget {
     /// (an unknown key is recorded, a changed one refused).
     #[serde(default)]
     pub host_key_check: HostKeyCheck,
-    /// Directory on the host where jobs run, relative to the login's home (default
-    /// `.cache/qcity/jobs`).
+    /// Directory on the host where jobs run: relative to the login's home, or absolute
+    /// (default `.cache/qcity/jobs`).
     #[serde(default = "default_remote_dir")]
     pub remote_dir: String,
     /// Seconds to wait for the connection (default 10).

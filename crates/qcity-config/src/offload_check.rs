@@ -214,7 +214,6 @@ fn target_kind(target: &TargetSpec, at: &JsonPath, src: &mut Source) {
                 );
             }
             if ssh.remote_dir.is_empty()
-                || ssh.remote_dir.starts_with('/')
                 || ssh.remote_dir.split('/').any(|c| c == "..")
                 || !ssh
                     .remote_dir
@@ -223,7 +222,7 @@ fn target_kind(target: &TargetSpec, at: &JsonPath, src: &mut Source) {
             {
                 src.error(
                     &at.key("remote_dir"),
-                    "a directory relative to the login's home: letters, digits, `.`, `_`, `-`, `/`",
+                    "a directory (relative to the login's home, or absolute) without `..`: letters, digits, `.`, `_`, `-`, `/`",
                 );
             }
             if ssh.connect_timeout_seconds == 0 {

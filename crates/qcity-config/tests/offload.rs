@@ -89,7 +89,7 @@ fn a_token_in_the_file_a_clear_text_store_and_a_target_of_two_kinds_are_refused(
   "targets": [
     {"name": "gh", "github": {"repo": "acme", "workflow": "w.yml", "token": "ghp_abc123"}},
     {"name": "both", "ssh": {"host": "h"}, "github": {"repo": "a/b", "workflow": "w.yml"}},
-    {"name": "local", "ssh": {"host": "root@h", "remote_dir": "/tmp"}}
+    {"name": "local", "ssh": {"host": "root@h", "remote_dir": "../tmp"}}
   ],
   "store": {"url": "s3://Bad_Bucket", "endpoint": "http://10.0.0.5:9000"}
 }"#;
@@ -106,8 +106,8 @@ fn a_token_in_the_file_a_clear_text_store_and_a_target_of_two_kinds_are_refused(
              letters, digits, `.`, `_` or `-`, not `local`",
             "<dir>/qmoi_cloud_config.json:5:39: targets[2].ssh.host: a host name or address (no \
              `@`, spaces or leading `-`; the user goes in `user`)",
-            "<dir>/qmoi_cloud_config.json:5:63: targets[2].ssh.remote_dir: a directory relative \
-             to the login's home: letters, digits, `.`, `_`, `-`, `/`",
+            "<dir>/qmoi_cloud_config.json:5:63: targets[2].ssh.remote_dir: a directory (relative \
+             to the login's home, or absolute) without `..`: letters, digits, `.`, `_`, `-`, `/`",
             "<dir>/qmoi_cloud_config.json:7:20: store.url: `Bad_Bucket` is not a bucket name: 3 \
              to 63 lowercase letters, digits, `-` or `.`",
             "<dir>/qmoi_cloud_config.json:7:51: store.endpoint: `http://10.0.0.5:9000`: http:// \

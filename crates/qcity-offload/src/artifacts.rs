@@ -191,6 +191,7 @@ pub fn place(
             path: c.path.clone(),
             sha256: c.sha256.to_ascii_lowercase(),
             bytes: c.bytes,
+            object: None,
         });
     }
     Ok(placed)

@@ -11,21 +11,28 @@
 //!   rate limits honoured, the token never written anywhere.
 //! - `ssh/`: a job on a host over SSH (the system `ssh` as a ControlMaster): inputs sent as
 //!   a tar stream, the command in its own process group there, artifacts brought back.
+//! - `store.rs`: the object store (a directory under the data dir, or S3) of artifacts and
+//!   caches; `cache.rs`: actions/cache-style keys, restore by exact key then prefixes, the
+//!   archive checked by SHA-256, entries bounded by size with LRU eviction; `keep.rs` does
+//!   both around a run.
 //! - `service.rs`: the daemon's `Offload`: start, cancel, list; each target's health from its
 //!   recent attempts (`inner.rs` holds what it shares with its runs). `run.rs` drives one run
 //!   through its places (failover, backoff, escalation); `targets.rs` names each place's
 //!   executor; `record.rs` keeps the runs in `DATA/jobs/ID/`.
 
 pub mod artifacts;
+pub mod cache;
 pub mod exec;
 pub mod github;
 mod inner;
+mod keep;
 pub mod local;
 pub mod placement;
 pub mod record;
 mod run;
 pub mod service;
 pub mod ssh;
+pub mod store;
 mod targets;
 
 pub use exec::{Claim, ExecError, Ran, Work};

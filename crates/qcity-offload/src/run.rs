@@ -70,6 +70,11 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
         inner.publish(&run, JobStep::Started, Some(&place), vec![], "");
         work.log
             .note(&format!("attempt {} of {tries} at {place}", n + 1));
+        let data_root = inner.engine.data_dir().root().to_path_buf();
+        // The cache serves attempts here: a remote place has its own.
+        if place == "local" && run.cache.is_none() {
+            run.cache = crate::keep::restore_cache(&config, &data_root, &work).await;
+        }
         let result = {
             let _slot = inner.occupy(&place);
             crate::targets::dispatch(&place, &config, &work).await
@@ -82,6 +87,13 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
                 attempt.exit_code = ran.code;
                 let local = place == "local";
                 let (state, detail) = ended(&ran, local, &work, &mut run);
+                if state == JobState::Succeeded {
+                    crate::keep::upload_artifacts(&config, &data_root, &work, &mut run.artifacts)
+                        .await;
+                    if let Some(cache) = run.cache.as_mut().filter(|_| local) {
+                        crate::keep::save_cache(&config, &data_root, &work, cache).await;
+                    }
+                }
                 finish(&inner, &mut run, &work, state, detail);
                 return;
             }
@@ -146,6 +158,7 @@ fn ended(ran: &Ran, local: bool, work: &Work, run: &mut JobRun) -> (JobState, St
                 path: c.path.clone(),
                 sha256: c.sha256.clone(),
                 bytes: c.bytes,
+                object: None,
             })
             .collect())
     } else {

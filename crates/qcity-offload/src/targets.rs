@@ -16,9 +16,7 @@ pub(crate) async fn dispatch(place: &str, config: &Config, work: &Work) -> Resul
         )));
     };
     match (kind, &target.ssh, &target.github) {
-        ("ssh", Some(_ssh), _) => Err(ExecError::Unreachable(format!(
-            "{place}: the SSH executor is not built yet"
-        ))),
+        ("ssh", Some(ssh), _) => crate::ssh::run(name, ssh, work).await,
         ("github", _, Some(gh)) => {
             // A token that cannot be read refuses this place; the next one is tried.
             let token = crate::github::Token::from_config(gh)?;

@@ -2,6 +2,8 @@
 //! readings (a power-supply directory laid out like the kernel's), failing over when a
 //! target cannot be reached, their records, artifacts, events and builds.json entries.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 
 use qcity_config::{Config, JobSpec, TargetSpec};
@@ -306,4 +308,91 @@ async fn a_github_target_without_its_token_is_refused_and_the_job_runs_here() {
         run.attempts[0].detail
     );
     assert_eq!(run.attempts[1].place, "local");
+}
+
+/// A target on a private sshd, its jobs under `remote`.
+fn ssh_target(sshd: &support::sshd::Sshd, remote: &Path) -> TargetSpec {
+    let mut ssh = sshd.target();
+    ssh.remote_dir = remote.display().to_string();
+    TargetSpec {
+        name: "box".into(),
+        ssh: Some(ssh),
+        github: None,
+        max_jobs: 2,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_low_battery_a_job_runs_on_the_ssh_host_and_its_artifact_comes_home() {
+    let sshd = support::sshd::Sshd::start();
+    let remote = tempfile::tempdir().unwrap();
+    let target = ssh_target(&sshd, remote.path());
+    let job = job(json!({
+        "name": "build",
+        "working_dir": "work",
+        "inputs": ["src.txt"],
+        "artifacts": ["out/*.bin"],
+        "command": ["sh", "-c", "test -n \"$SSH_CONNECTION\" && mkdir -p out && tr a-z A-Z < src.txt > out/app.bin && echo built remotely"]
+    }));
+    let mut s = start(vec![job], |c| c.cloud.targets = vec![target]).await;
+    std::fs::write(s.work.join("src.txt"), "hello\n").unwrap();
+    power(&s.power, 10, false);
+    let run = s.offload.start("build", None, "master:test").unwrap();
+    let run = finished(&mut s, &run.id).await;
+    let log = s.offload.log(&run.id, 100_000).unwrap();
+    assert_eq!(run.state, JobState::Succeeded, "{log}");
+    assert_eq!(run.place.as_deref(), Some("ssh:box"));
+    assert!(log.contains("built remotely"), "{log}");
+    assert_eq!(
+        std::fs::read_to_string(s.work.join("out/app.bin")).unwrap(),
+        "HELLO\n"
+    );
+    let (sha, _) = qcity_platform::checksum::sha256_file(&s.work.join("out/app.bin")).unwrap();
+    assert_eq!(run.artifacts[0].sha256, sha);
+    assert!(
+        std::fs::read_dir(remote.path()).unwrap().next().is_none(),
+        "the remote job dir is removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sshd_killed_mid_job_fails_the_job_over_to_this_machine() {
+    let mut sshd = support::sshd::Sshd::start();
+    let remote = tempfile::tempdir().unwrap();
+    let target = ssh_target(&sshd, remote.path());
+    let marker = format!("qcity-failover-{}", std::process::id());
+    let job = job(json!({
+        "name": "build",
+        "working_dir": "work",
+        "command": ["sh", "-c", "if [ -n \"$SSH_CONNECTION\" ]; then echo started remotely; exec sleep 1000; else echo ran here; fi", &marker]
+    }));
+    let mut s = start(vec![job], |c| {
+        c.cloud.mode = qcity_config::OffloadMode::CloudFirst;
+        c.cloud.targets = vec![target];
+    })
+    .await;
+    let run = s.offload.start("build", None, "master:test").unwrap();
+    let id = run.id.clone();
+    qcity_testkit::eventually("the job running on the host", || {
+        s.offload
+            .log(&id, 100_000)
+            .unwrap()
+            .contains("started remotely")
+    })
+    .await;
+    sshd.kill();
+    let run = finished(&mut s, &id).await;
+    // The host's own processes outlive the connection, as on a real crash: clean them up.
+    let _ = std::process::Command::new("pkill")
+        .args(["-f", &marker])
+        .status();
+    let log = s.offload.log(&id, 100_000).unwrap();
+    assert_eq!(run.state, JobState::Succeeded, "{log}");
+    let tried: Vec<(&str, &str)> = run
+        .attempts
+        .iter()
+        .map(|a| (a.place.as_str(), a.outcome.as_str()))
+        .collect();
+    assert_eq!(tried, [("ssh:box", "lost"), ("local", "ran")], "{log}");
+    assert!(log.contains("ran here"), "{log}");
 }

@@ -87,6 +87,8 @@ pub struct JobArtifact {
     pub path: PathBuf,
     pub sha256: String,
     pub bytes: u64,
+    /// Its key in the object store (`artifacts/JOB/RUN/PATH`), once uploaded.
+    pub object: Option<String>,
 }
 
 /// What happened to the job's cache.

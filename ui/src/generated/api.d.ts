@@ -1712,6 +1712,8 @@ export interface components {
         JobArtifact: {
             /** Format: uint64 */
             bytes: number;
+            /** @description Its key in the object store (`artifacts/JOB/RUN/PATH`), once uploaded. */
+            object?: string | null;
             /** @description Relative to the job's directory. */
             path: string;
             sha256: string;
