@@ -109,14 +109,19 @@ impl Checked for JobRunsQuery {
 /// The most of a job's log one answer carries.
 pub const MAX_JOB_LOG_BYTES: u64 = 1 << 20;
 
-/// `?bytes=`: how much of the end of a job run's output.
+/// `?bytes=&from=`: how much of a job run's output: the end, or from a byte offset on.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobLogQuery {
-    /// How many of the last bytes (cut at a line start).
+    /// How many bytes: the last ones (cut at a line start), or with `from` the ones from
+    /// there (up to the last whole line).
     #[serde(default = "job_log_default")]
     #[schemars(range(max = MAX_JOB_LOG_BYTES))]
     pub bytes: u64,
+    /// A byte offset: follow the log by asking again from `from` + the bytes received.
+    #[serde(default)]
+    #[schemars(range(max = MAX_EVENT_ID))]
+    pub from: Option<u64>,
 }
 
 fn job_log_default() -> u64 {
@@ -125,6 +130,7 @@ fn job_log_default() -> u64 {
 
 impl Checked for JobLogQuery {
     fn check(&self) -> Result<(), String> {
+        at_most("from", self.from.unwrap_or(0), MAX_EVENT_ID)?;
         at_most("bytes", self.bytes, MAX_JOB_LOG_BYTES)
     }
 }

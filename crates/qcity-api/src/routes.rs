@@ -848,7 +848,11 @@ async fn job_log(
 ) -> Result<String, ApiError> {
     let q = queries::read(q)?;
     let offload = offload(&st)?;
-    offload_blocking(move || offload.log(&id, q.bytes)).await
+    offload_blocking(move || match q.from {
+        Some(from) => offload.log_from(&id, from, q.bytes),
+        None => offload.log(&id, q.bytes),
+    })
+    .await
 }
 
 async fn cancel_job(

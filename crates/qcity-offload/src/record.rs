@@ -132,6 +132,31 @@ impl Records {
         out
     }
 
+    /// At most `max` bytes of a run's output from byte `from`, ending after its last whole
+    /// line (a follower asks again from `from` + the bytes it got, and never sees half a
+    /// line or half a character); a chunk of `max` bytes without a newline is given whole.
+    pub fn log_from(&self, id: &str, from: u64, max: u64) -> Result<String, RecordError> {
+        use std::io::{Read, Seek, SeekFrom};
+        if !Self::valid_id(id) || !self.dir(id).join("run.json").exists() {
+            return Err(RecordError::Unknown(id.to_string()));
+        }
+        let path = self.log_path(id);
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        f.seek(SeekFrom::Start(from)).map_err(io(&path))?;
+        let mut bytes = Vec::new();
+        f.take(max).read_to_end(&mut bytes).map_err(io(&path))?;
+        match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(nl) => bytes.truncate(nl + 1),
+            None if (bytes.len() as u64) < max => bytes.clear(),
+            None => {}
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// The last `max` bytes of a run's output, cut at a line start.
     pub fn log_tail(&self, id: &str, max: u64) -> Result<String, RecordError> {
         use std::io::{Read, Seek, SeekFrom};
@@ -145,11 +170,12 @@ impl Records {
             Err(e) => return Err(io(&path)(e)),
         };
         let len = f.metadata().map_err(io(&path))?.len();
-        let start = len.saturating_sub(max);
+        // One byte before the window too: whether the window starts a line.
+        let start = len.saturating_sub(max + 1);
         f.seek(SeekFrom::Start(start)).map_err(io(&path))?;
         let mut bytes = Vec::new();
         f.read_to_end(&mut bytes).map_err(io(&path))?;
-        if start > 0
+        if len > max
             && let Some(nl) = bytes.iter().position(|b| *b == b'\n')
         {
             bytes.drain(..=nl);
@@ -186,6 +212,22 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_follower_gets_whole_lines_from_its_offset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let records = Records::new(tmp.path());
+        let id = Records::new_id();
+        std::fs::create_dir_all(records.dir(&id)).unwrap();
+        std::fs::write(records.dir(&id).join("run.json"), "{}").unwrap();
+        std::fs::write(records.log_path(&id), "one\ntwo\nthr").unwrap();
+        assert_eq!(records.log_from(&id, 0, 1000).unwrap(), "one\ntwo\n");
+        assert_eq!(records.log_from(&id, 8, 1000).unwrap(), "", "half a line waits");
+        assert_eq!(records.log_from(&id, 0, 5).unwrap(), "one\n");
+        assert_eq!(records.log_from(&id, 8, 2).unwrap(), "th", "a full chunk without a newline");
+        assert_eq!(records.log_tail(&id, 7).unwrap(), "two\nthr");
+        assert!(records.log_from("JOB-nope", 0, 10).is_err());
+    }
 
     #[test]
     fn ids_are_well_formed_and_paths_are_refused() {

@@ -213,6 +213,11 @@ impl Offload {
         Ok(self.inner.records.log_tail(id, max)?)
     }
 
+    /// At most `max` bytes of a run's output from byte `from`, whole lines only.
+    pub fn log_from(&self, id: &str, from: u64, max: u64) -> Result<String, OffloadError> {
+        Ok(self.inner.records.log_from(id, from, max)?)
+    }
+
     /// The jobs, the targets with their health, the runs not ended.
     pub fn view(&self) -> JobsView {
         let config = self.inner.engine.config();

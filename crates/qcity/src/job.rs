@@ -150,25 +150,33 @@ fn run(
         }
         return Ok(());
     }
-    // Follow: the log's new bytes and the record, until the record is final.
-    let mut printed = 0usize;
-    let mut total = String::new();
+    // Follow: the log from where we are, and the record, until the record is final; then
+    // what the log gained meanwhile.
+    let mut from = 0u64;
+    let log_path = format!("/jobs/runs/{}/log?bytes=1048576", encode(&run.id));
+    let follow = |from: &mut u64| -> CliResult {
+        loop {
+            let mut chunk = String::new();
+            client
+                .stream(&format!("{log_path}&from={from}"))?
+                .read_to_string(&mut chunk)
+                .map_err(|e| CliError::error(format!("reading the job's log: {e}")))?;
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            *from += chunk.len() as u64;
+            emit(&chunk);
+        }
+    };
     let run = loop {
         let record: JobRun = client.get(&format!("/jobs/runs/{}", encode(&run.id)))?;
         if !json {
-            let mut log = String::new();
-            client
-                .stream(&format!("/jobs/runs/{}/log?bytes=1048576", encode(&run.id)))?
-                .read_to_string(&mut log)
-                .map_err(|e| CliError::error(format!("reading the job's log: {e}")))?;
-            // The log only grows: print what is new since the last read.
-            if log.len() >= printed && log.starts_with(&total[..printed.min(total.len())]) {
-                emit(&log[printed..]);
-                printed = log.len();
-                total = log;
-            }
+            follow(&mut from)?;
         }
         if record.state.is_final() {
+            if !json {
+                follow(&mut from)?;
+            }
             break record;
         }
         std::thread::sleep(Duration::from_millis(300));

@@ -3669,8 +3669,13 @@ export interface operations {
     jobLog: {
         parameters: {
             query?: {
-                /** @description How many of the last bytes (cut at a line start). */
+                /**
+                 * @description How many bytes: the last ones (cut at a line start), or with `from` the ones from
+                 *     there (up to the last whole line).
+                 */
                 bytes?: number;
+                /** @description A byte offset: follow the log by asking again from `from` + the bytes received. */
+                from?: number;
             };
             header?: never;
             path: {
