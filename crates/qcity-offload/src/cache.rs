@@ -214,18 +214,38 @@ pub async fn restore(
     };
     {
         let file = std::fs::File::open(&archive).map_err(io(&archive))?;
-        let mut tar = tar::Archive::new(file);
+        let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 16, file));
+        // Each path is checked here (relative, inside the cached paths, not under a link the
+        // archive made), so entries are unpacked at their path directly: `unpack_in` would
+        // resolve both directories of every entry again, which costs more than the unpacking
+        // on a cache of many small files.
+        let mut links: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
         for entry in tar.entries().map_err(io(&archive))? {
             let mut entry = entry.map_err(io(&archive))?;
             let path = entry.path().map_err(io(&archive))?.into_owned();
             let inside = spec.paths.iter().any(|p| path.starts_with(p));
-            if !crate::artifacts::safe_relative(&path) || !inside {
+            let through_link = path.ancestors().skip(1).any(|a| links.contains(a));
+            if !crate::artifacts::safe_relative(&path) || !inside || through_link {
                 return Err(bad(format!(
                     "entry `{}` is outside the cached paths",
                     path.display()
                 )));
             }
-            entry.unpack_in(&unpacked).map_err(io(&unpacked))?;
+            let kind = entry.header().entry_type();
+            if kind.is_hard_link() {
+                return Err(bad(format!("entry `{}` is a hard link", path.display())));
+            }
+            if kind.is_symlink() {
+                links.insert(path.clone());
+            }
+            let to = unpacked.join(&path);
+            if let Some(parent) = to.parent()
+                && made.insert(parent.to_path_buf())
+            {
+                std::fs::create_dir_all(parent).map_err(io(parent))?;
+            }
+            entry.unpack(&to).map_err(io(&to))?;
         }
     }
     for p in &spec.paths {

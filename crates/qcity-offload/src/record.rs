@@ -222,9 +222,17 @@ mod tests {
         std::fs::write(records.dir(&id).join("run.json"), "{}").unwrap();
         std::fs::write(records.log_path(&id), "one\ntwo\nthr").unwrap();
         assert_eq!(records.log_from(&id, 0, 1000).unwrap(), "one\ntwo\n");
-        assert_eq!(records.log_from(&id, 8, 1000).unwrap(), "", "half a line waits");
+        assert_eq!(
+            records.log_from(&id, 8, 1000).unwrap(),
+            "",
+            "half a line waits"
+        );
         assert_eq!(records.log_from(&id, 0, 5).unwrap(), "one\n");
-        assert_eq!(records.log_from(&id, 8, 2).unwrap(), "th", "a full chunk without a newline");
+        assert_eq!(
+            records.log_from(&id, 8, 2).unwrap(),
+            "th",
+            "a full chunk without a newline"
+        );
         assert_eq!(records.log_tail(&id, 7).unwrap(), "two\nthr");
         assert!(records.log_from("JOB-nope", 0, 10).is_err());
     }

@@ -301,3 +301,55 @@ async fn caches_and_artifacts_round_trip_through_s3_and_a_changed_object_is_refu
     assert!(!work.join("d").exists(), "nothing was unpacked");
     drop(moto);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cache_archive_writing_through_its_own_link_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    // An archive made elsewhere: `d/link` points out of the job, then `d/link/evil` writes
+    // through it.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, "d/link", &outside).unwrap();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(4);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "d/link/evil", &b"evil"[..]).unwrap();
+    let archive = b.into_inner().unwrap();
+    let store = qcity_offload::store::open(&StoreSettings::default(), &data).unwrap();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&archive))
+    };
+    store.put_bytes("caches/k-x.tar", archive).await.unwrap();
+    let meta = cache::EntryMeta {
+        key: "k-x".into(),
+        sha256: sha,
+        bytes: 0,
+        created_ms: 1,
+        paths: vec!["d".into()],
+    };
+    store
+        .put_bytes("caches/k-x.json", serde_json::to_vec(&meta).unwrap())
+        .await
+        .unwrap();
+    let work = tmp.path().join("w");
+    std::fs::create_dir_all(&work).unwrap();
+    let err = cache::restore(&store, &spec(&["d"]), "k-x", &work, &data)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`d/link/evil` is outside"),
+        "{err}"
+    );
+    assert!(
+        !outside.join("evil").exists(),
+        "nothing was written through the link"
+    );
+    assert!(!work.join("d").exists());
+}
