@@ -22,7 +22,7 @@ use crate::store::{Store, StoreError};
 pub enum CacheError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("{}: {error}", .path.display())]
+    #[error("{}: {}", .path.display(), chain(.error))]
     Io {
         path: PathBuf,
         error: std::io::Error,
@@ -37,6 +37,22 @@ pub enum CacheError {
     },
     #[error("cache `{key}`: {error}")]
     Bad { key: String, error: String },
+}
+
+/// An error with its causes: the tar crate's "failed to unpack" says why only in its source
+/// (a full disk, a permission).
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = cause.source();
+    }
+    out
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CacheError + '_ {

@@ -353,3 +353,37 @@ async fn a_cache_archive_writing_through_its_own_link_is_refused() {
     );
     assert!(!work.join("d").exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disk_that_fills_while_a_cache_unpacks_leaves_the_jobs_files_as_they_were() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let store = qcity_offload::store::open(&StoreSettings::default(), &data).unwrap();
+    let s = spec(&["d"]);
+    let src = tmp.path().join("src");
+    sized(&src, 3 * 1024 * 1024);
+    assert!(
+        cache::save(&store, &s, "k-big", &src, &data, u64::MAX)
+            .await
+            .unwrap()
+    );
+    // The job's directory on a 4 MiB filesystem already holding an older `d`: the 3 MiB
+    // archive fits, its unpacked copy beside it does not.
+    let work = tmp.path().join("small");
+    let Some(_mounted) = qcity_testkit::tmpfs(&work, "4m") else {
+        return;
+    };
+    std::fs::create_dir_all(work.join("d")).unwrap();
+    std::fs::write(work.join("d/old"), "kept").unwrap();
+    let err = cache::restore(&store, &s, "k-big", &work, &data)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("No space left"), "{err}");
+    assert_eq!(std::fs::read_to_string(work.join("d/old")).unwrap(), "kept");
+    let left: Vec<_> = std::fs::read_dir(&work)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(left, ["d"], "nothing half-unpacked is left beside it");
+}
