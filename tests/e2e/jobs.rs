@@ -40,7 +40,7 @@ fn a_job_is_placed_run_followed_and_recorded_through_the_cli() {
     let printed = text(&out.stdout);
     assert!(printed.contains("building now\n"), "{printed}");
     assert!(
-        printed.contains("== succeeded: exited with code 0; 1 artifacts verified =="),
+        printed.contains("== succeeded: exited with code 0; 1 artifact verified =="),
         "{printed}"
     );
     assert_eq!(

@@ -197,6 +197,12 @@ pub fn place(
     Ok(placed)
 }
 
+/// `1 artifact verified`, `3 artifacts verified`.
+pub fn count(n: usize, what: &str) -> String {
+    let s = if n == 1 { "" } else { "s" };
+    format!("{n} artifact{s} {what}")
+}
+
 /// A job's entry in `DATA/reports/builds.json`, beside the build driver's entries.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobReport<'a> {

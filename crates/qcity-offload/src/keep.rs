@@ -115,6 +115,9 @@ pub(crate) async fn upload_artifacts(
         }
     }
     let n = artifacts.iter().filter(|a| a.object.is_some()).count();
-    work.log
-        .note(&format!("{n} artifacts uploaded to {}", store.describe));
+    work.log.note(&format!(
+        "{} to {}",
+        crate::artifacts::count(n, "uploaded"),
+        store.describe
+    ));
 }

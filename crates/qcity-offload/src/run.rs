@@ -170,7 +170,10 @@ fn ended(ran: &Ran, local: bool, work: &Work, run: &mut JobRun) -> (JobState, St
             run.artifacts = artifacts;
             (
                 JobState::Succeeded,
-                format!("exited with code 0; {n} artifacts verified"),
+                format!(
+                    "exited with code 0; {}",
+                    crate::artifacts::count(n, "verified")
+                ),
             )
         }
         Err(e) => (JobState::Failed, format!("artifacts refused: {e}")),

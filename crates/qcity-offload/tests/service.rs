@@ -115,7 +115,7 @@ async fn a_local_job_runs_with_its_output_artifacts_record_and_report() {
     let log = s.offload.log(&run.id, 10_000).unwrap();
     assert!(log.contains("step one\nstep two\n"), "{log}");
     assert!(
-        log.contains("== succeeded: exited with code 0; 1 artifacts verified =="),
+        log.contains("== succeeded: exited with code 0; 1 artifact verified =="),
         "{log}"
     );
     let report: Vec<serde_json::Value> =
