@@ -131,9 +131,51 @@ pub fn in_place(dir: &Path, globs: &[String]) -> Result<Vec<Claim>, ArtifactErro
                 path,
                 sha256,
                 bytes,
+                received: None,
             })
         })
         .collect()
+}
+
+/// A file written while its SHA-256 is computed: what an executor brings back is hashed
+/// once, as it lands in staging, rather than read again afterwards.
+pub struct HashingFile {
+    out: std::fs::File,
+    sha: sha2::Sha256,
+    bytes: u64,
+}
+
+impl HashingFile {
+    pub fn create(path: &Path) -> std::io::Result<HashingFile> {
+        use sha2::Digest;
+        Ok(HashingFile {
+            out: std::fs::File::create(path)?,
+            sha: sha2::Sha256::new(),
+            bytes: 0,
+        })
+    }
+
+    /// Flushes; the SHA-256 (lowercase hex) and the size of what was written.
+    pub fn finish(mut self) -> std::io::Result<(String, u64)> {
+        use sha2::Digest;
+        use std::io::Write;
+        self.out.flush()?;
+        Ok((hex::encode(self.sha.finalize()), self.bytes))
+    }
+}
+
+impl std::io::Write for HashingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use sha2::Digest;
+        let n = self.out.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// A path an artifact may have: relative, no `..`, no root or prefix.
@@ -156,12 +198,16 @@ pub fn place(
             return Err(ArtifactError::Unsafe(c.path.clone()));
         }
         let file = staging.join(&c.path);
-        let (got, _) = match qcity_platform::checksum::sha256_file(&file) {
-            Ok(h) => h,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ArtifactError::Missing(c.path.clone()));
-            }
-            Err(e) => return Err(io(&file)(e)),
+        let got = match &c.received {
+            Some(sha) if file.is_file() => sha.clone(),
+            Some(_) => return Err(ArtifactError::Missing(c.path.clone())),
+            None => match qcity_platform::checksum::sha256_file(&file) {
+                Ok((sha, _)) => sha,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(ArtifactError::Missing(c.path.clone()));
+                }
+                Err(e) => return Err(io(&file)(e)),
+            },
         };
         if !got.eq_ignore_ascii_case(&c.sha256) {
             return Err(ArtifactError::Mismatch {
@@ -250,4 +296,52 @@ pub fn append_report(data_root: &Path, entry: &JobReport<'_>) -> Result<(), Arti
     let text = serde_json::to_vec_pretty(&all).expect("records serialise");
     qcity_platform::private::write(&tmp, &text).map_err(io(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(io(&path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claim(path: &str, sha256: &str, received: Option<&str>) -> Claim {
+        Claim {
+            path: PathBuf::from(path),
+            sha256: sha256.into(),
+            bytes: 5,
+            received: received.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn nothing_is_placed_unless_every_file_matches_what_its_maker_hashed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (staging, dir) = (tmp.path().join("staging"), tmp.path().join("dir"));
+        std::fs::create_dir_all(staging.join("out")).unwrap();
+        std::fs::create_dir_all(dir.join("out")).unwrap();
+        std::fs::write(staging.join("out/a"), "fresh").unwrap();
+        std::fs::write(staging.join("out/b"), "fresh").unwrap();
+        std::fs::write(dir.join("out/a"), "old").unwrap();
+        let good = qcity_platform::checksum::sha256_file(&staging.join("out/a"))
+            .unwrap()
+            .0;
+        let bad = "0".repeat(64);
+        // The second file does not match: the first is not placed either.
+        let e = place(
+            &staging,
+            &dir,
+            &[claim("out/a", &good, None), claim("out/b", &bad, None)],
+        )
+        .unwrap_err();
+        assert!(matches!(e, ArtifactError::Mismatch { .. }), "{e}");
+        assert_eq!(std::fs::read_to_string(dir.join("out/a")).unwrap(), "old");
+        // What landed differs from what was made: refused without reading it again.
+        let e = place(&staging, &dir, &[claim("out/a", &good, Some(&bad))]).unwrap_err();
+        assert!(e.to_string().contains("does not match"), "{e}");
+        let e = place(&staging, &dir, &[claim("../x", &good, None)]).unwrap_err();
+        assert!(matches!(e, ArtifactError::Unsafe(_)));
+        let e = place(&staging, &dir, &[claim("out/gone", &good, None)]).unwrap_err();
+        assert!(matches!(e, ArtifactError::Missing(_)));
+        let placed = place(&staging, &dir, &[claim("out/a", &good, Some(&good))]).unwrap();
+        assert_eq!(placed[0].sha256, good);
+        assert_eq!(std::fs::read_to_string(dir.join("out/a")).unwrap(), "fresh");
+    }
 }

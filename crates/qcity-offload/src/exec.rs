@@ -40,6 +40,9 @@ pub struct Claim {
     /// The SHA-256 computed where the file was made, lowercase hex.
     pub sha256: String,
     pub bytes: u64,
+    /// The SHA-256 of the bytes as they landed in staging, computed while they were written
+    /// (`artifacts::HashingFile`); without it, `artifacts::place` reads the file.
+    pub received: Option<String>,
 }
 
 /// How an attempt's command ended.

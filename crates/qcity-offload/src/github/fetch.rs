@@ -2,12 +2,11 @@
 //! its artifacts (one zip each) checked against GitHub's digest and unpacked into staging.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use globset::GlobSet;
 use reqwest::{Method, Url};
-use sha2::{Digest, Sha256};
 
 use super::repo::{Gh, next_link};
 use crate::exec::{Claim, ExecError, Log, Work};
@@ -176,40 +175,21 @@ fn unpack(zip: &Path, staging: &Path, keep: &GlobSet, name: &str) -> Result<Vec<
             std::fs::create_dir_all(parent)
                 .map_err(|e| job(format!("{}: {e}", parent.display())))?;
         }
-        let out = std::fs::File::create(&to).map_err(|e| job(format!("{}: {e}", to.display())))?;
-        let mut w = Hashing {
-            out,
-            sha: Sha256::new(),
-        };
-        let bytes = std::io::copy(&mut entry, &mut w)
-            .map_err(|e| job(format!("{}: {e}", path.display())))?;
-        w.out
-            .flush()
+        let mut w = crate::artifacts::HashingFile::create(&to)
             .map_err(|e| job(format!("{}: {e}", to.display())))?;
+        std::io::copy(&mut entry, &mut w).map_err(|e| job(format!("{}: {e}", path.display())))?;
+        let (sha256, bytes) = w
+            .finish()
+            .map_err(|e| job(format!("{}: {e}", to.display())))?;
+        // GitHub's digest vouched for the zip; the files are what it held.
         claims.push(Claim {
             path,
-            sha256: hex::encode(w.sha.finalize()),
+            received: Some(sha256.clone()),
+            sha256,
             bytes,
         });
     }
     Ok(claims)
-}
-
-struct Hashing {
-    out: std::fs::File,
-    sha: Sha256,
-}
-
-impl Write for Hashing {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.out.write(buf)?;
-        self.sha.update(&buf[..n]);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
 }
 
 /// Runs file work off the async threads.

@@ -46,24 +46,28 @@ pub async fn artifacts(
         return Ok(Vec::new());
     }
     let list = nul_list(&files);
-    let sums = conn
-        .exec("hash the artifacts", &remote.sums(), &list)
-        .await?;
-    let sums = parse_sums(&sums, files.len()).ok_or_else(|| {
+    // The host hashes the files while it sends them: two commands on the one connection.
+    let sum_line = remote.sums();
+    let (sums, received) = tokio::join!(
+        conn.exec("hash the artifacts", &sum_line, &list),
+        bring(conn, remote, work, &files, list.clone())
+    );
+    let sums = parse_sums(&sums?, files.len()).ok_or_else(|| {
         ExecError::Refused(format!(
             "{}: sha256sum gave an answer that is not one sum per file",
             conn.label
         ))
     })?;
-    let sizes = bring(conn, remote, work, &files, list).await?;
+    let mut received = received?;
     files
         .into_iter()
         .zip(sums)
-        .map(|(path, sha256)| match sizes.get(&path) {
-            Some(bytes) => Ok(Claim {
-                bytes: *bytes,
+        .map(|(path, sha256)| match received.remove(&path) {
+            Some((bytes, got)) => Ok(Claim {
+                bytes,
                 path,
                 sha256,
+                received: Some(got),
             }),
             None => Err(ExecError::Job(format!(
                 "{}: hashed on {} but not in the archive it sent",
@@ -100,14 +104,15 @@ fn parse_sums(out: &[u8], n: usize) -> Option<Vec<String>> {
     (sums.len() == n).then_some(sums)
 }
 
-/// The tar stream of `files` unpacked into staging; the size of each file unpacked.
+/// The tar stream of `files` unpacked into staging; each file's size and SHA-256 as it
+/// landed.
 async fn bring(
     conn: &Connection,
     remote: &RemoteDir,
     work: &Work,
     files: &[PathBuf],
     list: Vec<u8>,
-) -> Result<BTreeMap<PathBuf, u64>, ExecError> {
+) -> Result<BTreeMap<PathBuf, (u64, String)>, ExecError> {
     let (reader, writer) = std::io::pipe()
         .map_err(|e| ExecError::Job(format!("cannot make a pipe for the artifacts: {e}")))?;
     let child = {
@@ -154,7 +159,7 @@ fn unpack(
     from: std::io::PipeReader,
     staging: &Path,
     wanted: &[PathBuf],
-) -> Result<BTreeMap<PathBuf, u64>, ExecError> {
+) -> Result<BTreeMap<PathBuf, (u64, String)>, ExecError> {
     let mut done = BTreeMap::new();
     let result = unpack_into(from, staging, wanted, &mut done);
     if result.is_err() {
@@ -177,7 +182,7 @@ fn unpack_into(
     from: std::io::PipeReader,
     staging: &Path,
     wanted: &[PathBuf],
-    done: &mut BTreeMap<PathBuf, u64>,
+    done: &mut BTreeMap<PathBuf, (u64, String)>,
 ) -> Result<(), ExecError> {
     let fail = |what: &str, e: std::io::Error| {
         ExecError::Job(format!(
@@ -203,12 +208,20 @@ fn unpack_into(
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(|e| fail(&parent.display().to_string(), e))?;
         }
-        let bytes = entry.header().size().map_err(|e| fail("a size", e))?;
         // Counted before writing, so a half-written file is removed too.
-        done.insert(path.clone(), bytes);
-        entry
-            .unpack(&to)
+        done.insert(path.clone(), (0, String::new()));
+        let mut out = crate::artifacts::HashingFile::create(&to)
             .map_err(|e| fail(&path.display().to_string(), e))?;
+        std::io::copy(&mut entry, &mut out).map_err(|e| fail(&path.display().to_string(), e))?;
+        let landed = out
+            .finish()
+            .map_err(|e| fail(&path.display().to_string(), e))?;
+        if let Ok(mode) = entry.header().mode() {
+            use std::os::unix::fs::PermissionsExt;
+            // The file's mode bits as the host had them (an executable stays one), no more.
+            let _ = std::fs::set_permissions(&to, std::fs::Permissions::from_mode(mode & 0o777));
+        }
+        done.insert(path, (landed.1, landed.0));
     }
     Ok(())
 }
