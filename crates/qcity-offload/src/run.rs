@@ -87,14 +87,19 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
                 attempt.exit_code = ran.code;
                 let local = place == "local";
                 let (state, detail) = ended(&ran, local, &work, &mut run);
-                if state == JobState::Succeeded {
-                    crate::keep::upload_artifacts(&config, &data_root, &work, &mut run.artifacts)
-                        .await;
-                    if let Some(cache) = run.cache.as_mut().filter(|_| local) {
-                        crate::keep::save_cache(&config, &data_root, &work, cache).await;
-                    }
+                if state == JobState::Succeeded
+                    && let Some(cache) = run.cache.as_mut().filter(|_| local)
+                {
+                    crate::keep::save_cache(&config, &data_root, &work, cache).await;
                 }
                 finish(&inner, &mut run, &work, state, detail);
+                // The job is done once its artifacts are verified in place; their copy in
+                // the object store follows, and the record then names their keys.
+                if state == JobState::Succeeded && !run.artifacts.is_empty() {
+                    crate::keep::upload_artifacts(&config, &data_root, &work, &mut run.artifacts)
+                        .await;
+                    inner.save(&run);
+                }
                 return;
             }
             Err(e) => {

@@ -61,8 +61,16 @@ async fn a_cache_is_saved_restored_by_key_and_prefix_and_refused_when_tampered()
     let c = first.cache.clone().unwrap();
     assert!(c.key.starts_with("deps-") && c.key.len() == 5 + 64, "{c:?}");
     assert_eq!((c.restored.as_deref(), c.saved), (None, true));
-    // The artifact went to the store too.
-    let object = first.artifacts[0].object.clone().unwrap();
+    // The artifact goes to the store too, once the job is done.
+    let id = first.id.clone();
+    qcity_testkit::eventually("the artifact's upload", || {
+        offload.show(&id).unwrap().artifacts[0].object.is_some()
+    })
+    .await;
+    let object = offload.show(&id).unwrap().artifacts[0]
+        .object
+        .clone()
+        .unwrap();
     assert_eq!(object, format!("artifacts/deps/{}/out/made.txt", first.id));
     let stored = h.path("data/store").join(&object);
     assert_eq!(std::fs::read_to_string(stored).unwrap(), "v1");

@@ -179,7 +179,7 @@ fn run(
             }
             break record;
         }
-        std::thread::sleep(Duration::from_millis(300));
+        std::thread::sleep(Duration::from_millis(100));
     };
     if json {
         emit(&format!(
