@@ -92,6 +92,7 @@ pub struct JobRunsQuery {
     pub n: u64,
     /// Only the runs of this job.
     #[serde(default)]
+    #[schemars(schema_with = "name")]
     pub job: Option<String>,
 }
 

@@ -114,6 +114,7 @@ pub struct ErrorBody {
 pub struct JobRequest {
     /// `local`, `ssh:NAME` or `github:NAME`; without it the placement decides.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^(local|(ssh|github):[A-Za-z0-9._-]{1,64})$"))]
     pub place: Option<String>,
     /// Only decide and answer the placement; nothing runs.
     #[serde(default)]
