@@ -54,6 +54,8 @@ def sshd(tmp):
             f"AuthorizedKeysFile {tmp}/authorized_keys\nPidFile {tmp}/sshd.pid\n"
             "UsePAM no\nStrictModes no\nPasswordAuthentication no\n"
             "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+            # scp speaks SFTP by default, as a real host offers it.
+            "Subsystem sftp /usr/lib/openssh/sftp-server\n"
         )
     with open(f"{tmp}/host.pub") as f:
         key = f.read().split()[:2]
@@ -99,7 +101,7 @@ def main():
         time.sleep(0.05)
     ssh_opts = ["-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={tmp}/known_hosts",
                 "-o", "StrictHostKeyChecking=yes", "-i", f"{tmp}/client"]
-    ours, manual = [], []
+    ours, manual, phases = [], [], []
     try:
         for r in range(a.repeats):
             t = time.monotonic()
@@ -108,6 +110,14 @@ def main():
             ours.append(time.monotonic() - t)
             if out.returncode != 0:
                 raise SystemExit(f"qcity job run failed: {out.stdout}\n{out.stderr}")
+            # Where the time went, from the run's record: placed -> attempt -> ended.
+            shown = subprocess.run([a.bin, "--data-dir", data, "job", "list", "-n", "1", "--json"],
+                                   capture_output=True, text=True, check=True)
+            rec = json.loads(shown.stdout)[0]
+            att = rec["attempts"][0]
+            phases.append((att["started_ms"] - rec["started_ms"],
+                           att["finished_ms"] - att["started_ms"],
+                           rec["finished_ms"] - att["finished_ms"]))
             shutil.rmtree(f"{data}/store", ignore_errors=True)
             os.remove(f"{work}/out/big.bin")
             d = f"{remote}/manual{r}"
@@ -130,6 +140,9 @@ def main():
     print(f"  qcity job run --where ssh:box : {mo:.2f} s   {[round(x, 2) for x in ours]}")
     print(f"  ssh CMD + scp of the artifact : {mm:.2f} s   {[round(x, 2) for x in manual]}")
     print(f"  ratio: {mo / mm:.2f}x")
+    med = [statistics.median(p[i] for p in phases) for i in range(3)]
+    print(f"  qcity's run, medians (ms): placed->attempt {med[0]:.0f}, the attempt (connect, run, "
+          f"hash and bring back, clean up) {med[1]:.0f}, after it (check, place, upload, report) {med[2]:.0f}")
     shutil.rmtree(tmp, ignore_errors=True)
 
 
