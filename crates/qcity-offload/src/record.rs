@@ -132,19 +132,26 @@ impl Records {
         out
     }
 
+    /// A run's log, open; `None` while it has none yet.
+    fn open_log(&self, id: &str) -> Result<Option<(std::fs::File, PathBuf)>, RecordError> {
+        if !Self::valid_id(id) || !self.dir(id).join("run.json").exists() {
+            return Err(RecordError::Unknown(id.to_string()));
+        }
+        let path = self.log_path(id);
+        match std::fs::File::open(&path) {
+            Ok(f) => Ok(Some((f, path))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
     /// At most `max` bytes of a run's output from byte `from`, ending after its last whole
     /// line (a follower asks again from `from` + the bytes it got, and never sees half a
     /// line or half a character); a chunk of `max` bytes without a newline is given whole.
     pub fn log_from(&self, id: &str, from: u64, max: u64) -> Result<String, RecordError> {
         use std::io::{Read, Seek, SeekFrom};
-        if !Self::valid_id(id) || !self.dir(id).join("run.json").exists() {
-            return Err(RecordError::Unknown(id.to_string()));
-        }
-        let path = self.log_path(id);
-        let mut f = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
-            Err(e) => return Err(io(&path)(e)),
+        let Some((mut f, path)) = self.open_log(id)? else {
+            return Ok(String::new());
         };
         f.seek(SeekFrom::Start(from)).map_err(io(&path))?;
         let mut bytes = Vec::new();
@@ -160,14 +167,8 @@ impl Records {
     /// The last `max` bytes of a run's output, cut at a line start.
     pub fn log_tail(&self, id: &str, max: u64) -> Result<String, RecordError> {
         use std::io::{Read, Seek, SeekFrom};
-        if !Self::valid_id(id) || !self.dir(id).join("run.json").exists() {
-            return Err(RecordError::Unknown(id.to_string()));
-        }
-        let path = self.log_path(id);
-        let mut f = match std::fs::File::open(&path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
-            Err(e) => return Err(io(&path)(e)),
+        let Some((mut f, path)) = self.open_log(id)? else {
+            return Ok(String::new());
         };
         let len = f.metadata().map_err(io(&path))?.len();
         // One byte before the window too: whether the window starts a line.

@@ -392,3 +392,33 @@ async fn a_missing_input_is_the_jobs_fault_and_does_not_fail_over() {
     assert!(!err.fails_over());
     assert!(!remote_job_dir(&j).exists());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_disk_while_the_artifacts_come_back_is_the_jobs_fault_and_leaves_nothing() {
+    let sshd = Sshd::start();
+    let j = job(
+        "full",
+        json!({
+            "command": ["sh", "-c", "mkdir -p out && echo small > out/a.txt && head -c 3145728 /dev/zero > out/b.txt"],
+            "artifacts": ["out/*.txt"],
+        }),
+    );
+    // Staging on a 1 MiB filesystem: the 3 MiB artifact cannot land.
+    let Some(_mounted) = qcity_testkit::tmpfs(&j.work.staging, "1m") else {
+        return;
+    };
+    let err = ssh::run("box", &target(&sshd, &j), &j.work)
+        .await
+        .expect_err("the artifacts do not fit");
+    assert!(matches!(err, ExecError::Job(_)), "{err:?}");
+    assert!(!err.fails_over(), "another place would not make room here");
+    assert!(err.to_string().contains("No space left"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&j.work.staging)
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "staging keeps nothing half-written: {left:?}"
+    );
+}
