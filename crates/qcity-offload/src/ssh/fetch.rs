@@ -47,9 +47,15 @@ pub async fn artifacts(
     }
     let list = nul_list(&files);
     // The host hashes the files while it sends them: two commands on the one connection.
-    let sum_line = remote.sums();
+    let plain = files.iter().all(|f| {
+        let b = f.as_os_str().as_bytes();
+        !b.contains(&b'\n') && !b.contains(&b'\\')
+    });
+    let sum_line = remote.sums(plain);
+    let dotted: Vec<PathBuf> = files.iter().map(|f| Path::new(".").join(f)).collect();
+    let sum_list = nul_list(&dotted);
     let (sums, received) = tokio::join!(
-        conn.exec("hash the artifacts", &sum_line, &list),
+        conn.exec("hash the artifacts", &sum_line, &sum_list),
         bring(conn, remote, work, &files, list.clone())
     );
     let sums = parse_sums(&sums?, files.len()).ok_or_else(|| {

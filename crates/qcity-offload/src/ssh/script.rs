@@ -101,9 +101,20 @@ impl RemoteDir {
         format!("cd -- {} && find . -type f -print0", shell_quote(&self.dir))
     }
 
-    /// SHA-256 of the NUL-separated paths on stdin, in their order.
-    pub fn sums(&self) -> String {
-        format!("cd -- {} && xargs -0 sha256sum --", shell_quote(&self.dir))
+    /// SHA-256 of the NUL-separated paths on stdin (each starting with `./`, so none reads
+    /// as an option), one line each in their order. OpenSSL's hasher where the host has it
+    /// (SHA extensions: 3 to 4 times coreutils' speed on 100 MB here), else `sha256sum`; a
+    /// name with a newline or a backslash needs `sha256sum`, which escapes it on its line.
+    pub fn sums(&self, plain_names: bool) -> String {
+        let dir = shell_quote(&self.dir);
+        if plain_names {
+            format!(
+                "cd -- {dir} && if command -v openssl >/dev/null 2>&1; \
+                 then xargs -0 openssl dgst -sha256 -r; else xargs -0 sha256sum; fi"
+            )
+        } else {
+            format!("cd -- {dir} && xargs -0 sha256sum")
+        }
     }
 
     /// A tar stream of the NUL-separated paths on stdin (a list on stdin: one shell word may
@@ -157,6 +168,50 @@ mod tests {
         let got = sh(&format!("printf '%s\\0' {}", line.join(" ")));
         let got: Vec<&str> = got.split('\0').collect();
         assert_eq!(&got[..words.len()], &words[..]);
+    }
+
+    #[test]
+    fn both_hashers_give_one_line_per_file_in_order() {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().join("jobs");
+        let dir = base.join("J1");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("-n"), "a").unwrap();
+        std::fs::write(dir.join("b c"), "b").unwrap();
+        std::fs::write(dir.join("we\nird"), "c").unwrap();
+        let d = RemoteDir::new(base.to_str().unwrap(), "J1");
+        let run = |line: String, names: &[&str]| {
+            let mut child = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(line)
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let list: String = names.iter().map(|n| format!("./{n}\0")).collect();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(list.as_bytes())
+                .unwrap();
+            String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+        };
+        let sha = |s: &str| {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(s))
+        };
+        let plain = run(d.sums(true), &["-n", "b c"]);
+        let lines: Vec<&str> = plain.lines().map(|l| &l[..64]).collect();
+        assert_eq!(lines, [sha("a"), sha("b")]);
+        // A newline in a name: sha256sum escapes it, one line still.
+        let odd = run(d.sums(false), &["we\nird", "b c"]);
+        let lines: Vec<&str> = odd
+            .lines()
+            .map(|l| &l.strip_prefix('\\').unwrap_or(l)[..64])
+            .collect();
+        assert_eq!(lines, [sha("c"), sha("b")]);
     }
 
     #[test]
