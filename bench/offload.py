@@ -93,7 +93,7 @@ def main():
             "known_hosts": f"{tmp}/known_hosts", "remote_dir": remote}}],
             # The local store would keep every run's 100 MB: the bench removes it each time.
             "store": {"cache_max_mb": 1}}, f)
-    up = subprocess.Popen([a.bin, "--data-dir", data, "up", "--config", conf],
+    up = subprocess.Popen([a.bin, "--data-dir", data, "up", "--config", conf], env=dict(os.environ, QCITY_LOG=os.environ.get("QCITY_LOG", "info")),
                           stdout=subprocess.DEVNULL, stderr=open(f"{tmp}/up.log", "w"))
     for _ in range(200):
         if os.path.exists(f"{data}/daemon.json"):
@@ -143,7 +143,10 @@ def main():
     med = [statistics.median(p[i] for p in phases) for i in range(3)]
     print(f"  qcity's run, medians (ms): placed->attempt {med[0]:.0f}, the attempt (connect, run, "
           f"hash and bring back, clean up) {med[1]:.0f}, after it (check, place, upload, report) {med[2]:.0f}")
-    shutil.rmtree(tmp, ignore_errors=True)
+    if os.environ.get("KEEP"):
+        print(f"  kept: {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

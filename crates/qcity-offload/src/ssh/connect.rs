@@ -70,7 +70,7 @@ pub async fn open(target: &SshTarget, config_dir: &Path) -> Result<Connection, E
         b.user_known_hosts_file(k);
     }
     tracing::debug!(host = %label, "ssh: connecting");
-    match b.connect(&target.host).await {
+    match b.connect_mux(&target.host).await {
         Ok(session) => Ok(Connection {
             session,
             label,

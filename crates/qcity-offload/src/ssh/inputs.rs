@@ -13,10 +13,11 @@ use crate::exec::{ExecError, Work};
 
 /// Makes the job's directory on the host and unpacks the inputs into it.
 pub async fn send(conn: &Connection, remote: &RemoteDir, work: &Work) -> Result<(), ExecError> {
-    conn.exec("make the job's directory", &remote.mkdir(), b"")
-        .await?;
     if work.job.inputs.is_empty() {
-        return Ok(());
+        return conn
+            .exec("make the job's directory", &remote.mkdir(), b"")
+            .await
+            .map(drop);
     }
     let (reader, writer) = std::io::pipe()
         .map_err(|e| ExecError::Job(format!("cannot make a pipe for the inputs: {e}")))?;

@@ -48,6 +48,7 @@ pub async fn run(name: &str, target: &SshTarget, work: &Work) -> Result<Ran, Exe
         tracing::warn!(place = name, job = %work.id, "ssh: {e}");
     }
     conn.close().await;
+    tracing::debug!(job = %work.id, "ssh: cleaned up and closed");
     ran
 }
 
@@ -58,9 +59,12 @@ async fn attempt(conn: &Connection, remote: &RemoteDir, work: &Work) -> Result<R
             return Ok(Ran { cancelled: true, ..Ran::default() });
         }
     }
+    tracing::debug!(job = %work.id, "ssh: inputs sent");
     let mut ran = command::run(conn, remote, work).await?;
+    tracing::debug!(job = %work.id, code = ?ran.code, "ssh: command ended");
     if ran.success() {
         ran.artifacts = fetch::artifacts(conn, remote, work).await?;
+        tracing::debug!(job = %work.id, n = ran.artifacts.len(), "ssh: artifacts brought back");
     }
     Ok(ran)
 }

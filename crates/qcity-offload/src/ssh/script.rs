@@ -43,9 +43,10 @@ impl RemoteDir {
         format!("mkdir -p -- {}", shell_quote(&self.dir))
     }
 
-    /// Unpacks the tar stream on stdin into the job's directory.
+    /// Makes the job's directory and unpacks the tar stream on stdin into it.
     pub fn extract(&self) -> String {
-        format!("tar -xf - -C {}", shell_quote(&self.dir))
+        let dir = shell_quote(&self.dir);
+        format!("mkdir -p -- {dir} && tar -xf - -C {dir}")
     }
 
     /// The job's command with `env`, in a session (and so a process group) of its own made by
