@@ -144,7 +144,7 @@ async fn a_job_runs_remotely_and_its_artifact_comes_back_verified() {
         "a file outside the globs came back"
     );
     assert!(
-        !remote_job_dir(&j).exists(),
+        wait_until(Duration::from_secs(20), || !remote_job_dir(&j).exists()).await,
         "the remote job dir was left behind"
     );
 }
@@ -170,7 +170,10 @@ async fn a_failing_command_keeps_its_exit_code_and_brings_nothing_back() {
         "staging is not empty"
     );
     assert!(log_text(&j).contains("failing"));
-    assert!(!remote_job_dir(&j).exists());
+    assert!(
+        wait_until(Duration::from_secs(20), || !remote_job_dir(&j).exists()).await,
+        "the remote job dir was left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -308,7 +311,10 @@ async fn cancel_kills_the_remote_process_group() {
             .status();
     }
     assert!(gone, "the remote process group survived the cancel");
-    assert!(!remote_job_dir(&j).exists());
+    assert!(
+        wait_until(Duration::from_secs(20), || !remote_job_dir(&j).exists()).await,
+        "the remote job dir was left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -390,7 +396,10 @@ async fn a_missing_input_is_the_jobs_fault_and_does_not_fail_over() {
     };
     assert!(msg.contains("input `absent.txt` does not exist"), "{msg}");
     assert!(!err.fails_over());
-    assert!(!remote_job_dir(&j).exists());
+    assert!(
+        wait_until(Duration::from_secs(20), || !remote_job_dir(&j).exists()).await,
+        "the remote job dir was left behind"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

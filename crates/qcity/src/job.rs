@@ -168,6 +168,20 @@ fn run(
             emit(&chunk);
         }
     };
+    // The run's own events wake the loop at once (its end above all); between them the log
+    // is read four times a second for the command's output.
+    let (wake_tx, wake) = std::sync::mpsc::channel::<()>();
+    if let Ok(events) = client.events() {
+        let id = run.id.clone();
+        std::thread::spawn(move || {
+            for e in events.map_while(Result::ok) {
+                let ours = matches!(&e.kind, qcity_types::EventKind::Job { run, .. } if *run == id);
+                if ours && wake_tx.send(()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
     let run = loop {
         let record: JobRun = client.get(&format!("/jobs/runs/{}", encode(&run.id)))?;
         if !json {
@@ -179,7 +193,12 @@ fn run(
             }
             break record;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        if let Err(std::sync::mpsc::RecvTimeoutError::Disconnected) =
+            wake.recv_timeout(Duration::from_millis(250))
+        {
+            // No event stream: read on a timer alone.
+            std::thread::sleep(Duration::from_millis(100));
+        }
     };
     if json {
         emit(&format!(

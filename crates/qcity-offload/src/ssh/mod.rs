@@ -39,16 +39,22 @@ pub async fn run(name: &str, target: &SshTarget, work: &Work) -> Result<Ran, Exe
     tracing::info!(place = name, host = %conn.label, job = %work.id, "ssh: connected");
     let remote = RemoteDir::new(&target.remote_dir, &work.id);
     let ran = attempt(&conn, &remote, work).await;
-    // A lost connection cannot remove anything; otherwise leave the host clean.
-    if !matches!(ran, Err(ExecError::Lost(_)))
-        && let Err(e) = conn
-            .exec("remove the job's directory", &remote.remove(), b"")
-            .await
-    {
-        tracing::warn!(place = name, job = %work.id, "ssh: {e}");
-    }
-    conn.close().await;
-    tracing::debug!(job = %work.id, "ssh: cleaned up and closed");
+    // Leaving the host clean (removing a large artifact takes a while) and ending the
+    // master are nobody's wait: the attempt is over. A lost connection cannot remove
+    // anything.
+    let lost = matches!(ran, Err(ExecError::Lost(_)));
+    let (place, job) = (name.to_string(), work.id.clone());
+    tokio::spawn(async move {
+        if !lost
+            && let Err(e) = conn
+                .exec("remove the job's directory", &remote.remove(), b"")
+                .await
+        {
+            tracing::warn!(place, job, "ssh: {e}");
+        }
+        tracing::debug!(job, "ssh: cleaned up");
+        conn.close().await;
+    });
     ran
 }
 
