@@ -212,58 +212,28 @@ pub async fn restore(
         .prefix(".qcity-cache-")
         .tempdir_in(dir)
         .map_err(io(dir))?;
-    let archive = work.path().join("cache.tar");
-    store.get_file(&tar_key(&meta.key), &archive).await?;
-    let (got, _) = qcity_platform::checksum::sha256_file(&archive).map_err(io(&archive))?;
-    if !got.eq_ignore_ascii_case(&meta.sha256) {
-        return Err(CacheError::Tampered {
-            key: meta.key,
-            want: meta.sha256,
-            got,
-        });
-    }
+    let mut archive = store.get_readable(&tar_key(&meta.key), work.path()).await?;
     let unpacked = work.path().join("files");
     std::fs::create_dir(&unpacked).map_err(io(&unpacked))?;
-    let bad = |error: String| CacheError::Bad {
-        key: meta.key.clone(),
-        error,
-    };
-    {
-        let file = std::fs::File::open(&archive).map_err(io(&archive))?;
-        let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 16, file));
-        // Each path is checked here (relative, inside the cached paths, not under a link the
-        // archive made), so entries are unpacked at their path directly: `unpack_in` would
-        // resolve both directories of every entry again, which costs more than the unpacking
-        // on a cache of many small files.
-        let mut links: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-        let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
-        for entry in tar.entries().map_err(io(&archive))? {
-            let mut entry = entry.map_err(io(&archive))?;
-            let path = entry.path().map_err(io(&archive))?.into_owned();
-            let inside = spec.paths.iter().any(|p| path.starts_with(p));
-            let through_link = path.ancestors().skip(1).any(|a| links.contains(a));
-            if !crate::artifacts::safe_relative(&path) || !inside || through_link {
-                return Err(bad(format!(
-                    "entry `{}` is outside the cached paths",
-                    path.display()
-                )));
-            }
-            let kind = entry.header().entry_type();
-            if kind.is_hard_link() {
-                return Err(bad(format!("entry `{}` is a hard link", path.display())));
-            }
-            if kind.is_symlink() {
-                links.insert(path.clone());
-            }
-            let to = unpacked.join(&path);
-            if let Some(parent) = to.parent()
-                && made.insert(parent.to_path_buf())
-            {
-                std::fs::create_dir_all(parent).map_err(io(parent))?;
-            }
-            entry.unpack(&to).map_err(io(&to))?;
+    let (spec_paths, key, want) = (spec.paths.clone(), meta.key.clone(), meta.sha256.clone());
+    let to = unpacked.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::Seek;
+        let (got, _) = qcity_platform::checksum::sha256_reader(&mut archive).map_err(io(&to))?;
+        if !got.eq_ignore_ascii_case(&want) {
+            return Err(CacheError::Tampered { key, want, got });
         }
-    }
+        archive.rewind().map_err(io(&to))?;
+        extract(archive, &to, &spec_paths).map_err(|e| match e {
+            Extract::Io(path, error) => CacheError::Io { path, error },
+            Extract::Bad(error) => CacheError::Bad { key, error },
+        })
+    })
+    .await
+    .map_err(|e| CacheError::Bad {
+        key: meta.key.clone(),
+        error: e.to_string(),
+    })??;
     for p in &spec.paths {
         let from = unpacked.join(p);
         if !from.exists() {
@@ -282,6 +252,77 @@ pub async fn restore(
     }
     touch(data_root, &meta.key, meta.bytes)?;
     Ok(Some(meta.key))
+}
+
+enum Extract {
+    Io(PathBuf, std::io::Error),
+    Bad(String),
+}
+
+/// Unpacks `archive` into `to`: directories, regular files (their mode and time kept) and
+/// symbolic links, each at a path checked here (relative, inside the cached paths, not under
+/// a link the archive made); anything else is refused. Files are written as tar itself
+/// writes them (the mode given at creation, the time set on the open file): the tar crate's
+/// own unpacking resolves both directories of every entry again and changes each file's mode
+/// after, which costs more than the unpacking itself on a cache of many small files.
+fn extract(archive: std::fs::File, to: &Path, paths: &[String]) -> Result<(), Extract> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut tar = tar::Archive::new(std::io::BufReader::with_capacity(1 << 16, archive));
+    let reading = |e| Extract::Io(to.to_path_buf(), e);
+    let mut links: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    let mut made: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
+    for entry in tar.entries().map_err(reading)? {
+        let mut entry = entry.map_err(reading)?;
+        let path = entry.path().map_err(reading)?.into_owned();
+        let inside = paths.iter().any(|p| path.starts_with(p));
+        let through_link = path.ancestors().skip(1).any(|a| links.contains(a));
+        if !crate::artifacts::safe_relative(&path) || !inside || through_link {
+            return Err(Extract::Bad(format!(
+                "entry `{}` is outside the cached paths",
+                path.display()
+            )));
+        }
+        let file = to.join(&path);
+        let at = |e| Extract::Io(file.clone(), e);
+        if let Some(parent) = file.parent()
+            && !made.contains(parent)
+        {
+            std::fs::create_dir_all(parent).map_err(|e| Extract::Io(parent.to_path_buf(), e))?;
+            made.insert(parent.to_path_buf());
+        }
+        let kind = entry.header().entry_type();
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+        if kind.is_dir() {
+            if made.insert(file.clone()) {
+                std::fs::create_dir_all(&file).map_err(at)?;
+            }
+        } else if kind.is_file() {
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(&file)
+                .map_err(at)?;
+            std::io::copy(&mut entry, &mut out).map_err(at)?;
+            if let Ok(mtime) = entry.header().mtime() {
+                let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime);
+                out.set_modified(when).map_err(at)?;
+            }
+        } else if kind.is_symlink() {
+            let target = entry
+                .link_name()
+                .map_err(at)?
+                .ok_or_else(|| Extract::Bad(format!("link `{}` has no target", path.display())))?;
+            std::os::unix::fs::symlink(target, &file).map_err(at)?;
+            links.insert(path);
+        } else {
+            return Err(Extract::Bad(format!(
+                "entry `{}` is neither a file, a directory nor a symbolic link",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Saves the cached paths under `key` unless an entry of that key exists (entries are

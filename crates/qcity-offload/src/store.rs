@@ -161,6 +161,39 @@ impl Store {
         }
     }
 
+    /// The object as a file to read: the store's own file where the store is a directory
+    /// (nothing copied), else a temporary copy in `tmp_dir` (removed when the file closes).
+    pub async fn get_readable(
+        &self,
+        key: &str,
+        tmp_dir: &Path,
+    ) -> Result<std::fs::File, StoreError> {
+        let got = self
+            .inner
+            .get(&self.path(key))
+            .await
+            .map_err(|e| self.err(key, e))?;
+        match got.payload {
+            object_store::GetResultPayload::File(file, _) => Ok(file),
+            object_store::GetResultPayload::Stream(mut stream) => {
+                let io = |error| StoreError::Io {
+                    path: tmp_dir.to_path_buf(),
+                    error,
+                };
+                let tmp = tempfile::tempfile_in(tmp_dir).map_err(io)?;
+                let mut out = tokio::fs::File::from_std(tmp);
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(|e| self.err(key, e))?;
+                    out.write_all(&chunk).await.map_err(io)?;
+                }
+                out.flush().await.map_err(io)?;
+                let mut file = out.into_std().await;
+                std::io::Seek::rewind(&mut file).map_err(io)?;
+                Ok(file)
+            }
+        }
+    }
+
     /// Writes the object into `file` as it streams in.
     pub async fn get_file(&self, key: &str, file: &Path) -> Result<(), StoreError> {
         let got = self

@@ -375,10 +375,10 @@ async fn a_disk_that_fills_while_a_cache_unpacks_leaves_the_jobs_files_as_they_w
             .await
             .unwrap()
     );
-    // The job's directory on a 4 MiB filesystem already holding an older `d`: the 3 MiB
-    // archive fits, its unpacked copy beside it does not.
+    // The job's directory on a 2 MiB filesystem already holding an older `d`: the 3 MiB
+    // that the cache unpacks do not fit.
     let work = tmp.path().join("small");
-    let Some(_mounted) = qcity_testkit::tmpfs(&work, "4m") else {
+    let Some(_mounted) = qcity_testkit::tmpfs(&work, "2m") else {
         return;
     };
     std::fs::create_dir_all(work.join("d")).unwrap();

@@ -7,7 +7,11 @@ use sha2::{Digest, Sha256};
 
 /// The file's SHA-256 in lower-case hex, and its length in bytes.
 pub fn sha256_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut f = std::fs::File::open(path)?;
+    sha256_reader(&mut std::fs::File::open(path)?)
+}
+
+/// What `r` gives until its end: SHA-256 in lower-case hex, and the length in bytes.
+pub fn sha256_reader(f: &mut impl Read) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut bytes = 0u64;
