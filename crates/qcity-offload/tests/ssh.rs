@@ -431,3 +431,14 @@ async fn a_full_disk_while_the_artifacts_come_back_is_the_jobs_fault_and_leaves_
         "staging keeps nothing half-written: {left:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_name_that_does_not_resolve_is_unreachable_and_says_so() {
+    let j = job("unknown", json!({"command": ["true"]}));
+    // `.invalid` never resolves (RFC 2606); no network is asked.
+    let t: qcity_config::SshTarget =
+        serde_json::from_value(json!({"host": "no-such-host.invalid", "port": 22})).unwrap();
+    let err = ssh::run("box", &t, &j.work).await.expect_err("no such host");
+    assert!(matches!(err, ExecError::Unreachable(_)), "{err:?}");
+    assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
+}
