@@ -27,7 +27,8 @@ pub struct JobSpec {
     /// default) or `always` (never on this machine while a remote target is up).
     #[serde(default)]
     pub offload: OffloadPolicy,
-    /// Files and directories (relative) sent with the job to a remote target.
+    /// Files and directories (relative) sent with the job to an SSH host, and `git:REV`: the
+    /// files of that commit of the repository the job's directory is in (`git archive`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,
     /// Globs (relative) of the files brought back, each with its SHA-256.

@@ -40,11 +40,18 @@ pub(crate) fn jobs(jobs: &[JobSpec], src: &mut Source) {
         if job.timeout_ms == 0 {
             src.error(&at.key("timeout_ms"), "must be positive");
         }
-        for (field, list) in [("inputs", &job.inputs), ("artifacts", &job.artifacts)] {
-            for (j, p) in list.iter().enumerate() {
-                if let Err(e) = relative_inside(p) {
-                    src.error(&at.key(field).index(j), e);
-                }
+        for (j, p) in job.inputs.iter().enumerate() {
+            let checked = match p.strip_prefix("git:") {
+                Some(rev) => git_rev(rev),
+                None => relative_inside(p),
+            };
+            if let Err(e) = checked {
+                src.error(&at.key("inputs").index(j), e);
+            }
+        }
+        for (j, p) in job.artifacts.iter().enumerate() {
+            if let Err(e) = relative_inside(p) {
+                src.error(&at.key("artifacts").index(j), e);
             }
         }
         if let Some(cache) = &job.cache {
@@ -80,6 +87,23 @@ fn cache_key(key: &str) -> Result<(), String> {
         return Err("a cache key: 1 to 400 letters, digits, `.`, `_` or `-`".into());
     }
     Ok(())
+}
+
+/// `git:REV`'s revision: a branch, tag or commit name git would take, not an option.
+fn git_rev(rev: &str) -> Result<(), String> {
+    let ok = !rev.is_empty()
+        && !rev.starts_with('-')
+        && !rev.contains("..")
+        && rev
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '^' | '~'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`git:{rev}`: give a branch, tag or commit after `git:` (letters, digits, `.`, `_`, `-`, `/`, `^`, `~`)"
+        ))
+    }
 }
 
 /// A path relative to the job's directory that does not climb out of it.

@@ -24,7 +24,7 @@ fn load(files: &[(&str, &str)]) -> Result<qcity_config::Config, Vec<String>> {
 fn jobs_targets_and_store_are_read_with_their_defaults() {
     let manifest = r#"{"jobs": [{
         "name": "web-build", "command": ["npm", "run", "build"], "working_dir": "web",
-        "inputs": ["src", "package.json"], "artifacts": ["dist/**"],
+        "inputs": ["src", "package.json", "git:main"], "artifacts": ["dist/**"],
         "cache": {"paths": ["node_modules"], "key": "npm-", "key_files": ["package-lock.json"],
                   "restore_keys": ["npm-"]}
     }]}"#;
@@ -51,7 +51,7 @@ fn jobs_targets_and_store_are_read_with_their_defaults() {
 #[test]
 fn bad_jobs_are_named_by_file_line_and_field() {
     let manifest = r#"{"jobs": [
-  {"name": "a", "command": ["true"], "artifacts": ["/etc/passwd", "../up"]},
+  {"name": "a", "command": ["true"], "artifacts": ["/etc/passwd", "../up"], "inputs": ["git:--upload-pack=x"]},
   {"name": "a", "command": [], "cache": {"paths": [], "key": "bad key"}, "offload": "sometimes"}
 ]}"#;
     let errs = load(&[(MANIFEST, manifest)]).unwrap_err();
@@ -72,6 +72,8 @@ fn bad_jobs_are_named_by_file_line_and_field() {
              give it relative to the job's directory",
             "<dir>/runner_manifest.json:2:67: jobs[0].artifacts[1]: `../up` climbs out of the \
              job's directory with `..`",
+            "<dir>/runner_manifest.json:2:88: jobs[0].inputs[0]: `git:--upload-pack=x`: give a \
+             branch, tag or commit after `git:` (letters, digits, `.`, `_`, `-`, `/`, `^`, `~`)",
             "<dir>/runner_manifest.json:3:12: jobs[1].name: duplicate job name `a`: jobs[0] has it",
             "<dir>/runner_manifest.json:3:28: jobs[1].command: command is empty: give the program \
              and its arguments",

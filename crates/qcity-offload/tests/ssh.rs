@@ -438,7 +438,60 @@ async fn a_host_name_that_does_not_resolve_is_unreachable_and_says_so() {
     // `.invalid` never resolves (RFC 2606); no network is asked.
     let t: qcity_config::SshTarget =
         serde_json::from_value(json!({"host": "no-such-host.invalid", "port": 22})).unwrap();
-    let err = ssh::run("box", &t, &j.work).await.expect_err("no such host");
+    let err = ssh::run("box", &t, &j.work)
+        .await
+        .expect_err("no such host");
     assert!(matches!(err, ExecError::Unreachable(_)), "{err:?}");
     assert!(err.to_string().contains("no-such-host.invalid"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_git_revision_as_input_sends_that_commits_files() {
+    let sshd = Sshd::start();
+    let j = job(
+        "git",
+        json!({
+            "command": ["sh", "-c", "cat src/a.txt; test -e notes.txt || echo untracked-stayed-home"],
+            "inputs": ["git:HEAD"],
+        }),
+    );
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&j.work.dir)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            ok.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&ok.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    std::fs::create_dir_all(j.work.dir.join("src")).unwrap();
+    std::fs::write(j.work.dir.join("src/a.txt"), "as committed\n").unwrap();
+    git(&["add", "src/a.txt"]);
+    git(&["commit", "-q", "-m", "one"]);
+    // Changed and untracked files here are not the commit's.
+    std::fs::write(j.work.dir.join("src/a.txt"), "edited since\n").unwrap();
+    std::fs::write(j.work.dir.join("notes.txt"), "mine\n").unwrap();
+    let ran = ssh::run("box", &target(&sshd, &j), &j.work)
+        .await
+        .expect("the job ran");
+    assert_eq!(ran.code, Some(0), "{}", log_text(&j));
+    let log = log_text(&j);
+    assert!(log.contains("as committed\nuntracked-stayed-home"), "{log}");
+
+    let mut bad = j.work.clone();
+    bad.job.inputs = vec!["git:no-such-branch".into()];
+    let err = ssh::run("box", &target(&sshd, &j), &bad)
+        .await
+        .expect_err("no such revision");
+    assert!(matches!(err, ExecError::Job(_)), "{err:?}");
+    assert!(
+        err.to_string().contains("`no-such-branch` is not a commit"),
+        "{err}"
+    );
 }
