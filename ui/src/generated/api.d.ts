@@ -1793,7 +1793,10 @@ export interface components {
             env?: {
                 [key: string]: string;
             };
-            /** @description Files and directories (relative) sent with the job to a remote target. */
+            /**
+             * @description Files and directories (relative) sent with the job to an SSH host, and `git:REV`: the
+             *     files of that commit of the repository the job's directory is in (`git archive`).
+             */
             inputs?: string[];
             /** @description Unique name: letters, digits, `-`, `_` and `.`, 1 to 64 characters. */
             name: string;
