@@ -356,16 +356,51 @@ async fn on_a_low_battery_a_job_runs_on_the_ssh_host_and_its_artifact_comes_home
     .await;
 }
 
+/// SIGKILLs the process groups of the jobs on the "host" under `remote`, by the ids the
+/// executor wrote beside their directories (`<remote>/<id>.pgid`), and returns them.
+fn kill_remote_groups(remote: &Path) -> Vec<i32> {
+    let mut groups = Vec::new();
+    for e in std::fs::read_dir(remote).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "pgid") {
+            let text = std::fs::read_to_string(e.path()).unwrap();
+            let pgid: i32 = text.trim().parse().expect("a pgid");
+            // SAFETY: kill(2) has no memory preconditions.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            groups.push(pgid);
+        }
+    }
+    groups
+}
+
+/// Whether a live process is in group `pgid`, read from /proc. A zombie is not alive: its
+/// parent may be an init that does not reap orphans.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            // `pid (comm) state ppid pgrp ...`: comm may hold spaces, so read after the last `)`.
+            let mut rest = stat
+                .rsplit_once(')')
+                .map_or("", |(_, r)| r)
+                .split_whitespace();
+            let state = rest.next();
+            let pgrp = rest.nth(1).and_then(|p| p.parse::<i32>().ok());
+            pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
+        })
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sshd_killed_mid_job_fails_the_job_over_to_this_machine() {
     let mut sshd = support::sshd::Sshd::start();
     let remote = tempfile::tempdir().unwrap();
     let target = ssh_target(&sshd, remote.path());
-    let marker = format!("qcity-failover-{}", std::process::id());
     let job = job(json!({
         "name": "build",
         "working_dir": "work",
-        "command": ["sh", "-c", "if [ -n \"$SSH_CONNECTION\" ]; then echo started remotely; exec sleep 1000; else echo ran here; fi", &marker]
+        "command": ["sh", "-c", "if [ -n \"$SSH_CONNECTION\" ]; then echo started remotely; exec sleep 1000; else echo ran here; fi"]
     }));
     let mut s = start(vec![job], |c| {
         c.cloud.mode = qcity_config::OffloadMode::CloudFirst;
@@ -383,10 +418,18 @@ async fn sshd_killed_mid_job_fails_the_job_over_to_this_machine() {
     .await;
     sshd.kill();
     let run = finished(&mut s, &id).await;
-    // The host's own processes outlive the connection, as on a real crash: clean them up.
-    let _ = std::process::Command::new("pkill")
-        .args(["-f", &marker])
-        .status();
+    // The host's own processes outlive the connection, as on a real crash: kill their group
+    // (by its id: the `sleep` the shell exec'd carries no marker to find it by).
+    let groups = kill_remote_groups(remote.path());
+    assert_eq!(
+        groups.len(),
+        1,
+        "one job's pgid file on the host: {groups:?}"
+    );
+    qcity_testkit::eventually("the job's group on the host gone after its SIGKILL", || {
+        !groups.iter().any(|&g| group_alive(g))
+    })
+    .await;
     let log = s.offload.log(&id, 100_000).unwrap();
     assert_eq!(run.state, JobState::Succeeded, "{log}");
     let tried: Vec<(&str, &str)> = run

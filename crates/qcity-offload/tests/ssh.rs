@@ -73,17 +73,40 @@ fn running(marker: &str) -> bool {
         .success()
 }
 
-/// Kills what is left of the job's group on the "host" (a test that fails or a lost
-/// connection leaves it), by the group id the executor wrote beside the job's directory.
-fn kill_group(j: &Job) {
-    let pgid = j.remote.join(format!("{}.pgid", j.work.id));
-    if let Some(pgid) = std::fs::read_to_string(pgid)
+/// The job's process group id on the "host": the executor writes it beside the job's
+/// directory when the command starts, and removes it with the directory.
+fn read_pgid(j: &Job) -> Option<i32> {
+    std::fs::read_to_string(j.remote.join(format!("{}.pgid", j.work.id)))
         .ok()
         .and_then(|p| p.trim().parse::<i32>().ok())
-    {
-        // SAFETY: kill(2) has no memory preconditions.
-        unsafe { libc::kill(-pgid, libc::SIGKILL) };
-    }
+}
+
+/// SIGKILLs what is left of a job's group on the "host" (a test that fails or a lost
+/// connection leaves it). A marker in the command does not find it all: a shell `exec`s its
+/// last command, and `sleep 1000` carries no marker.
+fn kill_group(pgid: i32) {
+    // SAFETY: kill(2) has no memory preconditions.
+    unsafe { libc::kill(-pgid, libc::SIGKILL) };
+}
+
+/// Whether a live process is in group `pgid`, read from /proc. A zombie is not alive: its
+/// parent may be an init that does not reap orphans.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .any(|stat| {
+            // `pid (comm) state ppid pgrp ...`: comm may hold spaces, so read after the last `)`.
+            let mut rest = stat
+                .rsplit_once(')')
+                .map_or("", |(_, r)| r)
+                .split_whitespace();
+            let state = rest.next();
+            let pgrp = rest.nth(1).and_then(|p| p.parse::<i32>().ok());
+            pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
+        })
 }
 
 /// Polls `cond` until it holds; false at the deadline (a safety limit, not a measurement).
@@ -296,6 +319,8 @@ async fn cancel_kills_the_remote_process_group() {
     })
     .await;
     assert!(started, "the job did not start: {}", log_text(&j));
+    // Read now: the pgid file goes with the job's directory.
+    let pgid = read_pgid(&j).expect("the job's pgid file on the host");
     j.cancel.send(true).unwrap();
     let ran: Ran = tokio::time::timeout(Duration::from_secs(60), run)
         .await
@@ -303,12 +328,12 @@ async fn cancel_kills_the_remote_process_group() {
         .unwrap()
         .expect("cancel is not an error");
     assert!(ran.cancelled);
-    let gone = wait_until(Duration::from_secs(10), || !running(&marker)).await;
+    let gone = wait_until(Duration::from_secs(10), || {
+        !running(&marker) && !group_alive(pgid)
+    })
+    .await;
     if !gone {
-        // The pgid file went with the job's directory: clean up by the marker.
-        let _ = std::process::Command::new("pkill")
-            .args(["-9", "-f", &marker])
-            .status();
+        kill_group(pgid);
     }
     assert!(gone, "the remote process group survived the cancel");
     assert!(
@@ -343,8 +368,13 @@ async fn sshd_killed_mid_job_fails_over_as_lost() {
         .await
         .expect("a lost connection returns")
         .unwrap();
-    // The job's own processes live on in their session, as on a real host: clean up.
-    kill_group(&j);
+    // The job's own processes live on in their session, as on a real host: kill their group.
+    let pgid = read_pgid(&j).expect("the job's pgid file on the host");
+    kill_group(pgid);
+    assert!(
+        wait_until(Duration::from_secs(10), || !group_alive(pgid)).await,
+        "the job's group {pgid} on the host survived its SIGKILL"
+    );
     let err = res.expect_err("sshd was killed");
     eprintln!("sshd killed mid-job: {err}");
     assert!(matches!(err, ExecError::Lost(_)), "{err:?}");
@@ -362,21 +392,37 @@ async fn a_timeout_kills_the_remote_process_group() {
             "timeout_ms": 1500,
         }),
     );
-    let ran = tokio::time::timeout(
-        Duration::from_secs(60),
-        ssh::run("box", &target(&sshd, &j), &j.work),
-    )
-    .await
-    .expect("a timed-out job returns")
-    .expect("a timeout is not an error");
+    let t = target(&sshd, &j);
+    let run = tokio::spawn({
+        let work = j.work.clone();
+        async move { ssh::run("box", &t, &work).await }
+    });
+    // Read while the job runs: the pgid file goes with the job's directory.
+    let mut pgid = None;
+    wait_until(Duration::from_secs(60), || {
+        pgid = pgid.or_else(|| read_pgid(&j));
+        pgid.is_some() || run.is_finished()
+    })
+    .await;
+    let ran = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("a timed-out job returns")
+        .unwrap()
+        .expect("a timeout is not an error");
     assert!(ran.timed_out, "{ran:?}");
     assert!(!ran.success());
     assert!(log_text(&j).contains("started"));
-    let gone = wait_until(Duration::from_secs(10), || !running(&marker)).await;
+    let gone = wait_until(Duration::from_secs(10), || {
+        !running(&marker) && pgid.is_none_or(|g| !group_alive(g))
+    })
+    .await;
     if !gone {
         let _ = std::process::Command::new("pkill")
             .args(["-9", "-f", &marker])
             .status();
+        if let Some(g) = pgid {
+            kill_group(g);
+        }
     }
     assert!(gone, "the remote process group survived the timeout");
 }
