@@ -249,8 +249,10 @@ test("Start at login writes an XDG autostart entry that starts this tray, and un
   const entry = join(work, "home", ".config", "autostart", "qcity-tray.desktop");
   assert.ok(!existsSync(entry));
   click("Start at login");
-  await until("the autostart entry", () => existsSync(entry));
-  const exec = readFileSync(entry, "utf8").split("\n").find((l) => l.startsWith("Exec="));
+  // The entry is created, then written: wait for its Exec= line, not for the file alone.
+  const execLine = () => (existsSync(entry) ? readFileSync(entry, "utf8").split("\n").find((l) => l.startsWith("Exec=")) : undefined);
+  await until("the autostart entry", () => execLine() !== undefined);
+  const exec = execLine();
   assert.ok(exec?.includes(TRAY), `Exec= names ${TRAY}: ${exec}`);
   click("Start at login");
   await until("the entry removed", () => !existsSync(entry));
