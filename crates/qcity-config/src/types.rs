@@ -256,8 +256,15 @@ pub enum HealAction {
     Clean(Vec<PathBuf>),
     /// Wait, with backoff, until `host:port` accepts a connection.
     WaitTcp(String),
+    /// Wait, with backoff, until nothing listens on `host:port` any more (the holder of a
+    /// port the runner needs is gone).
+    WaitFree(String),
     /// Pause this many milliseconds.
     WaitMs(u64),
+    /// Remove this lock file (inside the working dir, named `*.lock`) if it is provably
+    /// stale: no process has it open, no process works in its repository, and it is older
+    /// than 10 s. Refused otherwise.
+    RemoveStaleLock(PathBuf),
     /// Set these environment variables on the runner's next runs (until the engine
     /// restarts or the runner is reloaded).
     Env(BTreeMap<String, String>),

@@ -112,6 +112,19 @@ fn heal_rules(runner: &RunnerSpec, at: &JsonPath, src: &mut Source) {
                         src.error(&at.key("wait_tcp"), e);
                     }
                 }
+                crate::types::HealAction::WaitFree(addr) => {
+                    if let Err(e) = crate::probe_target::parse_host_port(addr) {
+                        src.error(&at.key("wait_free"), e);
+                    }
+                }
+                crate::types::HealAction::RemoveStaleLock(path) => {
+                    if path.extension().is_none_or(|e| e != "lock") {
+                        src.error(&at.key("remove_stale_lock"), "only a `*.lock` file");
+                    } else if let Err(e) = cache_dir_contained(path, runner.working_dir.as_deref())
+                    {
+                        src.error(&at.key("remove_stale_lock"), e);
+                    }
+                }
                 crate::types::HealAction::Env(vars) => env_names(vars, &at.key("env"), src),
                 _ => {}
             }

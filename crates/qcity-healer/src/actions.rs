@@ -29,6 +29,21 @@ pub(crate) async fn apply(
         HealAction::Run(argv) => run(case, argv).await.map(|()| None),
         HealAction::Clean(dirs) => clean(case, dirs, undo).map(|()| None),
         HealAction::WaitTcp(addr) => wait_tcp(case, addr).await.map(|()| None),
+        HealAction::WaitFree(addr) => wait_free(case, addr).await.map(|()| None),
+        HealAction::RemoveStaleLock(path) => {
+            let (cwd, path) = (case.cwd.clone(), path.clone());
+            let removed =
+                tokio::task::spawn_blocking(move || crate::stale_lock::remove(&cwd, &path))
+                    .await
+                    .map_err(|e| e.to_string())?;
+            match removed {
+                Ok(said) => {
+                    tracing::info!(runner = %case.trigger.runner, "{said}");
+                    Ok(None)
+                }
+                Err(why) => Err(format!("the lock is not provably stale: {why}")),
+            }
+        }
         HealAction::WaitMs(ms) => {
             tokio::time::sleep(Duration::from_millis(*ms)).await;
             Ok(None)
@@ -99,6 +114,25 @@ fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(),
         case.space_needed,
         undo,
     )
+}
+
+/// Waits with backoff (0.5 s doubling to 10 s) until nothing accepts a connection on `addr`
+/// any more, for up to ten validation windows.
+async fn wait_free(case: &Case<'_>, addr: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_millis(case.spec.validate_ms.saturating_mul(10));
+    let mut delay = Duration::from_millis(500);
+    loop {
+        let connect = tokio::net::TcpStream::connect(addr);
+        match tokio::time::timeout(Duration::from_secs(3), connect).await {
+            Ok(Ok(_)) => {}
+            _ => return Ok(()),
+        }
+        if Instant::now() + delay > deadline {
+            return Err(format!("{addr} is still taken"));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(10));
+    }
 }
 
 /// Waits with backoff (0.5 s doubling to 10 s) until `addr` accepts a connection, for up to

@@ -49,13 +49,19 @@ pub(crate) fn diagnose(
     if let Some(e) = &trigger.error {
         tail.push(format!("spawn failed: {e}"));
     }
+    let kind = serde_json::to_value(spec.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let tool = crate::classify::exit::tool(&spec.command);
     let failure = Failure::new(
         &trigger.runner,
         (trigger.exit.clone(), trigger.code, trigger.signal),
         &trigger.probe,
-        tail,
+        tail.clone(),
         &mut lock(&memory.miner),
-    );
+    )
+    .classified(&tail, &tool, &kind);
     let probe_kind = spec
         .probes
         .iter()
@@ -123,6 +129,12 @@ fn check_kind(c: ProbeCheck<'_>) -> &'static str {
 /// cannot act.
 pub(crate) fn diagnosis(f: &Failure, count: u64, fixes: &[Candidate], cannot: &[String]) -> String {
     let mut out = format!("{} (seen {count}×)", f.summary());
+    if let Some(v) = &f.verdict {
+        out.push_str(&format!("; {}", v.phrase()));
+        if let Some(line) = v.evidence.last() {
+            out.push_str(&format!(" from \"{line}\""));
+        }
+    }
     if fixes.is_empty() {
         out.push_str("; no fix fits");
     } else {

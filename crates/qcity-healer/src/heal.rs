@@ -2,20 +2,23 @@
 //! fixes that fit, apply them one at a time (each validated, and rolled back when it did not
 //! help), and escalate when none worked.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use qcity_config::HealAction;
-use qcity_store::Store;
 use qcity_types::{EventKind, HealStep};
 
 use crate::case::Case;
 use crate::control::Control;
 use crate::diagnose::{Diagnosis, Ranked, diagnose, diagnosis, plan_text};
-use crate::memory::{Memory, QUIET_AFTER_ESCALATION, lock};
+use crate::memory::{Memory, QUIET_AFTER_ESCALATION, lock, with_store};
 use crate::playbook::{self, Candidate};
 use crate::trigger::{NEEDS_REGISTRATION, Trigger};
-use crate::{actions, aside, validate};
+use crate::{actions, aside, repeats, validate};
 
+/// A runner whose failure a restart cannot fix is stopped after the escalation only when its
+/// category is at least this likely.
+const HOLD_CONFIDENCE: f64 = 0.6;
 /// Fixes tried per failure before escalating.
 const MAX_FIXES: usize = 3;
 
@@ -26,7 +29,7 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
     let Some(d) = diagnose(engine, memory, &trigger) else {
         return false;
     };
-    let Some((count, ranked)) = record(engine, &trigger, &d).await else {
+    let Some((count, ranked)) = record(engine, memory, &trigger, &d).await else {
         return false;
     };
     let quiet_key = (trigger.runner.clone(), d.key.clone());
@@ -66,7 +69,10 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
     }
     // A network failure while the runner's platform reports an outage is the platform's:
     // no fix can help, and one that deletes caches or re-registers could harm.
-    if let Some(platform) = d_platform.filter(|_| fixes.iter().any(|f| f.rule == NETWORK_RULE)) {
+    let platforms = fixes
+        .iter()
+        .any(|f| f.rule == NETWORK_RULE || f.rule == OFFLINE_RULE);
+    if let Some(platform) = d_platform.filter(|_| platforms) {
         wait_for_platform(&case, memory, &platform).await;
     }
     if case.dry_run {
@@ -81,9 +87,15 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
         return true;
     }
     let mut tried = repeated;
+    let mut hopeless = None;
     for (i, fix) in fixes.iter().take(MAX_FIXES).enumerate() {
         if fix.actions.first() == Some(&HealAction::Escalate) {
             tried.push(format!("{}: escalates by design", fix.rule));
+            // Stopping the runner on a guess would hurt more than a restart loop: only when
+            // the category is likely.
+            let likely = case.failure.verdict().confidence >= HOLD_CONFIDENCE;
+            hopeless = (likely && playbook::RESTART_CANNOT_HELP.contains(&fix.rule.as_str()))
+                .then_some(fix.rule.clone());
             break;
         }
         let mut plan = plan_text(fix);
@@ -94,10 +106,12 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
         }
         case.publish(HealStep::Applying, &fix.rule, plan);
         let (ok, detail, undone) = attempt(&case, fix).await;
-        let db = engine.data_dir().db();
+        let (db, store) = (engine.data_dir().db(), memory.store.clone());
         let (sig, rule) = (case.key.clone(), fix.rule.clone());
         let _ = tokio::task::spawn_blocking(move || {
-            Store::open(&db)?.heal_outcome(&sig, &rule, ok, qcity_platform::clock::now_ms())
+            with_store(&store, &db, |s| {
+                s.heal_outcome(&sig, &rule, ok, qcity_platform::clock::now_ms())
+            })
         })
         .await;
         if ok {
@@ -113,11 +127,36 @@ pub(crate) async fn heal(engine: &dyn Control, trigger: Trigger, memory: &Memory
     }
     escalate(&case, &tried, &cannot);
     lock(&memory.cases).quiet.insert(quiet_key, Instant::now());
+    if let Some(rule) = hopeless.filter(|_| case.trigger.probe.is_empty()) {
+        hold(&case, &rule).await;
+    }
     true
 }
 
-/// The rule that says a failure is the network's (`playbook.rs`).
+/// Stops a runner whose failure a restart cannot fix (a permission error, an error in the
+/// user's code, a version-control state), so that its restart policy does not loop on it;
+/// the master, told by the escalation, starts it again once the cause is fixed.
+async fn hold(case: &Case<'_>, rule: &str) {
+    let runner = &case.trigger.runner;
+    match case
+        .engine
+        .control("healer", qcity_types::ControlAction::Stop, runner)
+        .await
+    {
+        Ok(_) => case.publish(
+            HealStep::Held,
+            rule,
+            format!(
+                "stopped: restarting cannot fix this; fix the cause, then start it again (`qcity start {runner}`)"
+            ),
+        ),
+        Err(e) => tracing::warn!(runner = %runner, error = %e, "healer: cannot stop the runner"),
+    }
+}
+
+/// The rules that say a failure is the network's or the platform's (`playbook.rs`).
 const NETWORK_RULE: &str = "network-down";
+const OFFLINE_RULE: &str = "runner-offline";
 /// The longest a case waits for its platform: an outage that outlasts it is no longer the
 /// likely cause, and the fixes get their turn.
 const PLATFORM_WAIT_MAX: Duration = Duration::from_secs(4 * 3600);
@@ -138,10 +177,36 @@ async fn wait_for_platform(case: &Case<'_>, memory: &Memory, platform: &str) {
     }
 }
 
-/// Records the sighting of the signature (on a blocking thread) and ranks the fixes by its
-/// history: (times seen, the fixes). `None` when the store cannot be written.
-async fn record(engine: &dyn Control, trigger: &Trigger, d: &Diagnosis) -> Option<(u64, Ranked)> {
+/// Records the sighting of the signature (on a blocking thread, on the healer's one
+/// connection to the store) and ranks the fixes by its history: (times seen, the fixes).
+/// `None` when there is nothing more to do: the failure repeats one its runner is known for
+/// (the same exit and signature under the same configuration: counted, see `repeats`), or
+/// the store cannot be written.
+async fn record(
+    engine: &dyn Control,
+    memory: &Memory,
+    trigger: &Trigger,
+    d: &Diagnosis,
+) -> Option<(u64, Ranked)> {
+    let generation = memory.generation.load(Ordering::Relaxed);
+    let (now, now_ms) = (Instant::now(), qcity_platform::clock::now_ms());
+    let read = lock(&memory.repeats).take_tail(&trigger.runner);
+    let tail = read.unwrap_or_else(|| {
+        repeats::tail_hash(
+            &engine
+                .logs(&trigger.runner, repeats::TAIL_LINES)
+                .unwrap_or_default(),
+        )
+    });
+    if trigger.is_exit()
+        && lock(&memory.repeats).same_signature(trigger, &d.key, generation, tail, now, now_ms)
+    {
+        return None;
+    }
+    // Its repeats not written yet go with this sighting, so that the count it says is right.
+    let repeated = lock(&memory.repeats).take_unflushed(&trigger.runner, &d.key);
     let db = engine.data_dir().db();
+    let store = memory.store.clone();
     let row = qcity_store::SignatureRow {
         key: d.key.clone(),
         runner: d.failure.runner.clone(),
@@ -152,23 +217,64 @@ async fn record(engine: &dyn Control, trigger: &Trigger, d: &Diagnosis) -> Optio
         first_ms: 0,
         last_ms: 0,
     };
+    let sighting = row.clone();
     let stored = tokio::task::spawn_blocking(move || {
-        let mut store = Store::open(&db)?;
-        let row = store.signature_seen(&row, qcity_platform::clock::now_ms())?;
-        let stats = store.rule_stats(&row.key)?;
-        let since = qcity_platform::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
-        let recent = store.successes_since(&row.key, since)?;
-        Ok::<_, qcity_store::StoreError>((row, stats, recent))
+        with_store(&store, &db, |store| {
+            let row = store.signature_seen_times(&sighting, 1 + repeated, now_ms)?;
+            let stats = store.rule_stats(&row.key)?;
+            let since = qcity_platform::clock::now_ms() - playbook::REPEAT_WINDOW_MS;
+            let recent = store.successes_since(&row.key, since)?;
+            Ok((row, stats, recent))
+        })
     })
     .await;
     match stored {
-        Ok(Ok((row, stats, recent))) => Some((row.count, d.rank(&stats, &recent))),
+        Ok(Ok((stored, stats, recent))) => {
+            let ranked = d.rank(&stats, &recent);
+            if trigger.is_exit() {
+                lock(&memory.repeats).learned(repeats::Learned {
+                    trigger: trigger.clone(),
+                    generation,
+                    tail,
+                    key: d.key.clone(),
+                    row,
+                    count: stored.count,
+                    say: say(d, &ranked),
+                    nothing_to_do: ranked.fixes.is_empty()
+                        && ranked.cannot.is_empty()
+                        && ranked.repeated.is_empty(),
+                });
+            }
+            Some((stored.count, ranked))
+        }
         Ok(Err(e)) => {
             tracing::warn!(runner = %trigger.runner, error = %e, "healer: cannot record the signature");
+            if repeated > 0 {
+                lock(&memory.repeats).unwritten(vec![repeats::Flush {
+                    row,
+                    times: repeated,
+                    last_ms: now_ms,
+                }]);
+            }
             None
         }
         Err(_) => None,
     }
+}
+
+/// The `diagnosed` step's detail for this diagnosis, for any count: what a repeating
+/// failure's count says (as `heal` says it the first time).
+fn say(d: &Diagnosis, ranked: &Ranked) -> repeats::Say {
+    let failure = d.failure.clone();
+    let (fixes, cannot) = (ranked.fixes.clone(), ranked.cannot.clone());
+    let repeated = ranked.repeated.join(", ");
+    std::sync::Arc::new(move |count| {
+        let mut said = diagnosis(&failure, count, &fixes, &cannot);
+        if !repeated.is_empty() {
+            said.push_str(&format!("; came back after: {repeated}"));
+        }
+        said
+    })
 }
 
 /// The wait before the fix tried `nth` (from 0) on one failure: none before the first, then

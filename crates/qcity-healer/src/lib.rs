@@ -21,6 +21,8 @@
 //!   escalate.
 //! - `case`: what a case knows, and how it says each step.
 //! - `memory`: what the healer keeps between failures.
+//! - `repeats`: a runner failing the same way again, counted rather than diagnosed again,
+//!   and the work per runner per second bounded.
 //! - `diagnose`: a failure read from the runner's output, and the fixes that fit it.
 //! - `actions`: the actions of a fix: run, restart, wait, env (and clean, in `aside`).
 //! - `aside`: what a clean moves aside, and how it is restored or discarded.
@@ -30,12 +32,15 @@
 mod actions;
 mod aside;
 mod case;
+pub mod classify;
 mod control;
 mod diagnose;
 mod heal;
 mod memory;
 pub mod playbook;
+mod repeats;
 pub mod signature;
+mod stale_lock;
 mod subscriber;
 mod trigger;
 mod validate;

@@ -1,8 +1,9 @@
 //! Playbooks: which fixes fit a failure, and in which order to try them.
 //!
-//! The built-in rules recognise the common failures from the runner's own output (and its
-//! exit or probe); each turns into actions from the runner's `heal` settings. The user's rules
-//! come first and a user rule with a built-in's name replaces it. Among the rules that match,
+//! The classifier (`classify`) says what kind of failure it is; the built-in rule of that
+//! category turns into actions from the runner's `heal` settings (a runner that says it is
+//! outdated also gets `outdated-runner`). The user's rules come first and a user rule with a
+//! built-in's name replaces it. Among the rules that match,
 //! the one with the best observed success rate on this signature goes first:
 //! `(successes + 1) / (attempts + 2)` (Laplace's rule of succession), so an untried rule
 //! scores ½, one that failed twice ¼, one that worked twice ¾; ties keep the declared order.
@@ -11,6 +12,9 @@ use qcity_config::{HealAction, HealMatch, HealRule, HealSpec};
 use qcity_store::RuleStats;
 use regex::Regex;
 
+use qcity_types::FailureCategory;
+
+use crate::classify::Verdict;
 use crate::signature::Failure;
 
 /// A rule that fits a failure, with its learned score.
@@ -21,13 +25,6 @@ pub struct Candidate {
     pub score: f64,
     pub attempts: u64,
     pub successes: u64,
-}
-
-/// A built-in rule: how it is recognised, and its actions (or why it cannot act here).
-struct Builtin {
-    name: &'static str,
-    matches: fn(&Failure, &str) -> bool,
-    actions: fn(&HealSpec, &Failure) -> Result<Vec<HealAction>, &'static str>,
 }
 
 /// The network failures the `network-down` rule knows.
@@ -98,115 +95,170 @@ fn any_line(f: &Failure, re: &str) -> bool {
     Regex::new(re).is_ok_and(|re| f.lines.iter().any(|l| re.is_match(l)))
 }
 
-const BUILTINS: &[Builtin] = &[
-    Builtin {
-        name: "registration-removed",
-        matches: |f, _| f.exit == "needs registration",
+/// A runner that says it is outdated: updated, whatever else its output shows (a runner
+/// refused for its version fails in many ways until it is updated).
+fn outdated(f: &Failure) -> bool {
+    any_line(
+        f,
+        r"(?i)is outdated|no longer supported|must be updated|update required|version .* is deprecated",
+    )
+}
+
+/// A built-in rule that fits: its name and its actions, or why it cannot act here.
+type Builtin = (&'static str, Result<Vec<HealAction>, String>);
+
+/// The built-in fix for the diagnosed category: the first action the taxonomy gives it.
+/// Crashes, timeouts and unknown failures have none: the restart policy restarts them, and
+/// their signatures are kept for learning. A fix that deletes something (caches, a lock) is
+/// only offered when the verdict is sure ([`Verdict::sure`]); below that the healer
+/// escalates with its best guess.
+fn builtin(spec: &HealSpec, f: &Failure, v: &Verdict, probe_kind: &str) -> Option<Builtin> {
+    use FailureCategory as C;
+    let unsure = || {
+        Err(format!(
+            "not sure enough to delete anything: {} (next {} {:.2})",
+            v.phrase(),
+            v.runner_up.0,
+            v.runner_up.1
+        ))
+    };
+    let clean = |then_restart: bool| {
+        if spec.cache_dirs.is_empty() {
+            return Err("no heal.cache_dirs to clean".to_string());
+        }
+        let mut actions = vec![HealAction::Clean(spec.cache_dirs.clone())];
+        if then_restart {
+            actions.push(HealAction::Restart);
+        }
+        Ok(actions)
+    };
+    let less_concurrency = || {
+        if spec.low_memory_env.is_empty() {
+            return Ok(vec![HealAction::Restart]);
+        }
+        Ok(vec![
+            HealAction::Env(spec.low_memory_env.clone()),
+            HealAction::Restart,
+        ])
+    };
+    if f.exit == "needs registration" {
         // Re-registering needs a token only the master has: never loop on it.
-        actions: |_, _| Ok(vec![HealAction::Escalate]),
-    },
-    Builtin {
-        name: "disk-full",
-        matches: disk_full,
-        actions: |h, _| {
-            if h.cache_dirs.is_empty() {
-                return Err("no heal.cache_dirs to clean");
-            }
-            Ok(vec![HealAction::Clean(h.cache_dirs.clone())])
-        },
-    },
-    Builtin {
-        name: "corrupted-cache",
-        matches: |f, _| {
-            any_line(
-                f,
-                r"(?i)corrupt|checksum mismatch|bad checksum|integrity check failed|unexpected end of (file|archive)",
-            )
-        },
-        actions: |h, _| {
-            if h.cache_dirs.is_empty() {
-                return Err("no heal.cache_dirs to clear");
-            }
-            Ok(vec![
-                HealAction::Clean(h.cache_dirs.clone()),
-                HealAction::Restart,
-            ])
-        },
-    },
-    Builtin {
-        name: "missing-dependency",
-        matches: |f, _| {
-            f.code == Some(127)
-                || any_line(
-                    f,
-                    r"(?i)command not found|: not found$|ModuleNotFoundError|No module named|Cannot find module|cannot open shared object file",
-                )
-        },
-        actions: |h, _| {
-            if h.install_command.is_empty() {
-                return Err("no heal.install_command to run");
-            }
-            Ok(vec![
-                HealAction::Run(h.install_command.clone()),
-                HealAction::Restart,
-            ])
-        },
-    },
-    Builtin {
-        name: "network-down",
-        matches: |f, _| any_line(f, NETWORK_DOWN),
-        actions: |h, f| {
-            let wait = match h.network_check.clone().or_else(|| network_target(f)) {
+        return Some(("registration-removed", Ok(vec![HealAction::Escalate])));
+    }
+    if probe_kind == "disk" {
+        // The disk probe measured it: no doubt to weigh.
+        return Some(("disk-full", clean(false)));
+    }
+    if v.confidence < LIKELY {
+        // A guess is no ground for a fix, nor for an escalation: the restart policy, and
+        // the signature kept for learning.
+        return None;
+    }
+    Some(match v.category {
+        C::DiskFull => ("disk-full", if v.sure() { clean(false) } else { unsure() }),
+        C::CorruptCache => (
+            "corrupted-cache",
+            if v.sure() { clean(true) } else { unsure() },
+        ),
+        C::MissingCommand | C::MissingModule => (
+            "missing-dependency",
+            if spec.install_command.is_empty() {
+                Err("no heal.install_command to run".to_string())
+            } else {
+                Ok(vec![
+                    HealAction::Run(spec.install_command.clone()),
+                    HealAction::Restart,
+                ])
+            },
+        ),
+        C::Network => {
+            let wait = match spec.network_check.clone().or_else(|| network_target(f)) {
                 Some(addr) => HealAction::WaitTcp(addr),
                 None => HealAction::WaitMs(NETWORK_PAUSE_MS),
             };
-            Ok(vec![wait, HealAction::Restart])
+            ("network-down", Ok(vec![wait, HealAction::Restart]))
+        }
+        C::OutOfMemory => ("oom-killed", less_concurrency()),
+        C::ResourceLimit => ("resource-limit", less_concurrency()),
+        C::PermissionDenied => ("permission-denied", Ok(vec![HealAction::Escalate])),
+        C::PortInUse => {
+            let wait = match port_target(f) {
+                Some(addr) => HealAction::WaitFree(addr),
+                None => HealAction::WaitMs(NETWORK_PAUSE_MS),
+            };
+            ("port-in-use", Ok(vec![wait, HealAction::Restart]))
+        }
+        C::VcsError => match stale_lock(f, v) {
+            Some(lock) if v.sure() => (
+                "stale-lock",
+                Ok(vec![HealAction::RemoveStaleLock(lock), HealAction::Restart]),
+            ),
+            _ => ("vcs-error", Ok(vec![HealAction::Escalate])),
         },
-    },
-    Builtin {
-        name: "oom-killed",
-        matches: |f, _| {
-            f.signal == Some(libc::SIGKILL)
-                || f.code == Some(137)
-                || any_line(f, r"(?i)out of memory|oom-?kill|cannot allocate memory")
-        },
-        actions: |h, _| {
-            if h.low_memory_env.is_empty() {
-                return Ok(vec![HealAction::Restart]);
-            }
+        C::CodeError => ("code-error", Ok(vec![HealAction::Escalate])),
+        C::RegistrationRemoved => ("registration-removed", Ok(vec![HealAction::Escalate])),
+        C::RunnerOffline => (
+            "runner-offline",
             Ok(vec![
-                HealAction::Env(h.low_memory_env.clone()),
+                HealAction::WaitMs(NETWORK_PAUSE_MS),
                 HealAction::Restart,
-            ])
-        },
-    },
-    Builtin {
-        name: "outdated-runner",
-        matches: |f, _| {
-            any_line(
-                f,
-                r"(?i)is outdated|no longer supported|must be updated|update required|version .* is deprecated",
-            )
-        },
-        actions: |h, _| {
-            if h.update_command.is_empty() {
-                return Err("no heal.update_command to run");
-            }
-            Ok(vec![
-                HealAction::Run(h.update_command.clone()),
-                HealAction::Restart,
-            ])
-        },
-    },
-];
+            ]),
+        ),
+        C::Crashed | C::Timeout | C::Unknown => return None,
+    })
+}
 
-/// A full disk: a failing `disk` probe, or the output says so.
+/// Below this confidence the category is a guess: no built-in rule acts on it.
+pub const LIKELY: f64 = 0.4;
+
+/// The rules whose actions end by escalating because a restart cannot help: after them the
+/// runner is stopped, not left to restart into the same failure.
+pub const RESTART_CANNOT_HELP: &[&str] = &["permission-denied", "code-error", "vcs-error"];
+
+/// The lock file the evidence names, if any.
+fn stale_lock(f: &Failure, v: &Verdict) -> Option<std::path::PathBuf> {
+    v.evidence
+        .iter()
+        .chain(&f.lines)
+        .find_map(|l| crate::stale_lock::named_lock(l))
+}
+
+/// The `host:port` a port-in-use failure names: `:::3000`, `0.0.0.0:8080`, `port 5000`.
+pub fn port_target(f: &Failure) -> Option<String> {
+    let re = Regex::new(
+        r"(?i)(?:(\d{1,3}(?:\.\d{1,3}){3}|localhost|\[?::\]?)?:(\d{2,5})\b|\bport (\d{2,5})\b)",
+    )
+    .ok()?;
+    let taken = Regex::new(r"(?i)address already in use|EADDRINUSE|in use|already").ok()?;
+    let verdict = f.verdict();
+    let lines = verdict
+        .evidence
+        .iter()
+        .chain(&f.lines)
+        .filter(|l| taken.is_match(l));
+    for line in lines {
+        for c in re.captures_iter(line) {
+            let port = c.get(2).or(c.get(3)).map(|m| m.as_str())?;
+            if port.parse::<u16>().is_ok_and(|p| p > 0) {
+                let host = match c.get(1).map(|m| m.as_str()) {
+                    Some(h)
+                        if h.chars().next().is_some_and(|c| c.is_ascii_digit())
+                            && h != "0.0.0.0" =>
+                    {
+                        h
+                    }
+                    _ => "127.0.0.1",
+                };
+                return Some(format!("{host}:{port}"));
+            }
+        }
+    }
+    None
+}
+
+/// A full disk: a failing `disk` probe, or the diagnosis says so.
 pub fn disk_full(f: &Failure, probe_kind: &str) -> bool {
-    probe_kind == "disk"
-        || any_line(
-            f,
-            r"(?i)no space left on device|\bENOSPC\b|disk (is )?full|quota exceeded",
-        )
+    probe_kind == "disk" || f.verdict().category == FailureCategory::DiskFull
 }
 
 /// Whether a user rule's conditions all hold.
@@ -263,13 +315,28 @@ pub fn candidates(
             fit.push((name.clone(), actions.clone()));
         }
     }
-    for b in BUILTINS {
-        if spec.rules.iter().any(|r| r.name == b.name) || !(b.matches)(f, probe_kind) {
+    let verdict = f.verdict();
+    let outdated = outdated(f).then(|| {
+        let actions = if spec.update_command.is_empty() {
+            Err("no heal.update_command to run".to_string())
+        } else {
+            Ok(vec![
+                HealAction::Run(spec.update_command.clone()),
+                HealAction::Restart,
+            ])
+        };
+        ("outdated-runner", actions)
+    });
+    let builtins = outdated
+        .into_iter()
+        .chain(builtin(spec, f, &verdict, probe_kind));
+    for (name, actions) in builtins {
+        if spec.rules.iter().any(|r| r.name == name) {
             continue;
         }
-        match (b.actions)(spec, f) {
-            Ok(actions) => fit.push((b.name.to_string(), actions)),
-            Err(why) => cannot.push(format!("{}: {why}", b.name)),
+        match actions {
+            Ok(actions) => fit.push((name.to_string(), actions)),
+            Err(why) => cannot.push(format!("{name}: {why}")),
         }
     }
     let mut out: Vec<Candidate> = fit
@@ -306,7 +373,9 @@ pub fn describe(a: &HealAction) -> String {
                 .join(", ")
         ),
         HealAction::WaitTcp(addr) => format!("wait for {addr}"),
+        HealAction::WaitFree(addr) => format!("wait until {addr} is free"),
         HealAction::WaitMs(ms) => format!("wait {ms} ms"),
+        HealAction::RemoveStaleLock(path) => format!("remove the stale lock {}", path.display()),
         HealAction::Env(vars) => format!(
             "set {}",
             vars.iter()
@@ -332,6 +401,7 @@ mod tests {
             lines: lines.iter().map(|s| s.to_string()).collect(),
             templates: Vec::new(),
             tail: Vec::new(),
+            verdict: None,
         }
     }
 

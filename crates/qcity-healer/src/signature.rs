@@ -4,8 +4,10 @@
 
 use qcity_logminer::Miner;
 
+use crate::classify::{Input, Verdict, classify};
+
 /// What the healer knows about one failure.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Failure {
     pub runner: String,
     /// `exit 127`, `signal 9 (SIGKILL)`, `crash loop`, `needs registration`, or empty when a
@@ -21,6 +23,9 @@ pub struct Failure {
     pub templates: Vec<String>,
     /// The last lines of output, for an escalation.
     pub tail: Vec<String>,
+    /// What kind of failure it is, from the whole output tail, the exit and the runner
+    /// ([`Failure::classified`]); `None` until classified.
+    pub verdict: Option<Verdict>,
 }
 
 /// Error lines kept per failure.
@@ -55,7 +60,45 @@ impl Failure {
             lines,
             templates,
             tail: tail[keep..].to_vec(),
+            verdict: None,
         }
+    }
+
+    /// Classifies the failure from `tail` (the whole output tail, not only the error lines:
+    /// the decisive line often does not look like one), the exit, and the runner's `tool`
+    /// and `kind`.
+    pub fn classified(mut self, tail: &[String], tool: &str, kind: &str) -> Failure {
+        self.verdict = Some(classify(&Input {
+            lines: tail,
+            code: self.code,
+            signal: self.signal,
+            tool,
+            kind,
+            needs_registration: self.exit == "needs registration",
+        }));
+        self
+    }
+
+    /// The verdict; a failure not classified yet is classified from the lines it kept.
+    pub fn verdict(&self) -> Verdict {
+        if let Some(v) = &self.verdict {
+            return v.clone();
+        }
+        let mut lines = self.tail.clone();
+        lines.extend(
+            self.lines
+                .iter()
+                .filter(|l| !self.tail.contains(l))
+                .cloned(),
+        );
+        classify(&Input {
+            lines: &lines,
+            code: self.code,
+            signal: self.signal,
+            tool: "",
+            kind: "command",
+            needs_registration: self.exit == "needs registration",
+        })
     }
 
     /// The stable key: FNV-1a (64 bit) of the four parts, as hex.

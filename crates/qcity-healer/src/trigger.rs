@@ -33,6 +33,22 @@ impl Trigger {
         }
     }
 
+    /// A runner's own exit (not a crash loop, a lost registration or a probe): what a crash
+    /// storm repeats, and what [`crate::repeats`] counts.
+    pub fn is_exit(&self) -> bool {
+        self.probe.is_empty() && self.exit != CRASH_LOOP && self.exit != NEEDS_REGISTRATION
+    }
+
+    /// Whether `other` ended the same way: the same exit, code, signal, spawn error and probe.
+    pub fn same_failure(&self, other: &Trigger) -> bool {
+        self.runner == other.runner
+            && self.exit == other.exit
+            && self.code == other.code
+            && self.signal == other.signal
+            && self.error == other.error
+            && self.probe == other.probe
+    }
+
     /// The failure an event reports, if it is one.
     pub fn from_event(kind: &EventKind) -> Option<Trigger> {
         match kind {

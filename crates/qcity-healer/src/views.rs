@@ -27,6 +27,9 @@ pub(crate) fn plan(engine: &dyn Control, memory: &Memory, runner: &str) -> HealP
         runner: runner.to_string(),
         signature: None,
         summary: "not failing".into(),
+        category: None,
+        confidence: 0.0,
+        evidence: Vec::new(),
         lines: Vec::new(),
         templates: Vec::new(),
         fixes: Vec::new(),
@@ -78,10 +81,14 @@ pub(crate) fn plan(engine: &dyn Control, memory: &Memory, runner: &str) -> HealP
         None if !cannot.is_empty() => "escalate: a rule fits but cannot act here".into(),
         None => "nothing: no rule fits; the restart policy handles it".into(),
     };
+    let verdict = d.failure.verdict();
     HealPlan {
         runner: runner.to_string(),
         signature: Some(d.key),
         summary: d.failure.summary(),
+        category: Some(verdict.category),
+        confidence: (verdict.confidence * 100.0).round() / 100.0,
+        evidence: verdict.evidence,
         lines: d.failure.lines,
         templates: d.failure.templates,
         fixes: fixes.iter().map(fix_view).collect(),

@@ -37,27 +37,45 @@ impl Store {
         sig: &SignatureRow,
         ts_ms: i64,
     ) -> Result<SignatureRow, StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO signatures (key, runner, exit, probe, templates, count, first_ms, last_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6, ?6)
-                 ON CONFLICT (key) DO UPDATE SET count = count + 1, last_ms = excluded.last_ms",
-                params![sig.key, sig.runner, sig.exit, sig.probe, sig.templates, ts_ms],
-            )
+        self.signature_seen_times(sig, 1, ts_ms)
+    }
+
+    /// Records `times` sightings of `sig` (at least one), the last at `ts_ms`, in one
+    /// transaction: the healer counts a failure's repeats in memory and writes them with its
+    /// next sighting. Returns the row as stored.
+    pub fn signature_seen_times(
+        &mut self,
+        sig: &SignatureRow,
+        times: u64,
+        ts_ms: i64,
+    ) -> Result<SignatureRow, StoreError> {
+        let tx = self
+            .conn
+            .transaction()
             .ctx("recording a failure signature")?;
-        self.conn
-            .execute(
-                "INSERT INTO signature_hits (key, ts_ms) VALUES (?1, ?2)",
-                params![sig.key, ts_ms],
-            )
-            .ctx("recording a failure signature")?;
-        self.conn
-            .query_row(
-                &format!("{SELECT} WHERE key = ?1"),
-                [&sig.key],
-                read_signature,
-            )
-            .ctx("reading a failure signature")
+        add_sightings(&tx, sig, times.max(1), ts_ms)?;
+        let row = tx
+            .prepare_cached(&format!("{SELECT} WHERE key = ?1"))
+            .and_then(|mut st| st.query_row([&sig.key], read_signature))
+            .ctx("reading a failure signature")?;
+        tx.commit().ctx("recording a failure signature")?;
+        Ok(row)
+    }
+
+    /// Several signatures' sightings in one transaction: (signature, times, last seen at).
+    /// Entries with no sighting are skipped.
+    pub fn signatures_seen(
+        &mut self,
+        batch: &[(SignatureRow, u64, i64)],
+    ) -> Result<(), StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .ctx("recording failure signatures")?;
+        for (sig, times, ts_ms) in batch.iter().filter(|b| b.1 > 0) {
+            add_sightings(&tx, sig, *times, *ts_ms)?;
+        }
+        tx.commit().ctx("recording failure signatures")
     }
 
     /// The most frequent signatures, most seen first (ties: most recent first).
@@ -159,6 +177,42 @@ impl Store {
             .ctx("reading fix outcomes")?;
         rows.collect::<Result<_, _>>().ctx("reading fix outcomes")
     }
+}
+
+/// Adds `times` sightings of `sig` at `ts_ms`: its count, its last time (never moved back),
+/// and one `signature_hits` row per sighting (the trend counts them).
+fn add_sightings(
+    conn: &rusqlite::Connection,
+    sig: &SignatureRow,
+    times: u64,
+    ts_ms: i64,
+) -> Result<(), StoreError> {
+    let times = times.min(i64::MAX as u64) as i64;
+    conn.prepare_cached(
+        "INSERT INTO signatures (key, runner, exit, probe, templates, count, first_ms, last_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (key) DO UPDATE SET count = count + excluded.count,
+             last_ms = MAX(last_ms, excluded.last_ms)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            sig.key,
+            sig.runner,
+            sig.exit,
+            sig.probe,
+            sig.templates,
+            times,
+            ts_ms
+        ])
+    })
+    .ctx("recording a failure signature")?;
+    conn.prepare_cached(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?3)
+         INSERT INTO signature_hits (key, ts_ms) SELECT ?1, ?2 FROM n",
+    )
+    .and_then(|mut st| st.execute(params![sig.key, ts_ms, times]))
+    .ctx("recording a failure signature")?;
+    Ok(())
 }
 
 const SELECT: &str =

@@ -219,6 +219,9 @@ pub enum HealStep {
     Escalated,
     /// The runner's platform reports an outage: no fix is tried until it is over.
     Waiting,
+    /// A restart cannot fix the failure (a permission error, an error in the code): the
+    /// runner was stopped after the escalation, so it does not restart in a loop.
+    Held,
 }
 
 /// A step of a QI install.

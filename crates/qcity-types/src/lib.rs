@@ -27,7 +27,7 @@ pub use api::{
 };
 pub use colour::{Overall, colour, colour_of, overall};
 pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
-pub use heal::{FixView, HealPlan, SignatureView};
+pub use heal::{FailureCategory, FixView, HealPlan, SignatureView};
 pub use health::{Colour, Health, ProbeState, ProbeStatus, health_of};
 pub use job::{
     CacheOutcome, Candidate, JobArtifact, JobAttempt, JobInfo, JobRun, JobState, JobStep, JobsView,

@@ -607,7 +607,18 @@ pub fn heal_plan(data: &DataDir, runner: &str, json: bool) -> CliResult {
     if let Some(sig) = &plan.signature {
         out.push_str(&format!("signature: {sig}\n"));
     }
-    for l in &plan.lines {
+    if let Some(c) = plan.category {
+        out.push_str(&format!(
+            "diagnosis: {c} (confidence {:.2})\n",
+            plan.confidence
+        ));
+    }
+    let lines = if plan.evidence.is_empty() {
+        &plan.lines
+    } else {
+        &plan.evidence
+    };
+    for l in lines {
         out.push_str(&format!("  | {l}\n"));
     }
     if !plan.fixes.is_empty() {

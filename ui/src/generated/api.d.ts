@@ -1469,6 +1469,11 @@ export interface components {
              */
             uptime_ms: number;
         };
+        /**
+         * @description What kind of failure the healer diagnosed, from all the evidence it has (the exit and the
+         *     signal, the whole output tail, the runner's kind). Each kind has its first action.
+         */
+        FailureCategory: "disk-full" | "missing-command" | "missing-module" | "network" | "out-of-memory" | "resource-limit" | "corrupt-cache" | "permission-denied" | "port-in-use" | "crashed" | "timeout" | "vcs-error" | "code-error" | "registration-removed" | "runner-offline" | "unknown";
         /** @description A fix as the plan and the signature list show it. */
         FixView: {
             /** @description The actions, as words (`run npm ci`, `restart`); empty in a signature's history. */
@@ -1523,8 +1528,12 @@ export interface components {
         } | {
             wait_tcp: string;
         } | {
+            wait_free: string;
+        } | {
             /** Format: uint64 */
             wait_ms: number;
+        } | {
+            remove_stale_lock: string;
         } | {
             env: {
                 [key: string]: string;
@@ -1555,6 +1564,17 @@ export interface components {
         HealPlan: {
             /** @description Built-in rules that fit but cannot act, with why. */
             cannot: string[];
+            /** @description What kind of failure it is; absent when the runner is not failing. */
+            category?: components["schemas"]["FailureCategory"] | null;
+            /**
+             * Format: double
+             * @description How sure the healer is of the category, 0–1 (a fix that deletes something needs
+             *     0.8 and no other category above 0.1).
+             * @default 0
+             */
+            confidence: number;
+            /** @description The output lines that weighed most for the category, oldest first. */
+            evidence?: string[];
             /** @description Fixes that fit, in the order they would be tried. */
             fixes: components["schemas"]["FixView"][];
             /** @description The output lines that explain the failure, and their templates. */
@@ -1627,7 +1647,7 @@ export interface components {
             validate_ms: number;
         };
         /** @description A step of the healer's work on one failure. */
-        HealStep: "diagnosed" | "applying" | "would-apply" | "validated" | "failed" | "rolled-back" | "escalated" | "waiting";
+        HealStep: "diagnosed" | "applying" | "would-apply" | "validated" | "failed" | "rolled-back" | "escalated" | "waiting" | "held";
         /** @description The healer's switches. */
         HealerSettings: {
             /**

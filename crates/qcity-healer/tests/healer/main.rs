@@ -6,6 +6,7 @@ mod support;
 mod disk;
 mod dry_run;
 mod fixes;
+mod hopeless;
 mod launcher;
 mod learning;
 mod loops;

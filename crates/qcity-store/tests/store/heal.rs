@@ -48,6 +48,43 @@ fn signatures_count_sightings_rank_by_frequency_and_keep_their_trend() {
     );
 }
 
+/// Repeats counted in memory and written together count as many sightings as one by one:
+/// in the signature's count and in its trend.
+#[test]
+fn sightings_written_together_count_each_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(&dir.path().join("q.db")).unwrap();
+    const HOUR: i64 = 3_600_000;
+    let first = s.signature_seen(&sig("storm"), HOUR).unwrap();
+    assert_eq!(first.count, 1);
+    let row = s
+        .signature_seen_times(&sig("storm"), 41, HOUR + 900)
+        .unwrap();
+    assert_eq!(
+        (row.count, row.first_ms, row.last_ms),
+        (42, HOUR, HOUR + 900)
+    );
+    s.signatures_seen(&[
+        (sig("storm"), 500, 2 * HOUR + 1),
+        (sig("other"), 3, 2 * HOUR + 2),
+        (sig("none"), 0, 2 * HOUR + 3),
+    ])
+    .unwrap();
+    // A batch written late never moves the last sighting back.
+    s.signatures_seen(&[(sig("storm"), 8, HOUR + 5)]).unwrap();
+    let top = s.top_signatures(10).unwrap();
+    assert_eq!(
+        top.iter()
+            .map(|r| (r.key.as_str(), r.count, r.last_ms))
+            .collect::<Vec<_>>(),
+        [("storm", 550, 2 * HOUR + 1), ("other", 3, 2 * HOUR + 2)]
+    );
+    assert_eq!(
+        s.signature_trend("storm", 0, HOUR).unwrap(),
+        [(HOUR, 50), (2 * HOUR, 500)]
+    );
+}
+
 #[test]
 fn outcomes_are_counted_per_rule() {
     let dir = tempfile::tempdir().unwrap();

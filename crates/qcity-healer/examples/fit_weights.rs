@@ -1,0 +1,164 @@
+//! Fits the classifier's weights on the training part of the corpus and writes them to
+//! `corpus/weights.json`; prints how the fitted model does on the held-out part (accuracy,
+//! destructive actions on a wrong category, the confusion matrix, precision and recall per
+//! category). `--cv` instead picks the regulariser by cross-validation on the training part
+//! (folds by scenario), never looking at the held-out part. `--check` writes nothing.
+//!
+//! `cargo run -p qcity-healer --example fit_weights [-- --cv | --check]`
+
+use std::collections::BTreeSet;
+
+use qcity_healer::classify::corpus::{self, Case, Score};
+use qcity_healer::classify::model::{EPOCHS, K, LAMBDA, Model};
+use qcity_types::FailureCategory;
+
+fn main() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let text = std::fs::read_to_string(dir.join("failures.jsonl")).expect("corpus/failures.jsonl");
+    let cases = corpus::load(&text).expect("the corpus parses");
+    let train: Vec<&Case> = cases.iter().filter(|c| !c.held_out).collect();
+    let held: Vec<&Case> = cases.iter().filter(|c| c.held_out).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--cv") {
+        cross_validate(&train);
+        return;
+    }
+    let model = Model::fit(&corpus::samples(&train), LAMBDA, EPOCHS);
+    // What is checked in is what the classifier uses: measure the rounded weights.
+    let json = model.to_json();
+    let model = Model::from_json(&json).expect("own output");
+    if !args.iter().any(|a| a == "--check") {
+        std::fs::write(dir.join("weights.json"), &json).expect("write weights.json");
+        println!("wrote corpus/weights.json");
+    }
+    let confusable = cases.iter().filter(|c| c.confusable).count();
+    println!(
+        "corpus: {} cases ({} confusable, {:.0} %), training {} , held-out {}",
+        cases.len(),
+        confusable,
+        100.0 * confusable as f64 / cases.len() as f64,
+        train.len(),
+        held.len()
+    );
+    let prior = corpus::score(&Model::prior(), &held);
+    println!(
+        "priors alone on the held-out part: {:.1} %",
+        100.0 * prior.accuracy()
+    );
+    let fit_train = corpus::score(&model, &train);
+    println!(
+        "fitted, training part: {:.1} %",
+        100.0 * fit_train.accuracy()
+    );
+    if args.iter().any(|a| a == "--train-errors") {
+        for (id, label, v) in &fit_train.wrong {
+            println!(
+                "  training, wrong: {id}: {label} taken for {} (next {} {:.2}) {:?}",
+                v.phrase(),
+                v.runner_up.0,
+                v.runner_up.1,
+                v.cues
+            );
+        }
+    }
+    let s = corpus::score(&model, &held);
+    let held_conf: Vec<&Case> = held.iter().copied().filter(|c| c.confusable).collect();
+    let sc = corpus::score(&model, &held_conf);
+    println!(
+        "fitted, held-out part: {:.1} % ({} of {}); confusable {:.1} % ({} of {}); destructive on a wrong category: {}",
+        100.0 * s.accuracy(),
+        s.correct,
+        s.cases,
+        100.0 * sc.accuracy(),
+        sc.correct,
+        sc.cases,
+        s.destructive_wrong.len()
+    );
+    for (id, label, v) in &s.wrong {
+        println!(
+            "  wrong: {id}: {label} taken for {} (next {} {:.2}) {:?}",
+            v.phrase(),
+            v.runner_up.0,
+            v.runner_up.1,
+            v.cues
+        );
+    }
+    print_matrix(&s);
+}
+
+/// The confusion matrix and precision/recall per category, as Markdown.
+fn print_matrix(s: &Score) {
+    let used: Vec<FailureCategory> = FailureCategory::ALL
+        .into_iter()
+        .filter(|c| {
+            let i = c.index();
+            s.confusion[i].iter().sum::<usize>() > 0 || (0..K).any(|l| s.confusion[l][i] > 0)
+        })
+        .collect();
+    let short = |c: &FailureCategory| {
+        c.name()
+            .split('-')
+            .map(|w| &w[..w.len().min(4)])
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    println!();
+    print!("| label \\ taken for |");
+    for c in &used {
+        print!(" {} |", short(c));
+    }
+    println!(" recall | precision |");
+    print!("|---|");
+    for _ in &used {
+        print!("---:|");
+    }
+    println!("---:|---:|");
+    for l in &used {
+        print!("| {} |", l.name());
+        for p in &used {
+            let n = s.confusion[l.index()][p.index()];
+            if n == 0 {
+                print!(" · |")
+            } else {
+                print!(" {n} |")
+            }
+        }
+        let (precision, recall) = s.precision_recall(*l);
+        println!(" {:.2} | {:.2} |", recall, precision);
+    }
+}
+
+/// Accuracy of each regulariser over folds of the training part (by scenario).
+fn cross_validate(train: &[&Case]) {
+    let scenarios: BTreeSet<String> = train.iter().map(|c| scenario(&c.id)).collect();
+    let scenarios: Vec<String> = scenarios.into_iter().collect();
+    const FOLDS: usize = 4;
+    for lambda in [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2] {
+        let (mut correct, mut total) = (0, 0);
+        for fold in 0..FOLDS {
+            let in_fold = |c: &&Case| {
+                scenarios
+                    .iter()
+                    .position(|s| *s == scenario(&c.id))
+                    .unwrap_or(0)
+                    % FOLDS
+                    == fold
+            };
+            let fit_on: Vec<&Case> = train.iter().copied().filter(|c| !in_fold(c)).collect();
+            let test_on: Vec<&Case> = train.iter().copied().filter(in_fold).collect();
+            let m = Model::fit(&corpus::samples(&fit_on), lambda, EPOCHS);
+            let s = corpus::score(&m, &test_on);
+            correct += s.correct;
+            total += s.cases;
+        }
+        println!(
+            "lambda {lambda}: {:.1} % ({correct} of {total})",
+            100.0 * correct as f64 / total.max(1) as f64
+        );
+    }
+}
+
+/// `disk-full/pip-tmpfs/1` → `disk-full/pip-tmpfs`.
+fn scenario(id: &str) -> String {
+    id.rsplit_once('/').map_or(id, |(s, _)| s).to_string()
+}

@@ -1,0 +1,143 @@
+//! The labelled failures in `corpus/failures.jsonl` (made by `scripts/failure-corpus.py`:
+//! real tools failing for real reasons), the weights' training part and the held-out part
+//! they are measured on, and the measurement.
+
+use qcity_types::FailureCategory;
+
+use super::model::{K, Model};
+use super::{Input, Verdict, classify_with};
+
+/// The corpus as checked in.
+pub const FAILURES: &str = include_str!("../../corpus/failures.jsonl");
+
+/// One labelled failure.
+#[derive(Debug, Clone)]
+pub struct Case {
+    pub id: String,
+    pub label: FailureCategory,
+    pub tool: String,
+    pub kind: String,
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub lines: Vec<String>,
+    /// The most visible line points to another category.
+    pub confusable: bool,
+    /// In the held-out part: never used to fit.
+    pub held_out: bool,
+}
+
+impl Case {
+    pub fn input(&self) -> Input<'_> {
+        Input {
+            lines: &self.lines,
+            code: self.code,
+            signal: self.signal,
+            tool: &self.tool,
+            kind: &self.kind,
+            needs_registration: false,
+        }
+    }
+}
+
+/// Reads JSON Lines of cases; an error names the line.
+pub fn load(text: &str) -> Result<Vec<Case>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let at = |what: &str| format!("line {}: {what}", n + 1);
+        let v: serde_json::Value = serde_json::from_str(line).map_err(|e| at(&e.to_string()))?;
+        let s = |k: &str| v[k].as_str().map(str::to_string);
+        let label = s("label").ok_or_else(|| at("no label"))?;
+        let num = |k: &str| v[k].as_i64().and_then(|x| i32::try_from(x).ok());
+        out.push(Case {
+            id: s("id").ok_or_else(|| at("no id"))?,
+            label: FailureCategory::from_name(&label)
+                .ok_or_else(|| at(&format!("unknown label {label}")))?,
+            tool: s("tool").unwrap_or_default(),
+            kind: s("runner_kind").unwrap_or_else(|| "command".into()),
+            code: num("code"),
+            signal: num("signal"),
+            lines: v["lines"]
+                .as_array()
+                .ok_or_else(|| at("no lines"))?
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_string))
+                .collect(),
+            confusable: v["confusable"].as_bool().unwrap_or(false),
+            held_out: s("split").as_deref() == Some("held-out"),
+        });
+    }
+    Ok(out)
+}
+
+/// The fitting data of `cases`: their active features and label.
+pub fn samples(cases: &[&Case]) -> Vec<(Vec<usize>, usize)> {
+    cases
+        .iter()
+        .map(|c| (super::features(&c.input()).0, c.label.index()))
+        .collect()
+}
+
+/// How a model does on some cases.
+#[derive(Debug, Clone)]
+pub struct Score {
+    pub cases: usize,
+    pub correct: usize,
+    /// `[label][predicted]`.
+    pub confusion: [[usize; K]; K],
+    /// Cases where a destructive fix would have run on a wrong category.
+    pub destructive_wrong: Vec<String>,
+    /// Cases classified wrong: (id, label, verdict).
+    pub wrong: Vec<(String, FailureCategory, Verdict)>,
+}
+
+impl Score {
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.cases.max(1) as f64
+    }
+
+    /// Precision and recall of `c` (NaN-free: 0 when undefined).
+    pub fn precision_recall(&self, c: FailureCategory) -> (f64, f64) {
+        let i = c.index();
+        let tp = self.confusion[i][i] as f64;
+        let predicted: usize = (0..K).map(|l| self.confusion[l][i]).sum();
+        let actual: usize = self.confusion[i].iter().sum();
+        let ratio = |a: f64, b: usize| if b == 0 { 0.0 } else { a / b as f64 };
+        (ratio(tp, predicted), ratio(tp, actual))
+    }
+}
+
+/// Whether a verdict's first action deletes something (caches, work dirs, a lock).
+pub fn destructive(c: FailureCategory) -> bool {
+    matches!(
+        c,
+        FailureCategory::DiskFull | FailureCategory::CorruptCache | FailureCategory::VcsError
+    )
+}
+
+/// Scores `model` on `cases`. A destructive category counts as acted on only when the
+/// verdict is [`Verdict::sure`] (below it the healer escalates with its guess).
+pub fn score(model: &Model, cases: &[&Case]) -> Score {
+    let mut s = Score {
+        cases: cases.len(),
+        correct: 0,
+        confusion: [[0; K]; K],
+        destructive_wrong: Vec::new(),
+        wrong: Vec::new(),
+    };
+    for c in cases {
+        let v = classify_with(model, &c.input());
+        s.confusion[c.label.index()][v.category.index()] += 1;
+        if v.category == c.label {
+            s.correct += 1;
+        } else {
+            if destructive(v.category) && v.sure() {
+                s.destructive_wrong.push(c.id.clone());
+            }
+            s.wrong.push((c.id.clone(), c.label, v));
+        }
+    }
+    s
+}
