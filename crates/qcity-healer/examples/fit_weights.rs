@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use qcity_healer::classify::corpus::{self, Case, Score};
+use qcity_healer::classify::corpus::{self, Case, Score, Split};
 use qcity_healer::classify::model::{EPOCHS, K, LAMBDA, Model};
 use qcity_types::FailureCategory;
 
@@ -16,8 +16,8 @@ fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let text = std::fs::read_to_string(dir.join("failures.jsonl")).expect("corpus/failures.jsonl");
     let cases = corpus::load(&text).expect("the corpus parses");
-    let train: Vec<&Case> = cases.iter().filter(|c| !c.held_out).collect();
-    let held: Vec<&Case> = cases.iter().filter(|c| c.held_out).collect();
+    let train: Vec<&Case> = cases.iter().filter(|c| c.split == Split::Train).collect();
+    let held: Vec<&Case> = cases.iter().filter(|c| c.split == Split::HeldOut).collect();
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--cv") {
         cross_validate(&train);
@@ -84,6 +84,27 @@ fn main() {
         );
     }
     print_matrix(&s);
+    let fresh: Vec<&Case> = cases.iter().filter(|c| c.split == Split::Fresh).collect();
+    if !fresh.is_empty() {
+        let f = corpus::score(&model, &fresh);
+        let fresh_conf: Vec<&Case> = fresh.iter().copied().filter(|c| c.confusable).collect();
+        let fc = corpus::score(&model, &fresh_conf);
+        println!();
+        println!(
+            "fitted, fresh blind part: {:.1} % ({} of {}); confusable {:.1} % ({} of {}); destructive on a wrong category: {}",
+            100.0 * f.accuracy(),
+            f.correct,
+            f.cases,
+            100.0 * fc.accuracy(),
+            fc.correct,
+            fc.cases,
+            f.destructive_wrong.len()
+        );
+        for (id, label, v) in &f.wrong {
+            println!("  wrong: {id}: {label} taken for {} {:?}", v.phrase(), v.cues);
+        }
+        print_matrix(&f);
+    }
 }
 
 /// The confusion matrix and precision/recall per category, as Markdown.

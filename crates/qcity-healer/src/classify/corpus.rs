@@ -22,8 +22,17 @@ pub struct Case {
     pub lines: Vec<String>,
     /// The most visible line points to another category.
     pub confusable: bool,
-    /// In the held-out part: never used to fit.
-    pub held_out: bool,
+    /// Which part it is in: `train` (the weights are fitted on it), `held-out` (measured,
+    /// never fitted on), `fresh` (made blind after the classifier was built; measured only).
+    pub split: Split,
+}
+
+/// The parts of the corpus.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    HeldOut,
+    Fresh,
 }
 
 impl Case {
@@ -66,7 +75,12 @@ pub fn load(text: &str) -> Result<Vec<Case>, String> {
                 .filter_map(|l| l.as_str().map(str::to_string))
                 .collect(),
             confusable: v["confusable"].as_bool().unwrap_or(false),
-            held_out: s("split").as_deref() == Some("held-out"),
+            split: match s("split").as_deref() {
+                Some("train") => Split::Train,
+                Some("held-out") => Split::HeldOut,
+                Some("fresh") => Split::Fresh,
+                other => return Err(at(&format!("unknown split {other:?}"))),
+            },
         });
     }
     Ok(out)
