@@ -9,5 +9,6 @@ mod fixes;
 mod hopeless;
 mod launcher;
 mod learning;
+mod locks;
 mod loops;
 mod start;
