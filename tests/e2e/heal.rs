@@ -26,6 +26,10 @@ fn the_dry_run_names_the_failure_and_why_the_fix_cannot_act() {
     let said = text(&out.stdout);
     assert!(said.starts_with("tooling: exit 127"), "{said}");
     assert!(
+        said.contains("diagnosis: missing-command (confidence "),
+        "the category and how sure: {said}"
+    );
+    assert!(
         said.contains("qi-linter: not found"),
         "the explaining line: {said}"
     );
@@ -42,6 +46,15 @@ fn the_dry_run_names_the_failure_and_why_the_fix_cannot_act() {
     let plan: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(plan["runner"], "tooling");
     assert!(plan["signature"].is_string());
+    assert_eq!(plan["category"], "missing-command");
+    assert!(plan["confidence"].as_f64().unwrap() >= 0.8, "{plan}");
+    assert!(
+        plan["evidence"][0]
+            .as_str()
+            .unwrap()
+            .contains("qi-linter: not found"),
+        "{plan}"
+    );
 
     // The plan is the only thing `heal` shows: `--dry-run` is no longer needed to say so.
     let bare = d.qcity(&["heal", "tooling"]);
