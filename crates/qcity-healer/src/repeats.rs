@@ -138,6 +138,28 @@ impl Known {
         !matches!(self.outcome, Outcome::Quiet { .. })
     }
 
+    /// Its count, when it repeated since it was last said: a `diagnosed` step's detail.
+    fn report(&mut self, runner: &str, now: Instant) -> Option<Report> {
+        if self.unreported == 0 {
+            return None;
+        }
+        let secs = now.duration_since(self.reported).as_secs().max(1);
+        let detail = format!(
+            "{}; repeated {}× in the last {secs} s: the same exit again, counted, not diagnosed again",
+            (self.say)(self.count),
+            self.unreported
+        );
+        self.unreported = 0;
+        self.reported = now;
+        self.superseded = false;
+        Some(Report {
+            runner: runner.to_string(),
+            key: self.key.clone(),
+            detail,
+            dry_run: self.dry_run,
+        })
+    }
+
     fn flush(&mut self) -> Option<Flush> {
         (self.unflushed > 0).then(|| Flush {
             row: self.row.clone(),
@@ -212,6 +234,8 @@ pub(crate) struct Repeats {
     runners: HashMap<String, Runner>,
     /// Repeats of failures no longer remembered (or whose write failed), still to write.
     unwritten: Vec<Flush>,
+    /// Counts of failures no longer remembered, still to publish.
+    unsaid: Vec<Report>,
 }
 
 impl Repeats {
@@ -333,16 +357,20 @@ impl Repeats {
             },
             (true, true, _) => Outcome::DryRun,
             (true, false, _) => {
-                self.forget(runner, &l.key);
+                self.forget(runner, &l.key, now);
                 return;
             }
         };
         // Another signature of the same exit, or the same one diagnosed again: the new one
         // replaces it. Any other failure of the runner is superseded: its count is due.
-        let mut replaced = Vec::new();
+        let (mut replaced, mut said) = (Vec::new(), Vec::new());
         r.known.retain_mut(|k| {
             if k.key == l.key || k.trigger.same_failure(&l.trigger) {
                 replaced.extend(k.flush());
+                // The same signature's count is in the new `diagnosed` step.
+                if k.key != l.key {
+                    said.extend(k.report(runner, now));
+                }
                 false
             } else {
                 k.superseded |= k.unreported > 0;
@@ -372,22 +400,26 @@ impl Repeats {
         if r.known.len() > KNOWN_PER_RUNNER {
             let mut old = r.known.pop().expect("more than one");
             replaced.extend(old.flush());
+            said.extend(old.report(runner, now));
         }
         self.keep(replaced);
+        self.unsaid.extend(said);
     }
 
     /// Forgets `runner`'s failure `key` (a fix was tried on it); its repeats are still written.
-    fn forget(&mut self, runner: &str, key: &str) {
+    fn forget(&mut self, runner: &str, key: &str, now: Instant) {
         if let Some(r) = self.runners.get_mut(runner) {
-            let mut gone = Vec::new();
+            let (mut gone, mut said) = (Vec::new(), Vec::new());
             r.known.retain_mut(|k| {
                 let keep = k.key != key;
                 if !keep {
                     gone.extend(k.flush());
+                    said.extend(k.report(runner, now));
                 }
                 keep
             });
             self.keep(gone);
+            self.unsaid.extend(said);
         }
     }
 
@@ -396,27 +428,12 @@ impl Repeats {
     /// or that the runner left for another failure.
     pub fn due(&mut self, now: Instant) -> (Vec<Flush>, Vec<Report>) {
         let mut flushes = std::mem::take(&mut self.unwritten);
-        let mut reports = Vec::new();
+        let mut reports = std::mem::take(&mut self.unsaid);
         for (runner, r) in &mut self.runners {
             for k in &mut r.known {
                 flushes.extend(k.flush());
-                if k.unreported > 0
-                    && (k.superseded || now.duration_since(k.reported) >= REPORT_EVERY)
-                {
-                    let secs = now.duration_since(k.reported).as_secs().max(1);
-                    reports.push(Report {
-                        runner: runner.clone(),
-                        key: k.key.clone(),
-                        detail: format!(
-                            "{}; repeated {}× in the last {secs} s (the same exit and output: counted, not diagnosed again)",
-                            (k.say)(k.count),
-                            k.unreported
-                        ),
-                        dry_run: k.dry_run,
-                    });
-                    k.unreported = 0;
-                    k.reported = now;
-                    k.superseded = false;
+                if k.superseded || now.duration_since(k.reported) >= REPORT_EVERY {
+                    reports.extend(k.report(runner, now));
                 }
             }
         }
@@ -444,6 +461,7 @@ impl Repeats {
     /// Whether anything waits to be written or published.
     pub fn pending(&self) -> bool {
         !self.unwritten.is_empty()
+            || !self.unsaid.is_empty()
             || self
                 .runners
                 .values()
@@ -607,6 +625,47 @@ mod tests {
             reports.iter().all(|r| r.runner != "quiet"),
             "a quiet failure stays quiet: {reports:?}"
         );
+    }
+
+    #[test]
+    fn a_failures_count_is_said_when_the_runner_fails_another_way() {
+        let mut rep = Repeats::default();
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let t3 = exit("storm", 3);
+        learn(&mut rep, &t3, "k3", 7, t0);
+        for i in 1..=5 {
+            assert_eq!(rep.exit(&t3, 1, ms(i * 100), 0, || 7), Verdict::Repeat);
+        }
+        // Another exit: the repeats of the first are said at the next write, not 30 s later.
+        let t4 = exit("storm", 4);
+        assert_eq!(rep.exit(&t4, 1, ms(600), 0, || 7), Verdict::Diagnose);
+        learn(&mut rep, &t4, "k4", 7, ms(600));
+        let (_, reports) = rep.due(ms(1_000));
+        assert_eq!(reports.len(), 1, "{reports:?}");
+        assert_eq!(reports[0].key, "k3");
+        assert!(
+            reports[0]
+                .detail
+                .contains("(seen 6×); no fix fits; repeated 5×"),
+            "{reports:?}"
+        );
+        // The same exit with another signature replaces it, and says its count too.
+        assert_eq!(rep.exit(&t4, 1, ms(700), 0, || 7), Verdict::Repeat);
+        learn(&mut rep, &t4, "k5", 8, ms(2_000));
+        let (flushes, reports) = rep.due(ms(2_100));
+        assert_eq!(
+            reports.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(),
+            ["k4"]
+        );
+        assert_eq!(
+            flushes
+                .iter()
+                .map(|f| (f.row.key.as_str(), f.times))
+                .collect::<Vec<_>>(),
+            [("k4", 1)]
+        );
+        assert!(!rep.pending());
     }
 
     #[test]
