@@ -21,6 +21,7 @@ fn main() {
         tool,
         kind: "command",
         needs_registration: false,
+        kernel_oom: false,
     });
     println!(
         "{} (next {} {:.2}); sure enough to delete: {}",

@@ -101,7 +101,11 @@ fn main() {
             f.destructive_wrong.len()
         );
         for (id, label, v) in &f.wrong {
-            println!("  wrong: {id}: {label} taken for {} {:?}", v.phrase(), v.cues);
+            println!(
+                "  wrong: {id}: {label} taken for {} {:?}",
+                v.phrase(),
+                v.cues
+            );
         }
         print_matrix(&f);
     }

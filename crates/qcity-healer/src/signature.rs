@@ -68,6 +68,8 @@ impl Failure {
     /// the decisive line often does not look like one), the exit, and the runner's `tool`
     /// and `kind`.
     pub fn classified(mut self, tail: &[String], tool: &str, kind: &str) -> Failure {
+        // Only a SIGKILL asks the kernel: its OOM killer sends nothing else.
+        let killed = self.signal == Some(libc::SIGKILL) || self.code == Some(137);
         self.verdict = Some(classify(&Input {
             lines: tail,
             code: self.code,
@@ -75,6 +77,7 @@ impl Failure {
             tool,
             kind,
             needs_registration: self.exit == "needs registration",
+            kernel_oom: killed && crate::classify::kernel::OOM.recent_kill(),
         }));
         self
     }
@@ -98,6 +101,7 @@ impl Failure {
             tool: "",
             kind: "command",
             needs_registration: self.exit == "needs registration",
+            kernel_oom: false,
         })
     }
 

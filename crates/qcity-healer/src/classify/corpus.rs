@@ -44,6 +44,7 @@ impl Case {
             tool: &self.tool,
             kind: &self.kind,
             needs_registration: false,
+            kernel_oom: false,
         }
     }
 }

@@ -54,6 +54,7 @@ pub const FEATURES: &[ExitFeature] = &[
     ef("compiler:1", C::CodeError, 0.5),
     ef("kind:ci-runner", C::RunnerOffline, 0.2),
     ef("needs-registration", C::RegistrationRemoved, 6.0),
+    ef("kernel:oom-kill", C::OutOfMemory, 3.0),
 ];
 
 /// Signals a program raises on itself when it crashes.

@@ -6,12 +6,14 @@
 //!
 //! - `cues`: what a line can say.
 //! - `exit`: what the end of a process says.
+//! - `kernel`: what the kernel says (its OOM kills).
 //! - `model`: the weights, their priors and their fit.
 //! - `corpus`: the labelled failures the weights are fitted and measured on.
 
 pub mod corpus;
 pub mod cues;
 pub mod exit;
+pub mod kernel;
 pub mod model;
 
 use qcity_types::FailureCategory;
@@ -42,6 +44,8 @@ pub struct Input<'a> {
     pub kind: &'a str,
     /// The runner reported its registration gone.
     pub needs_registration: bool,
+    /// The kernel killed a process for memory a moment ago ([`kernel::OomWatch`]).
+    pub kernel_oom: bool,
 }
 
 /// The classifier's judgement.
@@ -98,6 +102,9 @@ pub fn features(input: &Input<'_>) -> (Vec<usize>, Vec<(usize, Vec<usize>)>) {
         input.kind,
         input.needs_registration,
     );
+    let exits = exits
+        .into_iter()
+        .chain(input.kernel_oom.then_some("kernel:oom-kill"));
     for name in exits {
         if let Some(i) = model::exit_feature(name) {
             active[i] = true;
@@ -169,6 +176,7 @@ mod tests {
             tool,
             kind: "command",
             needs_registration: false,
+            kernel_oom: false,
         })
     }
 
