@@ -71,6 +71,8 @@ impl std::fmt::Debug for Healer {
 /// Starts the healer on `control`'s bus (the engine, once it has started). A runner that
 /// failed before this is taken on from its status.
 pub fn start(control: Arc<dyn Control>) -> Arc<Healer> {
+    // The kernel's OOM kills so far are not any failure's to come.
+    classify::kernel::OOM.recent_kill();
     let memory = Arc::new(Memory::default());
     subscriber::spawn(Arc::downgrade(&control), memory.clone());
     Arc::new(Healer { control, memory })
