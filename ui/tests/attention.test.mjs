@@ -26,7 +26,7 @@ before(async () => {
       { name: "ok", command: ["sh", "-c", "exec sleep 300"] },
       {
         name: "crashy",
-        command: ["sh", "-c", "echo 'Error: cannot open /var/cache/crashy/state.db: Permission denied' >&2; exit 3"],
+        command: ["sh", "-c", "echo 'Error: replica set member 3 lost quorum, shutting down' >&2; exit 3"],
         restart: { delay_ms: 100, factor: 1.0, jitter_percent: 0, crash_loop: { max_restarts: 3, window_ms: 60000, cooldown_ms: 600000 } },
       },
       {
@@ -98,15 +98,22 @@ test("a failing runner's page says what is wrong and what the healer did; a lost
   assert.match(await page.getByTestId("detail-reason").innerText(), /crash loop/);
   assert.match(await page.getByTestId("plan-summary").innerText(), /crash loop/);
   const diag = await page.getByTestId("diagnosis").innerText();
-  assert.match(diag, /cannot open \/var\/cache\/crashy\/state\.db: Permission denied/, diag);
+  assert.match(diag, /replica set member 3 lost quorum/, diag);
+  // Nothing it knows: the category says so, and the restart policy keeps it (a crash loop).
+  assert.match(await page.getByTestId("plan-category").innerText(), /Diagnosis: unknown \(confidence 0\.\d\d\)/);
   await until("the healer's steps", async () => (await page.getByTestId("heal-steps").count()) > 0 && /diagnosed/.test(await page.getByTestId("heal-steps").innerText()), 20000);
   assert.match(await page.getByTestId("history-summary").innerText(), /[1-9]\d* failures?, \d+ restarts? in the last hour/);
   await page.screenshot({ path: SHOTS + "failing-runner.png", fullPage: true });
 
-  // The Healer view says a repeated step once, with how many times.
+  // A failure that repeats is diagnosed once and counted, not once per restart: one row for
+  // its exits and one for the crash loop they made.
   await page.goto(d.base + "/#/healer");
-  const repeated = page.getByTestId("heal-step").filter({ hasText: "crashy" }).filter({ hasText: /diagnosed ×[2-9]/ });
-  await until("the repeated diagnosis as one row", async () => (await repeated.count()) === 1);
+  const rows = page.getByTestId("heal-step").filter({ hasText: "crashy" }).filter({ hasText: /diagnosed/ });
+  await until("crashy's diagnoses", async () => (await rows.count()) === 2);
+  const texts = await rows.allInnerTexts();
+  assert.equal(texts.filter((t) => /exit 3/.test(t)).length, 1, texts.join("\n"));
+  assert.equal(texts.filter((t) => /crash loop/.test(t)).length, 1, texts.join("\n"));
+  assert.ok(texts.every((t) => /unknown \(0\.\d\d\)/.test(t)), texts.join("\n"));
 
   await page.goto(d.base + "/#/runner/gh");
   await page.getByTestId("advice").waitFor();

@@ -346,8 +346,18 @@ fn escalate(case: &Case<'_>, tried: &[String], cannot: &[String]) {
     if !f.tail.is_empty() {
         advice.push(format!("last lines:\n{}", f.tail.join("\n")));
     }
-    // A lost registration was escalated by the runner itself, with the steps to register.
-    if f.exit != NEEDS_REGISTRATION {
+    // A lost registration was escalated by the runner itself, with the steps to register:
+    // a CI runner's exit that says so is the same news (its state follows from its lines).
+    let ci_runner = case
+        .engine
+        .config()
+        .manifest
+        .runners
+        .iter()
+        .any(|r| r.name == case.trigger.runner && r.kind != qcity_config::RunnerKind::Command);
+    let registration =
+        ci_runner && f.verdict().category == qcity_types::FailureCategory::RegistrationRemoved;
+    if f.exit != NEEDS_REGISTRATION && !registration {
         case.engine.bus().publish(EventKind::Escalation {
             runner: Some(case.trigger.runner.clone()),
             reason: format!(

@@ -138,8 +138,11 @@ pub fn classify_with(model: &Model, input: &Input<'_>) -> Verdict {
         .map(|(i, hits)| (*i, hits.iter().map(|&h| lift(h).max(0.0)).sum::<f64>()))
         .filter(|&(_, w)| w > 0.25)
         .collect();
-    // The strongest lines, the latest first among equals; then back in output order.
+    // The strongest lines, the latest first among equals, each text once (a runner that
+    // failed four times the same way printed it four times); then back in output order.
     lines.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.0.cmp(&a.0)));
+    let mut seen = std::collections::HashSet::new();
+    lines.retain(|&(i, _)| seen.insert(input.lines[i].as_str()));
     lines.truncate(EVIDENCE_MAX);
     lines.sort_by_key(|l| l.0);
     Verdict {
