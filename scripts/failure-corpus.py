@@ -8,7 +8,8 @@ Every case is one real command run in a small sandbox (a temp dir, sometimes a
 user...) so that a real tool fails for a real reason.  Its combined output
 (stdout and stderr on one pipe, in order), exit code or signal are written to
 crates/qcity-healer/corpus/failures.jsonl, one JSON object per line, and the
-corpus README is rewritten next to it.  The only doubles are the GitHub runner
+corpus README is rewritten next to it.  The scenarios under "FRESH BLIND SET"
+make the blind test set (split "fresh"): only for measuring, never for fitting.  The only doubles are the GitHub runner
 cases (labels registration-removed and runner-offline): a real
 Runner.Listener cannot run here, so a small script prints the runner's
 documented lines (docs: /work/shared/facts/runners.md) and exits with the
@@ -20,7 +21,8 @@ memory cgroups are created below this process's own cgroup and removed.
 
 Options (for working on the corpus; the default writes both files):
   --only SUBSTR   run only the scenarios whose name or label contains SUBSTR
-                  (several allowed); prints the cases and writes nothing
+                  (several allowed; "fresh" selects the fresh blind set);
+                  prints the cases and writes nothing
   --show          print every case's output while running
   --out PATH      write the JSONL there instead
 """
@@ -112,22 +114,31 @@ def log(msg: str) -> None:
 # scenarios registry
 
 class Scenario:
-    def __init__(self, label, name, tool, fn, needs, runner_kind):
+    def __init__(self, label, name, tool, fn, needs, runner_kind, fresh=False):
         self.label, self.name, self.tool, self.fn = label, name, tool, fn
         self.needs, self.runner_kind = tuple(needs), runner_kind
+        # a scenario of the blind set (split "fresh"): made after the
+        # classifier was built, never used to fit or tune it, only to measure
+        self.fresh = fresh
 
 
 SCENARIOS: list[Scenario] = []
 
 
-def scenario(label, name, tool, needs=(), runner_kind="command"):
+def scenario(label, name, tool, needs=(), runner_kind="command", fresh=False):
     assert label in LABELS, label
 
     def deco(fn):
         assert all(s.name != name for s in SCENARIOS), name
-        SCENARIOS.append(Scenario(label, name, tool, fn, needs, runner_kind))
+        SCENARIOS.append(Scenario(label, name, tool, fn, needs, runner_kind, fresh))
         return fn
     return deco
+
+
+def fresh_scenario(label, name, tool, needs=(), runner_kind="command"):
+    """A scenario of the fresh blind set: its cases get split "fresh" whatever
+    the held-out rule says, and the rule does not see them."""
+    return scenario(label, name, tool, needs, runner_kind, fresh=True)
 
 
 def have(tool: str) -> bool:
@@ -3680,15 +3691,1896 @@ def _(sb: Sandbox):
 
 
 # ==========================================================================
+# FRESH BLIND SET
+# ==========================================================================
+# Scenarios added after the classifier was built, blind to it (their author
+# did not read the classifier, its rules or its weights).  Every case of these
+# gets split "fresh": never used to fit or tune anything, only to measure.
+# They run after all the scenarios above, so the ports and files of those do
+# not change, and the held-out rule above does not see them.  Tools, messages
+# and causes are ones the scenarios above do not stage.
+
+# ---------------------------------------------------------- fresh: disk-full
+
+def _clear(m: Path):
+    for f in m.iterdir():
+        if f.is_dir() and not f.is_symlink():
+            shutil.rmtree(f, ignore_errors=True)
+        else:
+            f.unlink(missing_ok=True)
+
+
+@fresh_scenario("disk-full", "split-sort-lz4-tmpfs", "split")
+def _(sb: Sandbox):
+    sb.randfile("dump/db.sql", 3 << 20, seed=61)
+    m = sb.tmpfs("parts")
+    sb.run(["split", "-b", "512K", "-d", sb.p("dump/db.sql"), f"{m}/db.sql.part-"], code=1,
+           expect=["No space left on device"], visible="disk-full",
+           note="split -b 512K of a 3 MiB dump into a 2 MiB tmpfs")
+    _clear(m)
+    words = sb.randtext("words.txt", 3 << 20, seed=62)
+    sb.run(["sort", "-o", f"{m}/sorted.txt", words], code=2, expect=["No space left on device"],
+           visible="disk-full", tool="sort", note="sort -o writing 3 MiB of sorted lines into a 2 MiB tmpfs")
+    _clear(m)
+    if have("lz4"):
+        sb.run(["lz4", "-q", "-f", sb.p("dump/db.sql"), f"{m}/db.sql.lz4"], code=None,
+               expect_re=r"(No space left|[Ww]rite error|cannot write)", visible="disk-full", tool="lz4",
+               note="lz4 compressing 3 MiB of random data into a 2 MiB tmpfs: 'Error 42 : Write error', no "
+                    "ENOSPC text")
+        _clear(m)
+    sb.run(bash(f"set -o pipefail\ntail -c 3M {sb.p('dump/db.sql')} | tee {m}/tail.bin | sha256sum"), code=1,
+           expect=["No space left on device"], visible="disk-full", tool="tee",
+           note="tee inside a bash pipeline (pipefail) writing into a 2 MiB tmpfs; sha256sum still prints "
+                "its sum last")
+
+
+@fresh_scenario("disk-full", "git-objects-tmpfs", "git", needs=("git",))
+def _(sb: Sandbox):
+    m = sb.tmpfs("ws", size="3m")
+    repo = m / "app"
+    repo.mkdir()
+    sb.git(repo, "init", "-q", "-b", "main")
+    sb.write("ws/app/README.md", "# app\n")
+    sb.git(repo, "add", "README.md")
+    sb.git(repo, "commit", "-q", "-m", "readme")
+    sb.randfile("ws/app/assets/firmware.bin", 2 << 20, seed=63)
+    sb.run(["git", "add", "assets/firmware.bin"], cwd=repo, code=128, expect=["No space left on device"],
+           visible="disk-full",
+           note="git add of a 2 MiB blob in a repo on a 3 MiB tmpfs (the file itself fits, its loose object "
+                "does not)")
+    g = sb.tmpfs("ws2", size="4m")
+    repo2 = g / "svc"
+    repo2.mkdir()
+    sb.git(repo2, "init", "-q", "-b", "main")
+    for i in range(24):
+        sb.randfile(f"ws2/svc/src/gen_{i:02d}.bin", 40 << 10, seed=700 + i)
+    sb.git(repo2, "add", "-A")
+    sb.git(repo2, "commit", "-q", "-m", "generated")
+    sb.fill(g)
+    sb.run(["git", "gc", "--quiet"], cwd=repo2, code=128, expect=["No space left on device", "failed to run"],
+           visible="vcs-error",
+           note="git gc in a repo on a full tmpfs: ENOSPC writing packed-refs, then 'fatal: failed to run "
+                "pack-refs'")
+
+
+@fresh_scenario("disk-full", "sqlite-vacuum-tmpfs", "sqlite3", needs=("sqlite3",))
+def _(sb: Sandbox):
+    db = sqlite3.connect(sb.p("app.db"))
+    db.execute("create table artifacts(id integer primary key, name text, body blob)")
+    rnd = random.Random(64)
+    for i in range(48):
+        db.execute("insert into artifacts(name, body) values (?, ?)", (f"a{i}", rnd.randbytes(64 << 10)))
+    db.commit()
+    db.close()
+    m = sb.tmpfs("backup")
+    sb.run(["sqlite3", "app.db", f"VACUUM INTO '{m}/app-backup.db';"], code=None,
+           expect=["database or disk is full"], visible="disk-full",
+           note="sqlite3 VACUUM INTO a backup file on a 2 MiB tmpfs (the database is 3 MiB)")
+    _clear(m)
+    t = sb.tmpfs("sqltmp", size="1m")
+    sb.run(["sqlite3", "app.db", "PRAGMA temp_store=FILE; VACUUM;"], env=sb.env({"SQLITE_TMPDIR": str(t)}),
+           code=None, expect_re=r"(database or disk is full|disk I/O error)", visible="disk-full",
+           note="sqlite3 VACUUM with SQLITE_TMPDIR on a 1 MiB tmpfs (its temporary copy does not fit)")
+
+
+@fresh_scenario("disk-full", "node-python-archive-tmpfs", "node", needs=("node",))
+def _(sb: Sandbox):
+    m = sb.tmpfs("out")
+    sb.write("bundle.js", f"""
+        const fs = require('fs');
+        const crypto = require('crypto');
+        console.log('writing bundle');
+        fs.writeFileSync('{m}/bundle.js.map', crypto.randomBytes(3 << 20));
+        console.log('done');
+        """)
+    sb.run(["node", "bundle.js"], code=1, expect=["ENOSPC"], visible="disk-full",
+           note="node fs.writeFileSync of a 3 MiB source map into a 2 MiB tmpfs")
+    _clear(m)
+    sb.write("stream.js", f"""
+        const fs = require('fs');
+        const {{ pipeline }} = require('stream/promises');
+        const zlib = require('zlib');
+        async function main() {{
+          await pipeline(fs.createReadStream('src.bin'), zlib.createGzip({{ level: 0 }}),
+                         fs.createWriteStream('{m}/src.bin.gz'));
+          console.log('compressed');
+        }}
+        main();
+        """)
+    sb.randfile("src.bin", 3 << 20, seed=65)
+    sb.run(["node", "stream.js"], code=1, expect=["ENOSPC"], visible="disk-full",
+           note="node stream pipeline (gzip level 0) of 3 MiB into a 2 MiB tmpfs: an unhandled rejection")
+    _clear(m)
+    sb.write("archive.py", f"""
+        import zipfile
+        print("archiving build output")
+        with zipfile.ZipFile("{m}/build.zip", "w", zipfile.ZIP_STORED) as z:
+            z.write("src.bin", "payload/src.bin")
+        """)
+    sb.run(["python3", "archive.py"], code=1, expect=["No space left on device"], visible="disk-full",
+           tool="python3", note="python zipfile writing a 3 MiB archive into a 2 MiB tmpfs")
+
+
+@fresh_scenario("disk-full", "make-static-lib-tmpfs", "make", needs=("make", "gcc", "ar"))
+def _(sb: Sandbox):
+    for i in range(3):
+        sb.write(f"src/table{i}.c", f"const unsigned char table{i}[1 << 20] = {{{i + 1}}};\n")
+    sb.setup(["sh", "-c", "for i in 0 1 2; do gcc -c -o src/table$i.o src/table$i.c; done"])
+    m = sb.tmpfs("lib")
+    sb.write("Makefile", f"OUT := {m}\n\n$(OUT)/libtables.a: src/table0.o src/table1.o src/table2.o\n"
+             "\tar rcs $@ $^\n")
+    sb.run(["make"], code=2, expect=["No space left on device", "Error 1"], visible="code-error",
+           note="make running ar to write a 3 MiB static library into a 2 MiB tmpfs; ends in "
+                "'make: *** [Makefile:4: ...libtables.a] Error 1'")
+    _clear(m)
+    if have("jar") and have("java"):
+        sb.randfile("classes/assets/blob.bin", 3 << 20, seed=66)
+        sb.run(["jar", f"-J-Djava.io.tmpdir={m}", "cf0", f"{m}/app.jar", "-C", "classes", "."], code=1,
+               timeout=20,
+               expect=["No space left on device", "Suppressed: java.util.zip.ZipException"],
+               visible="corrupt-cache", tool="jar",
+               note="jar cf0 writing a 3 MiB jar into a 2 MiB tmpfs: 'java.io.IOException: No space left on "
+                    "device', then a suppressed 'ZipException: invalid entry size' comes last")
+
+
+# ---------------------------------------------------- fresh: missing-command
+
+GO_TOOLS = ["golangci-lint", "gofmt", "staticcheck", "buildifier", "goreleaser"]
+K8S_TOOLS = ["kubectl", "kustomize", "skaffold", "tilt", "kubeconform"]
+
+
+@fresh_scenario("missing-command", "exec-wrapper-missing", "nice")
+def _(sb: Sandbox):
+    g = first_missing(GO_TOOLS)
+    sb.run(["nice", "-n", "10", g, "run", "./..."], code=127, expect=["No such file or directory"],
+           visible="missing-command", note=f"nice -n 10 running {g}, which is not installed")
+    sb.run(["nohup", g, "run", "./..."], code=127, expect=["failed to run command"], visible="missing-command",
+           tool="nohup", note=f"nohup running {g}, not installed")
+    sb.run(["timeout", "300", g, "run", "./..."], code=127, expect=["failed to run command"],
+           visible="missing-command", tool="timeout",
+           note=f"timeout 300 around {g}, not installed (127, not a timeout)")
+    sb.run(["stdbuf", "-oL", g, "run"], code=127, expect=["failed to run command"], visible="missing-command",
+           tool="stdbuf", note=f"stdbuf -oL running {g}, not installed")
+    if have("flock"):
+        sb.run(["flock", sb.p("build.lock"), g, "run"], code=None, expect=["No such file or directory"],
+               visible="missing-command", tool="flock", note=f"flock running {g} under a lock, not installed")
+
+
+@fresh_scenario("missing-command", "find-exec-missing", "find")
+def _(sb: Sandbox):
+    g = first_missing(GO_TOOLS)
+    sb.write("cmd/api/main.go", "package main\n\nfunc main() {}\n")
+    sb.write("internal/db/db.go", "package db\n")
+    sb.run(["find", ".", "-name", "*.go", "-exec", g, "-l", "{}", "+"], code=1,
+           expect=["No such file or directory"], visible="missing-command",
+           note=f"find -exec {g} {{}} + with {g} not installed")
+    sb.run(sh(f"find . -name '*.go' -execdir {g} -w {{}} + && echo formatted"), code=1,
+           expect=["No such file or directory"], visible="missing-command",
+           note=f"find -execdir {g} {{}} + in a script with {g} not installed")
+
+
+@fresh_scenario("missing-command", "git-helper-missing", "git", needs=("git",))
+def _(sb: Sandbox):
+    repo = sb.git_repo("repo", {"README.md": "# app\n"})
+    ed = first_missing(["nano", "vim", "vi", "emacs", "code"])
+    sb.write("repo/CHANGELOG.md", "1.4.2\n")
+    sb.git(repo, "add", "CHANGELOG.md")
+    sb.run(["git", "commit"], cwd=repo, env=sb.env({"GIT_EDITOR": ed}), code=1,
+           expect=["unable to start editor"], visible="missing-command",
+           note=f"git commit without -m where the editor ({ed}) is not installed")
+    lint = first_missing(["lint-staged", "pre-commit", "husky", "commitlint"])
+    sb.write("repo/.githooks/pre-commit", f"#!/bin/sh\n{lint}\n", mode=0o755)
+    sb.git(repo, "config", "core.hooksPath", ".githooks")
+    sb.run(["git", "commit", "-m", "changelog"], cwd=repo, code=1, expect=["not found"],
+           visible="missing-command", note=f"a pre-commit hook calling {lint}, which is not installed")
+    sshc = first_missing(["ssh-agent-proxy", "teleport-ssh", "tsh", "gcloud-ssh"])
+    sb.run(["git", "clone", "git@127.0.0.1:acme/app.git"], cwd=sb.dir,
+           env=sb.env({"GIT_SSH_COMMAND": f"{sshc} -q"}), code=128,
+           expect=["not found", "Could not read from remote repository"], visible="vcs-error",
+           note=f"git clone over ssh with GIT_SSH_COMMAND naming {sshc}, not installed; ends with git's "
+                "'Could not read from remote repository ... correct access rights'")
+
+
+@fresh_scenario("missing-command", "script-runtime-missing", "perl", needs=("perl",))
+def _(sb: Sandbox):
+    k = first_missing(K8S_TOOLS)
+    sb.write("bin/deploy.pl", f"""
+        use strict;
+        use warnings;
+        print "rendering manifests\\n";
+        system("{k}", "apply", "-f", "deploy/") == 0
+            or die "deploy: {k} apply failed: $?\\n";
+        """)
+    sb.run(["perl", "bin/deploy.pl"], code=2, expect=["Can't exec"], visible="unknown",
+           note=f"perl system() of {k}, not installed: perl's 'Can't exec ...: No such file or directory' "
+                "warning, then the script's own 'apply failed: -1'")
+    sb.write("ci/lint.py", f"""
+        import subprocess
+        print("linting manifests")
+        subprocess.check_call("{k} --version && {k} lint deploy/", shell=True)
+        """)
+    sb.run(["python3", "ci/lint.py"], code=1, expect=["not found", "CalledProcessError"], visible="code-error",
+           tool="python3",
+           note=f"python check_call through the shell of {k}, not installed: '/bin/sh: 1: {k}: not found', "
+                "then a CalledProcessError traceback (exit status 127)")
+    sb.write("ci/preflight.py", f"""
+        import shutil, sys
+        for tool in ("git", "{k}"):
+            if shutil.which(tool) is None:
+                sys.exit(f"preflight: required tool '{{tool}}' was not found on PATH")
+        """)
+    sb.run(["python3", "ci/preflight.py"], code=1, expect=["was not found on PATH"], visible="missing-command",
+           tool="python3", note=f"a python preflight check (shutil.which) that does not find {k}")
+    sb.write("scripts/render.js", f"""
+        const {{ execSync }} = require('child_process');
+        console.log('rendering chart');
+        execSync('{k} build overlays/prod > out.yaml');
+        """)
+    if have("node"):
+        sb.run(["node", "scripts/render.js"], code=1, expect=["not found", "Command failed"],
+               visible="missing-command", tool="node",
+               note=f"node execSync of {k} through the shell: node's 'Error: Command failed' quoting "
+                    f"'/bin/sh: 1: {k}: not found', then the error's fields (status 127, stderr as bytes)")
+
+
+# ----------------------------------------------------- fresh: missing-module
+
+@fresh_scenario("missing-module", "python-package-layout", "python3")
+def _(sb: Sandbox):
+    sb.write("pkg/__init__.py", "")
+    sb.write("pkg/cli.py", "from . import helpers\n\n\ndef main():\n    helpers.run()\n\n\nmain()\n")
+    sb.run(["python3", "-m", "pkg.cli"], code=1, expect=["cannot import name 'helpers'"],
+           visible="missing-module",
+           note="python -m pkg.cli whose relative import names a module missing from the package "
+                "(helpers.py not committed)")
+    sb.run(["python3", "-m", "tools.codegen", "--check"], code=1, expect=["Error while finding module specification"],
+           visible="missing-module", note="python -m of a package that is not there (tools/ missing)")
+    sb.write("app/plugins/__init__.py", "")
+    sb.write("app/load.py", """
+        import importlib
+        for name in ("local", "s3"):
+            print(f"loading storage plugin {name}")
+            importlib.import_module(f"plugins.{name}")
+        """)
+    sb.write("app/plugins/local.py", "")
+    sb.run(["python3", "app/load.py"], code=1, expect=["No module named 'plugins.s3'"], visible="missing-module",
+           note="python importlib.import_module of a plugin module that is not installed")
+    dist = missing_py_module("requests", "httpx", "urllib3", "pydantic", "attrs")
+    sb.run(["python3", "-c", f"from importlib.metadata import version\nprint(version('{dist}'))"], code=1,
+           expect=["PackageNotFoundError"], visible="missing-module",
+           note=f"python importlib.metadata.version('{dist}') with {dist} not installed")
+
+
+@fresh_scenario("missing-module", "node-resolution-missing", "node", needs=("node",))
+def _(sb: Sandbox):
+    sb.write("web/package.json", json.dumps({"name": "web", "version": "1.0.0", "type": "module"}))
+    sb.write("web/src/main.js", "import { formatDate } from './lib/format.js';\nconsole.log(formatDate(new Date()));\n")
+    sb.run(["node", "src/main.js"], cwd=sb.p("web"), code=1, expect=["ERR_MODULE_NOT_FOUND"],
+           visible="missing-module",
+           note="node ESM import of a relative module file that is not in the checkout")
+    sb.write("svc/node_modules/@acme/utils/package.json",
+             json.dumps({"name": "@acme/utils", "version": "0.3.0", "main": "dist/index.js"}))
+    sb.write("svc/index.js", "const utils = require('@acme/utils');\nconsole.log(utils);\n")
+    sb.run(["node", "index.js"], cwd=sb.p("svc"), code=1, expect=["Cannot find module"],
+           visible="missing-module",
+           note="node require of a workspace package whose build output (main: dist/index.js) does not exist")
+    loader = first_missing(["tsx", "ts-node", "esbuild-register"])
+    sb.run(["node", "--import", loader, "src/main.js"], cwd=sb.p("web"), code=1,
+           expect=["ERR_MODULE_NOT_FOUND"], visible="missing-module",
+           note=f"node --import {loader} with the loader package not installed")
+
+
+@fresh_scenario("missing-module", "pkg-config-missing", "pkg-config", needs=("pkg-config",))
+def _(sb: Sandbox):
+    pcs = ["libcurl", "yaml-0.1", "libsodium", "libpq", "libuv", "libxml-2.0", "libarchive", "libzstd-dev-x"]
+    missing = [p for p in pcs if subprocess.run(["pkg-config", "--exists", p]).returncode != 0]
+    if len(missing) < 2:
+        raise Skip("candidate .pc files are installed")
+    sb.run(["pkg-config", "--cflags", "--libs", missing[0]], code=1, expect=["was not found in the pkg-config"],
+           visible="missing-module", note=f"pkg-config --cflags --libs {missing[0]} with no {missing[0]}.pc")
+    have_pc = subprocess.run(["pkg-config", "--list-all"], stdout=subprocess.PIPE, text=True).stdout.split()
+    if "zlib" in have_pc:
+        sb.run(["pkg-config", "--exists", "--print-errors", "zlib >= 9.0"], code=1, expect=["'zlib >= 9.0' could not be satisfied"],
+               visible="missing-module", note="pkg-config asking for zlib >= 9.0 when an older zlib is installed")
+    hdr = {"libcurl": "curl/curl.h", "yaml-0.1": "yaml.h", "libsodium": "sodium.h", "libpq": "libpq-fe.h",
+           "libuv": "uv.h", "libxml-2.0": "libxml/parser.h", "libarchive": "archive.h"}.get(missing[1], "foo.h")
+    sb.write("src/fetch.c", f"#include <{hdr}>\nint main(void) {{ return 0; }}\n")
+    sb.write("Makefile", f"CFLAGS += $(shell pkg-config --cflags {missing[1]})\nLDLIBS += $(shell pkg-config --libs "
+             f"{missing[1]})\n\nfetch: src/fetch.c\n\t$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)\n")
+    sb.run(["make"], code=2, expect=["was not found in the pkg-config", "Error 1"], visible="code-error", tool="make",
+           note=f"make whose flags come from pkg-config {missing[1]} (not installed): pkg-config's message, gcc's "
+                "missing header, then 'make: *** ... Error 1'")
+
+
+@fresh_scenario("missing-module", "native-deps-missing", "gcc", needs=("gcc",))
+def _(sb: Sandbox):
+    sb.write("b.c", "int b_value(void) { return 41; }\n")
+    sb.write("a.c", "int b_value(void);\nint a_value(void) { return b_value() + 1; }\n")
+    sb.setup(["gcc", "-shared", "-fPIC", "-o", "libb.so", "b.c"])
+    sb.setup(["gcc", "-shared", "-fPIC", "-o", "liba.so", "a.c", "-L.", "-lb"])
+    os.unlink(sb.p("libb.so"))
+    sb.write("main.c", "#include <stdio.h>\nint a_value(void);\nint b_value(void);\n"
+             "int main(void) { printf(\"%d %d\\n\", a_value(), b_value()); return 0; }\n")
+    sb.run(["gcc", "-o", "app", "main.c", "-L.", "-la", "-Wl,-rpath,."], code=1,
+           expect=["needed by ./liba.so, not found"], visible="code-error",
+           note="gcc linking against liba.so whose dependency libb.so is missing: ld's 'libb.so, needed by "
+                "./liba.so, not found' warning, undefined references, 'collect2: error: ld returned 1'")
+    sb.cc("host.c", '#include <stdio.h>\n#include <dlfcn.h>\nint main(void) {\n'
+          '  puts("loading storage backend s3");\n'
+          '  void *h = dlopen("libbackend-s3.so", RTLD_NOW);\n'
+          '  if (!h) { fprintf(stderr, "host: cannot load backend: %s\\n", dlerror()); return 2; }\n'
+          '  return 0;\n}\n', "host", flags=("-ldl",))
+    sb.run(["./host"], code=2, expect=["cannot open shared object file"], visible="missing-module",
+           tool="c-program", note="a C host whose dlopen of a plugin library fails (not installed)")
+
+
+@fresh_scenario("missing-module", "java-classpath-missing", "java", needs=("java", "javac"))
+def _(sb: Sandbox):
+    sb.write("lib/com/acme/util/Strings.java", "package com.acme.util;\n\npublic class Strings {\n"
+             "    public static String slug(String s) { return s.toLowerCase().replace(' ', '-'); }\n}\n")
+    sb.write("src/com/acme/app/Main.java", "package com.acme.app;\n\nimport com.acme.util.Strings;\n\n"
+             "public class Main {\n    public static void main(String[] args) {\n"
+             "        System.out.println(\"release: \" + Strings.slug(\"Spring Release\"));\n    }\n}\n")
+    sb.setup(["javac", "-d", "build/lib", "lib/com/acme/util/Strings.java"])
+    sb.setup(["javac", "-cp", "build/lib", "-d", "build/app", "src/com/acme/app/Main.java"])
+    sb.run(["java", "-cp", "build/app", "com.acme.app.Main"], code=1, timeout=20,
+           expect=["NoClassDefFoundError"], visible="missing-module",
+           note="java run without the dependency on the classpath: NoClassDefFoundError / ClassNotFoundException")
+    sb.run(["javac", "-d", "build/app2", "src/com/acme/app/Main.java"], code=1, timeout=20, tool="javac",
+           expect=["package com.acme.util does not exist"], visible="missing-module",
+           note="javac without the dependency on the classpath: 'package com.acme.util does not exist'")
+
+
+# ------------------------------------------------------------ fresh: network
+
+@fresh_scenario("network", "node-client-refused", "node", needs=("node",))
+def _(sb: Sandbox):
+    p = sb.closed_port()
+    sb.write("check.mjs", f"""
+        const res = await fetch('http://127.0.0.1:{p}/api/v1/queue');
+        console.log(res.status);
+        """)
+    sb.run(["node", "check.mjs"], code=1, expect=["fetch failed", "ECONNREFUSED"], visible="network",
+           note="node fetch() to a closed port: 'TypeError: fetch failed' with an ECONNREFUSED cause")
+    sb.write("poll.js", f"""
+        const http = require('http');
+        console.log('polling build status');
+        http.get('http://127.0.0.1:{p}/status', (res) => res.resume());
+        """)
+    sb.run(["node", "poll.js"], code=1, expect=["ECONNREFUSED"], visible="network",
+           note="node http.get to a closed port with no 'error' handler")
+    if dns_fails_fast():
+        sb.write("resolve.js", """
+            const dns = require('dns').promises;
+            dns.lookup('cache.ci.invalid').then((a) => console.log(a.address));
+            """)
+        sb.run(["node", "resolve.js"], code=1, expect=["ENOTFOUND"], visible="network",
+               note="node dns.lookup of a name under .invalid: getaddrinfo ENOTFOUND")
+
+
+@fresh_scenario("network", "proxy-refused", "pip")
+def _(sb: Sandbox):
+    p = sb.closed_port()
+    sb.run(["python3", "-m", "pip", "install", "--proxy", f"http://127.0.0.1:{p}", "--index-url",
+            "http://pypi.mirror.internal.invalid/simple/", "--trusted-host", "pypi.mirror.internal.invalid",
+            "--retries", "1", "--timeout", "2",
+            "--target", sb.p("lib"), "attrs==23.2.0"], code=1,
+           expect=["Cannot connect to proxy", "No matching distribution found"], visible="missing-module",
+           note="pip install through an HTTP proxy on a closed port: 'Cannot connect to proxy' in the retry "
+                "WARNINGs, the last line is 'No matching distribution found'")
+    if have("wget"):
+        sb.run(["wget", "--tries=1", "http://artifacts.internal.invalid/app.tgz"], code=4,
+               env=sb.env({"http_proxy": f"http://127.0.0.1:{p}/"}), expect=["Connection refused"],
+               visible="network", tool="wget", note="wget through http_proxy on a closed port")
+    if have("npm"):
+        sb.write("app/package.json", json.dumps({"name": "app", "version": "1.0.0", "private": True}))
+        sb.run(["npm", "install", "zod", "--registry=http://registry.internal.invalid/", f"--proxy=http://127.0.0.1:{p}",
+                "--fetch-retries=0"], cwd=sb.p("app"), code=1, expect_re=r"(ECONNREFUSED|proxy)",
+               visible="network", tool="npm", note="npm install through a proxy on a closed port")
+
+
+@fresh_scenario("network", "server-reset-clients", "wget")
+def _(sb: Sandbox):
+    p = sb.tcp_server("reset")
+    if have("wget"):
+        sb.run(["wget", "--tries=1", f"http://127.0.0.1:{p}/dist/toolchain.tar.xz"], code=4,
+               expect=["Connection reset by peer"], visible="network",
+               note="wget from a server that resets the connection after the request")
+    sb.run(["python3", "-m", "pip", "download", "--index-url", f"http://127.0.0.1:{p}/simple/", "--retries", "1",
+            "-d", sb.p("dl"), "rich"], code=1, expect=["Connection reset by peer", "No matching distribution"],
+           visible="missing-module", tool="pip",
+           note="pip download from an index that resets every connection; ends in 'No matching distribution "
+                "found'")
+    if have("npm"):
+        sb.run(["npm", "view", "zod", "version", f"--registry=http://127.0.0.1:{p}/", "--fetch-retries=0"],
+               cwd=sb.dir, code=1, expect_re=r"(ECONNRESET|socket hang up|reset)", visible="network",
+               tool="npm", note="npm view against a registry that resets the connection")
+    if have("psql"):
+        sb.run(["psql", f"postgresql://ci@127.0.0.1:{p}/app?connect_timeout=3&sslmode=disable", "-c", "select 1"],
+               code=2, expect_re=r"(server closed the connection|Connection reset|could not receive)",
+               visible="network", tool="psql",
+               note="psql to a server that resets the connection during the startup packet")
+
+
+@fresh_scenario("network", "http-5xx-clients", "wget")
+def _(sb: Sandbox):
+    p = sb.dir_server("www", status=503)
+    if have("wget"):
+        sb.run(["wget", "--tries=1", f"http://127.0.0.1:{p}/releases/v1.4.2/app.tgz"], code=8,
+               expect=["503"], visible="network", note="wget from a server answering 503 Service Unavailable")
+    sb.run(["git", "clone", f"http://127.0.0.1:{p}/acme/app.git"], code=128, expect=["503"], visible="network",
+           tool="git", note="git clone over http from a server answering 503")
+    p2 = sb.dir_server("gw", status=504)
+    sb.run(["python3", "-c", f"import urllib.request\n"
+            f"urllib.request.urlopen('http://127.0.0.1:{p2}/v2/acme/app/manifests/1.4.2')"], code=1,
+           expect=["HTTP Error 504: Gateway Timeout"], visible="timeout", tool="python3",
+           note="python urllib against a proxy answering 504 Gateway Timeout (an HTTP 5xx: network, though "
+                "the line says 'Timeout')")
+    p3 = sb.dir_server("bad", status=502)
+    sb.run(["curl", "-fsS", "-o", "sbom.json", f"http://127.0.0.1:{p3}/sbom.json"], code=22, expect=["502"],
+           visible="network", tool="curl", note="curl -f against a proxy answering 502 Bad Gateway")
+
+
+@fresh_scenario("network", "ssh-server-hangup", "ssh", needs=("ssh",))
+def _(sb: Sandbox):
+    opts = ["-F", "/dev/null", "-o", "BatchMode=yes", "-o", f"UserKnownHostsFile={sb.home}/known_hosts",
+            "-o", "StrictHostKeyChecking=no"]
+    pc = sb.tcp_server("close")
+    sb.run(["ssh", *opts, "-p", str(pc), "deploy@127.0.0.1", "uptime"], code=255,
+           expect_re=r"(Connection reset|Connection closed)", visible="network",
+           note="ssh to a server that accepts and closes at once (kex_exchange_identification)")
+    pe = sb.tcp_server("eof")
+    sb.run(["ssh", *opts, "-p", str(pe), "deploy@127.0.0.1", "uptime"], code=255,
+           expect=["Connection closed"], visible="network",
+           note="ssh to a server that closes the connection before its banner")
+    if have("scp"):
+        sb.write("dist/app.tgz", "x")
+        sb.run(["scp", *opts, "-P", str(pe), "dist/app.tgz", "deploy@127.0.0.1:/srv/"], code=255,
+               expect=["Connection closed"], visible="network", tool="scp",
+               note="scp to a server that closes the connection before its banner")
+
+
+@fresh_scenario("network", "dns-lookup-tools", "getent")
+def _(sb: Sandbox):
+    if not dns_fails_fast():
+        raise Skip("names under .invalid do not fail quickly here")
+    sb.run(["getent", "hosts", "build-cache.ci.invalid"], code=2, visible="unknown",
+           note="getent hosts of a name under .invalid: exit 2, nothing printed")
+    if have("psql"):
+        sb.run(["psql", "-h", "db.staging.invalid", "-U", "ci", "-d", "app", "-c", "select 1"], code=2,
+               expect=["could not translate host name"], visible="network", tool="psql",
+               note="psql to a database host under .invalid")
+    sb.run(["git", "ls-remote", "git@git.corp.invalid:acme/app.git"], code=128,
+           env=sb.env({"GIT_SSH_COMMAND": "ssh -F /dev/null -o BatchMode=yes"}),
+           expect=["Could not resolve hostname", "Could not read from remote repository"], visible="vcs-error",
+           tool="git", note="git ls-remote over ssh to a host under .invalid; ends with git's 'Could not read "
+                            "from remote repository ... correct access rights'")
+    if have("npm"):
+        sb.run(["npm", "view", "zod", "version", "--registry=http://npm.corp.invalid/", "--fetch-retries=0"],
+               cwd=sb.dir, code=1, expect=["ENOTFOUND"], visible="network", tool="npm",
+               note="npm view against a registry host under .invalid")
+
+
+@fresh_scenario("network", "python-asyncio-refused", "python3")
+def _(sb: Sandbox):
+    p = sb.closed_port()
+    sb.write("queue.py", f"""
+        import asyncio
+
+        async def main():
+            print("connecting to the job queue")
+            reader, writer = await asyncio.open_connection("127.0.0.1", {p})
+
+        asyncio.run(main())
+        """)
+    sb.run(["python3", "queue.py"], code=1, expect=["Connect call failed"], visible="network",
+           note="python asyncio.open_connection to a closed port: 'Connect call failed'")
+
+
+# ------------------------------------------------------------ fresh: timeout
+
+def blackhole_port(sb: Sandbox) -> int:
+    """A loopback port whose accept queue is full (listen(0), filled by
+    connections nobody accepts): a new connect gets no SYN-ACK and times out."""
+    port = next_port()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", port))
+    s.listen(0)
+    sb.holders.append(s)
+    for _ in range(4):
+        c = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        c.setblocking(False)
+        try:
+            c.connect(("127.0.0.1", port))
+        except (BlockingIOError, OSError):
+            pass
+        sb.holders.append(c)
+    time.sleep(0.3)
+    return port
+
+
+@fresh_scenario("timeout", "connect-timeout-blackhole", "curl", needs=("curl",))
+def _(sb: Sandbox):
+    p = blackhole_port(sb)
+    sb.run(["curl", "-sS", "--connect-timeout", "1", f"http://127.0.0.1:{p}/v2/"], code=28,
+           expect=["Timeout was reached"], visible="timeout",
+           note="curl --connect-timeout 1 to a port that never answers the SYN (full accept queue)")
+    sb.run(["python3", "-c", f"import socket\nprint('connecting to cache at :{p}', flush=True)\n"
+            f"socket.create_connection(('127.0.0.1', {p}), timeout=1)"], code=1, expect=["TimeoutError"],
+           visible="timeout", tool="python3", note="python create_connection(timeout=1) to a port that never answers")
+    if have("wget"):
+        sb.run(["wget", "--connect-timeout=1", "--tries=1", f"http://127.0.0.1:{p}/index.json"], code=4,
+               expect=["Connection timed out"], visible="timeout", tool="wget",
+               note="wget --connect-timeout=1 to a port that never answers")
+    if have("ssh"):
+        sb.run(["ssh", "-F", "/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=1", "-p", str(p),
+                "deploy@127.0.0.1", "true"], code=255, expect=["Connection timed out"], visible="timeout",
+               tool="ssh", note="ssh ConnectTimeout=1 to a port that never answers the SYN")
+
+
+@fresh_scenario("timeout", "timeout-kill-after", "timeout", needs=("timeout",))
+def _(sb: Sandbox):
+    body = "trap '' TERM; echo 'waiting for the build lock'; while :; do sleep 0.2; done"
+    sb.run(["timeout", "-k", "1", "1", "sh", "-c", body], sig=9, visible="unknown",
+           expect=["waiting for the build lock"],
+           note="timeout -k 1 1 around a step that ignores SIGTERM: the KILL one second later goes to the "
+                "whole process group, timeout included (SIGKILL)")
+    sb.run(["timeout", "-v", "-k", "1", "1", "sh", "-c", body], sig=9, visible="timeout",
+           expect=["sending signal KILL"],
+           note="timeout -v -k 1 1: 'sending signal TERM', then 'sending signal KILL' (SIGKILL)")
+
+
+@fresh_scenario("timeout", "async-deadlines", "python3")
+def _(sb: Sandbox):
+    p = sb.tcp_server("never")
+    sb.write("health.py", f"""
+        import asyncio
+
+        async def probe():
+            reader, writer = await asyncio.open_connection("127.0.0.1", {p})
+            writer.write(b"GET /health HTTP/1.0\\r\\n\\r\\n")
+            return await reader.read()
+
+        print("probing service health")
+        asyncio.run(asyncio.wait_for(probe(), timeout=1))
+        """)
+    sb.run(["python3", "health.py"], code=1, expect=["TimeoutError"], visible="timeout",
+           note="python asyncio.wait_for(timeout=1) around a read from a server that never answers")
+    sb.run(["python3", "-c", "import concurrent.futures, time\nex = concurrent.futures.ThreadPoolExecutor(1)\n"
+            "f = ex.submit(time.sleep, 3)\nprint('waiting for the export job')\nf.result(timeout=1)"], code=1,
+           expect=["TimeoutError"], visible="timeout",
+           note="python concurrent.futures Future.result(timeout=1) on a 3 s job")
+    if have("node"):
+        sb.write("fetch.mjs", f"""
+            console.log('downloading manifest');
+            const res = await fetch('http://127.0.0.1:{p}/manifest.json', {{ signal: AbortSignal.timeout(700) }});
+            console.log(await res.text());
+            """)
+        sb.run(["node", "fetch.mjs"], code=1, expect=["aborted due to timeout"], visible="timeout", tool="node",
+               note="node fetch with AbortSignal.timeout(700) to a server that never answers")
+        sb.write("get.js", f"""
+            const http = require('http');
+            const req = http.get('http://127.0.0.1:{p}/artifact', {{ timeout: 700 }}, (res) => res.resume());
+            req.on('timeout', () => req.destroy());
+            """)
+        sb.run(["node", "get.js"], code=1, expect=["socket hang up"], visible="network", tool="node",
+               note="node http.get with a 700 ms timeout that destroys the request: the error shown is "
+                    "'socket hang up' (ECONNRESET)")
+
+
+@fresh_scenario("timeout", "lock-and-db-waits", "psql")
+def _(sb: Sandbox):
+    p = sb.tcp_server("never")
+    if have("psql"):
+        sb.run(["psql", f"postgresql://ci@127.0.0.1:{p}/app?connect_timeout=2", "-c", "select 1"], code=2,
+               expect=["timeout expired"], visible="timeout",
+               note="psql with connect_timeout=2 to a server that accepts and never answers")
+    if have("flock"):
+        import fcntl
+        lock = open(sb.p("deploy.lock"), "w")
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        sb.holders.append(lock)
+        sb.run(["flock", "--verbose", "-w", "1", sb.p("deploy.lock"), "true"], code=1,
+               expect=["timeout while waiting to get lock"], visible="timeout", tool="flock",
+               note="flock -w 1 on a lock another process holds")
+        sb.run(["flock", "-w", "1", sb.p("deploy.lock"), "./deploy.sh"], code=1, visible="unknown", tool="flock",
+               note="flock -w 1 without --verbose: exit 1, nothing printed")
+
+
+@fresh_scenario("timeout", "wrapped-timeouts", "make", needs=("make", "timeout"))
+def _(sb: Sandbox):
+    sb.write("it.sh", "#!/bin/sh\necho 'starting integration suite'\nsleep 10\n", mode=0o755)
+    sb.write("Makefile", "integration:\n\ttimeout 1 ./it.sh\n")
+    sb.run(["make", "integration"], code=2, expect=["Error 124"], visible="code-error",
+           note="make whose recipe runs the suite under timeout 1: only 'make: *** [...] Error 124'")
+    p = sb.tcp_server("never")
+    sb.write("ci/wait-healthy.sh", f"""
+        #!/bin/bash
+        echo "waiting for the api to become healthy"
+        for i in 1 2 3; do
+            if curl -fsS -m 1 http://127.0.0.1:{p}/healthz >/dev/null; then exit 0; fi
+        done
+        echo "error: api not healthy after 3 attempts" >&2
+        exit 1
+        """.replace("\n        ", "\n").lstrip(), mode=0o755)
+    if have("curl"):
+        sb.run(["ci/wait-healthy.sh"], code=1, expect=["timed out", "not healthy"], visible="unknown", tool="bash",
+               note="a health-wait script whose curl -m 1 times out three times, then its own 'not healthy' line")
+
+
+# ------------------------------------------------------ fresh: out-of-memory
+
+@fresh_scenario("out-of-memory", "cgroup-oom-text-tools", "awk", needs=("root",))
+def _(sb: Sandbox):
+    sb.run(["awk", "BEGIN { for (i = 0; i < 1e8; i++) index_[i] = \"row\" i; print length(index_) }"],
+           memlimit=48, sig=9, visible="unknown",
+           note="awk building a 100M-entry array in a 48 MiB memory cgroup: SIGKILL, no output")
+    if have("jq"):
+        sb.run(["jq", "-n", "[range(100000000)] | length"], memlimit=48, sig=9, visible="unknown", tool="jq",
+               note="jq building a 100M-element array in a 48 MiB memory cgroup: SIGKILL")
+    sb.write("Makefile", "features.csv:\n\t@echo 'extracting features'\n"
+             "\t@python3 -c 'x = bytearray(512 << 20); open(\"$@\", \"w\").write(str(len(x)))'\n")
+    sb.run(["make"], memlimit=64, code=2, expect=["Killed"], visible="crashed", tool="make",
+           note="make whose python recipe is OOM-killed in a 64 MiB cgroup: 'make: *** [Makefile:2: "
+                "features.csv] Killed'")
+
+
+@fresh_scenario("out-of-memory", "ulimit-v-tools", "git")
+def _(sb: Sandbox):
+    sb.randfile("assets/dataset.bin", 1 << 20, seed=81)
+    sb.setup(["sh", "-c", "for i in $(seq 1 299); do cat assets/dataset.bin; done > assets/big.bin"])
+    sb.run(sh("ulimit -v 200000; exec git hash-object assets/big.bin"), code=128,
+           expect=["Cannot allocate memory"], visible="out-of-memory",
+           note="git hash-object of a 300 MiB file under ulimit -v 200000: 'fatal: mmap failed ...: Cannot "
+                "allocate memory'")
+    sb.run(sh("ulimit -v 200000; exec awk 'BEGIN { for (i = 0; i < 1e8; i++) seen[i] = i }'"), code=2,
+           expect=["out of memory"], visible="out-of-memory", tool="awk",
+           note="awk under ulimit -v 200000: 'mawk: run time error: out of memory'")
+    if have("jq"):
+        sb.run(sh("ulimit -v 200000; exec jq -n '[range(100000000)] | length'"), sig=6,
+               expect=["cannot allocate memory"], visible="out-of-memory", tool="jq",
+               note="jq under ulimit -v 200000: 'error: cannot allocate memory', then SIGABRT")
+    sb.run(sh("ulimit -v 200000; exec xz -9 -k assets/dataset.bin"), code=1, expect=["Cannot allocate memory"],
+           visible="out-of-memory", tool="xz", note="xz -9 (674 MiB dictionary) under ulimit -v 200000")
+    if have("node"):
+        sb.run(sh("ulimit -v 200000; exec node -e \"console.log('hi')\""), sig=5, expect=["Fatal process OOM"],
+               visible="out-of-memory", tool="node",
+               note="node under ulimit -v 200000: cannot reserve its code range, 'Fatal process OOM', SIGTRAP")
+    if have("java"):
+        sb.run(sh("ulimit -v 1200000; exec java -Xms1500m -version"), code=1,
+               expect=["Could not reserve enough space"], timeout=20, visible="out-of-memory", tool="java",
+               note="java -Xms1500m under ulimit -v 1200000: 'Error occurred during initialization of VM', "
+                    "'Could not reserve enough space for ... object heap'")
+
+
+@fresh_scenario("out-of-memory", "python-child-oom", "python3", needs=("root",))
+def _(sb: Sandbox):
+    sb.write("etl.py", """
+        import concurrent.futures
+
+        def transform(shard):
+            rows = bytearray(512 << 20)
+            return shard, len(rows)
+
+        if __name__ == "__main__":
+            print("transforming 4 shards", flush=True)
+            with concurrent.futures.ProcessPoolExecutor(2) as pool:
+                for shard, n in pool.map(transform, range(4)):
+                    print("shard", shard, "done", flush=True)
+        """)
+    sb.run(["python3", "etl.py"], memlimit=96, code=1, timeout=20, expect=["BrokenProcessPool"],
+           visible="crashed",
+           note="python ProcessPoolExecutor whose workers are OOM-killed in a 96 MiB cgroup: 'BrokenProcessPool: "
+                "A process in the process pool was terminated abruptly'")
+    sb.write("ci/run_step.py", """
+        import subprocess
+        print("==> step: build search index", flush=True)
+        subprocess.run(["python3", "-c", "x = bytearray(512 << 20)"], check=True)
+        """)
+    sb.run(["python3", "ci/run_step.py"], memlimit=96, code=1, expect=["died with <Signals.SIGKILL: 9>"],
+           visible="crashed",
+           note="a python step runner whose child is OOM-killed in a 96 MiB cgroup: CalledProcessError "
+                "'died with <Signals.SIGKILL: 9>'")
+
+
+@fresh_scenario("out-of-memory", "node-worker-oom", "node", needs=("node",))
+def _(sb: Sandbox):
+    sb.write("pool.js", """
+        const { Worker } = require('worker_threads');
+        const code = `
+          const parts = [];
+          for (let i = 0; ; i++) parts.push({ i, s: 'chunk-' + i + '-'.repeat(64) });
+        `;
+        console.log('starting the render worker');
+        const w = new Worker(code, { eval: true, resourceLimits: { maxOldGenerationSizeMb: 16 } });
+        w.on('exit', (c) => console.log('worker exited with', c));
+        """)
+    sb.run(["node", "pool.js"], code=1, expect=["ERR_WORKER_OUT_OF_MEMORY"], visible="out-of-memory",
+           note="node worker_threads Worker with resourceLimits (16 MiB old space) filling its heap: "
+                "ERR_WORKER_OUT_OF_MEMORY")
+    sb.write("web/package.json", json.dumps({"name": "web", "version": "1.0.0",
+                                            "scripts": {"render": "node ../pool.js"}}, indent=2))
+    sb.run(["npm", "run", "render"], cwd=sb.p("web"), code=1, expect=["ERR_WORKER_OUT_OF_MEMORY"],
+           visible="out-of-memory", tool="npm",
+           note="npm run of the same worker (npm adds only its script banner)")
+
+
+# ----------------------------------------------------- fresh: resource-limit
+
+class PidsCgroup:
+    """A child pids cgroup (pids.max) below this process's own cgroup (v2) or
+    in the v1 pids hierarchy."""
+
+    def __init__(self, name: str, limit: int):
+        self.dir = None
+        try:
+            lines = Path("/proc/self/cgroup").read_text().splitlines()
+        except OSError:
+            raise Skip("no /proc/self/cgroup")
+        v2 = Path("/sys/fs/cgroup")
+        base = None
+        for line in lines:
+            hid, ctrls, path = line.split(":", 2)
+            if hid == "0" and (v2 / "cgroup.controllers").exists():
+                for b in (v2 / path.lstrip("/"), v2):
+                    try:
+                        if "pids" in (b / "cgroup.subtree_control").read_text().split():
+                            base = b
+                            break
+                    except OSError:
+                        pass
+            elif "pids" in ctrls.split(","):
+                b = Path("/sys/fs/cgroup/pids") / path.lstrip("/")
+                if (b / "cgroup.procs").exists():
+                    base = b
+            if base:
+                break
+        if base is None:
+            raise Skip("no pids cgroup controller to make a child in")
+        self.dir = base / f"qcity-corpus-{name}-{os.getpid()}"
+        try:
+            self.dir.mkdir()
+            (self.dir / "pids.max").write_text(str(limit))
+        except OSError as e:
+            self.remove()
+            raise Skip(f"cannot make a pids cgroup ({e})")
+
+    def preexec(self):
+        procs = str(self.dir / "cgroup.procs")
+
+        def enter():
+            with open(procs, "w") as f:
+                f.write(str(os.getpid()))
+        return enter
+
+    def remove(self):
+        if self.dir is None:
+            return
+        for _ in range(50):
+            try:
+                self.dir.rmdir()
+                return
+            except FileNotFoundError:
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+@fresh_scenario("resource-limit", "pids-cgroup-limit", "make", needs=("root",))
+def _(sb: Sandbox):
+    cgs = []
+
+    def pids(limit):
+        cg = PidsCgroup(f"{sb.sc.name}-{len(cgs)}", limit)
+        cgs.append(cg)
+        return cg.preexec()
+    try:
+        sb.write("Makefile", "".join(f"t{i}:\n\t@sleep 2\n" for i in range(24))
+                 + "all: " + " ".join(f"t{i}" for i in range(24)) + "\n")
+        sb.run(["make", "-j24", "all"], preexec=pids(10), code=2, expect=["Resource temporarily unavailable"],
+               visible="code-error",
+               note="make -j24 in a cgroup with pids.max=10 (a container's pid limit): 'make: sleep: Resource "
+                    "temporarily unavailable', then 'make: *** [...] Error 127' and 'Waiting for unfinished jobs'")
+        sb.run(["python3", "-c", "import concurrent.futures, time\n"
+                "ex = concurrent.futures.ThreadPoolExecutor(64)\n"
+                "fs = [ex.submit(time.sleep, 2) for _ in range(64)]\nprint('submitted')"],
+               preexec=pids(12), code=1, expect=["can't start new thread"], visible="resource-limit", tool="python3",
+               note="python ThreadPoolExecutor(64) in a cgroup with pids.max=12: 'can't start new thread'")
+        sb.run(sh("echo 'starting 30 upload workers'; for i in $(seq 1 30); do sleep 2 & done; wait"),
+               preexec=pids(8), code=2, expect=["Cannot fork"], visible="resource-limit", tool="sh",
+               note="a shell starting 30 background workers in a cgroup with pids.max=8: 'Cannot fork'")
+    finally:
+        for cg in cgs:
+            sb.cgroups.append(cg)
+
+
+@fresh_scenario("resource-limit", "nofile-other-tools", "perl", needs=("perl",))
+def _(sb: Sandbox):
+    sb.write("bin/shard.pl", """
+        use strict;
+        use warnings;
+        my @fh;
+        for my $i (1 .. 64) {
+            open(my $f, '>', "shard-$i.tsv") or die "cannot open shard-$i.tsv: $!\\n";
+            push @fh, $f;
+        }
+        print "opened ", scalar(@fh), " shards\\n";
+        """)
+    sb.run(sh("ulimit -n 16; exec perl bin/shard.pl"), code=None, expect=["Too many open files"],
+           visible="resource-limit", note="perl opening 64 shard files under ulimit -n 16")
+    sb.write("merge.sql", "".join(f"ATTACH 'part{i}.db' AS p{i};\n" for i in range(20)) + "SELECT 1;\n")
+    if have("sqlite3"):
+        sb.run(sh("ulimit -n 12; exec sqlite3 main.db < merge.sql"), code=None,
+               expect_re=r"(unable to open database|too many attached|Too many open files)", visible="unknown",
+               tool="sqlite3",
+               note="sqlite3 attaching 20 databases under ulimit -n 12: 'unable to open database', the EMFILE is "
+                    "not shown")
+    sb.write("main.c", "int main(void) { return 0; }\n")
+    sb.run(sh("ulimit -n 4; exec gcc -o app main.c"), code=None,
+           expect_re=r"(Too many open files|cannot|error)", visible="resource-limit", tool="gcc",
+           note="gcc under ulimit -n 4")
+
+
+@fresh_scenario("resource-limit", "rlimits-in-toolchains", "git", needs=("git",))
+def _(sb: Sandbox):
+    src = sb.dir / "src"
+    src.mkdir()
+    sb.git(src, "init", "-q", "-b", "main")
+    sb.randfile("src/assets/model.bin", 4 << 20, seed=91)
+    sb.git(src, "add", "-A")
+    sb.git(src, "commit", "-q", "-m", "model")
+    sb.run(sh(f"ulimit -f 2048; exec git clone --no-local {src} clone"), code=128,
+           expect=["invalid index-pack output"], visible="vcs-error",
+           note="git clone of a 4 MiB blob under ulimit -f 2048: index-pack dies of SIGXFSZ writing the pack, git "
+                "says only 'fatal: fetch-pack: invalid index-pack output'")
+    if have("gcc"):
+        sb.write("gen/huge.c", "long data[997];\nlong big(void) {\n  long acc = 0;\n"
+                 + "\n".join(f"  acc += data[{i % 997}] * {i} + (acc >> {i % 13});" for i in range(40000))
+                 + "\n  return acc;\n}\n")
+        sb.run(sh("ulimit -S -t 1; exec gcc -O2 -c gen/huge.c -o huge.o"), code=None,
+               expect=["CPU time limit exceeded"], visible="crashed", tool="gcc",
+               note="gcc -O2 under a soft ulimit -t 1: cc1 is killed by SIGXCPU, 'gcc: internal compiler error: "
+                    "CPU time limit exceeded signal terminated program cc1'")
+    sb.run(sh("x=$(head -c 200000 /dev/zero | tr '\\0' a); exec /bin/echo \"$x\""), code=126,
+           expect=["Argument list too long"], visible="resource-limit", tool="sh",
+           note="one argument of 200 000 bytes (over the per-string limit MAX_ARG_STRLEN, 128 KiB) although the "
+                "whole argument list is small")
+    sb.run(["python3", "-c", "import os, subprocess\nenv = dict(os.environ, BUILD_MATRIX='x' * 200000)\n"
+            "subprocess.run(['true'], env=env)"], code=1, expect=["Argument list too long"], visible="resource-limit",
+           tool="python3",
+           note="python subprocess with one 200 000-byte environment variable (a generated build matrix): E2BIG")
+
+
+# ------------------------------------------------------ fresh: corrupt-cache
+
+@fresh_scenario("corrupt-cache", "lz4-bz2-cache", "lz4", needs=("lz4",))
+def _(sb: Sandbox):
+    for i in range(3):
+        sb.randtext(f"ccache/d{i}/objects.txt", 300 << 10, seed=120 + i)
+    sb.setup(["tar", "-I", "lz4", "-cf", "ccache.tar.lz4", "ccache"])
+    truncate(sb.p("ccache.tar.lz4"), 0.55)
+    sb.run(["lz4", "-t", "ccache.tar.lz4"], code=None, expect_re=r"(Error|error)", visible="corrupt-cache",
+           note="lz4 -t of a restored ccache archive truncated to 55 %")
+    (sb.p("restore")).mkdir()
+    sb.run(["tar", "-I", "lz4", "-xf", "ccache.tar.lz4", "-C", "restore"], code=2, tool="tar",
+           expect_re=r"(Child returned status|Error is not recoverable|Unexpected EOF)", visible="unknown",
+           note="tar -I lz4 -xf of the truncated archive: lz4's error, then tar's generic 'Child returned status' "
+                "/ 'Error is not recoverable' lines")
+    sb.setup(["tar", "-cjf", "ccache.tar.bz2", "ccache"])
+    truncate(sb.p("ccache.tar.bz2"), 0.5)
+    sb.run(["tar", "-xjf", "ccache.tar.bz2", "-C", "restore"], code=2, tool="tar",
+           expect_re=r"(Compressed file ends unexpectedly|unexpected end)", visible="unknown",
+           note="tar -xjf of a .tar.bz2 cache truncated to half: bzip2's 'Compressed file ends unexpectedly', "
+                "then tar's 'Child returned status 2'")
+
+
+@fresh_scenario("corrupt-cache", "git-pack-corrupt", "git", needs=("git",))
+def _(sb: Sandbox):
+    repo = sb.git_repo("repo", {"src/app.py": "print('hello')\n" * 50, "README.md": "# app\n"})
+    sb.write("repo/src/util.py", "def util():\n    return 1\n" * 40)
+    sb.git(repo, "add", "-A")
+    sb.git(repo, "commit", "-q", "-m", "util")
+    blob = sb.git(repo, "rev-parse", "HEAD:src/util.py").strip()
+    obj = repo / ".git" / "objects" / blob[:2] / blob[2:]
+    os.chmod(obj, 0o644)
+    obj.write_bytes(b"")
+    os.unlink(repo / "src" / "util.py")
+    sb.run(["git", "checkout", "--", "src/util.py"], cwd=repo, code=255, expect=["is empty"],
+           visible="vcs-error",
+           note="git checkout of a file whose loose object is a 0-byte file (a cache restore or a crash left it): "
+                "'object file ... is empty', then 'error: unable to read sha1 file of src/util.py'")
+    sb.run(["git", "show", "HEAD:src/util.py"], cwd=repo, code=128, expect=["is empty"], visible="vcs-error",
+           note="git show of the same blob: 'object file ... is empty', then 'fatal: bad object HEAD:src/util.py'")
+    repo2 = sb.git_repo("repo2", {f"src/m{i}.py": (f"value_{i} = {i}\n" * 400) for i in range(6)})
+    sb.git(repo2, "gc", "-q")
+    pack = next((repo2 / ".git" / "objects" / "pack").glob("*.pack"))
+    os.chmod(pack, 0o644)
+    size = pack.stat().st_size
+    flip_bytes(pack, size // 2, 64, seed=13)
+    sb.setup(["rm", "-rf", str(repo2 / "src")])
+    sb.run(["git", "checkout", "-f", "--", "."], cwd=repo2, code=None, expect_re=r"(corrupt|inflate|bad object)",
+           visible="corrupt-cache", note="git checkout from a packfile with 64 corrupted bytes in the middle")
+    idx = next((repo2 / ".git" / "objects" / "pack").glob("*.idx"))
+    os.chmod(idx, 0o644)
+    truncate(idx, 0.5)
+    sb.run(["git", "log", "--oneline"], cwd=repo2, code=128, expect_re=r"(too small|index file|bad object)",
+           visible="corrupt-cache", note="git log with a pack .idx truncated to half")
+
+
+@fresh_scenario("corrupt-cache", "java-jar-corrupt", "java", needs=("java", "javac", "jar"))
+def _(sb: Sandbox):
+    sb.write("src/App.java", "public class App {\n    public static void main(String[] a) {\n"
+             "        System.out.println(\"ok\");\n    }\n}\n")
+    sb.write("src/Pad.java", "public class Pad {\n    public static String pad(String s) { return \"  \" + s; }\n}\n"
+             + "// padding\n" * 2000)
+    sb.write("src/Main.java", "public class Main {\n    public static void main(String[] a) {\n"
+             "        System.out.println(Pad.pad(\"x\"));\n    }\n}\n")
+    sb.setup(["javac", "-d", "classes", "src/App.java", "src/Pad.java", "src/Main.java"])
+    sb.randfile("classes/assets/icons.bin", 256 << 10, seed=130)
+    sb.setup(["jar", "cfe", "app.jar", "App", "-C", "classes", "App.class", "-C", "classes", "assets"])
+    sb.setup(["jar", "cf", "pad.jar", "-C", "classes", "Pad.class", "-C", "classes", "assets"])
+    truncate(sb.p("app.jar"), 0.6)
+    sb.run(["java", "-jar", "app.jar"], code=1, timeout=20, expect=["Invalid or corrupt jarfile"],
+           visible="corrupt-cache", note="java -jar of a cached jar truncated to 60 %")
+    truncate(sb.p("pad.jar"), 0.6)
+    (sb.p("main")).mkdir()
+    shutil.copy(sb.p("classes/Main.class"), sb.p("main/Main.class"))
+    sb.run(["java", "-cp", "main:pad.jar", "Main"], code=1, timeout=20, expect=["NoClassDefFoundError"],
+           visible="missing-module",
+           note="java with a truncated dependency jar (from a cache) on the classpath: the class is simply "
+                "not found (NoClassDefFoundError), nothing says the jar is corrupt")
+
+
+@fresh_scenario("corrupt-cache", "python-cache-formats", "python3")
+def _(sb: Sandbox):
+    import gzip
+    data = gzip.compress(json.dumps({f"pkg{i}": {"sha": f"{i:064x}"} for i in range(3000)}).encode(), mtime=0)
+    sb.write(".cache/lock-index.json.gz", data[: len(data) // 2])
+    sb.run(["python3", "-c", "import gzip, json\n"
+            "idx = json.load(gzip.open('.cache/lock-index.json.gz'))\nprint(len(idx))"], code=1,
+           expect=["Compressed file ended before the end-of-stream marker was reached"], visible="corrupt-cache",
+           note="python reading a gzip JSON cache truncated to half: EOFError")
+    sb.write(".cache/resolver.db", random.Random(140).randbytes(8192))
+    sb.run(["python3", "-c", "import dbm\ndb = dbm.open('.cache/resolver.db', 'r')\nprint(len(db))"], code=1,
+           expect=["db type could not be determined"], visible="corrupt-cache",
+           note="python dbm.open of a cache file full of garbage")
+    sb.write("tool/__main__.py", "import sys\nprint('tool', sys.argv[1:])\n" + "# pad\n" * 3000)
+    sb.write("tool/helpers.py", "X = 1\n" * 2000)
+    sb.setup(["python3", "-m", "zipapp", "tool", "-o", "tool.pyz"])
+    truncate(sb.p("tool.pyz"), 0.7)
+    sb.run(["python3", "tool.pyz", "--check"], code=1, expect=["source code cannot contain null bytes"],
+           visible="code-error",
+           note="python running a cached zipapp (.pyz) truncated to 70 %: no longer a zip, python reads it as "
+                "source: 'SyntaxError: source code cannot contain null bytes'")
+
+
+@fresh_scenario("corrupt-cache", "node-cache-corrupt", "node", needs=("node",))
+def _(sb: Sandbox):
+    sb.write("mk.js", """
+        const v8 = require('v8');
+        const fs = require('fs');
+        const zlib = require('zlib');
+        const graph = {};
+        for (let i = 0; i < 2000; i++) graph['mod' + i] = { deps: ['mod' + (i + 1)], size: i };
+        const buf = v8.serialize(graph);
+        fs.mkdirSync('.cache', { recursive: true });
+        fs.writeFileSync('.cache/graph.bin', buf.subarray(0, buf.length >> 1));
+        const gz = zlib.gzipSync(JSON.stringify(graph));
+        fs.writeFileSync('.cache/graph.json.gz', gz.subarray(0, gz.length >> 1));
+        """)
+    sb.setup(["node", "mk.js"])
+    sb.write("load.js", """
+        const v8 = require('v8');
+        const fs = require('fs');
+        console.log('restoring module graph from cache');
+        const graph = v8.deserialize(fs.readFileSync('.cache/graph.bin'));
+        console.log(Object.keys(graph).length);
+        """)
+    sb.run(["node", "load.js"], code=1, expect=["Unable to deserialize cloned data"], visible="corrupt-cache",
+           note="node v8.deserialize of a cache file truncated to half")
+    sb.write("load2.js", """
+        const zlib = require('zlib');
+        const fs = require('fs');
+        const graph = JSON.parse(zlib.gunzipSync(fs.readFileSync('.cache/graph.json.gz')));
+        console.log(Object.keys(graph).length);
+        """)
+    sb.run(["node", "load2.js"], code=1, expect=["unexpected end of file"], visible="corrupt-cache",
+           note="node zlib.gunzipSync of a gzip cache truncated to half: 'unexpected end of file' (Z_BUF_ERROR)")
+
+
+@fresh_scenario("corrupt-cache", "cargo-vendor-checksum", "cargo", needs=("cargo",))
+def _(sb: Sandbox):
+    sb.write("vendor/tinyfmt/Cargo.toml", '[package]\nname = "tinyfmt"\nversion = "0.2.1"\nedition = "2021"\n')
+    sb.write("vendor/tinyfmt/src/lib.rs", 'pub fn pad(s: &str) -> String {\n    format!("{:>8}", s)\n}\n')
+    sums = {rel: hashlib.sha256(sb.p(f"vendor/tinyfmt/{rel}").read_bytes()).hexdigest()
+            for rel in ("Cargo.toml", "src/lib.rs")}
+    sb.write("vendor/tinyfmt/.cargo-checksum.json", json.dumps({"files": sums, "package": "ab" * 32}))
+    sb.write("app/Cargo.toml", '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n'
+             '[dependencies]\ntinyfmt = "0.2"\n')
+    sb.write("app/src/main.rs", 'fn main() {\n    println!("{}", tinyfmt::pad("x"));\n}\n')
+    sb.write("app/.cargo/config.toml", '[source.crates-io]\nreplace-with = "vendored-sources"\n\n'
+             f'[source.vendored-sources]\ndirectory = "{sb.p("vendor")}"\n')
+    flip_bytes(sb.p("vendor/tinyfmt/src/lib.rs"), 10, 8, seed=150)
+    env = sb.env({"CARGO_TARGET_DIR": str(sb.p("target"))})
+    sb.run(["cargo", "build", "--offline"], cwd=sb.p("app"), env=env, code=101,
+           expect=["the listed checksum of"], visible="corrupt-cache",
+           note="cargo build against a vendored crate (restored from a cache) with 8 corrupted bytes: 'the listed "
+                "checksum of ... has changed'")
+
+
+# -------------------------------------------------- fresh: permission-denied
+
+@fresh_scenario("permission-denied", "bind-privileged-port", "python3", needs=("root", "setpriv"))
+def _(sb: Sandbox):
+    try:
+        start = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        start = 1024
+    if start <= 80:
+        raise Skip("unprivileged users may bind port 80 here (ip_unprivileged_port_start)")
+    env = nobody_env(sb)
+    if SYS_PY:
+        sb.run([*NOBODY, SYS_PY, "-c", "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 80))\ns.listen()"],
+               env=env, code=1, expect=["PermissionError"], visible="permission-denied",
+               note="python as nobody binding port 80 (below ip_unprivileged_port_start): EACCES")
+        sb.run([*NOBODY, SYS_PY, "-m", "http.server", "80", "--bind", "127.0.0.1"], env=env, code=1,
+               expect=["Permission denied"], visible="permission-denied",
+               note="python -m http.server 80 as nobody")
+    if have("node"):
+        sb.write("srv/server.js", "const http = require('http');\n"
+                 "http.createServer((q, r) => r.end('ok')).listen(80, '127.0.0.1', () => console.log('up'));\n")
+        os.chmod(sb.p("srv"), 0o755)
+        os.chmod(sb.p("srv/server.js"), 0o644)
+        sb.run([*NOBODY, "node", sb.p("srv/server.js")], env=env, code=1, expect=["EACCES"],
+               visible="permission-denied", tool="node", note="node listening on port 80 as nobody: listen EACCES")
+    if have("perl"):
+        sb.run([*NOBODY, "perl", "-MIO::Socket::INET", "-e",
+                "IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 443, Listen => 5) "
+                "or die \"cannot listen on :443: $!\\n\""], env=env, code=None, expect=["Permission denied"],
+               visible="permission-denied", tool="perl", note="perl listening on port 443 as nobody")
+
+
+@fresh_scenario("permission-denied", "nobody-writes-state", "sqlite3", needs=("root", "setpriv"))
+def _(sb: Sandbox):
+    env = nobody_env(sb)
+    state = sb.p("state")
+    state.mkdir()
+    os.chmod(state, 0o755)
+    db = sqlite3.connect(state / "jobs.db")
+    db.execute("create table jobs(id integer primary key, status text)")
+    db.commit()
+    db.close()
+    os.chmod(state / "jobs.db", 0o644)
+    if have("sqlite3"):
+        sb.run([*NOBODY, "sqlite3", state / "jobs.db", "insert into jobs(status) values ('queued');"], env=env,
+               code=None, expect=["readonly database"], visible="permission-denied",
+               note="sqlite3 as nobody inserting into a root-owned 0644 database: 'attempt to write a readonly "
+                    "database'")
+    repo = sb.git_repo("repo", {"README.md": "# app\n"})
+    for root, dirs, files in os.walk(repo):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o755)
+        for f in files:
+            os.chmod(os.path.join(root, f), 0o644)
+    for root, dirs, files in os.walk(repo):
+        if ".git" in Path(root).parts:
+            continue
+        for name in dirs + files:
+            if name != ".git":
+                shutil.chown(os.path.join(root, name), 65534, 65534)
+    shutil.chown(repo, 65534, 65534)
+    os.chmod(repo / ".git", 0o777)
+    os.chmod(repo / ".git" / "index", 0o666)
+    sb.write("repo/NOTES.md", "notes\n")
+    shutil.chown(sb.p("repo/NOTES.md"), 65534, 65534)
+    sb.write("nobody-gitconfig", "[safe]\n\tdirectory = *\n", mode=0o644)
+    env_git = dict(env, GIT_CONFIG_GLOBAL=str(sb.p("nobody-gitconfig")))
+    sb.run([*NOBODY, "git", "add", "NOTES.md"], cwd=repo, env=env_git, code=128,
+           expect=["insufficient permission", "adding files failed"], visible="vcs-error", tool="git",
+           note="git add as nobody in a work tree it owns whose .git/objects is root's (a checkout made by "
+                "root, then used by another user): 'insufficient permission for adding an object to repository "
+                "database', ... 'fatal: adding files failed'")
+    if SYS_PY:
+        logs = sb.p("var/log/app")
+        logs.mkdir(parents=True)
+        os.chmod(sb.p("var"), 0o755)
+        os.chmod(sb.p("var/log"), 0o755)
+        sb.write("svc.py", f"""
+            import logging
+            logging.basicConfig(filename="{logs}/worker.log", level=logging.INFO)
+            logging.info("worker started")
+            """, mode=0o644)
+        sb.run([*NOBODY, SYS_PY, sb.p("svc.py")], env=env, code=1, expect=["PermissionError"],
+               visible="permission-denied", tool="python3",
+               note="a python service as nobody logging into a root-owned /var/log-like dir")
+
+
+@fresh_scenario("permission-denied", "erofs-toolchain", "gcc", needs=("root", "gcc"))
+def _(sb: Sandbox):
+    m = sb.tmpfs("ro")
+    (m / "out").mkdir()
+    sb.remount_ro(m)
+    sb.write("main.c", "int main(void) { return 0; }\n")
+    sb.run(["gcc", "-o", f"{m}/out/app", "main.c"], code=1, expect=["Read-only file system"], visible="code-error",
+           note="gcc linking into a read-only mount: ld's 'cannot open output file ...: Read-only file system', "
+                "then 'collect2: error: ld returned 1 exit status'")
+    sb.write("pkg/bin/tool", "#!/bin/sh\necho tool\n", mode=0o755)
+    sb.setup(["tar", "-czf", "pkg.tgz", "pkg"])
+    sb.run(["tar", "-xzf", "pkg.tgz", "-C", f"{m}/out"], code=2, expect=["Read-only file system"],
+           visible="unknown", tool="tar",
+           note="tar extracting into a read-only mount: 'Cannot mkdir: Read-only file system', then tar's "
+                "'Exiting with failure status due to previous errors'")
+    sb.run(["python3", "-c", f"import tempfile\nfd, path = tempfile.mkstemp(dir='{m}/out')\nprint(path)"], code=1,
+           expect=["Read-only file system"], visible="permission-denied", tool="python3",
+           note="python tempfile.mkstemp in a read-only mount: EROFS")
+    if have("sqlite3"):
+        sb.run(["sqlite3", f"{m}/out/cache.db", "create table t(x);"], code=None,
+               expect_re=r"(unable to open database|readonly|Read-only)", visible="unknown", tool="sqlite3",
+               note="sqlite3 creating a database on a read-only mount: 'unable to open database file'")
+
+
+@fresh_scenario("permission-denied", "nobody-metadata-ops", "chmod", needs=("root", "setpriv"))
+def _(sb: Sandbox):
+    env = nobody_env(sb)
+    sb.write("shared/build.sh", "#!/bin/sh\n", mode=0o644)
+    os.chmod(sb.p("shared"), 0o777)
+    sb.run([*NOBODY, "chmod", "+x", sb.p("shared/build.sh")], env=env, code=1, expect=["Operation not permitted"],
+           visible="permission-denied", note="chmod +x as nobody of a root-owned script")
+    sb.run([*NOBODY, "touch", "-d", "2026-01-05 10:00", sb.p("shared/build.sh")], env=env, code=1,
+           expect_re=r"(Operation not permitted|Permission denied)", visible="permission-denied", tool="touch",
+           note="touch -d (setting a fixed mtime for a reproducible build) as nobody on a root-owned file")
+    sb.run([*NOBODY, "chgrp", "nogroup", sb.p("shared/build.sh")], env=env, code=1,
+           expect=["Operation not permitted"], visible="permission-denied", tool="chgrp",
+           note="chgrp as nobody of a root-owned file")
+    if have("renice"):
+        sb.run([*NOBODY, "sh", "-c", "renice -n -5 -p $$"], env=env, code=1, expect=["Permission denied"],
+               visible="permission-denied", tool="renice",
+               note="renice -n -5 (raising priority) as nobody")
+    if have("ip"):
+        sb.run([*NOBODY, "ip", "link", "add", "ci0", "type", "dummy"], env=env, code=2,
+               expect=["Operation not permitted"], visible="permission-denied", tool="ip",
+               note="ip link add as nobody: 'RTNETLINK answers: Operation not permitted'")
+
+
+@fresh_scenario("permission-denied", "nobody-readonly-tree", "rm", needs=("root", "setpriv"))
+def _(sb: Sandbox):
+    env = nobody_env(sb)
+    mod = sb.p("gopath/pkg/mod/github.com/acme/retry@v1.2.0")
+    for name in ("retry.go", "go.mod", "backoff/backoff.go"):
+        sb.write(f"gopath/pkg/mod/github.com/acme/retry@v1.2.0/{name}", "package retry\n")
+    for root, dirs, files in os.walk(sb.p("gopath")):
+        shutil.chown(root, 65534, 65534)
+        for f in files:
+            shutil.chown(os.path.join(root, f), 65534, 65534)
+            os.chmod(os.path.join(root, f), 0o444)
+    for root, dirs, files in os.walk(mod):
+        os.chmod(root, 0o555)
+    os.chmod(sb.p("gopath"), 0o755)
+    sb.run([*NOBODY, "rm", "-rf", sb.p("gopath")], env=env, code=1, expect=["Permission denied"],
+           visible="permission-denied",
+           note="rm -rf as nobody of a Go module cache (its module dirs are read-only, 0555)")
+    sb.run([*NOBODY, "cp", "/etc/hostname", f"{mod}/VERSION"], env=env, code=1, expect=["Permission denied"],
+           visible="permission-denied", tool="cp", note="cp as nobody into a read-only (0555) dir it owns")
+    if SYS_PY:
+        sb.run([*NOBODY, SYS_PY, "-c", f"import shutil\nshutil.rmtree('{sb.p('gopath/pkg')}')"], env=env, code=1,
+               expect=["PermissionError"], visible="permission-denied", tool="python3",
+               note="python shutil.rmtree as nobody of the read-only module cache")
+
+
+# -------------------------------------------------------- fresh: port-in-use
+
+def hold_udp_port(sb: Sandbox) -> int:
+    port = next_port()
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", port))
+    sb.holders.append(s)
+    return port
+
+
+@fresh_scenario("port-in-use", "udp-bind", "node", needs=("node",))
+def _(sb: Sandbox):
+    p = hold_udp_port(sb)
+    sb.write("statsd.js", f"""
+        const dgram = require('dgram');
+        const s = dgram.createSocket('udp4');
+        s.on('error', (err) => {{ throw err; }});
+        s.bind({p}, '127.0.0.1', () => console.log('statsd listening on {p}'));
+        """)
+    sb.run(["node", "statsd.js"], code=1, expect=["EADDRINUSE"], visible="port-in-use",
+           note="node dgram (UDP) bind on a port another process holds (its error handler rethrows)")
+    sb.run(["python3", "-c", f"import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"print('syslog receiver on udp/{p}', flush=True)\ns.bind(('127.0.0.1', {p}))"], code=1,
+           expect=["Address already in use"], visible="port-in-use", tool="python3",
+           note="python UDP socket bind on a held port")
+
+
+@fresh_scenario("port-in-use", "unix-socket-in-use", "python3")
+def _(sb: Sandbox):
+    path = str(sb.p("run/agent.sock"))
+    (sb.p("run")).mkdir()
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.bind(path)
+    s.listen(4)
+    sb.holders.append(s)
+    sb.run(["python3", "-c", f"import socket\ns = socket.socket(socket.AF_UNIX)\n"
+            f"print('starting build agent', flush=True)\ns.bind('{path}')\ns.listen()"], code=1,
+           expect=["Address already in use"], visible="port-in-use",
+           note="python binding a unix socket path that another agent is listening on")
+    if have("node"):
+        sb.run(["node", "-e", f"require('net').createServer().listen('{path}', () => console.log('up'))"], code=1,
+               expect=["EADDRINUSE"], visible="port-in-use", tool="node",
+               note="node net server listening on a unix socket path in use")
+
+
+@fresh_scenario("port-in-use", "c-server-bind", "c-program", needs=("gcc",))
+def _(sb: Sandbox):
+    p = sb.hold_port()
+    sb.cc("srv.c", '#include <stdio.h>\n#include <string.h>\n#include <arpa/inet.h>\n#include <sys/socket.h>\n'
+          '#include <stdlib.h>\nint main(int argc, char **argv) {\n  int fd = socket(AF_INET, SOCK_STREAM, 0);\n'
+          '  struct sockaddr_in a; memset(&a, 0, sizeof a); a.sin_family = AF_INET;\n'
+          '  a.sin_port = htons(atoi(argv[1])); a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);\n'
+          '  printf("metrics: binding :%s\\n", argv[1]); fflush(stdout);\n'
+          '  if (bind(fd, (struct sockaddr *) &a, sizeof a) < 0) { perror("bind"); return 1; }\n'
+          '  listen(fd, 8);\n  return 0;\n}\n', "srv")
+    sb.run(["./srv", str(p)], code=1, expect=["bind: Address already in use"], visible="port-in-use",
+           note="a C server reporting bind() with perror: 'bind: Address already in use'")
+
+
+@fresh_scenario("port-in-use", "server-in-wrappers", "make", needs=("make",))
+def _(sb: Sandbox):
+    p = sb.hold_port()
+    sb.write("Makefile", f"serve:\n\tpython3 -m http.server {p} --bind 127.0.0.1 --directory site\n")
+    (sb.p("site")).mkdir()
+    sb.run(["make", "serve"], code=2, expect=["Address already in use", "Error 1"], visible="code-error",
+           note="make serve whose python http.server cannot bind a held port; ends in 'make: *** [Makefile:2: "
+                "serve] Error 1'")
+    if have("node"):
+        sb.write("test/api.test.js", f"""
+            const test = require('node:test');
+            const assert = require('node:assert');
+            const http = require('http');
+
+            test('serves /health', async () => {{
+              const server = http.createServer((req, res) => res.end('ok'));
+              await new Promise((resolve, reject) => {{
+                server.once('error', reject);
+                server.listen({p}, '127.0.0.1', resolve);
+              }});
+              server.close();
+              assert.ok(true);
+            }});
+            """)
+        sb.run(["node", "--test", "test/"], code=1, expect=["EADDRINUSE"], visible="port-in-use", tool="node",
+               note="node --test whose test server cannot listen on a held port: the test fails with "
+                    "EADDRINUSE")
+
+
+# ------------------------------------------------------------ fresh: crashed
+
+@fresh_scenario("crashed", "cpp-terminate-assert", "g++-program", needs=("g++", "gcc"))
+def _(sb: Sandbox):
+    sb.cc("conf.cpp", '#include <cstdio>\n#include <map>\n#include <stdexcept>\n#include <string>\n'
+          'static std::string get(const std::map<std::string, std::string> &m, const std::string &k) {\n'
+          '  auto it = m.find(k);\n  if (it == m.end()) throw std::runtime_error("missing key \'" + k + "\' in '
+          'config/deploy.yml");\n  return it->second;\n}\n'
+          'int main() {\n  std::puts("loading deploy config");\n  std::fflush(stdout);\n'
+          '  std::map<std::string, std::string> m{{"image", "app:1.4.2"}};\n'
+          '  std::puts(get(m, "port").c_str());\n}\n', "conf", compiler="g++")
+    sb.run(["./conf"], sig=6, expect=["terminate called after throwing", "what():"], visible="code-error",
+           note="a C++ program with an uncaught std::runtime_error: 'terminate called after throwing ...', "
+                "'what(): missing key ...', SIGABRT")
+    sb.cc("queue.c", '#include <assert.h>\n#include <stdio.h>\nstruct queue { int len; int items[8]; };\n'
+          'static int pop(struct queue *q) {\n  assert(q->len > 0);\n  return q->items[--q->len];\n}\n'
+          'int main(void) {\n  struct queue q = { 0 };\n  puts("draining queue"); fflush(stdout);\n'
+          '  return pop(&q);\n}\n', "queue")
+    sb.run(["./queue"], sig=6, expect=["Assertion `q->len > 0' failed"], visible="code-error", tool="c-program",
+           note="a C program whose assert() fails: 'Assertion ... failed.', SIGABRT")
+    sb.cc("virt.cpp", '#include <cstdio>\nstruct Base {\n  Base() { init(); }\n  void init() { run(); }\n'
+          '  virtual void run() = 0;\n  virtual ~Base() {}\n};\nstruct Job : Base { void run() override {} };\n'
+          'int main() {\n  std::puts("scheduling job"); std::fflush(stdout);\n  Job j;\n}\n', "virt",
+          compiler="g++")
+    sb.run(["./virt"], sig=6, expect=["pure virtual method called"], visible="crashed",
+           note="a C++ program calling a pure virtual method from a constructor: 'pure virtual method called', "
+                "'terminate called without an active exception', SIGABRT")
+    sb.run(sh("echo '==> smoke test'; ./conf"), code=134, expect=["what():", "Aborted"], visible="crashed",
+           tool="sh", note="the uncaught exception from a shell script: the shell's 'Aborted', exit 134")
+
+
+@fresh_scenario("crashed", "interpreter-segfaults", "python3")
+def _(sb: Sandbox):
+    sb.write("tree_cache.py", """
+        import json, sys
+        sys.setrecursionlimit(10 ** 7)
+        tree = {}
+        for i in range(10 ** 6):
+            tree = {"child": tree}
+        print("writing tree cache", flush=True)
+        json.dumps(tree)
+        """)
+    sb.run(["python3", "-X", "faulthandler", "tree_cache.py"], sig=11,
+           expect=["Fatal Python error: Segmentation fault"], visible="crashed",
+           note="python with the recursion limit raised to 10**7 serialising a 10**6-deep dict: json's C encoder "
+                "overflows the C stack, SIGSEGV (faulthandler on)")
+    sb.run(["python3", "-c", "import sys\nsys.setrecursionlimit(10 ** 7)\nl = []\n"
+            "for i in range(10 ** 6):\n    l = [l]\nprint('dumping state', flush=True)\ns = repr(l)"], sig=11,
+           expect=["dumping state"], visible="unknown",
+           note="python repr of a 10**6-deep list with the recursion limit raised: SIGSEGV, no message")
+    if have("node"):
+        sb.run(["node", "--stack-size=60000", "-e", "function walk(n) { return walk(n + 1) + 1; }\n"
+                "console.log('walking dependency graph');\nwalk(0);"], sig=11,
+               expect=["walking dependency graph"], visible="unknown", tool="node",
+               note="node with --stack-size raised past the real stack: deep recursion overflows it, SIGSEGV")
+    if have("perl"):
+        sb.run(["perl", "-e", "$| = 1; print \"reading header\\n\"; print unpack('p', pack('J', 8));"], sig=11,
+               expect=["reading header"], visible="unknown", tool="perl",
+               note="perl unpack 'p' of a bogus pointer: SIGSEGV")
+
+
+@fresh_scenario("crashed", "trap-bus-and-make", "c-program", needs=("gcc", "make"))
+def _(sb: Sandbox):
+    sb.cc("trap.c", '#include <stdio.h>\nint main(void) {\n  puts("checking invariants"); fflush(stdout);\n'
+          '  __asm__ volatile("int3");\n  return 0;\n}\n', "trap")
+    sb.run(["./trap"], sig=5, expect=["checking invariants"], visible="unknown",
+           note="a C program hitting a breakpoint instruction (int3, left-in debug code): SIGTRAP")
+    sb.run(sh("./trap"), code=133, expect=["Trace/breakpoint trap"], visible="crashed", tool="sh",
+           note="the same from sh: 'Trace/breakpoint trap', exit 133")
+    sb.run(bash("echo 'packing layer 3/5'; kill -BUS $$"), sig=7, expect=["packing layer"], visible="unknown",
+           tool="bash", note="bash sending SIGBUS to itself")
+    sb.cc("parse_test.c", '#include <stdio.h>\n#include <string.h>\nstatic size_t field_len(const char *s) '
+          '{ return strlen(s); }\nint main(void) {\n  puts("test_parse_header ...");\n  fflush(stdout);\n'
+          '  const char *missing = NULL;\n  printf("%zu\\n", field_len(missing));\n  return 0;\n}\n',
+          "parse_test", flags=("-O0",))
+    sb.write("Makefile", "test: parse_test\n\t./parse_test\n")
+    sb.run(["make", "test"], code=2, expect=["Segmentation fault"], visible="crashed", tool="make",
+           note="make test whose test binary segfaults: 'make: *** [Makefile:2: test] Segmentation fault'")
+
+
+@fresh_scenario("crashed", "java-jvm-crash", "java", needs=("java",))
+def _(sb: Sandbox):
+    sb.write("Native.java", """
+        import java.lang.reflect.Field;
+        import sun.misc.Unsafe;
+
+        public class Native {
+            public static void main(String[] args) throws Exception {
+                Field f = Unsafe.class.getDeclaredField("theUnsafe");
+                f.setAccessible(true);
+                Unsafe u = (Unsafe) f.get(null);
+                System.out.println("reading native index");
+                System.out.println(u.getLong(0L));
+            }
+        }
+        """)
+    sb.run(["java", f"-XX:ErrorFile={sb.p('hs_err_pid%p.log')}", "-XX:-CreateCoredumpOnCrash", "Native.java"],
+           code=None, timeout=20, expect=["A fatal error has been detected by the Java Runtime Environment",
+                                          "SIGSEGV"], visible="crashed",
+           note="java reading address 0 through sun.misc.Unsafe: the JVM's 'A fatal error has been detected' "
+                "report (SIGSEGV), hs_err file written")
+
+
+# ---------------------------------------------------------- fresh: vcs-error
+
+def _diverged(sb: Sandbox, rel: str = "work") -> Path:
+    """A clone whose branch and its origin both have a commit the other lacks."""
+    sb.git_repo(f"{rel}-seed", {"VERSION": "1.4.1\n", "README.md": "# app\n"}, bare_copy=f"{rel}-origin.git")
+    sb.setup(["git", "clone", "-q", str(sb.p(f"{rel}-origin.git")), str(sb.p(rel))])
+    sb.setup(["git", "clone", "-q", str(sb.p(f"{rel}-origin.git")), str(sb.p(f"{rel}-other"))])
+    sb.write(f"{rel}-other/VERSION", "1.4.2\n")
+    sb.git(f"{rel}-other", "commit", "-q", "-am", "release 1.4.2")
+    sb.git(f"{rel}-other", "push", "-q", "origin", "main")
+    sb.write(f"{rel}/CHANGELOG.md", "local note\n")
+    sb.git(rel, "add", "CHANGELOG.md")
+    sb.git(rel, "commit", "-q", "-m", "changelog")
+    return sb.p(rel)
+
+
+@fresh_scenario("vcs-error", "git-divergent-branches", "git", needs=("git",))
+def _(sb: Sandbox):
+    work = _diverged(sb)
+    sb.run(["git", "pull", "--ff-only"], cwd=work, code=128, expect=["Not possible to fast-forward"],
+           visible="vcs-error", note="git pull --ff-only when local and remote have diverged")
+    sb.run(["git", "pull"], cwd=work, code=128, expect=["Need to specify how to reconcile divergent branches"],
+           visible="vcs-error", note="git pull with no pull.rebase/pull.ff setting on diverged branches")
+    sb.run(["git", "merge", "--ff-only", "origin/main"], cwd=work, code=128, expect=["Not possible to fast-forward"],
+           visible="vcs-error", note="git merge --ff-only of a diverged origin/main")
+    other = sb.git_repo("unrelated", {"LICENSE": "MIT\n"})
+    sb.git(work, "fetch", "-q", str(other), "main:imported")
+    sb.run(["git", "merge", "imported"], cwd=work, code=128, expect=["refusing to merge unrelated histories"],
+           visible="vcs-error", note="git merge of a branch with an unrelated history")
+
+
+@fresh_scenario("vcs-error", "git-upstream-missing", "git", needs=("git",))
+def _(sb: Sandbox):
+    sb.git_repo("seed", {"a.txt": "a\n"}, bare_copy="origin.git")
+    sb.setup(["git", "clone", "-q", str(sb.p("origin.git")), str(sb.p("work"))])
+    work = sb.p("work")
+    sb.git(work, "checkout", "-q", "-b", "feature/retry")
+    sb.write("work/retry.txt", "retry\n")
+    sb.git(work, "add", "retry.txt")
+    sb.git(work, "commit", "-q", "-m", "retry")
+    sb.run(["git", "push"], cwd=work, code=128, expect=["has no upstream branch"], visible="vcs-error",
+           note="git push of a new branch with no upstream configured")
+    sb.run(["git", "pull"], cwd=work, code=1, expect=["There is no tracking information for the current branch"],
+           visible="vcs-error", note="git pull on a branch with no tracking information")
+    sb.run(["git", "checkout", "--track", "origin/release/2.0"], cwd=work, code=128,
+           expect_re=r"(is not a commit|cannot be created|not a valid)", visible="vcs-error",
+           note="git checkout --track of a remote branch that does not exist")
+
+
+@fresh_scenario("vcs-error", "git-ref-conflicts", "git", needs=("git",))
+def _(sb: Sandbox):
+    repo = sb.git_repo("repo", {"VERSION": "1.4.2\n"}, bare_copy="origin.git")
+    sb.git(repo, "remote", "add", "origin", str(sb.p("origin.git")))
+    sb.git(repo, "tag", "v1.4.2")
+    sb.git(repo, "checkout", "-q", "-b", "feature/cache")
+    sb.write("repo/cache.txt", "cache\n")
+    sb.git(repo, "add", "cache.txt")
+    sb.git(repo, "commit", "-q", "-m", "cache")
+    sb.git(repo, "checkout", "-q", "main")
+    sb.run(["git", "checkout", "-b", "feature/cache"], cwd=repo, code=128, expect=["already exists"],
+           visible="vcs-error", note="git checkout -b of a branch name that already exists")
+    sb.run(["git", "tag", "v1.4.2"], cwd=repo, code=128, expect=["already exists"], visible="vcs-error",
+           note="git tag of a tag name that already exists")
+    sb.run(["git", "branch", "-d", "feature/cache"], cwd=repo, code=1, expect=["not fully merged"],
+           visible="vcs-error", note="git branch -d of a branch that is not merged")
+    sb.run(["git", "worktree", "add", sb.p("wt"), "main"], cwd=repo, code=128, expect=["already"],
+           visible="vcs-error", note="git worktree add of the branch checked out in the main work tree")
+    sb.write("repo/Makefile", "release:\n\tgit tag v$$(cat VERSION)\n\tgit push origin v$$(cat VERSION)\n")
+    sb.run(["make", "release"], cwd=repo, code=2, expect=["already exists", "Error 128"], visible="code-error",
+           tool="make", note="make release whose recipe tags a version that is already tagged; ends in 'make: *** "
+                             "[Makefile:2: release] Error 128'")
+
+
+@fresh_scenario("vcs-error", "git-remote-rejects", "git", needs=("git",))
+def _(sb: Sandbox):
+    sb.git_repo("seed", {"a.txt": "a\n"}, bare_copy="origin.git")
+    sb.write("origin.git/hooks/pre-receive", "#!/bin/sh\necho 'policy: direct pushes to main are not allowed'\n"
+             "exit 1\n", mode=0o755)
+    sb.setup(["git", "clone", "-q", str(sb.p("origin.git")), str(sb.p("work"))])
+    sb.write("work/a.txt", "b\n")
+    sb.git("work", "commit", "-q", "-am", "b")
+    sb.run(["git", "push", "origin", "main"], cwd=sb.p("work"), code=1, expect=["pre-receive hook declined"],
+           visible="vcs-error", note="git push rejected by the remote's pre-receive hook")
+    nb = sb.git_repo("deploy-box", {"a.txt": "a\n"})
+    sb.setup(["git", "clone", "-q", str(nb), str(sb.p("work2"))])
+    sb.write("work2/a.txt", "c\n")
+    sb.git("work2", "commit", "-q", "-am", "c")
+    sb.run(["git", "push", "origin", "main"], cwd=sb.p("work2"), code=1, expect=["branch is currently checked out"],
+           visible="vcs-error", note="git push to the checked-out branch of a non-bare repository")
+    os.unlink(sb.p("origin.git/hooks/pre-receive"))
+    sb.git(sb.p("origin.git"), "config", "receive.denyDeletes", "true")
+    sb.run(["git", "push", "origin", "--delete", "main"], cwd=sb.p("work"), code=1,
+           expect=["deletion prohibited"], visible="vcs-error",
+           note="git push --delete to a remote with receive.denyDeletes")
+
+
+@fresh_scenario("vcs-error", "git-submodule-commit", "git", needs=("git",))
+def _(sb: Sandbox):
+    lib = sb.git_repo("lib", {"lib.c": "int f(void) { return 1; }\n"})
+    repo = sb.git_repo("app", {"main.c": "int main(void) { return 0; }\n"})
+    env = sb.env({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow",
+                  "GIT_CONFIG_VALUE_0": "always"})
+    sb.setup(["git", "submodule", "add", "-q", str(lib), "vendor/lib"], cwd=repo, env=env)
+    sb.setup(["git", "commit", "-q", "-m", "add lib"], cwd=repo, env=env)
+    sb.write("app/vendor/lib/lib.c", "int f(void) { return 2; }\n")
+    sb.setup(["git", "commit", "-q", "-am", "local change, never pushed"], cwd=repo / "vendor" / "lib", env=env)
+    sb.setup(["git", "add", "vendor/lib"], cwd=repo, env=env)
+    sb.setup(["git", "commit", "-q", "-m", "bump lib"], cwd=repo, env=env)
+    sb.setup(["git", "clone", "-q", str(repo), str(sb.p("ci"))], env=env)
+    sb.run(["git", "submodule", "update", "--init"], cwd=sb.p("ci"), env=env, code=128,
+           expect_re=r"(did not contain|not our ref|upload-pack)", visible="vcs-error",
+           note="git submodule update --init where the superproject records a submodule commit that was never "
+                "pushed")
+    sb.run(["git", "clone", "--recurse-submodules", str(repo), sb.p("ci2")], env=env, code=128,
+           expect_re=r"(did not contain|not our ref|upload-pack)", visible="vcs-error",
+           note="git clone --recurse-submodules of the same superproject")
+
+
+@fresh_scenario("vcs-error", "git-patch-apply", "git", needs=("git",))
+def _(sb: Sandbox):
+    repo = sb.git_repo("repo", {"config.yml": "replicas: 2\nimage: app:1.4.1\n"})
+    sb.write("repo/config.yml", "replicas: 3\nimage: app:1.5.0\n")
+    sb.git(repo, "commit", "-q", "-am", "bump to 1.5.0")
+    sb.setup(["git", "format-patch", "-1", "-o", str(sb.p("patches"))], cwd=repo)
+    sb.git(repo, "reset", "-q", "--hard", "HEAD~1")
+    sb.write("repo/config.yml", "replicas: 4\nimage: app:1.4.9\n")
+    sb.git(repo, "commit", "-q", "-am", "hotfix")
+    patch = next(sb.p("patches").glob("*.patch"))
+    sb.run(["git", "apply", patch], cwd=repo, code=1, expect=["patch does not apply"], visible="vcs-error",
+           note="git apply of a patch whose context has changed")
+    sb.run(["git", "am", patch], cwd=repo, code=128, expect=["Patch failed at 0001"], visible="vcs-error",
+           note="git am of a patch that does not apply")
+    sb.git(repo, "am", "--abort")
+    sb.run(["git", "revert", "--no-edit", "HEAD~1"], cwd=repo, code=1, expect=["could not revert"],
+           visible="vcs-error", note="git revert of a commit whose lines were changed since: a revert conflict")
+
+
+@fresh_scenario("vcs-error", "git-stale-locks-shallow", "git", needs=("git",))
+def _(sb: Sandbox):
+    sb.git_repo("seed", {f"f{i}.txt": f"{i}\n" for i in range(3)}, bare_copy="origin.git")
+    for i in range(3):
+        sb.write(f"seed/f{i}.txt", f"{i} changed\n")
+        sb.git("seed", "commit", "-q", "-am", f"change {i}")
+    sb.git("seed", "push", "-q", str(sb.p("origin.git")), "main")
+    sb.setup(["git", "clone", "-q", str(sb.p("origin.git")), str(sb.p("full"))])
+    sb.write("seed/f0.txt", "again\n")
+    sb.git("seed", "commit", "-q", "-am", "again")
+    sb.git("seed", "push", "-q", str(sb.p("origin.git")), "main")
+    sb.write("full/.git/refs/remotes/origin/main.lock", "")
+    sb.run(["git", "fetch", "origin"], cwd=sb.p("full"), code=1, expect=["cannot lock ref"], visible="vcs-error",
+           note="git fetch with a stale refs/remotes/origin/main.lock left by a killed fetch")
+    sb.setup(["git", "clone", "-q", "--depth", "1", f"file://{sb.p('origin.git')}", str(sb.p("shallow"))])
+    sb.write("shallow/.git/shallow.lock", "")
+    sb.run(["git", "fetch", "--depth", "3"], cwd=sb.p("shallow"), code=128, expect=["shallow.lock"],
+           visible="vcs-error", note="git fetch --depth 3 in a shallow clone with a stale .git/shallow.lock")
+    os.unlink(sb.p("shallow/.git/shallow.lock"))
+    sb.run(["git", "fetch", "--unshallow"], cwd=sb.p("full"), code=128,
+           expect=["--unshallow on a complete repository does not make sense"], visible="vcs-error",
+           note="git fetch --unshallow in a complete clone (a CI step assuming a shallow checkout)")
+
+
+# --------------------------------------------------------- fresh: code-error
+
+@fresh_scenario("code-error", "python-static-checks", "python3")
+def _(sb: Sandbox):
+    sb.write("src/app/routes.py", "def index(request):\n    return {'status': 'ok'\n\n\ndef health(request):\n"
+             "    return 'ok'\n")
+    sb.run(["python3", "-m", "py_compile", "src/app/routes.py"], code=1, expect=["SyntaxError"],
+           visible="code-error", note="python -m py_compile of a module with an unclosed brace")
+    sb.write("src/app/__init__.py", "")
+    sb.write("src/app/models.py", "class User:\n    def name(self):\n        return self._name\n")
+    sb.run(["python3", "-m", "compileall", "-q", "src"], code=1, expect=["SyntaxError"], visible="code-error",
+           note="python -m compileall -q over a tree with one broken module")
+    sb.write("src/money.py", '''
+        def cents(amount):
+            """Convert an amount in euros to cents.
+
+            >>> cents(1.15)
+            115
+            >>> cents(2)
+            200
+            """
+            return int(amount * 100)
+        ''')
+    sb.run(["python3", "-m", "doctest", "src/money.py"], code=1, expect=["***Test Failed***"], visible="code-error",
+           note="python -m doctest: a float rounding bug (int(1.15 * 100) is 114)")
+
+
+@fresh_scenario("code-error", "node-module-errors", "node", needs=("node",))
+def _(sb: Sandbox):
+    sb.write("src/router.js", "function route(path) {\n  switch (path) {\n    case '/': return 'home';\n"
+             "    default: return 'notFound'\n  }\n}\n}\nmodule.exports = route;\n")
+    sb.run(["node", "--check", "src/router.js"], code=1, expect=["SyntaxError"], visible="code-error",
+           note="node --check of a file with a stray closing brace")
+    sb.write("web/package.json", json.dumps({"name": "web", "version": "1.0.0", "type": "module"}))
+    sb.write("web/src/util.js", "export function formatDay(d) {\n  return d.toISOString().slice(0, 10);\n}\n")
+    sb.write("web/src/main.js", "import { formatDate } from './util.js';\nconsole.log(formatDate(new Date()));\n")
+    sb.run(["node", "src/main.js"], cwd=sb.p("web"), code=1, expect=["does not provide an export named"],
+           visible="code-error",
+           note="node ESM import of a name the project's own module does not export (renamed function)")
+    sb.write("web/src/cli.js", "const args = process.argv.slice(2);\nconst opts = args.map((a) => a.split('='));\n"
+             "opts.forEach(([k, v]) => console.log(k, v.trim()));\n")
+    sb.run(["node", "src/cli.js", "--mode=ci", "--verbose"], cwd=sb.p("web"), code=1,
+           expect=["TypeError"], visible="code-error",
+           note="node: a CLI argument without '=' makes v undefined: 'Cannot read properties of undefined'")
+
+
+@fresh_scenario("code-error", "shell-strict-mode", "bash")
+def _(sb: Sandbox):
+    sb.write("ci/deploy.sh", """
+        #!/bin/bash
+        set -euo pipefail
+        echo "deploying build $BUILD_ID"
+        target="$DEPLOY_ENV"
+        echo "to $target"
+        """.replace("\n        ", "\n").lstrip(), mode=0o755)
+    sb.run(["ci/deploy.sh"], env=sb.env({"BUILD_ID": "4411"}), code=1, expect=["unbound variable"],
+           visible="code-error", note="bash set -u: a variable the script uses is never set ('unbound variable')")
+    sb.write("ci/pack.sh", "#!/bin/sh\nset -u\nout=dist/${ARTIFACT_NAME}.tar.gz\necho \"packing $out\"\n", mode=0o755)
+    sb.run(["ci/pack.sh"], code=2, expect=["parameter not set"], visible="code-error", tool="sh",
+           note="dash set -u: 'ARTIFACT_NAME: parameter not set'")
+    if have("curl"):
+        sb.write("ci/smoke.sh", "#!/bin/bash\nPORT=8080\necho \"smoke test on port $PROT\"\n"
+                 "curl -fsS \"http://127.0.0.1:$PROT/healthz\"\n", mode=0o755)
+        sb.run(["ci/smoke.sh"], code=7, expect=["port 80", "Couldn't connect to server"], visible="network",
+               tool="curl",
+               note="a smoke-test script with a misspelt variable ($PROT): the URL's port is empty, curl falls back "
+                    "to port 80 where nothing listens ('Failed to connect ... port 80'); a bug in the script, not "
+                    "the network")
+
+
+@fresh_scenario("code-error", "text-tool-syntax", "awk")
+def _(sb: Sandbox):
+    sb.write("report.csv", "job,seconds\nbuild,120\ntest,340\n")
+    sb.run(["awk", "-F,", "NR > 1 { total += $2 } END { print \"total\", total", "report.csv"], code=2,
+           expect=["missing }"], visible="code-error",
+           note="an awk program (in a CI step) with a missing closing brace")
+    sb.run(["sed", "-e", "s/version = .*/version = 1.4.2", "Cargo.toml"], code=1, expect=["unterminated `s' command"],
+           visible="code-error", tool="sed", note="sed with an unterminated s command")
+    if have("jq"):
+        sb.write("deploy/values.json", '{"image": "app:1.4.2", "replicas": 3}\n')
+        sb.run(["jq", "-r", ".image | split(\":\")[1", "deploy/values.json"], code=3, expect=["compile error"],
+               visible="code-error", tool="jq", note="a jq filter with an unclosed bracket: 'jq: 1 compile error'")
+        sb.write("deploy/prod.json", '{\n  "image": "app:1.4.2",\n  "replicas": 3,\n  "env": {"LOG": "info",}\n}\n')
+        sb.run(["jq", ".replicas", "deploy/prod.json"], code=None, expect=["parse error"], visible="code-error",
+               tool="jq", note="jq reading the project's own JSON file with a trailing comma")
+
+
+@fresh_scenario("code-error", "c-warnings-as-errors", "gcc", needs=("gcc", "make"))
+def _(sb: Sandbox):
+    sb.write("src/log.c", '#include <stdio.h>\nvoid log_job(const char *name, long id) {\n'
+             '    printf("job %s id %d\\n", name, id);\n}\n')
+    sb.run(["gcc", "-Wall", "-Werror", "-c", "src/log.c", "-o", "log.o"], code=1, expect=["-Werror=format"],
+           visible="code-error", note="gcc -Wall -Werror: a printf format that does not match its argument")
+    sb.write("src/cfg.c", "int parse_port(const char *s) {\n    if (!s) return -1;\n    int p = atoi(s);\n"
+             "    if (p > 0) return p;\n}\n")
+    sb.run(["gcc", "-std=gnu11", "-Werror=implicit-function-declaration", "-Werror=return-type", "-c", "src/cfg.c",
+            "-o", "cfg.o"], code=1, expect=["implicit declaration of function"], visible="code-error",
+           note="gcc with -Werror=implicit-function-declaration and -Werror=return-type (a missing include and "
+                "a missing return)")
+    for i in range(4):
+        sb.write(f"src/mod{i}.c", f"int mod{i}(void) {{ return {i}; }}\n" if i != 1 else
+                 "int mod1(void) { return undefined_symbol_count; }\n")
+    sb.write("Makefile", "OBJS = mod0.o mod1.o mod2.o mod3.o\nlib.a: $(OBJS)\n\tar rcs $@ $^\n"
+             "%.o: src/%.c\n\t@sleep 0.$(subst mod,,$*)\n\t$(CC) -c -o $@ $<\n")
+    sb.run(["make", "-j4"], code=2, expect=["undeclared", "Waiting for unfinished jobs"], visible="code-error",
+           tool="make",
+           note="make -j4 where one object fails to compile: the compiler error, 'make: *** [...] Error 1', then "
+                "'make: *** Waiting for unfinished jobs....'")
+
+
+@fresh_scenario("code-error", "perl-runtime-errors", "perl", needs=("perl",))
+def _(sb: Sandbox):
+    sb.write("bin/notify.pl", """
+        use strict;
+        use warnings;
+        my %users = (alice => { email => 'alice@example.invalid' });
+        my $owner = $users{bob};
+        print "notifying ", $owner->email(), "\\n";
+        """)
+    sb.run(["perl", "bin/notify.pl"], code=255, expect=["Can't call method"], visible="code-error",
+           note="perl: calling a method on an undefined value")
+    sb.run(["perl", "-e", "my @t = (); my $avg = 0; $avg = 100 / scalar(@t); print $avg"], code=255,
+           expect=["Illegal division by zero"], visible="code-error",
+           note="perl: 'Illegal division by zero' (an average over no test results)")
+    sb.run(["perl", "-e", "use strict; my $cfg = 'replicas'; print join(',', @$cfg)"], code=255,
+           expect=["Can't use string"], visible="code-error",
+           note="perl under use strict: a string used as an ARRAY ref")
+
+
+@fresh_scenario("code-error", "cargo-test-panic", "cargo", needs=("cargo",))
+def _(sb: Sandbox):
+    sb.write("app/Cargo.toml", '[package]\nname = "app"\nversion = "0.1.0"\nedition = "2021"\n\n[dependencies]\n')
+    sb.write("app/src/lib.rs", 'pub fn parse_port(s: &str) -> Option<u16> {\n    s.strip_prefix("port=")?.parse().ok()\n}\n\n'
+             '#[cfg(test)]\nmod tests {\n    #[test]\n    fn parses_port() {\n'
+             '        assert_eq!(super::parse_port("PORT=8080").unwrap(), 8080);\n    }\n}\n')
+    env = sb.env({"CARGO_TARGET_DIR": str(sb.p("target"))})
+    sb.run(["cargo", "test", "--offline", "-q"], cwd=sb.p("app"), env=env, code=101, timeout=30,
+           expect=["called `Option::unwrap()` on a `None` value"], visible="code-error",
+           note="cargo test: a test unwrapping None (the parser is case-sensitive)")
+    sb.write("app/src/lib.rs", 'pub struct Job { pub id: u32 }\n\npub fn first(jobs: &[Job]) -> u32 {\n'
+             '    jobs.first().map(|j| j.id).unwrap_or_default().to_strin()\n}\n')
+    sb.run(["cargo", "build", "--offline"], cwd=sb.p("app"), env=env, code=101, timeout=30, expect=["E0599"],
+           visible="code-error", note="cargo build: a misspelt method (E0599 no method named)")
+
+
+@fresh_scenario("code-error", "swallowed-exceptions", "python3")
+def _(sb: Sandbox):
+    sb.write("app/db.py", """
+        import sqlite3
+        import sys
+
+
+        class Store:
+            def __init__(self, path):
+                self.path = path
+                self.conn = None
+
+            def open(self):
+                sqlite3.connect(self.path)  # bug: the connection is never kept
+
+            def count_jobs(self):
+                return self.conn.cursor().execute("select count(*) from jobs").fetchone()[0]
+
+
+        store = Store("jobs.db")
+        try:
+            store.open()
+            print(store.count_jobs())
+        except Exception as e:
+            print(f"ERROR: could not connect to the database: {e}", file=sys.stderr)
+            sys.exit(1)
+        """)
+    sb.run(["python3", "app/db.py"], code=1, expect=["could not connect to the database", "NoneType"],
+           visible="network",
+           note="a broad except turns an AttributeError (the code drops its connection) into 'ERROR: could not "
+                "connect to the database: ...'")
+    sb.write("app/upload.js", """
+        async function upload(files) {
+          for (const f of files) {
+            if (f.size > limit) throw new Error(`upload failed: ${f.name} exceeds the size limit`);
+          }
+        }
+        upload([{ name: 'app.tgz', size: 10 }]).catch((e) => {
+          console.error('Upload to artifact storage failed, giving up:', e.message);
+          process.exit(1);
+        });
+        """)
+    if have("node"):
+        sb.run(["node", "app/upload.js"], code=1, expect=["limit is not defined"], visible="unknown", tool="node",
+               note="a node uploader whose catch-all prints 'Upload to artifact storage failed, giving up: limit is "
+                    "not defined' (a ReferenceError in its own code)")
+
+
+# ------------------------------------------------------------ fresh: unknown
+
+@fresh_scenario("unknown", "silent-checks", "expr")
+def _(sb: Sandbox):
+    sb.run(sh("echo 'counting pending migrations'; expr $(ls migrations 2>/dev/null | wc -l) + 0"), code=1,
+           expect=["0"], visible="unknown", tool="expr",
+           note="expr printing 0 and exiting 1 (expr's status is 1 when the result is 0): no error shown")
+    sb.write("dist/app.js", "")
+    sb.run(sh("test -s dist/app.js"), code=1, visible="unknown", tool="test",
+           note="test -s of an empty bundle: exit 1, nothing printed")
+    sb.write("Makefile", "all: out.txt\nout.txt: in.txt\n\tcp in.txt out.txt\n")
+    sb.write("in.txt", "x\n")
+    sb.run(["make", "-q"], code=1, visible="unknown", tool="make",
+           note="make -q (is everything up to date?) answering no: exit 1, nothing printed")
+    sb.write("golden/report.txt", "total: 3\n")
+    sb.write("out/report.txt", "total: 4\n")
+    sb.run(["cmp", "golden/report.txt", "out/report.txt"], code=1, expect=["differ"], visible="unknown", tool="cmp",
+           note="cmp of a golden file and the output: 'differ: byte 8, line 1', exit 1")
+
+
+@fresh_scenario("unknown", "opaque-wrappers", "node", needs=("node",))
+def _(sb: Sandbox):
+    sb.write("scripts/build.js", """
+        console.log('> building 3 packages');
+        const ok = [true, true, false];
+        if (ok.includes(false)) {
+          console.error('Build failed. See the log above for details.');
+          process.exit(1);
+        }
+        """)
+    sb.run(["node", "scripts/build.js"], code=1, expect=["Build failed"], visible="unknown",
+           note="a build script printing 'Build failed. See the log above for details.' with no log above")
+    sb.run(bash("echo '[3/4] verifying'; echo 'FAILURE'; exit 2"), code=2, expect=["FAILURE"], visible="unknown",
+           tool="bash", note="a script printing only 'FAILURE'")
+    sb.run(["python3", "-c", "import logging, sys\nlogging.basicConfig()\nlogging.critical('job 4411 failed')\n"
+            "sys.exit(1)"], code=1, expect=["CRITICAL:root:job 4411 failed"], visible="unknown", tool="python3",
+           note="a python job logging only 'CRITICAL:root:job 4411 failed'")
+
+
+@fresh_scenario("unknown", "bad-invocation", "curl")
+def _(sb: Sandbox):
+    if have("curl"):
+        sb.run(["curl", "-fsS"], code=2, expect=["no URL specified"], visible="unknown",
+               note="curl with no URL (a variable expanded to nothing): usage error, exit 2")
+    sb.run(["python3", "-Z", "build.py"], code=2, expect=["nknown option"], visible="unknown", tool="python3",
+           note="python3 with an unknown option: usage, exit 2")
+    if have("node"):
+        sb.run(["node", "--experimental-frobnicate", "index.js"], code=9, expect=["bad option"], visible="unknown",
+               tool="node", note="node with an unknown option: 'node: bad option', exit 9")
+    if have("git"):
+        sb.git_repo("repo", {"a.txt": "a\n"})
+        sb.run(["git", "log", "--frobnicate"], cwd=sb.p("repo"), code=128, expect=["unrecognized argument"],
+               visible="vcs-error", tool="git",
+               note="git log with an option that does not exist: 'fatal: unrecognized argument' (a usage error "
+                    "that reads like a git failure)")
+
+
+# -------------------------------------------- fresh: GitHub runner (doubles)
+# The same kind of double as above, printing other documented lines: the
+# session-creation path where the server does not know the runner any more
+# (MessageListener.cs: 'The runner no longer exists on the server. Please
+# reconfigure the runner.', then 'Failed to create session. {message}', exit 1
+# = TerminatedError), the service wrapper's lines, and 'Runner reconnected.'.
+
+RUNNER_NOT_FOUND = "The runner no longer exists on the server. Please reconfigure the runner."
+
+
+def service_double(sb: Sandbox, listener_cmd: list[str]) -> list[str]:
+    """A bin/RunnerService.js double (node): the service wrapper's lines for
+    the listener's exit code (code 1 and 0 stop the service), as in
+    src/Misc/layoutbin/RunnerService.js."""
+    sb.write("actions-runner/bin/RunnerService.js", f"""
+        // runner double: the service wrapper's documented lines
+        const childProcess = require('child_process');
+        console.log('Starting Runner listener with startup type: service');
+        const listener = childProcess.spawn({json.dumps(listener_cmd[0])}, ['run', '--startuptype', 'service']);
+        console.log(`Started listener process, pid: ${{listener.pid}}`);
+        listener.stdout.on('data', (d) => process.stdout.write(d.toString('utf8')));
+        listener.stderr.on('data', (d) => process.stdout.write(d.toString('utf8')));
+        listener.on('close', (code) => {{
+          console.log(`Runner listener exited with error code ${{code}}`);
+          if (code === 0) console.log('Runner listener exit with 0 return code, stop the service, no retry needed.');
+          else if (code === 1) console.log('Runner listener exit with terminated error, stop the service, no retry needed.');
+        }});
+        console.log('Started running service');
+        """)
+    return ["node", str(sb.p("actions-runner/bin/RunnerService.js"))]
+
+
+@fresh_scenario("registration-removed", "runner-not-found-session", "runner-double", runner_kind="github")
+def _(sb: Sandbox):
+    lines = ["", RUNNER_NOT_FOUND, "Failed to create session. Runner with id 14 was not found in pool 1."]
+    sb.run(runner_double(sb, lines, 1), code=1, expect=["Please reconfigure the runner"],
+           visible="registration-removed",
+           note="double: at session creation the server no longer knows the runner (TaskAgentNotFoundException): "
+                "'Please reconfigure the runner.', then 'Failed to create session. ...' (a typical message), exit 1")
+    sb.run(runner_double(sb, lines, 1, via_run_sh=True), code=0,
+           expect=["Please reconfigure the runner", "Exiting runner..."], visible="registration-removed",
+           note="double through run.sh: the same, the helper's 'terminated error' line, run.sh exits 0")
+    if have("node"):
+        cmd = runner_double(sb, lines, 1)
+        sb.run(service_double(sb, cmd), code=0, tool="runner-double",
+               expect=["Please reconfigure the runner", "Runner listener exited with error code 1"],
+               visible="registration-removed",
+               note="double in service mode (RunnerService.js): its start lines, the listener's lines, 'Runner "
+                    "listener exited with error code 1' and the 'stop the service' line; the service exits 0")
+
+
+@fresh_scenario("runner-offline", "listener-reconnect-cycle", "runner-double", runner_kind="github")
+def _(sb: Sandbox):
+    lines = connected_lines() + [
+        "2026-01-05 10:20:11Z: Runner connect error: The HTTP request timed out after 00:01:40. "
+        "Retrying until reconnected.",
+        "2026-01-05 10:21:03Z: Runner reconnected.",
+    ] + job_lines(t1="2026-01-05 10:24:40Z", t2="2026-01-05 10:27:02Z") + [
+        "2026-01-05 10:41:57Z: Runner connect error: Connection reset by peer "
+        "(broker.actions.githubusercontent.com:443). Retrying until reconnected.",
+    ]
+    sb.run(runner_double(sb, lines, None), kill_after=1.0, sig=15, expect=["Runner reconnected.",
+                                                                            "Runner connect error"],
+           visible="runner-offline",
+           note="double: the listener lost GitHub, reconnected, ran a job, then lost it again; it keeps retrying "
+                "and was stopped by its supervisor (SIGTERM)")
+    lines = connected_lines() + ["2026-01-05 10:12:40Z: Running job: deploy (prod)",
+                                 "2026-01-05 10:13:55Z: Runner connect error: No route to host "
+                                 "(broker.actions.githubusercontent.com:443). Retrying until reconnected."]
+    sb.run(runner_double(sb, lines, None), kill_after=1.0, sig=15, expect=["Runner connect error"],
+           visible="runner-offline",
+           note="double: the listener lost GitHub while a job was running (no 'completed' line); it keeps "
+                "retrying and was stopped by its supervisor (SIGTERM)")
+
+
+# ---- end of the fresh blind set
+
+
+# ==========================================================================
 # driver
 # ==========================================================================
 
 def assign_splits(cases: list[dict]) -> dict[str, list[str]]:
     """Per label: sort its scenario names, hold out index % 4 == 2, and at
-    least one (the last) when that picks none."""
+    least one (the last) when that picks none.  The fresh scenarios are not
+    part of this rule (so adding them changes no train/held-out membership):
+    their cases are all "fresh"."""
+    fresh = {s.name for s in SCENARIOS if s.fresh}
     by_label: dict[str, set] = defaultdict(set)
     for c in cases:
-        by_label[c["label"]].add(c["scenario"])
+        if c["scenario"] not in fresh:
+            by_label[c["label"]].add(c["scenario"])
     held: dict[str, list[str]] = {}
     for label, names in by_label.items():
         names = sorted(names)
@@ -3697,7 +5589,10 @@ def assign_splits(cases: list[dict]) -> dict[str, list[str]]:
             chosen = [names[-1]]
         held[label] = chosen
     for c in cases:
-        c["split"] = "held-out" if c["scenario"] in held[c["label"]] else "train"
+        if c["scenario"] in fresh:
+            c["split"] = "fresh"
+        else:
+            c["split"] = "held-out" if c["scenario"] in held[c["label"]] else "train"
     return held
 
 
@@ -3745,22 +5640,34 @@ def summary(cases, skipped, rejected, held) -> str:
     by_label = Counter(c["label"] for c in cases)
     conf = Counter(c["label"] for c in cases if c["confusable"])
     held_n = Counter(c["label"] for c in cases if c["split"] == "held-out")
+    fresh_n = Counter(c["label"] for c in cases if c["split"] == "fresh")
+    fresh_conf = Counter(c["label"] for c in cases if c["split"] == "fresh" and c["confusable"])
     scen = defaultdict(set)
+    fresh_scen = defaultdict(set)
     for c in cases:
         scen[c["label"]].add(c["scenario"])
-    out = [f"{'label':<22}{'cases':>6}{'scen.':>6}{'confus.':>8}{'held-out':>9}  held-out scenarios"]
+        if c["split"] == "fresh":
+            fresh_scen[c["label"]].add(c["scenario"])
+    out = [f"{'label':<22}{'cases':>6}{'scen.':>6}{'confus.':>8}{'held-out':>9}{'fresh':>6}"
+           f"{'f.scen':>7}{'f.conf':>7}  held-out scenarios"]
     for label in LABELS:
         n = by_label.get(label, 0)
         flag = "" if n >= MIN_CASES[label] else f"   <-- below the minimum of {MIN_CASES[label]}"
-        out.append(f"{label:<22}{n:>6}{len(scen[label]):>6}{conf.get(label, 0):>8}{held_n.get(label, 0):>9}  "
+        out.append(f"{label:<22}{n:>6}{len(scen[label]):>6}{conf.get(label, 0):>8}{held_n.get(label, 0):>9}"
+                   f"{fresh_n.get(label, 0):>6}{len(fresh_scen[label]):>7}{fresh_conf.get(label, 0):>7}  "
                    f"{', '.join(held.get(label, []))}{flag}")
     total = len(cases)
     nconf = sum(conf.values())
+    nfresh = sum(fresh_n.values())
     out.append(f"{'total':<22}{total:>6}{len({c['scenario'] for c in cases}):>6}{nconf:>8}"
-               f"{sum(held_n.values()):>9}")
+               f"{sum(held_n.values()):>9}{nfresh:>6}{sum(len(v) for v in fresh_scen.values()):>7}"
+               f"{sum(fresh_conf.values()):>7}")
     if total:
         out.append(f"confusable: {nconf}/{total} = {100 * nconf / total:.1f} %; "
                    f"held-out: {sum(held_n.values())}/{total} cases")
+    if nfresh:
+        out.append(f"fresh (blind): {nfresh} cases, confusable {sum(fresh_conf.values())}/{nfresh} = "
+                   f"{100 * sum(fresh_conf.values()) / nfresh:.1f} %")
     if skipped:
         out.append("skipped scenarios:")
         out += [f"  {sc.label}/{sc.name}: {why}" for sc, why in skipped]
@@ -3777,6 +5684,9 @@ README_TEMPLATE = """\
 line, made by `scripts/failure-corpus.py`. The healer picks its first action from a
 failure's category, so this corpus is for fitting and measuring the classifier that
 reads a runner's output tail (and exit code / signal) and names the category.
+{fresh_total} of them (`split` = `fresh`) are a blind test set made after the classifier
+was built: never use them to fit or tune anything, only to measure (see "The fresh
+blind set" below).
 
 Every case is a real command that really failed, in a small sandbox made for it: a
 2 MiB tmpfs for "disk full", a closed loopback port, a loopback server that never
@@ -3803,7 +5713,7 @@ Keys, in this order:
 | `confusable` | `visible != label` |
 | `visible` | the category that the most visible error line (the last line that looks like an error: error/fatal/failed/denied/...) points to, judged by hand per variant; `unknown` when no line points anywhere (e.g. no output at all) |
 | `note` | what was staged |
-| `split` | `train` or `held-out` |
+| `split` | `train`, `held-out` or `fresh` (see "Split") |
 
 ## Labels
 
@@ -3827,6 +5737,10 @@ Keys, in this order:
 | `unknown` | real programs that fail with no explanation: `false`, an exit code after an unrelated line, "something went wrong", usage errors, `grep -q` finding nothing, a make recipe exiting silently |
 
 ## Counts
+
+`cases`, `scen.` (scenarios), `confus.` (confusable) and `held-out` count the whole
+corpus; `fresh`, `f.scen` and `f.conf` the fresh blind set alone; the held-out scenarios
+are named on the right.
 
 {table}
 
@@ -3853,7 +5767,44 @@ code or signal tells).
 training case: for each label, the label's scenario names (those that produced cases)
 are sorted and every 4th one starting from the 3rd (index % 4 == 2) is `held-out`;
 when that picks none (a label with fewer than three scenarios), the last one is held
-out. {held_total} cases are held out.
+out. {held_total} cases are held out. This rule only sees the scenarios that are not fresh,
+so adding fresh scenarios changes no train/held-out membership.
+
+`fresh` is a third split: every case of a fresh scenario, whatever the rule above would
+say ({fresh_total} cases). Do not fit, tune, pick thresholds or choose features on them;
+measure on them only, and report them apart from `held-out`.
+
+## The fresh blind set
+
+The fresh scenarios (`fresh_scenario` in the script) were written after the classifier
+and its weights existed, by someone who did not read the classifier, its rules, its
+weights, its examples or its tests, so the set is blind to it. They stage tools,
+messages and causes that the other scenarios do not: other tools failing the same way
+(split/sort -o/lz4/tee, sqlite VACUUM, git add/gc, ar, jar, node and python writers on a
+full tmpfs; nice/nohup/timeout/stdbuf/flock and find -exec around a missing program, git's
+editor, hooks and ssh command, perl `system`, python `shutil.which` and `check_call`,
+node `execSync`; relative and `-m` imports, plugins, `importlib.metadata`, node ESM and
+`main` resolution, pkg-config, an indirect shared library, dlopen, the java classpath;
+node fetch/http/dns, proxies, resets and 5xx for wget/pip/npm/psql/git/python, ssh
+hang-ups, `getent`, asyncio; OOM kills of awk/jq/make recipes and python pools,
+`ulimit -v` for git/awk/jq/xz/node/java, node worker heap limits; a `pids.max` cgroup,
+EMFILE for perl/sqlite/gcc, SIGXFSZ under git, SIGXCPU under gcc, a single over-long
+argument or environment string; truncated lz4/bz2 archives, git packs, indexes and empty
+loose objects, jars, gzip/dbm/zipapp/v8 caches, a vendored crate's checksum; binding
+ports below 1024, read-only databases and `.git/objects`, EROFS for gcc/tar/sqlite,
+chmod/chgrp/touch/renice/ip as `nobody`, read-only module caches; UDP and unix socket
+addresses in use; uncaught C++ exceptions, `assert`, pure virtual calls, interpreter
+stack overflows, SIGTRAP, SIGBUS, a JVM crash; connect timeouts to a port whose accept
+queue is full, `timeout -k`, asyncio/futures/fetch deadlines, psql and flock waits;
+divergent pulls, missing upstreams, ref and tag clashes, remote rejections, missing
+submodule commits, patches that do not apply, stale ref and shallow locks; compile
+checks, ESM export errors, `set -u`, awk/sed/jq syntax, `-Werror`, perl runtime errors,
+cargo test panics, exceptions swallowed into misleading messages; silent checks, opaque
+wrappers and bad invocations; and runner doubles printing other documented lines.
+
+Fresh scenarios per label:
+
+{fresh_list}
 
 ## The GitHub runner doubles
 
@@ -3872,6 +5823,14 @@ so those doubles keep running and are stopped with SIGTERM by the harness, as a
 supervisor would stop them (`signal` 15); the real listener's status after SIGTERM is
 not documented in the facts, so do not learn anything from that signal. The .NET error
 messages inside those lines are typical ones, not taken from a captured log.
+
+The fresh doubles print other documented lines: `The runner no longer exists on the
+server. Please reconfigure the runner.` (session creation when the server does not know
+the runner; in `MessageListener.cs` it is followed by `Failed to create session.
+{{message}}` and the listener exits 1), the same through `run.sh` and through a double of
+the service wrapper `bin/RunnerService.js` (`Starting Runner listener with startup type:
+service`, `Runner listener exited with error code 1`, then its "stop the service" line;
+the wrapper exits 0), and `Runner reconnected.` between two connect errors.
 
 ## Judgement calls
 
@@ -3899,6 +5858,27 @@ elsewhere, this is the choice made:
   make recipe or script that exits with no word of why is `unknown`.
 - The runner-offline doubles end by SIGTERM from the harness (see above).
 
+Fresh set:
+
+- HTTP 5xx stays `network` even when the text is `HTTP Error 504: Gateway Timeout`;
+  a node request destroyed by its own timeout shows `socket hang up` (ECONNRESET) and is
+  `timeout`; a health-wait script whose curl reads time out is `timeout`.
+- An uncaught C++ exception, a failed `assert()` and a pure virtual call (SIGABRT), and
+  an interpreter that overflows the C stack after its recursion limit was raised
+  (SIGSEGV), are `crashed`, although the first two read like code errors.
+- A `pids.max` cgroup (a container's pid limit) is `resource-limit`, also when make
+  only says `Error 127`; SIGXCPU of cc1 (`internal compiler error: CPU time limit
+  exceeded`) is `resource-limit`.
+- A unix socket path another process listens on is `port-in-use`.
+- A truncated cached zipapp that python then reads as source (`SyntaxError: source code
+  cannot contain null bytes`) and a truncated dependency jar (`NoClassDefFoundError`) are
+  `corrupt-cache`; a pkg-config version below the required one is `missing-module`.
+- A bug hidden by a catch-all (`could not connect to the database: 'NoneType' object
+  ...`, `Upload to artifact storage failed, giving up: limit is not defined`) and a
+  misspelt variable that sends curl to port 80 are `code-error`.
+- `flock -w` giving up is `timeout`; a usage error (curl without a URL, unknown options,
+  `git log --frobnicate`) is `unknown`.
+
 Commands that could reach a real registry never do: `npm_config_registry` and
 `PIP_INDEX_URL` point at a closed loopback port unless a case names its own index, and
 the cases that use the public names (pypi.org, registry.npmjs.org, github.com) run in
@@ -3924,7 +5904,10 @@ file (timings, PIDs, npm log names and thread ids differ).
 
 Tools used when present: gcc, g++, make, python3, pip, node, npm, npx, git, curl, wget,
 tar, gzip, xz, zstd, bzip2, zip/unzip, cargo/rustc, sqlite3, perl, java, ssh/scp, psql,
-docker (client only), unshare, setpriv, mount, fallocate, timeout, sort.
+docker (client only), unshare, setpriv, mount, fallocate, timeout, sort; for the fresh
+set also lz4, jq, javac/jar, ar, pkg-config, flock, getent, split, tee, nice, nohup,
+stdbuf, find, awk, sed, cmp, expr, chgrp, renice, ip, and a pids cgroup (v2, or v1's
+pids hierarchy).
 
 {skipped}
 """
@@ -3937,10 +5920,21 @@ def write_readme(cases, skipped, held, table):
     if skipped:
         sk = "Skipped on the machine that made this file:\n\n" + "\n".join(
             f"- `{sc.label}/{sc.name}`: {why}" for sc, why in skipped) + "\n"
+    fresh = [c for c in cases if c["split"] == "fresh"]
+    fresh_scen: dict[str, list[str]] = defaultdict(list)
+    for c in fresh:
+        if c["scenario"] not in fresh_scen[c["label"]]:
+            fresh_scen[c["label"]].append(c["scenario"])
+    fresh_list = "\n".join(f"- `{label}`: " + ", ".join(f"`{n}`" for n in fresh_scen[label])
+                           for label in LABELS if fresh_scen.get(label))
+    fconf = sum(1 for c in fresh if c["confusable"])
+    fresh_list += (f"\n\n{len(fresh)} cases from {sum(len(v) for v in fresh_scen.values())} scenarios; "
+                   f"{fconf} ({100 * fconf / max(len(fresh), 1):.1f} %) are confusable.")
     text = README_TEMPLATE.format(
         total=total, max_lines=MAX_LINES, table="```\n" + table + "\n```",
         conf_n=nconf, conf_pct=100 * nconf / max(total, 1),
-        held_total=sum(1 for c in cases if c["split"] == "held-out"), skipped=sk)
+        held_total=sum(1 for c in cases if c["split"] == "held-out"), skipped=sk,
+        fresh_total=len(fresh), fresh_list=fresh_list)
     OUT_README.write_text(text.rstrip() + "\n")
 
 
@@ -3953,7 +5947,8 @@ def main():
     if not IS_ROOT:
         log("note: not root: scenarios that need mounts, cgroups, unshare or setpriv are skipped")
     selected = [s for s in SCENARIOS
-                if not args.only or any(o in s.name or o == s.label for o in args.only)]
+                if not args.only or any(o in s.name or o == s.label or (o == "fresh" and s.fresh)
+                                        for o in args.only)]
     t0 = time.monotonic()
     cases, skipped, rejected = run_all(selected, args.show or bool(args.only))
     number_cases(cases)
