@@ -16,14 +16,13 @@ fn main() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let text = std::fs::read_to_string(dir.join("failures.jsonl")).expect("corpus/failures.jsonl");
     let cases = corpus::load(&text).expect("the corpus parses");
-    let train: Vec<&Case> = cases.iter().filter(|c| c.split == Split::Train).collect();
-    let held: Vec<&Case> = cases.iter().filter(|c| c.split == Split::HeldOut).collect();
+    let (train, held) = corpus::parts(&cases);
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--cv") {
         cross_validate(&train);
         return;
     }
-    let model = Model::fit(&corpus::samples(&train), LAMBDA, EPOCHS);
+    let model = corpus::fit(&train, LAMBDA, EPOCHS);
     // What is checked in is what the classifier uses: measure the rounded weights.
     let json = model.to_json();
     let model = Model::from_json(&json).expect("own output");
@@ -74,6 +73,9 @@ fn main() {
         sc.cases,
         s.destructive_wrong.len()
     );
+    for id in &s.destructive_wrong {
+        println!("  destructive on a wrong category: {id}");
+    }
     for (id, label, v) in &s.wrong {
         println!(
             "  wrong: {id}: {label} taken for {} (next {} {:.2}) {:?}",
@@ -84,14 +86,18 @@ fn main() {
         );
     }
     print_matrix(&s);
-    let fresh: Vec<&Case> = cases.iter().filter(|c| c.split == Split::Fresh).collect();
+    let fresh: Vec<&Case> = held
+        .iter()
+        .copied()
+        .filter(|c| c.split == Split::Fresh)
+        .collect();
     if !fresh.is_empty() {
         let f = corpus::score(&model, &fresh);
         let fresh_conf: Vec<&Case> = fresh.iter().copied().filter(|c| c.confusable).collect();
         let fc = corpus::score(&model, &fresh_conf);
         println!();
         println!(
-            "fitted, fresh blind part: {:.1} % ({} of {}); confusable {:.1} % ({} of {}); destructive on a wrong category: {}",
+            "fitted, the measured fresh scenarios alone: {:.1} % ({} of {}); confusable {:.1} % ({} of {}); destructive on a wrong category: {}",
             100.0 * f.accuracy(),
             f.correct,
             f.cases,
@@ -155,23 +161,18 @@ fn print_matrix(s: &Score) {
 
 /// Accuracy of each regulariser over folds of the training part (by scenario).
 fn cross_validate(train: &[&Case]) {
-    let scenarios: BTreeSet<String> = train.iter().map(|c| scenario(&c.id)).collect();
+    let scenarios: BTreeSet<String> = train.iter().map(|c| c.scenario.clone()).collect();
     let scenarios: Vec<String> = scenarios.into_iter().collect();
     const FOLDS: usize = 4;
     for lambda in [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2] {
         let (mut correct, mut total) = (0, 0);
         for fold in 0..FOLDS {
             let in_fold = |c: &&Case| {
-                scenarios
-                    .iter()
-                    .position(|s| *s == scenario(&c.id))
-                    .unwrap_or(0)
-                    % FOLDS
-                    == fold
+                scenarios.iter().position(|s| *s == c.scenario).unwrap_or(0) % FOLDS == fold
             };
             let fit_on: Vec<&Case> = train.iter().copied().filter(|c| !in_fold(c)).collect();
             let test_on: Vec<&Case> = train.iter().copied().filter(in_fold).collect();
-            let m = Model::fit(&corpus::samples(&fit_on), lambda, EPOCHS);
+            let m = corpus::fit(&fit_on, lambda, EPOCHS);
             let s = corpus::score(&m, &test_on);
             correct += s.correct;
             total += s.cases;
@@ -181,9 +182,4 @@ fn cross_validate(train: &[&Case]) {
             100.0 * correct as f64 / total.max(1) as f64
         );
     }
-}
-
-/// `disk-full/pip-tmpfs/1` → `disk-full/pip-tmpfs`.
-fn scenario(id: &str) -> String {
-    id.rsplit_once('/').map_or(id, |(s, _)| s).to_string()
 }

@@ -4,7 +4,7 @@
 //! category is right at least 90 % of the time and no destructive fix would run on a wrong
 //! category.
 
-use qcity_healer::classify::corpus::{self, Case, Split};
+use qcity_healer::classify::corpus::{self, Case};
 use qcity_healer::classify::model::{EPOCHS, LAMBDA, Model};
 
 fn cases() -> Vec<Case> {
@@ -21,15 +21,15 @@ fn the_corpus_is_large_varied_and_partly_confusable() {
         "{confusable} of {} confusable",
         cases.len()
     );
-    let held = cases.iter().filter(|c| c.split == Split::HeldOut).count();
+    let held = corpus::parts(&cases).1.len();
     assert!(held * 6 >= cases.len(), "{held} held out");
 }
 
 #[test]
 fn the_checked_in_weights_are_the_fit_of_the_training_part() {
     let cases = cases();
-    let train: Vec<&Case> = cases.iter().filter(|c| c.split == Split::Train).collect();
-    let fitted = Model::fit(&corpus::samples(&train), LAMBDA, EPOCHS);
+    let (train, _) = corpus::parts(&cases);
+    let fitted = corpus::fit(&train, LAMBDA, EPOCHS);
     assert!(
         Model::fitted().to_json() == fitted.to_json(),
         "corpus/weights.json is stale: run `cargo run -p qcity-healer --example fit_weights`"
@@ -39,7 +39,7 @@ fn the_checked_in_weights_are_the_fit_of_the_training_part() {
 #[test]
 fn on_the_held_out_part_the_category_is_right_and_nothing_is_deleted_wrongly() {
     let cases = cases();
-    let held: Vec<&Case> = cases.iter().filter(|c| c.split == Split::HeldOut).collect();
+    let (_, held) = corpus::parts(&cases);
     let s = corpus::score(Model::fitted(), &held);
     let wrong: Vec<String> = s
         .wrong

@@ -14,6 +14,7 @@ pub const FAILURES: &str = include_str!("../../corpus/failures.jsonl");
 #[derive(Debug, Clone)]
 pub struct Case {
     pub id: String,
+    pub scenario: String,
     pub label: FailureCategory,
     pub tool: String,
     pub kind: String,
@@ -63,6 +64,7 @@ pub fn load(text: &str) -> Result<Vec<Case>, String> {
         let num = |k: &str| v[k].as_i64().and_then(|x| i32::try_from(x).ok());
         out.push(Case {
             id: s("id").ok_or_else(|| at("no id"))?,
+            scenario: s("scenario").unwrap_or_default(),
             label: FailureCategory::from_name(&label)
                 .ok_or_else(|| at(&format!("unknown label {label}")))?,
             tool: s("tool").unwrap_or_default(),
@@ -87,13 +89,79 @@ pub fn load(text: &str) -> Result<Vec<Case>, String> {
     Ok(out)
 }
 
-/// The fitting data of `cases`: their active features and label.
-pub fn samples(cases: &[&Case]) -> Vec<(Vec<usize>, usize)> {
-    cases
-        .iter()
-        .map(|c| (super::features(&c.input()).0, c.label.index()))
+/// The corpus cut in two: the cases the weights are fitted on, and those they are measured
+/// on. The `train` and `held-out` splits as written; the `fresh` scenarios (made blind after
+/// the first classifier, and measured blind once: see `bench/README.md`) cut by the same
+/// rule as the others: per label, sorted by name, every 4th scenario from the 3rd is
+/// measured, the rest fitted on.
+pub fn parts(cases: &[Case]) -> (Vec<&Case>, Vec<&Case>) {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut fresh: BTreeMap<FailureCategory, BTreeSet<&str>> = BTreeMap::new();
+    for c in cases.iter().filter(|c| c.split == Split::Fresh) {
+        fresh.entry(c.label).or_default().insert(&c.scenario);
+    }
+    let measured_fresh = |c: &Case| {
+        fresh
+            .get(&c.label)
+            .and_then(|names| names.iter().position(|n| *n == c.scenario))
+            .is_some_and(|i| i % 4 == 2)
+    };
+    cases.iter().partition(|c| match c.split {
+        Split::Train => true,
+        Split::HeldOut => false,
+        Split::Fresh => !measured_fresh(c),
+    })
+}
+
+/// The words worth a weight: seen in at least [`WORD_CASES`] of `cases` from at least
+/// [`WORD_SCENARIOS`] scenarios (a word of one scenario is that scenario's, not its
+/// category's), sorted.
+pub fn vocabulary(cases: &[&Case]) -> Vec<String> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut seen: BTreeMap<String, (usize, BTreeSet<&str>)> = BTreeMap::new();
+    for c in cases {
+        for w in super::words(&c.lines) {
+            let e = seen.entry(w).or_default();
+            e.0 += 1;
+            e.1.insert(&c.scenario);
+        }
+    }
+    seen.into_iter()
+        .filter(|(_, (n, s))| *n >= WORD_CASES && s.len() >= WORD_SCENARIOS)
+        .map(|(w, _)| w)
         .collect()
 }
+
+/// See [`vocabulary`].
+pub const WORD_CASES: usize = 3;
+/// See [`vocabulary`].
+pub const WORD_SCENARIOS: usize = 3;
+
+/// The fitting data of `cases` for a model with `vocab`: their active features and label.
+pub fn samples(cases: &[&Case], vocab: &[String]) -> Vec<(Vec<usize>, usize)> {
+    let with_words = Model::prior_with(vocab.to_vec());
+    cases
+        .iter()
+        .map(|c| {
+            let mut f = super::features(&c.input()).0;
+            f.extend(with_words.word_features(&c.lines));
+            (f, c.label.index())
+        })
+        .collect()
+}
+
+/// Fits a model on `cases`: their vocabulary, then the weights.
+pub fn fit(cases: &[&Case], lambda: f64, epochs: usize) -> Model {
+    let vocab = if USE_WORDS {
+        vocabulary(cases)
+    } else {
+        Vec::new()
+    };
+    Model::fit(&samples(cases, &vocab), vocab, lambda, epochs)
+}
+
+/// Whether the model learns words besides the cues.
+pub const USE_WORDS: bool = true;
 
 /// How a model does on some cases.
 #[derive(Debug, Clone)]
@@ -124,12 +192,16 @@ impl Score {
     }
 }
 
-/// Whether a verdict's first action deletes something (caches, work dirs, a lock).
-pub fn destructive(c: FailureCategory) -> bool {
-    matches!(
-        c,
-        FailureCategory::DiskFull | FailureCategory::CorruptCache | FailureCategory::VcsError
-    )
+/// Whether the built-in fix for a verdict on `lines` deletes something: caches or work dirs
+/// (a full disk, a corrupted cache), or a lock (a version-control error naming one).
+pub fn destructive(c: FailureCategory, lines: &[String]) -> bool {
+    match c {
+        FailureCategory::DiskFull | FailureCategory::CorruptCache => true,
+        FailureCategory::VcsError => lines
+            .iter()
+            .any(|l| crate::stale_lock::named_lock(l).is_some()),
+        _ => false,
+    }
 }
 
 /// Scores `model` on `cases`. A destructive category counts as acted on only when the
@@ -148,7 +220,7 @@ pub fn score(model: &Model, cases: &[&Case]) -> Score {
         if v.category == c.label {
             s.correct += 1;
         } else {
-            if destructive(v.category) && v.sure() {
+            if destructive(v.category, &c.lines) && v.sure() {
                 s.destructive_wrong.push(c.id.clone());
             }
             s.wrong.push((c.id.clone(), c.label, v));

@@ -59,7 +59,12 @@ pub const CUES: &[Cue] = &[
     cue(
         "sh-not-found",
         C::MissingCommand,
-        r"^(\S*sh|dash|/bin/sh|\S+\.sh)?:? ?(line )?\d*:? ?\S+: (command )?not found\s*$",
+        r"^(\S*sh|dash|/bin/sh|\S+\.sh)?:? ?(line )?\d*:? ?\S+: (command )?not found\s*$|: \d+: [^:\s]+: not found\s*$",
+    ),
+    cue(
+        "bare-enoent",
+        C::MissingCommand,
+        r"[‘'`][\w.+-]+[’'`]: no such file or directory",
     ),
     cue(
         "exec-not-found",
@@ -94,13 +99,13 @@ pub const CUES: &[Cue] = &[
     cue(
         "please-install",
         C::MissingCommand,
-        r"please install|is required but (it's |it is )?not installed|not installed|could not find (the )?(program|executable|command)|which: no ",
+        r"not found (on|in) (the )?\$?PATH|not on (the )?\$?PATH|please install|is required but (it's |it is )?not installed|not installed|could not find (the )?(program|executable|command)|which: no ",
     ),
     // A missing module, package, header or library.
     cue(
         "py-module",
         C::MissingModule,
-        r"ModuleNotFoundError|No module named|ImportError",
+        r"ModuleNotFoundError|No module named|ImportError|PackageNotFoundError|No package metadata was found|DistributionNotFound",
     ),
     cue(
         "node-module",
@@ -116,7 +121,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "ld-lib",
         C::MissingModule,
-        r"cannot find -l\S+|library not found for -l",
+        r"cannot find -l\S+|library not found for -l|needed by \S+, not found",
     ),
     cue(
         "shared-object",
@@ -126,7 +131,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "no-distribution",
         C::MissingModule,
-        r"No matching distribution found|Could not find a version that satisfies the requirement",
+        r"No matching distribution found|Could not find a version that satisfies the requirement|requirement .* could not be satisfied|required version is|unmet dependenc",
     ),
     cue(
         "registry-404",
@@ -152,7 +157,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "conn-refused",
         C::Network,
-        r"connection refused|\bECONNREFUSED\b|actively refused",
+        r"connection refused|\bECONNREFUSED\b|actively refused|ConnectionRefusedError|connect call failed|\[Errno 111\]",
     ),
     cue(
         "failed-connect",
@@ -162,12 +167,12 @@ pub const CUES: &[Cue] = &[
     cue(
         "dns",
         C::Network,
-        r"could not resolve|temporary failure in name resolution|name or service not known|nodename nor servname|no such host|unknown host|\bENOTFOUND\b|\bEAI_AGAIN\b|getaddrinfo|name resolution|Could not resolve hostname|NXDOMAIN",
+        r"\[Errno -[235]\]|gaierror|could not resolve|temporary failure in name resolution|name or service not known|nodename nor servname|no such host|unknown host|\bENOTFOUND\b|\bEAI_AGAIN\b|getaddrinfo|name resolution|Could not resolve hostname|NXDOMAIN",
     ),
     cue(
         "unreachable",
         C::Network,
-        r"network is unreachable|\bENETUNREACH\b|no route to host|\bEHOSTUNREACH\b|host is unreachable|host unreachable",
+        r"\[Errno (101|113)\]|network is unreachable|\bENETUNREACH\b|no route to host|\bEHOSTUNREACH\b|host is unreachable|host unreachable",
     ),
     cue(
         "conn-reset",
@@ -219,7 +224,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "heap",
         C::OutOfMemory,
-        r"JavaScript heap out of memory|Reached heap limit|heap limit|OutOfMemoryError|allocation failed|memory allocation of \d+ bytes failed|virtual memory exhausted|memory exhausted|runtime: out of memory",
+        r"JavaScript heap out of memory|Reached heap limit|heap limit|OutOfMemoryError|allocation failed|memory allocation of \d+ bytes failed|virtual memory exhausted|memory exhausted|runtime: out of memory|could not reserve enough space|insufficient memory",
     ),
     cue(
         "killed",
@@ -235,7 +240,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "emfile",
         C::ResourceLimit,
-        r"too many open files|\bEMFILE\b|\bENFILE\b",
+        r"too many open files|\bEMFILE\b|\bENFILE\b|\[Errno 24\]",
     ),
     cue(
         "eagain-fork",
@@ -277,7 +282,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "unexpected-eof",
         C::CorruptCache,
-        r"unexpected end of (file|archive|data|stream)|premature end|unexpected EOF|truncated|Compressed data is corrupt",
+        r"unexpected end of (file|archive|data|stream)|premature end|unexpected EOF|truncated|Compressed data is corrupt|unfinished stream|ended before the end-of-stream|end-of-stream marker",
     ),
     cue(
         "not-format",
@@ -287,7 +292,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "checksum-mismatch",
         C::CorruptCache,
-        r"checksum mismatch|checksums? (did not|didn't|do not|does not) match|(hash|sha\d*(sum)?|digest|integrity) mismatch|integrity check failed|\bEINTEGRITY\b|did NOT match|crc (error|mismatch)|bad crc",
+        r"checksum mismatch|checksums? (did not|didn't|do not|does not) match|(hash|sha\d*(sum)?|digest|integrity) mismatch|integrity check failed|\bEINTEGRITY\b|(?-i:did NOT match)|crc (error|mismatch)|bad crc",
     ),
     cue("checksum", C::CorruptCache, r"checksum|integrity"),
     cue(
@@ -329,7 +334,12 @@ pub const CUES: &[Cue] = &[
     cue(
         "erofs",
         C::PermissionDenied,
-        r"read-only file ?system|\bEROFS\b",
+        r"read-only file ?system|\bEROFS\b|readonly database|read-only database|\[Errno 30\]",
+    ),
+    cue(
+        "exec-format",
+        C::PermissionDenied,
+        r"exec format error|\bENOEXEC\b|cannot execute binary file|\[Errno 8\]",
     ),
     cue(
         "root",
@@ -345,7 +355,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "eaddrinuse",
         C::PortInUse,
-        r"address already in use|\bEADDRINUSE\b|address in use|only one usage of each socket address",
+        r"\[Errno 98\]|address already in use|\bEADDRINUSE\b|address in use|only one usage of each socket address",
     ),
     cue(
         "port-taken",
@@ -428,7 +438,7 @@ pub const CUES: &[Cue] = &[
     cue(
         "in-progress",
         C::VcsError,
-        r"divergent branches|not possible to fast-forward|need to specify how to reconcile|rebase in progress|middle of (a|an) (rebase|merge|am|cherry-pick)|unrelated histories|detached HEAD",
+        r"patch does not apply|patch failed|divergent branches|not possible to fast-forward|need to specify how to reconcile|rebase in progress|middle of (a|an) (rebase|merge|am|cherry-pick)|unrelated histories|detached HEAD",
     ),
     cue("git-fatal", C::VcsError, r"^fatal: |^git: |\bgit\b|\.git\b"),
     // The user's code.
@@ -465,12 +475,12 @@ pub const CUES: &[Cue] = &[
     cue(
         "script-compile",
         C::CodeError,
-        r"requires explicit package name|aborted due to compilation errors|syntax error at .* line \d+|compilation failed in require|undefined method|undefined local variable|NoMethodError",
+        r"can't call method .* on an undefined value|illegal division by zero|can't locate object method|not an? (HASH|ARRAY|CODE) reference|requires explicit package name|aborted due to compilation errors|syntax error at .* line \d+|compilation failed in require|undefined method|undefined local variable|NoMethodError",
     ),
     cue(
         "syntax",
         C::CodeError,
-        r"SyntaxError|IndentationError|syntax error|parse error|unexpected token|Unexpected identifier|JSONDecodeError|syntax error near unexpected token|unbound variable|bad substitution|Expecting (value|property name|'.' delimiter)|JSON\.parse|invalid syntax",
+        r"SyntaxError|IndentationError|syntax error|parse error|unexpected token|Unexpected identifier|JSONDecodeError|syntax error near unexpected token|unbound variable|bad substitution|Expecting (value|property name|'.' delimiter)|JSON\.parse|invalid syntax|parameter not set|near end of file|unterminated `?\w+'? command|unknown option to `s'",
     ),
     cue(
         "js-exception",

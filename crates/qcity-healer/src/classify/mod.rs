@@ -58,8 +58,8 @@ pub struct Verdict {
     pub runner_up: (FailureCategory, f64),
     /// The lines that weighed most for the category, oldest first.
     pub evidence: Vec<String>,
-    /// The features that weighed for it, strongest first (`enospc`, `exit:127`).
-    pub cues: Vec<&'static str>,
+    /// The features that weighed for it, strongest first (`enospc`, `exit:127`, a word).
+    pub cues: Vec<String>,
 }
 
 impl Verdict {
@@ -116,7 +116,8 @@ pub fn features(input: &Input<'_>) -> (Vec<usize>, Vec<(usize, Vec<usize>)>) {
 
 /// Classifies with `model`.
 pub fn classify_with(model: &Model, input: &Input<'_>) -> Verdict {
-    let (active, per_line) = features(input);
+    let (mut active, per_line) = features(input);
+    active.extend(model.word_features(input.lines));
     let p = model.probabilities(&active);
     let mut order: Vec<usize> = (0..K).collect();
     order.sort_by(|&a, &b| p[b].total_cmp(&p[a]));
@@ -150,8 +151,29 @@ pub fn classify_with(model: &Model, input: &Input<'_>) -> Verdict {
         confidence: p[best],
         runner_up: (FailureCategory::ALL[second], p[second]),
         evidence: lines.iter().map(|&(i, _)| input.lines[i].clone()).collect(),
-        cues: cues.iter().map(|&(f, _)| model::feature_name(f)).collect(),
+        cues: cues
+            .iter()
+            .map(|&(f, _)| match f.checked_sub(model::feature_count()) {
+                Some(w) => model.vocab[w].as_str(),
+                None => model::feature_name(f),
+            })
+            .map(str::to_string)
+            .collect(),
     }
+}
+
+/// The words of `lines`: lowercase runs of 3 to 24 ASCII letters (numbers, paths' digits and
+/// hex ids say nothing twice).
+pub fn words(lines: &[String]) -> std::collections::HashSet<String> {
+    let mut out = std::collections::HashSet::new();
+    for line in lines {
+        for w in cut(line, LINE_MAX).split(|c: char| !c.is_ascii_alphabetic()) {
+            if (3..=24).contains(&w.len()) {
+                out.insert(w.to_ascii_lowercase());
+            }
+        }
+    }
+    out
 }
 
 /// `s` cut to at most `max` bytes, at a character boundary.

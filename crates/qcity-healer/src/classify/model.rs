@@ -19,9 +19,11 @@ const FITTED: &str = include_str!("../../corpus/weights.json");
 
 /// The fit's pull toward the priors (chosen by cross-validation on the training part:
 /// `cargo run -p qcity-healer --example fit_weights -- --cv`).
-pub const LAMBDA: f64 = 0.05;
+pub const LAMBDA: f64 = 0.02;
 /// Gradient steps of the fit.
 pub const EPOCHS: usize = 1500;
+/// How much harder words are pulled toward 0 than cues toward their priors.
+pub const WORD_PULL: f64 = 0.25;
 /// How strongly the priors speak (multiplies every prior weight).
 pub const PRIOR_SCALE: f64 = 2.5;
 
@@ -77,6 +79,8 @@ fn cue_prior(name: &str) -> f64 {
         "no-such-command",
         "cpu-time",
         "checksum-mismatch",
+        "exec-format",
+        "bare-enoent",
     ];
     const GENERIC: &[&str] = &[
         "limit-words",
@@ -131,9 +135,12 @@ fn cue_prior(name: &str) -> f64 {
 /// Feature weights per category, and a bias per category.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    /// One row per feature: the cues first (in [`CUES`] order), then the exit features.
+    /// One row per feature: the cues first (in [`CUES`] order), then the exit features, then
+    /// the words of [`Model::vocab`].
     pub weights: Vec<[f64; K]>,
     pub bias: [f64; K],
+    /// Words of the output that count (learned from the corpus: no prior, pulled toward 0).
+    pub vocab: Vec<String>,
 }
 
 /// The name of feature `i`.
@@ -171,7 +178,30 @@ impl Model {
         }
         let mut bias = [0.0; K];
         bias[FailureCategory::Unknown.index()] = 1.0;
-        Model { weights, bias }
+        Model {
+            weights,
+            bias,
+            vocab: Vec::new(),
+        }
+    }
+
+    /// The priors, with `vocab`'s words at 0.
+    pub fn prior_with(vocab: Vec<String>) -> Model {
+        let mut m = Model::prior();
+        m.weights.extend(vocab.iter().map(|_| [0.0; K]));
+        m.vocab = vocab;
+        m
+    }
+
+    /// The feature indices of the words of `lines` that the model knows.
+    pub fn word_features(&self, lines: &[String]) -> Vec<usize> {
+        let words = super::words(lines);
+        self.vocab
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| words.contains(w.as_str()))
+            .map(|(i, _)| feature_count() + i)
+            .collect()
     }
 
     /// The fitted model (the checked-in weights over the priors).
@@ -207,6 +237,12 @@ impl Model {
             Ok(r)
         };
         m.bias = row(&v["bias"])?;
+        if let Some(words) = v["words"].as_object() {
+            for (w, r) in words {
+                m.vocab.push(w.clone());
+                m.weights.push(row(r)?);
+            }
+        }
         let features = v["features"].as_object().ok_or("no features")?;
         for i in 0..feature_count() {
             if let Some(r) = features.get(feature_name(i)) {
@@ -228,14 +264,25 @@ impl Model {
         let features: BTreeMap<&str, _> = (0..feature_count())
             .map(|i| (feature_name(i), row(&self.weights[i])))
             .collect();
-        let v = serde_json::json!({"bias": row(&self.bias), "features": features});
+        let words: BTreeMap<&str, _> = self
+            .vocab
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.as_str(), row(&self.weights[feature_count() + i])))
+            .collect();
+        let v = serde_json::json!({"bias": row(&self.bias), "features": features, "words": words});
         serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
     }
 
     /// Fits the weights to `samples` (active features, category index) by gradient descent
     /// on the mean cross-entropy plus `lambda`/2 × the squared distance from the priors.
-    pub fn fit(samples: &[(Vec<usize>, usize)], lambda: f64, epochs: usize) -> Model {
-        let prior = Model::prior();
+    pub fn fit(
+        samples: &[(Vec<usize>, usize)],
+        vocab: Vec<String>,
+        lambda: f64,
+        epochs: usize,
+    ) -> Model {
+        let prior = Model::prior_with(vocab);
         let mut m = prior.clone();
         let n = samples.len().max(1) as f64;
         let rate = 0.5;
@@ -250,8 +297,20 @@ impl Model {
                 }
                 add_scaled(&mut gb, &p, 1.0 / n);
             }
-            for ((row, g), p) in m.weights.iter_mut().zip(&gw).zip(&prior.weights) {
-                step(row, g, p, rate, lambda);
+            for (i, ((row, g), p)) in m
+                .weights
+                .iter_mut()
+                .zip(&gw)
+                .zip(&prior.weights)
+                .enumerate()
+            {
+                // Words have no prior to lean on: held closer to 0.
+                let pull = if i < feature_count() {
+                    lambda
+                } else {
+                    lambda * WORD_PULL
+                };
+                step(row, g, p, rate, pull);
             }
             step(&mut m.bias, &gb, &prior.bias, rate, lambda);
         }
@@ -306,7 +365,7 @@ mod tests {
             argmax(&prior.probabilities(&[enospc])),
             FailureCategory::DiskFull.index()
         );
-        let fitted = Model::fit(&samples, 0.01, 300);
+        let fitted = Model::fit(&samples, Vec::new(), 0.01, 300);
         assert_eq!(argmax(&fitted.probabilities(&[enospc])), limit);
     }
 
