@@ -9,7 +9,9 @@ user...) so that a real tool fails for a real reason.  Its combined output
 (stdout and stderr on one pipe, in order), exit code or signal are written to
 crates/qcity-healer/corpus/failures.jsonl, one JSON object per line, and the
 corpus README is rewritten next to it.  The scenarios under "FRESH BLIND SET"
-make the blind test set (split "fresh"): only for measuring, never for fitting.  The only doubles are the GitHub runner
+make the blind test set (split "fresh"): only for measuring, never for fitting.
+The scenarios under "EXTRA TRAINING SET" (extra_scenario) widen the training
+data: their cases are always split "train" and the held-out rule ignores them.  The only doubles are the GitHub runner
 cases (labels registration-removed and runner-offline): a real
 Runner.Listener cannot run here, so a small script prints the runner's
 documented lines (docs: /work/shared/facts/runners.md) and exits with the
@@ -21,7 +23,8 @@ memory cgroups are created below this process's own cgroup and removed.
 
 Options (for working on the corpus; the default writes both files):
   --only SUBSTR   run only the scenarios whose name or label contains SUBSTR
-                  (several allowed; "fresh" selects the fresh blind set);
+                  (several allowed; "fresh" selects the fresh blind set,
+                  "extra" the extra training set);
                   prints the cases and writes nothing
   --show          print every case's output while running
   --out PATH      write the JSONL there instead
@@ -120,6 +123,9 @@ class Scenario:
         # a scenario of the blind set (split "fresh"): made after the
         # classifier was built, never used to fit or tune it, only to measure
         self.fresh = fresh
+        # a scenario of the extra training set (split "train" always): added
+        # later to widen the training data; the held-out rule does not see it
+        self.extra = False
 
 
 SCENARIOS: list[Scenario] = []
@@ -5568,18 +5574,1102 @@ def _(sb: Sandbox):
 
 
 # ==========================================================================
+# EXTRA TRAINING SET
+# ==========================================================================
+# Scenarios added later to widen the training data: more tools and more
+# wordings for every label.  Every case of these gets split "train" whatever
+# the held-out rule would say, and the rule does not see them, so they change
+# no train/held-out/fresh membership of the cases above.  They run after all
+# the scenarios above, so the ports and files of those do not change.
+
+
+def extra_scenario(label, name, tool, needs=(), runner_kind="command"):
+    """A scenario of the extra training set: its cases are always split
+    "train", and the held-out rule does not see them."""
+    deco = scenario(label, name, tool, needs, runner_kind)
+
+    def wrap(fn):
+        deco(fn)
+        SCENARIOS[-1].extra = True
+        return fn
+    return wrap
+
+
+def c_header_missing(*names):
+    for n in names:
+        r = subprocess.run(["cc", "-E", "-x", "c", "-"], input=f"#include <{n}>\n".encode(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            return n
+    raise Skip("all candidate headers are installed")
+
+
+def node_module_missing(*names):
+    for n in names:
+        r = subprocess.run(["node", "-e", f"require.resolve({json.dumps(n)})"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, cwd="/tmp")
+        if r.returncode != 0:
+            return n
+    raise Skip("all candidate node modules are installed")
+
+
+# ---------------------------------------------------------- extra: disk-full
+
+@extra_scenario("disk-full", "extra-writers-tmpfs", "python3")
+def _(sb: Sandbox):
+    for i in range(12):
+        sb.randfile(f"assets/img{i:02d}.bin", 256 << 10, seed=300 + i)
+    m = sb.tmpfs("out")
+    sb.run(["python3", "-c", f"import shutil; shutil.copytree('assets', '{m}/assets')"], code=1,
+           expect=["No space left on device"], visible="disk-full",
+           note="python shutil.copytree of 3 MiB of assets into a 2 MiB tmpfs")
+    shutil.rmtree(m / "assets", ignore_errors=True)
+    if have("node"):
+        sb.run(["node", "-e", f"require('fs').writeFileSync('{m}/bundle.js', Buffer.alloc(3 << 20, 97));"
+                "console.log('bundle written')"], code=1, expect=["ENOSPC"], visible="disk-full", tool="node",
+               note="node fs.writeFileSync of a 3 MiB bundle into a 2 MiB tmpfs")
+        (m / "bundle.js").unlink(missing_ok=True)
+    sb.run(["tar", "-czf", f"{m}/assets.tar.gz", "assets"], expect_re=r"No space left|Wrote only",
+           visible="unknown", tool="tar",
+           note="tar -czf of 3 MiB of random data onto a 2 MiB tmpfs; tar ends with 'Error is not recoverable' "
+                "/ 'Exiting with failure status'")
+    (m / "assets.tar.gz").unlink(missing_ok=True)
+    if have("zip"):
+        sb.run(["zip", "-q", "-r", f"{m}/assets.zip", "assets"], expect_re=r"No space left|[Dd]isk full|I/O error",
+               visible="disk-full", tool="zip", note="zip -r of 3 MiB of assets onto a 2 MiB tmpfs")
+        for f in m.glob("*"):
+            f.unlink()
+    if have("sqlite3"):
+        db = sb.p("app.db")
+        con = sqlite3.connect(db)
+        con.execute("create table blobs(id integer primary key, data blob)")
+        for i in range(24):
+            con.execute("insert into blobs(data) values (?)", (random.Random(i).randbytes(128 << 10),))
+        con.commit()
+        con.close()
+        sb.run(["sqlite3", db, f".backup {m}/app-backup.db"], expect_re=r"disk is full|No space left|disk I/O",
+               visible="disk-full", tool="sqlite3",
+               note="sqlite3 .backup of a 3 MiB database onto a 2 MiB tmpfs")
+        for f in m.glob("*"):
+            f.unlink()
+    sb.run(["dd", "if=/dev/urandom", f"of={m}/cache.img", "bs=1M", "count=3", "iflag=fullblock", "status=progress"],
+           expect=["No space left on device"], visible="disk-full", tool="dd",
+           note="dd with status=progress filling a 2 MiB tmpfs")
+
+
+@extra_scenario("disk-full", "extra-build-outputs-tmpfs", "make", needs=("make", "gcc", "git"))
+def _(sb: Sandbox):
+    sb.write("src/big.c", "static const unsigned char blob[3 << 20] = {1};\n"
+             "const unsigned char *get_blob(void) { return blob; }\n")
+    sb.write("src/main.c", "#include <stdio.h>\nint main(void) { puts(\"hi\"); return 0; }\n")
+    m = sb.tmpfs("build")
+    sb.write("Makefile", f"OUT := {m}\nall: $(OUT)/main.o $(OUT)/big.o\n"
+             "$(OUT)/%.o: src/%.c\n\t$(CC) -c -o $@ $<\n")
+    sb.run(["make"], expect=["No space left on device"], visible="code-error",
+           note="make compiling objects into a 2 MiB tmpfs: the assembler cannot write big.o; the last line "
+                "is make's '*** ... Error 1'")
+    for f in m.glob("*"):
+        f.unlink()
+    repo = sb.git_repo("upstream", {"README.md": "# up\n"})
+    sb.randfile("upstream/vendor/sdk.tar", 3 << 20, seed=41)
+    sb.git(repo, "add", "-A")
+    sb.git(repo, "commit", "-q", "-m", "vendor sdk")
+    sb.run(["git", "clone", "--depth", "1", f"file://{repo}", f"{m}/checkout"],
+           expect=["No space left on device"], visible="vcs-error", tool="git",
+           note="git clone --depth 1 of a repo with a 3 MiB file into a 2 MiB tmpfs; git ends with "
+                "'fatal: ...' lines")
+    shutil.rmtree(m / "checkout", ignore_errors=True)
+    sb.run(bash(f"""
+        set -e
+        echo "==> packaging release"
+        cp -r upstream/vendor {m}/pkg || {{ echo "ERROR: packaging step failed" >&2; exit 1; }}
+        """), code=1, expect=["No space left on device"], visible="code-error", tool="bash",
+           note="a release script whose cp hits ENOSPC on a 2 MiB tmpfs and then prints its own "
+                "'ERROR: packaging step failed'")
+
+
+# ---------------------------------------------------- extra: missing-command
+
+@extra_scenario("missing-command", "extra-required-tool-checks", "sh")
+def _(sb: Sandbox):
+    jq = first_missing(["yq", "helm", "kubectl", "terraform"])
+    sb.run(sh(f"""
+        command -v {jq} >/dev/null 2>&1 || {{ echo "{jq} is required but it's not installed. Aborting." >&2; exit 1; }}
+        {jq} --version
+        """), code=1, expect=["is required"], visible="missing-command",
+           note="a 'command -v X || ...' check printing 'X is required but it's not installed'")
+    tool = first_missing(["shellcheck", "hadolint", "actionlint"])
+    sb.run(bash(f"""
+        if ! hash {tool} 2>/dev/null; then
+          echo "Please install {tool} (https://example.invalid/{tool}) and re-run this script."
+          exit 2
+        fi
+        """), code=2, expect=["Please install"], visible="missing-command", tool="bash",
+           note="a 'hash X' check printing 'Please install X'")
+    sb.run(bash(f"type {tool}"), code=1, expect=["not found"], visible="missing-command", tool="bash",
+           note="bash 'type' of a tool that is not installed")
+    sb.run(["which", tool], code=1, visible="unknown", tool="which",
+           note="which of a tool that is not installed: exit 1, no output")
+    sb.run(sh(f"set -e\necho 'linting shell scripts...'\n{tool} -x scripts/*.sh\necho ok"), code=127,
+           expect=["not found"], visible="missing-command",
+           note="sh running a linter that is not installed (127)")
+
+
+@extra_scenario("missing-command", "extra-spawn-missing", "python3")
+def _(sb: Sandbox):
+    tool = first_missing(["protoc", "buf", "flatc", "thrift"])
+    sb.run(["python3", "-c", f"import os\nprint('generating stubs')\nos.execvp('{tool}', ['{tool}', '--version'])"],
+           code=1, expect=["FileNotFoundError"], visible="missing-command",
+           note="python os.execvp of a program that is not installed")
+    if have("perl"):
+        sb.run(["perl", "-w", "-e", f"system('{tool}', '--python_out=gen', 'api.proto') == 0 "
+                f"or die \"code generation failed: exit status $?\\n\";"], code=(2, 255),
+               expect=["Can't exec"], visible="code-error", tool="perl",
+               note="perl system() of a missing program: 'Can't exec ...: No such file or directory', then "
+                    "the script's own 'code generation failed'")
+    if have("node"):
+        sb.run(["node", "-e", f"require('child_process').execFileSync('{tool}', ['--version'], "
+                "{stdio: 'inherit'})"], code=1, expect=["ENOENT"], visible="missing-command", tool="node",
+               note="node execFileSync of a missing program (spawnSync ENOENT)")
+    sb.run(sh(f"echo 'starting codegen'; exec {tool} -I. api.proto"), code=127, expect=["not found"],
+           visible="missing-command", tool="sh", note="sh exec of a missing program")
+    sb.run(["env", "GOFLAGS=-mod=mod", tool, "--version"], code=127, expect=["No such file or directory"],
+           visible="missing-command", tool="env", note="env running a missing program")
+
+
+@extra_scenario("missing-command", "extra-build-tool-missing", "make", needs=("make",))
+def _(sb: Sandbox):
+    tool = first_missing(["protoc", "buf", "flatc", "thrift"])
+    sb.write("Makefile", f"gen:\n\t{tool} --cpp_out=gen api.proto\n")
+    sb.run(["make", "gen"], code=2, expect=["Error 127"], visible="code-error",
+           note="a make recipe running a missing program; the last line is make's '*** ... Error 127'")
+    fmt = first_missing(["clang-format", "black", "prettier", "rustfmt-nightly"])
+    sb.write("src/a.c", "int a;\n")
+    sb.write("src/b.c", "int b;\n")
+    sb.run(sh(f"ls src/*.c | xargs {fmt} -i"), code=127, expect=["No such file or directory"],
+           visible="missing-command", tool="xargs", note="xargs running a formatter that is not installed")
+    if have("npm"):
+        lint = first_missing(["eslint", "tsc", "vitest", "jest"])
+        sb.write("web/package.json", json.dumps({"name": "web", "version": "1.0.0", "private": True,
+                                                 "scripts": {"lint": f"{lint} ."}}))
+        sb.run(["npm", "run", "lint"], cwd=sb.p("web"), code=127, expect=["not found"], visible="code-error",
+               tool="npm", note="npm run of a script whose binary is not installed (no node_modules): "
+                                "npm's 'command failed' lines come last")
+
+
+# ----------------------------------------------------- extra: missing-module
+
+@extra_scenario("missing-module", "extra-python-imports", "python3")
+def _(sb: Sandbox):
+    mod = missing_py_module("yaml", "toml", "requests", "jinja2", "click")
+    sb.write("deploy.py", f"import os\nimport sys\nimport {mod}\n\nprint('deploying')\n")
+    sb.run(["python3", "deploy.py"], code=1, expect=["ModuleNotFoundError"], visible="missing-module",
+           note=f"python script importing {mod}, not installed")
+    mod2 = missing_py_module("requests", "httpx", "urllib3", "aiohttp")
+    sb.run(["python3", "-c", f"from {mod2}.adapters import HTTPAdapter"], code=1,
+           expect=["No module named"], visible="missing-module",
+           note="python 'from x.y import Z' with x not installed")
+    sb.run(["python3", "-m", missing_py_module("pytest", "nose2", "tox", "coverage"), "tests/"], code=1,
+           expect=["No module named"], visible="missing-module", note="python -m of a test runner that is not installed")
+    sb.write("tests/test_api.py", f"import unittest\nimport {mod}\n\nclass T(unittest.TestCase):\n"
+             "    def test_ok(self):\n        self.assertTrue(True)\n")
+    sb.write("tests/__init__.py", "")
+    sb.run(["python3", "-m", "unittest", "-v", "tests.test_api"], code=1, expect=["No module named"],
+           visible="code-error",
+           note="unittest loading a test module whose import fails: the last line is 'FAILED (errors=1)'")
+
+
+@extra_scenario("missing-module", "extra-node-imports", "node", needs=("node",))
+def _(sb: Sandbox):
+    m1 = node_module_missing(*NODE_MODULES)
+    sb.write("app/server.js", f"const lib = require('{m1}');\nconsole.log('starting');\n")
+    sb.run(["node", "server.js"], cwd=sb.p("app"), code=1, expect=["Cannot find module"], visible="missing-module",
+           note=f"node require('{m1}') without node_modules")
+    sb.write("app/main.mjs", f"import x from '{m1}';\nconsole.log(x);\n")
+    sb.run(["node", "main.mjs"], cwd=sb.p("app"), code=1, expect=["ERR_MODULE_NOT_FOUND"],
+           visible="missing-module", note="node ESM 'import x from' a package that is not installed")
+    sb.write("app/index.js", "const util = require('./lib/format');\nconsole.log(util);\n")
+    sb.run(["node", "index.js"], cwd=sb.p("app"), code=1, expect=["Cannot find module"], visible="missing-module",
+           note="node require of a relative module that is not there (a generated file not built)")
+
+
+@extra_scenario("missing-module", "extra-native-deps", "gcc", needs=("gcc",))
+def _(sb: Sandbox):
+    h = c_header_missing("hiredis/hiredis.h", "yaml.h", "sodium.h", "uv.h", "gmp.h", "libpq-fe.h")
+    sb.write("src/cache.c", f"#include <stdio.h>\n#include <{h}>\nint main(void) {{ return 0; }}\n")
+    sb.run(["cc", "-c", "src/cache.c", "-o", "cache.o"], code=1, expect=["No such file or directory"],
+           visible="missing-module", tool="cc", note=f"cc of a file including <{h}>, not installed")
+    sb.write("Makefile", "cache: src/cache.c\n\t$(CC) -O2 -o $@ $<\n")
+    if have("make"):
+        sb.run(["make"], code=2, expect=["No such file or directory"], visible="code-error", tool="make",
+               note="make compiling the same file: make's 'Error 1' comes last")
+    if have("g++"):
+        hpp = c_header_missing("boost/asio.hpp", "fmt/core.h", "nlohmann/json.hpp", "gtest/gtest.h")
+        sb.write("src/net.cpp", f"#include <{hpp}>\nint main() {{ return 0; }}\n")
+        sb.run(["g++", "-std=c++17", "-c", "src/net.cpp"], code=1, expect=["No such file or directory"],
+               visible="missing-module", tool="g++", note=f"g++ of a file including <{hpp}>, not installed")
+    sb.write("src/ok.c", "int main(void) { return 0; }\n")
+    lib = None
+    for cand in ("hiredis", "yaml", "sodium", "uv", "gmp", "pq", "snappy"):
+        r = subprocess.run(["gcc", "-o", "/dev/null", str(sb.p("src/ok.c")), f"-l{cand}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if r.returncode != 0:
+            lib = cand
+            break
+    if lib:
+        sb.run(["gcc", "-o", "app", "src/ok.c", f"-l{lib}"], code=1, expect=["cannot find"],
+               visible="code-error", note="ld cannot find a library; the last line is 'collect2: error: ld "
+                                           "returned 1 exit status'")
+    if have("pkg-config"):
+        pc = next((n for n in ("libsystemd", "libsecret-1", "gtk+-3.0", "libnotify")
+                   if subprocess.run(["pkg-config", "--exists", n]).returncode != 0), None)
+        if pc:
+            sb.run(sh(f"pkg-config --exists {pc} || {{ echo \"error: {pc} development files not found; "
+                      f"install the {pc}-dev package\" >&2; exit 1; }}"), code=1, expect=["not found"],
+                   visible="missing-module", tool="pkg-config",
+                   note="a configure-like check: pkg-config --exists fails quietly, the script names the package")
+    if have("perl"):
+        sb.run(["perl", "-e", "use YAML::XS qw(LoadFile); print 1"], code=2, expect=["Can't locate"],
+               visible="missing-module", tool="perl", note="perl using a module that is not installed")
+
+
+# ------------------------------------------------------------ extra: network
+
+@extra_scenario("network", "extra-refused-clients", "curl")
+def _(sb: Sandbox):
+    p = sb.closed_port()
+    if have("curl"):
+        sb.run(["curl", "-fsS", f"http://127.0.0.1:{p}/api/v1/artifacts"], code=7, expect=["Failed to connect"],
+               visible="network", tool="curl", note="curl -fsS to a closed loopback port")
+    if have("wget"):
+        sb.run(["wget", "-q", "--tries=1", f"http://127.0.0.1:{p}/dist/app.tar.gz"], code=4, visible="unknown",
+               tool="wget", note="wget -q to a closed port: exit 4 (network failure), no output")
+    if have("git"):
+        sb.run(["git", "ls-remote", f"http://127.0.0.1:{p}/org/repo.git"], code=128,
+               expect=["Failed to connect"], visible="network", tool="git",
+               note="git ls-remote over http to a closed port")
+    sb.run(["python3", "-c", f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{p}/health', "
+            "timeout=5)"], code=1, expect=["Connection refused"], visible="network", tool="python3",
+           note="python urllib to a closed port (URLError)")
+    if have("node"):
+        sb.run(["node", "-e", f"require('http').get('http://127.0.0.1:{p}/', r => console.log(r.statusCode))"],
+               code=1, expect=["ECONNREFUSED"], visible="network", tool="node",
+               note="node http.get to a closed port")
+    if have("psql"):
+        sb.run(["psql", "-h", "127.0.0.1", "-p", str(p), "-U", "ci", "-c", "select 1"], code=2,
+               expect=["Connection refused"], visible="network", tool="psql", note="psql to a closed port")
+    sb.run(["python3", "-m", "pip", "install", "--index-url", f"http://127.0.0.1:{p}/simple/",
+            "--retries", "0", "--timeout", "2", "--target", sb.p("lib"), "leftpad-ng"], code=1,
+           expect=["No matching distribution"], visible="missing-module", tool="pip",
+           note="pip against a closed index port: retries warn 'Connection refused', then 'No matching "
+                "distribution found'")
+    sb.write("wait.sh", f"""
+        for i in 1 2 3; do
+          if python3 -c "import socket; socket.create_connection(('127.0.0.1', {p}), 1)" 2>/dev/null; then exit 0; fi
+          echo "database not reachable on 127.0.0.1:{p} (attempt $i)"
+          sleep 0.2
+        done
+        echo "giving up"
+        exit 1
+        """)
+    sb.run(["sh", "wait.sh"], code=1, expect=["not reachable"], visible="network", tool="sh",
+           note="a wait-for-db script giving up after three refused connections")
+
+
+@extra_scenario("network", "extra-http-5xx", "curl")
+def _(sb: Sandbox):
+    p502 = sb.dir_server("srv502", status=502)
+    p503 = sb.dir_server("srv503", status=503)
+    if have("curl"):
+        sb.run(["curl", "-fsSL", "-o", "pkg.tgz", f"http://127.0.0.1:{p503}/releases/pkg.tgz"], code=22,
+               expect=["503"], visible="network", tool="curl", note="curl -f against a server answering 503")
+    if have("wget"):
+        sb.run(["wget", "--tries=1", f"http://127.0.0.1:{p502}/releases/pkg.tgz"], code=8,
+               expect=["502"], visible="network", tool="wget", note="wget against a server answering 502")
+    sb.run(["python3", "-c", f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{p503}/v2/')"],
+           code=1, expect=["HTTP Error 503"], visible="network", tool="python3",
+           note="python urllib against a 503 (HTTPError)")
+    if have("git"):
+        sb.run(["git", "clone", f"http://127.0.0.1:{p502}/org/app.git", "app"], code=128,
+               expect=["502"], visible="network", tool="git", note="git clone over http against a 502")
+    if have("npm"):
+        sb.write("proj/package.json", json.dumps({"name": "proj", "version": "1.0.0", "private": True}))
+        sb.run(["npm", "install", "--no-save", "left-pad"], cwd=sb.p("proj"), code=1, expect=["503"],
+               env=sb.env({"npm_config_registry": f"http://127.0.0.1:{p503}/", "npm_config_fetch_retries": "0"}),
+               visible="network", tool="npm", timeout=20, note="npm install against a registry answering 503")
+
+
+@extra_scenario("network", "extra-dns-reset", "curl")
+def _(sb: Sandbox):
+    pr = sb.tcp_server("reset")
+    if have("curl"):
+        sb.run(["curl", "-sS", f"http://127.0.0.1:{pr}/metrics"], code=56, expect=["reset"],
+               visible="network", tool="curl", note="curl to a server that resets the connection")
+    sb.run(["python3", "-c", f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{pr}/')"],
+           code=1, expect=["Connection reset by peer"], visible="network", tool="python3",
+           note="python urllib to a server that resets")
+    pe = sb.tcp_server("eof")
+    sb.run(["python3", "-c", f"import http.client\nc = http.client.HTTPConnection('127.0.0.1', {pe})\n"
+            "c.request('GET', '/')\nc.getresponse()"], code=1, expect=["RemoteDisconnected"],
+           visible="network", tool="python3", note="python http.client: the server closed without a response")
+    if not dns_fails_fast("cache.example.invalid"):
+        return
+    if have("curl"):
+        sb.run(["curl", "-sS", "https://cache.example.invalid/v1/blobs"], code=6, expect=["Could not resolve host"],
+               visible="network", tool="curl", note="curl to a name under .invalid")
+    if have("getent"):
+        sb.run(["getent", "hosts", "registry.example.invalid"], code=2, visible="unknown", tool="getent",
+               note="getent hosts of a name that does not resolve: exit 2, no output")
+    sb.run(["python3", "-c", "import socket\nsocket.create_connection(('db.example.invalid', 5432), 2)"], code=1,
+           expect=["gaierror"], visible="network", tool="python3", note="python connect to a name under .invalid")
+    if have("git"):
+        sb.run(["git", "ls-remote", "https://git.example.invalid/org/repo.git"], code=128,
+               expect=["Could not resolve host"], visible="network", tool="git", note="git ls-remote to .invalid")
+
+
+# ------------------------------------------------------ extra: out-of-memory
+
+@extra_scenario("out-of-memory", "extra-cgroup-oom-tools", "xz", needs=("root",))
+def _(sb: Sandbox):
+    sb.randfile("data.bin", 1 << 20, seed=5)
+    if have("xz"):
+        sb.run(["xz", "-9e", "-T1", "-k", "-M", "0", "data.bin"], memlimit=48, sig=9, visible="unknown", tool="xz",
+               note="xz -9e (needs ~670 MiB) in a 48 MiB memory cgroup: SIGKILL, no output")
+    sb.write("gen.py", ALLOC_PY)
+    if have("make"):
+        sb.write("Makefile", "data:\n\tpython3 gen.py > data.txt\n")
+        sb.run(["make", "data"], memlimit=64, code=2, expect=["Error 137"], visible="code-error", tool="make",
+               note="make recipe running python in a 64 MiB cgroup: the OOM kill shows as make's "
+                    "'Killed' / '*** ... Error 137'")
+    sb.write("tests/test_load.py", "import unittest, subprocess, sys\n\nclass T(unittest.TestCase):\n"
+             "    def test_load(self):\n        subprocess.run([sys.executable, 'gen.py'], check=True)\n")
+    sb.run(["python3", "-m", "unittest", "tests/test_load.py"], memlimit=64, code=1, expect=["SIGKILL"],
+           visible="code-error", tool="python3",
+           note="a unittest whose child python is OOM-killed in a 64 MiB cgroup: CalledProcessError "
+                "'died with <Signals.SIGKILL: 9>' and 'FAILED (errors=1)'")
+    if have("node"):
+        sb.run(["node", "-e", "const a=[]; for(let i=0;i<200;i++){a.push(Buffer.alloc(8<<20,1));}"],
+               memlimit=64, sig=9, visible="unknown", tool="node",
+               note="node allocating buffers in a 64 MiB cgroup: SIGKILL, no output")
+
+
+@extra_scenario("out-of-memory", "extra-ulimit-v", "python3")
+def _(sb: Sandbox):
+    sb.write("tests/test_matrix.py", """
+        import unittest
+
+        class MatrixTest(unittest.TestCase):
+            def test_big_matrix(self):
+                rows = [bytearray(64 << 20) for _ in range(16)]
+                self.assertEqual(len(rows), 16)
+        """)
+    sb.run(sh("ulimit -v 400000; exec python3 -m unittest tests/test_matrix.py"), code=1, expect=["MemoryError"],
+           visible="code-error", tool="python3",
+           note="a unittest that hits MemoryError under ulimit -v: the last line is 'FAILED (errors=1)'")
+    sb.run(sh("ulimit -v 300000; exec python3 -c \"data = 'x' * (1 << 30)\""), code=1, expect=["MemoryError"],
+           visible="out-of-memory", tool="python3", note="python building a 1 GiB string under ulimit -v")
+    if have("g++"):
+        sb.write("big.cpp", "#include <vector>\n#include <cstdio>\nint main(){ std::vector<char> v; "
+                 "for(int i=0;i<64;i++) v.resize(v.size() + (64u<<20)); std::printf(\"%zu\\n\", v.size()); }\n")
+        sb.setup(["g++", "-O1", "-o", "big", "big.cpp"])
+        sb.run(sh("ulimit -v 300000; exec ./big"), sig=6, expect=["bad_alloc"], visible="out-of-memory", tool="big",
+               note="a C++ program growing a vector under ulimit -v: std::bad_alloc, abort")
+
+
+@extra_scenario("out-of-memory", "extra-node-heap", "node", needs=("node",))
+def _(sb: Sandbox):
+    sb.write("report.js", """
+        const rows = [];
+        for (let i = 0; ; i++) {
+          rows.push({ id: i, name: 'row-' + i, tags: ['a', 'b', 'c'], payload: 'x'.repeat(64) + i });
+          if (i % 200000 === 0) console.log(`collected ${i} rows`);
+        }
+        """)
+    sb.run(["node", "--max-old-space-size=48", "report.js"], sig=6, expect=["heap out of memory"],
+           visible="out-of-memory", timeout=20, note="node with a 48 MB heap collecting rows")
+    if have("npm"):
+        sb.write("package.json", json.dumps({"name": "reports", "version": "1.0.0", "private": True,
+                                             "scripts": {"build": "node --max-old-space-size=48 report.js"}}))
+        sb.run(["npm", "run", "build"], code=(134, 1), expect=["heap out of memory"], visible="code-error",
+               tool="npm", timeout=20, note="the same through npm run: npm's 'command failed' lines come last")
+
+
+# ----------------------------------------------------- extra: resource-limit
+
+@extra_scenario("resource-limit", "extra-nofile-tools", "python3")
+def _(sb: Sandbox):
+    for i in range(24):
+        sb.write(f"logs/svc-{i:02d}.log", f"service {i} started\n")
+    sb.run(sh("ulimit -n 12; exec python3 -c \"import subprocess\n"
+              "ps = [subprocess.Popen(['sleep', '3'], stdout=subprocess.PIPE, stderr=subprocess.PIPE) "
+              "for _ in range(20)]\""), code=1, expect=["Too many open files"], visible="resource-limit",
+           tool="python3", note="python starting 20 subprocesses with pipes under ulimit -n 12")
+    if have("node"):
+        sb.write("readall.js", "const fs = require('fs/promises');\n(async () => {\n"
+                 "  const files = await fs.readdir('logs');\n"
+                 "  const hs = await Promise.all(files.map(f => fs.open('logs/' + f)));\n"
+                 "  console.log(hs.length);\n})().catch(e => { console.error(e); process.exit(1); });\n")
+        sb.run(sh("ulimit -n 20; exec node readall.js"), code=1, expect=["EMFILE"], visible="resource-limit",
+               tool="node", note="node opening 24 log files at once under ulimit -n 20")
+
+
+@extra_scenario("resource-limit", "extra-fsize-cpu", "sh")
+def _(sb: Sandbox):
+    sb.randfile("big.bin", 2 << 20, seed=8)
+    sb.run(sh("ulimit -f 512; exec cp big.bin copy.bin"), sig=25, visible="unknown", tool="cp",
+           note="cp of a 2 MiB file under ulimit -f 512 (512 KiB): SIGXFSZ, no output")
+    sb.run(sh("ulimit -f 256; python3 -c \"open('out.bin','wb').write(b'0' * (1 << 20))\""), code=1,
+           expect=["File too large"], visible="resource-limit", tool="python3",
+           note="python writing 1 MiB under ulimit -f 256: python ignores SIGXFSZ, so OSError EFBIG")
+    sb.run(bash("ulimit -f 128; echo 'writing artifact'; dd if=/dev/zero of=art.bin bs=64k count=16 status=none; "
+                "exit $?"), code=153, expect=["File size limit exceeded"], visible="resource-limit", tool="bash",
+           note="bash running dd under ulimit -f: bash reports 'File size limit exceeded' (153)")
+    sb.run(sh("ulimit -S -t 1; exec python3 -c \"while True: pass\""), sig=24, visible="unknown", tool="python3",
+           timeout=10, note="a busy python loop under ulimit -S -t 1: SIGXCPU, no output")
+    if have("node"):
+        sb.run(sh("ulimit -S -t 1; exec node -e \"for(;;){}\""), sig=24, visible="unknown", tool="node", timeout=10,
+               note="a busy node loop under ulimit -S -t 1: SIGXCPU")
+    sb.run(bash("ulimit -S -t 1; echo '==> running benchmark'; python3 -c 'while True: pass'; "
+                "echo \"benchmark exited with $?\"; exit 1"), code=1, expect=["CPU time limit exceeded"],
+           visible="resource-limit", tool="bash", timeout=10,
+           note="bash reporting 'CPU time limit exceeded' for a child under ulimit -S -t 1")
+
+
+@extra_scenario("resource-limit", "extra-nproc-arglist", "python3", needs=("root", "setpriv"))
+def _(sb: Sandbox):
+    long_args = " ".join(f"src/module_{i:06d}/generated_file_{i:06d}.o" for i in range(60000))
+    sb.write("objs.txt", long_args)
+    sb.run(sh("ar rcs libbig.a $(cat objs.txt)"), code=126, expect=["Argument list too long"],
+           visible="resource-limit", tool="ar", note="sh running ar with 60000 object names: E2BIG")
+    sb.run(["python3", "-c", "import subprocess\nfiles = open('objs.txt').read().split()\n"
+            "subprocess.run(['rm', '-f', *files], check=True)"], code=1, expect=["Argument list too long"],
+           visible="resource-limit", tool="python3", note="python subprocess with 60000 arguments: OSError E2BIG")
+    if have("perl"):
+        sb.run(["perl", "-e", "my @f = split ' ', do { local $/; open my $h, '<', 'objs.txt'; <$h> };"
+                " exec('ls', @f) or die \"exec ls failed: $!\\n\";"], code=7, expect=["Argument list too long"],
+               visible="resource-limit", tool="perl", note="perl exec with 60000 arguments")
+    if SYS_PY is None:
+        return
+    env = nobody_env(sb)
+    sb.run([*NOBODY, SYS_PY, "-c", "import threading, time\n"
+            "ts = [threading.Thread(target=time.sleep, args=(2,)) for _ in range(64)]\n"
+            "[t.start() for t in ts]"], env=env, preexec=rlimit_preexec(nproc=6), code=1,
+           expect=["can't start new thread"], visible="resource-limit", tool="python3",
+           note="python starting 64 threads as nobody under ulimit -u 6")
+
+
+# ------------------------------------------------------ extra: corrupt-cache
+
+@extra_scenario("corrupt-cache", "extra-broken-archives", "python3")
+def _(sb: Sandbox):
+    for i in range(4):
+        sb.randtext(f"deps/lib{i}/src.txt", 40 << 10, seed=60 + i)
+    sb.setup(["tar", "-czf", "deps.tar.gz", "deps"])
+    truncate(sb.p("deps.tar.gz"), 0.5)
+    sb.run(["python3", "-c", "import tarfile\ntarfile.open('deps.tar.gz').extractall('out')"], code=1,
+           expect_re=r"EOFError|ReadError|Compressed file ended", visible="corrupt-cache", tool="python3",
+           note="python tarfile extracting a truncated cache .tar.gz")
+    with zipfile.ZipFile(sb.p("deps.zip"), "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(sb.p("deps/lib0/src.txt"), "lib0/src.txt")
+    truncate(sb.p("deps.zip"), 0.6)
+    sb.run(["python3", "-c", "import zipfile\nzipfile.ZipFile('deps.zip').extractall('out')"], code=1,
+           expect=["BadZipFile"], visible="corrupt-cache", tool="python3",
+           note="python zipfile on a truncated cached zip: 'File is not a zip file'")
+    sb.setup(["gzip", "-k", "-f", "deps/lib1/src.txt"])
+    flip_bytes(sb.p("deps/lib1/src.txt.gz"), 200, 32)
+    sb.run(["gzip", "-t", "deps/lib1/src.txt.gz"], code=1, expect_re=r"invalid compressed data|crc error|format violated",
+           visible="corrupt-cache", tool="gzip", note="gzip -t of a garbled cache file")
+    if have("zstd"):
+        sb.setup(["zstd", "-q", "-f", "deps/lib2/src.txt", "-o", "lib2.zst"])
+        truncate(sb.p("lib2.zst"), 0.5)
+        sb.run(["zstd", "-d", "-f", "lib2.zst", "-o", "lib2.txt"], code=1, expect=["premature end"],
+               visible="corrupt-cache", tool="zstd", note="zstd -d of a truncated cache file: 'Read error (39) : "
+                                                           "premature end'")
+    if have("xz"):
+        sb.setup(["xz", "-k", "-f", "deps/lib3/src.txt"])
+        flip_bytes(sb.p("deps/lib3/src.txt.xz"), 100, 16)
+        sb.run(["xz", "-d", "-k", "-f", "deps/lib3/src.txt.xz"], code=1, expect_re=r"Compressed data is corrupt|"
+               r"Unexpected end|File format not recognized", visible="corrupt-cache", tool="xz",
+               note="xz -d of a garbled cache file")
+    if have("bzip2"):
+        sb.setup(["bzip2", "-k", "-f", "deps/lib0/src.txt"])
+        flip_bytes(sb.p("deps/lib0/src.txt.bz2"), 300, 32)
+        sb.run(["bzip2", "-t", "deps/lib0/src.txt.bz2"], code=2, expect=["data integrity"],
+               visible="corrupt-cache", tool="bzip2", note="bzip2 -t of a garbled cache file")
+    if have("unzip"):
+        sb.run(["unzip", "-o", "deps.zip", "-d", "out"], code=9, expect=["End-of-central-directory"],
+               visible="corrupt-cache", tool="unzip", note="unzip of a truncated cached zip")
+
+
+@extra_scenario("corrupt-cache", "extra-corrupt-stores", "sqlite3")
+def _(sb: Sandbox):
+    db = sb.p(".cache/index.db")
+    db.parent.mkdir(parents=True)
+    con = sqlite3.connect(db)
+    con.execute("create table pkgs(name text primary key, version text, sha text)")
+    con.executemany("insert into pkgs values (?,?,?)", [(f"pkg{i}", "1.0", "0" * 64) for i in range(2000)])
+    con.commit()
+    con.close()
+    flip_bytes(db, 0, 16)
+    if have("sqlite3"):
+        sb.run(["sqlite3", db, "select count(*) from pkgs"], code=26, expect=["file is not a database"],
+               visible="corrupt-cache", tool="sqlite3", note="sqlite3 on a cache db whose header was garbled")
+    sb.run(["python3", "-c", f"import sqlite3\nsqlite3.connect('{db}').execute('select * from pkgs').fetchall()"],
+           code=1, expect=["DatabaseError"], visible="corrupt-cache", tool="python3",
+           note="python sqlite3 on the same garbled cache db")
+    sb.write("lib/helpers.py", "def f():\n    return 1\n")
+    sb.setup(["python3", "-c", "import py_compile; py_compile.compile('lib/helpers.py', cfile='lib/helpers.pyc')"])
+    sb.p("lib/helpers.py").unlink()
+    flip_bytes(sb.p("lib/helpers.pyc"), 0, 4)
+    sb.run(["python3", "-c", "import sys; sys.path.insert(0, 'lib'); import helpers"], code=1,
+           expect=["bad magic number"], visible="missing-module", tool="python3",
+           note="importing a cached sourceless .pyc whose header is garbled: ImportError 'bad magic number'")
+    if have("git"):
+        repo = sb.git_repo("repo", {"src/main.py": "print('hi')\n" * 50, "README.md": "# r\n"})
+        blob = sb.git(repo, "rev-parse", "HEAD:src/main.py").strip()
+        obj = repo / ".git" / "objects" / blob[:2] / blob[2:]
+        os.chmod(obj, 0o644)
+        flip_bytes(obj, 10, 20)
+        sb.run(["git", "-C", repo, "show", "HEAD:src/main.py"], code=128, expect_re=r"corrupt|inflate",
+               visible="corrupt-cache", tool="git", note="git show of a blob whose loose object was garbled in a "
+                                                          "restored cache")
+        sb.run(["git", "-C", repo, "fsck", "--full"], expect_re=r"corrupt|inflate", visible="corrupt-cache",
+               tool="git", note="git fsck of the same repository")
+
+
+@extra_scenario("corrupt-cache", "extra-integrity-mismatch", "pip")
+def _(sb: Sandbox):
+    whl = make_wheel(sb.p("wheels"), "fastjson", "2.0.1", {"fastjson/__init__.py": b"def loads(s): return s\n"})
+    sb.write("requirements.txt", f"fastjson==2.0.1 --hash=sha256:{'ab' * 32}\n")
+    sb.run(["python3", "-m", "pip", "install", "--no-index", "--find-links", sb.p("wheels"), "--target",
+            sb.p("site"), "--require-hashes", "-r", "requirements.txt"], code=1,
+           expect=["DO NOT MATCH THE HASHES"], visible="corrupt-cache", tool="pip",
+           note="pip --require-hashes with a cached wheel whose hash is not the pinned one")
+    good = hashlib.sha256(whl.read_bytes()).hexdigest()
+    sb.write("sums.txt", f"{good}  {whl.name}\n")
+    flip_bytes(whl, 100, 8)
+    sb.run(sh(f"cd wheels && sha256sum --quiet -c ../sums.txt || {{ echo 'cache verification failed' >&2; exit 1; }}"),
+           code=1, expect=["FAILED"], visible="corrupt-cache", tool="sha256sum",
+           note="a cache restore step checking sha256 sums of a garbled wheel")
+    if have("npm"):
+        tgz = make_npm_tgz(sb.p("pkgs"), "tiny-util", "1.0.0", {"index.js": b"module.exports = 1;\n"})
+        port = sb.dir_server("pkgs")
+        url = f"http://127.0.0.1:{port}/{tgz.name}"
+        bad = "sha512-" + base64.b64encode(hashlib.sha512(b"other").digest()).decode()
+        sb.write("app/package.json", json.dumps({"name": "app", "version": "1.0.0", "private": True,
+                                                 "dependencies": {"tiny-util": url}}))
+        sb.write("app/package-lock.json", json.dumps({
+            "name": "app", "version": "1.0.0", "lockfileVersion": 3, "requires": True,
+            "packages": {"": {"name": "app", "version": "1.0.0", "dependencies": {"tiny-util": url}},
+                         "node_modules/tiny-util": {"version": "1.0.0", "resolved": url, "integrity": bad}}}))
+        sb.run(["npm", "ci", "--fetch-retries=0"], cwd=sb.p("app"), code=1, expect=["EINTEGRITY"],
+               visible="corrupt-cache", tool="npm", timeout=20, note="npm ci of a tarball whose lockfile integrity does not match")
+
+
+# -------------------------------------------------- extra: permission-denied
+
+@extra_scenario("permission-denied", "extra-nobody-access", "sh", needs=("root", "setpriv"))
+def _(sb: Sandbox):
+    env = nobody_env(sb)
+    d = sb.p("opt/app")
+    d.mkdir(parents=True)
+    os.chmod(d, 0o755)
+    sb.write("opt/app/secrets.env", "TOKEN=abc\n", mode=0o600)
+    sb.write("opt/app/deploy.sh", "#!/bin/sh\necho deploying\n", mode=0o700)
+    sb.run([*NOBODY, "mkdir", "-p", f"{d}/cache/v1"], env=env, code=1, expect=["Permission denied"],
+           visible="permission-denied", tool="mkdir", note="mkdir -p as nobody in a root-owned dir")
+    if SYS_PY:
+        sb.run([*NOBODY, SYS_PY, "-c", f"open('{d}/state.json', 'w').write('{{}}')"], env=env, code=1,
+               expect=["PermissionError"], visible="permission-denied", tool="python3",
+               note="python writing state as nobody in a root-owned dir")
+    if have("node"):
+        sb.run([*NOBODY, "node", "-e", f"require('fs').readFileSync('{d}/secrets.env')"], env=env, code=1,
+               expect=["EACCES"], visible="permission-denied", tool="node",
+               note="node reading a 0600 root file as nobody")
+    sb.run([*NOBODY, "sh", "-c", f"{d}/deploy.sh"], env=env, code=126, expect=["Permission denied"],
+           visible="permission-denied", tool="sh", note="sh running a 0700 root script as nobody (126)")
+    if have("git"):
+        sb.run([*NOBODY, "git", "init", f"{d}/repo"], env=env, code=(1, 128), expect=["Permission denied"],
+               visible="permission-denied", tool="git", note="git init as nobody in a root-owned dir")
+    if have("sqlite3"):
+        sb.run([*NOBODY, "sqlite3", f"{d}/app.db", "create table t(x)"], env=env, code=1,
+               expect=["unable to open database"], visible="unknown", tool="sqlite3",
+               note="sqlite3 creating a db as nobody in a root-owned dir: 'unable to open database file'")
+
+
+@extra_scenario("permission-denied", "extra-readonly-mount", "cp", needs=("root",))
+def _(sb: Sandbox):
+    m = sb.tmpfs("ro")
+    if have("sqlite3"):
+        con = sqlite3.connect(m / "app.db")
+        con.execute("create table t(x)")
+        con.commit()
+        con.close()
+    sb.write("Makefile", f"OUT := {m}\n$(OUT)/version.h:\n\techo '#define V 1' > $@\n")
+    sb.remount_ro(m)
+    sb.write("a.txt", "x\n")
+    sb.run(["cp", "a.txt", f"{m}/a.txt"], code=1, expect=["Read-only file system"], visible="permission-denied",
+           tool="cp", note="cp onto a read-only mount")
+    sb.run(["python3", "-c", f"import pathlib; pathlib.Path('{m}/out.log').write_text('x')"], code=1,
+           expect=["Read-only file system"], visible="permission-denied", tool="python3",
+           note="python writing onto a read-only mount")
+    if have("node"):
+        sb.run(["node", "-e", f"require('fs').mkdirSync('{m}/dist')"], code=1, expect=["EROFS"],
+               visible="permission-denied", tool="node", note="node mkdir on a read-only mount")
+    if have("sqlite3"):
+        sb.run(["sqlite3", f"{m}/app.db", "insert into t values (1)"], code=(1, 8),
+               expect=["readonly database"], visible="permission-denied", tool="sqlite3",
+               note="sqlite3 insert into a db on a read-only mount")
+    if have("make"):
+        sb.run(["make"], code=2, expect=["Read-only file system"], visible="code-error", tool="make",
+               note="make writing a generated header onto a read-only mount: make's 'Error 1' comes last")
+
+
+@extra_scenario("permission-denied", "extra-not-permitted", "setpriv", needs=("root", "setpriv"))
+def _(sb: Sandbox):
+    env = nobody_env(sb)
+    sb.write("owned.txt", "x\n", mode=0o666)
+    sb.run([*NOBODY, "chown", "65534", sb.p("owned.txt")], env=env, code=1, expect=["Operation not permitted"],
+           visible="permission-denied", tool="chown", note="chown of a root file as nobody")
+    sb.run([*NOBODY, "bash", "-c", "ulimit -n 1048576"], env=env, code=1, expect=["Operation not permitted"],
+           visible="permission-denied", tool="bash", note="bash raising the hard nofile limit as nobody")
+    sb.run([*NOBODY, "date", "-s", "2026-01-01"], env=env, code=1, expect=["Operation not permitted"],
+           visible="permission-denied", tool="date", note="date -s as nobody")
+    if SYS_PY:
+        sb.run([*NOBODY, SYS_PY, "-c", "import os; os.setuid(0)"], env=env, code=1,
+               expect=["Operation not permitted"], visible="permission-denied", tool="python3",
+               note="python os.setuid(0) as nobody")
+    sb.run([*NOBODY, "sh", "-c", "kill -TERM 1"], env=env, code=(1, 2), expect=["Operation not permitted"],
+           visible="permission-denied", tool="sh", note="sh kill of pid 1 as nobody")
+
+
+# -------------------------------------------------------- extra: port-in-use
+
+@extra_scenario("port-in-use", "extra-servers-bind", "python3")
+def _(sb: Sandbox):
+    p = sb.hold_port()
+    sb.run(["python3", "-c", f"from wsgiref.simple_server import make_server\n"
+            f"print('serving the app on http://127.0.0.1:{p}')\n"
+            f"make_server('127.0.0.1', {p}, lambda e, s: []).serve_forever()"], code=1,
+           expect=["Address already in use"], visible="port-in-use", note="a python wsgiref server on a held port")
+    sb.run(["python3", "-c", f"from xmlrpc.server import SimpleXMLRPCServer\n"
+            f"SimpleXMLRPCServer(('127.0.0.1', {p}), logRequests=False).serve_forever()"], code=1,
+           expect=["Errno 98"], visible="port-in-use", note="a python xmlrpc server on a held port")
+    if have("perl"):
+        sb.run(["perl", "-MIO::Socket::INET", "-e", f"my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', "
+                f"LocalPort => {p}, Listen => 5, ReuseAddr => 1) or die \"cannot listen on port {p}: $@\\n\";"],
+               code=(98, 255), expect=["Address already in use"], visible="port-in-use", tool="perl",
+               note="perl IO::Socket::INET listening on a held port")
+    if have("node"):
+        sb.write("srv.js", f"const http = require('http');\nconst s = http.createServer(() => {{}});\n"
+                 f"s.on('error', (e) => {{ console.error(`[server] failed to start: ${{e.code}}`); process.exit(1); }});\n"
+                 f"s.listen({p}, '127.0.0.1', () => console.log('listening'));\n")
+        sb.run(["node", "srv.js"], code=1, expect=["EADDRINUSE"], visible="port-in-use", tool="node",
+               note="a node server printing its own '[server] failed to start: EADDRINUSE'")
+    if have("java") and have("javac"):
+        sb.write("Srv.java", f"public class Srv {{ public static void main(String[] a) throws Exception {{ "
+                 f"new java.net.ServerSocket({p}, 5, java.net.InetAddress.getByName(\"127.0.0.1\")); }} }}\n")
+        sb.run(["java", "Srv.java"], code=1, expect=["BindException"], visible="port-in-use", tool="java",
+               timeout=15, note="a java ServerSocket on a held port (single-file source launch)")
+    if have("g++"):
+        sb.cc("srv.cpp", f"""
+            #include <arpa/inet.h>
+            #include <cstdio>
+            #include <cstdlib>
+            #include <sys/socket.h>
+            int main() {{
+              int s = socket(AF_INET, SOCK_STREAM, 0);
+              sockaddr_in a{{}}; a.sin_family = AF_INET; a.sin_port = htons({p});
+              a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+              if (bind(s, (sockaddr*)&a, sizeof a) < 0) {{ perror("bind"); return EXIT_FAILURE; }}
+              listen(s, 5);
+              return 0;
+            }}
+            """, "srv", compiler="g++")
+        sb.run(["./srv"], code=1, expect=["bind: Address already in use"], visible="port-in-use", tool="srv",
+               note="a C++ server's perror('bind') on a held port")
+
+
+@extra_scenario("port-in-use", "extra-wrapped-servers", "make", needs=("make",))
+def _(sb: Sandbox):
+    p = sb.hold_port()
+    sb.write("Makefile", f"serve:\n\tpython3 -m http.server {p} --bind 127.0.0.1\n")
+    sb.run(["make", "serve"], code=2, expect=["Address already in use"], visible="code-error",
+           note="make serve running python http.server on a held port: make's 'Error 1' comes last")
+    sb.write("start.sh", f"""
+        set -e
+        echo "starting preview server on port {p}"
+        python3 -m http.server {p} --bind 127.0.0.1 > server.log 2>&1 &
+        pid=$!
+        sleep 1
+        if ! kill -0 $pid 2>/dev/null; then
+          echo "error: preview server exited early, see server.log"
+          exit 1
+        fi
+        """)
+    sb.run(["sh", "start.sh"], code=1, expect=["exited early"], visible="unknown", tool="sh",
+           note="a script starting a server in the background whose log (not shown) says EADDRINUSE: only "
+                "'preview server exited early'")
+    sb.run(["sh", "-c", "cat server.log; exit 1"], code=1, expect=["Address already in use"], visible="port-in-use",
+           tool="sh", note="the same script's server.log printed by the next CI step")
+
+
+# ------------------------------------------------------------ extra: crashed
+
+@extra_scenario("crashed", "extra-native-crashes", "g++", needs=("g++",))
+def _(sb: Sandbox):
+    sb.cc("null.cpp", """
+        #include <cstdio>
+        #include <map>
+        #include <string>
+        struct Node { std::string name; Node *next; };
+        int main() {
+          Node *n = nullptr;
+          std::fprintf(stderr, "loading graph\\n");
+          std::printf("%s\\n", n->next->name.c_str());
+        }
+        """, "null", compiler="g++")
+    sb.run(["./null"], sig=11, expect=["loading graph"], visible="unknown", tool="null",
+           note="a C++ program dereferencing a null pointer: SIGSEGV, no error line")
+    sb.cc("div.cpp", "#include <cstdio>\n#include <cstdlib>\nint main(int c, char**v){ int d = c - 1; "
+          "std::printf(\"avg=%d\\n\", 100 / d); }\n", "div", compiler="g++")
+    sb.run(["./div"], sig=8, visible="unknown", tool="div", note="integer division by zero: SIGFPE")
+    sb.cc("rec.cpp", "#include <cstdio>\nint depth(int n){ volatile char buf[4096]; buf[0]=n; "
+          "return depth(n+1) + buf[0]; }\nint main(){ std::printf(\"%d\\n\", depth(0)); }\n", "rec",
+          compiler="g++", flags=("-O0",))
+    sb.run(["./rec"], sig=11, visible="unknown", tool="rec", note="unbounded recursion in C++: stack overflow, SIGSEGV")
+    sb.run(sh("echo 'running unit tests'; ./null; echo \"tests exited with $?\"; exit 1"), code=1,
+           expect=["Segmentation fault"], visible="crashed", tool="sh",
+           note="sh reporting 'Segmentation fault' for the test binary, then the script's own line")
+    sb.run(["python3", "-X", "faulthandler", "-c", "import ctypes\nprint('calling native ext')\nctypes.string_at(0)"],
+           sig=11, expect=["Fatal Python error: Segmentation fault"], visible="crashed", tool="python3",
+           note="python with faulthandler reading address 0 via ctypes")
+    sb.run(["python3", "-c", "import subprocess\nsubprocess.run(['./null'], check=True)"], code=1,
+           expect=["SIGSEGV"], visible="crashed", tool="python3",
+           note="a python driver running the crashing binary: CalledProcessError 'died with <Signals.SIGSEGV: 11>'")
+
+
+@extra_scenario("crashed", "extra-crash-wrappers", "make", needs=("make", "gcc"))
+def _(sb: Sandbox):
+    sb.cc("t.c", "#include <stdio.h>\n#include <string.h>\nint main(void){ char *p = (char*)16; "
+          "puts(\"test_parse ... \"); fflush(stdout); strcpy(p, \"boom\"); return 0; }\n", "unit_tests")
+    sb.write("Makefile", "test:\n\t./unit_tests\n")
+    sb.run(["make", "test"], code=2, expect=["Segmentation fault"], visible="crashed", tool="make",
+           note="make test running a binary that segfaults: make prints 'Segmentation fault' and Error 139")
+    sb.run(sh("./unit_tests || { echo 'ERROR: unit tests failed' >&2; exit 1; }"), code=1,
+           expect=["ERROR: unit tests failed"], visible="code-error", tool="sh",
+           note="a CI step wrapping the segfaulting test binary in its own 'ERROR: unit tests failed'")
+    sb.run(bash("echo 'starting worker'; kill -SEGV $$"), sig=11, expect=["starting worker"], visible="unknown",
+           tool="bash", note="bash signalling itself with SIGSEGV")
+    if have("node"):
+        sb.run(["node", "-e", "console.log('native addon loaded'); process.kill(process.pid, 'SIGSEGV')"], sig=11,
+               visible="unknown", tool="node", note="node killed by its own SIGSEGV (as a crashing addon would)")
+    sb.run(["python3", "-c", "import os\nprint('flushing cache')\nos.abort()"], sig=6, visible="unknown",
+           tool="python3", note="python os.abort(): SIGABRT")
+
+
+# ------------------------------------------------------------ extra: timeout
+
+@extra_scenario("timeout", "extra-client-timeouts", "curl")
+def _(sb: Sandbox):
+    p = sb.tcp_server("never")
+    if have("curl"):
+        sb.run(["curl", "-sS", "--max-time", "1", f"http://127.0.0.1:{p}/api/status"], code=28,
+               expect=["timed out"], visible="timeout", tool="curl", note="curl --max-time 1 to a server that never answers")
+    if have("wget"):
+        sb.run(["wget", "--timeout=1", "--tries=1", f"http://127.0.0.1:{p}/file"], code=4,
+               expect=["timed out"], visible="timeout", tool="wget", note="wget --timeout=1 to a server that never answers")
+    sb.run(["python3", "-c", f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{p}/', timeout=1)"],
+           code=1, expect=["timed out"], visible="timeout", tool="python3", note="python urllib with timeout=1")
+    if have("node"):
+        sb.run(["node", "-e", f"fetch('http://127.0.0.1:{p}/', {{signal: AbortSignal.timeout(1000)}})"
+                ".then(r => console.log(r.status)).catch(e => { console.error(e); process.exit(1); })"], code=1,
+               expect=["TimeoutError"], visible="timeout", tool="node", note="node fetch with AbortSignal.timeout(1000)")
+    if have("ssh"):
+        sb.run(["ssh", "-o", "ConnectTimeout=1", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
+                "-o", f"UserKnownHostsFile={sb.p('kh')}", "-p", str(p), "deploy@127.0.0.1", "true"], code=255,
+               expect=["timed out"], visible="timeout", tool="ssh",
+               note="ssh ConnectTimeout=1 to a server that accepts and never sends its banner")
+    if have("psql"):
+        sb.run(["psql", f"host=127.0.0.1 port={p} user=ci connect_timeout=1", "-c", "select 1"], code=2,
+               expect_re=r"timeout expired|timed out", visible="timeout", tool="psql",
+               note="psql connect_timeout=1 to a server that never answers")
+
+
+@extra_scenario("timeout", "extra-timeout-wrappers", "timeout")
+def _(sb: Sandbox):
+    sb.run(["timeout", "1", "sleep", "10"], code=124, visible="unknown", tool="timeout",
+           note="timeout 1 sleep 10: exit 124, no output")
+    sb.run(["python3", "-c", "import subprocess\nsubprocess.run(['sleep', '10'], timeout=1)"], code=1,
+           expect=["TimeoutExpired"], visible="timeout", tool="python3", note="python subprocess.run(timeout=1)")
+    sb.write("wait-port.sh", """
+        port=$1; i=0
+        until python3 -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null; do
+          i=$((i+1))
+          if [ $i -ge 5 ]; then echo "Timed out after 1s waiting for 127.0.0.1:$port"; exit 1; fi
+          sleep 0.2
+        done
+        """)
+    sb.run(["sh", "wait-port.sh", str(sb.closed_port())], code=1, expect=["Timed out"], visible="timeout",
+           tool="sh", note="a wait-for-port script giving up after 1 s (the service never came up)")
+    if have("make"):
+        sb.write("Makefile", "test:\n\ttimeout 1 sh -c 'echo running integration tests; sleep 10'\n")
+        sb.run(["make", "test"], code=2, expect=["Error 124"], visible="code-error", tool="make",
+               note="make running a test under timeout 1: only make's '*** ... Error 124'")
+    sb.run(["timeout", "-s", "INT", "1", "python3", "-c", "import time\nprint('syncing')\ntime.sleep(10)"],
+           code=(124, 130), expect=["KeyboardInterrupt"], visible="unknown", tool="timeout",
+           note="timeout -s INT stopping a python job: a KeyboardInterrupt traceback")
+
+
+# ---------------------------------------------------------- extra: vcs-error
+
+@extra_scenario("vcs-error", "extra-git-conflicts", "git", needs=("git",))
+def _(sb: Sandbox):
+    repo = sb.git_repo("repo", {"config.yml": "version: 1\nname: app\n", "src/app.py": "print('v1')\n",
+                               "docs/old.md": "old\n"})
+    sb.git(repo, "checkout", "-q", "-b", "feature")
+    sb.write("repo/config.yml", "version: 2\nname: app-feature\n")
+    sb.write("repo/docs/old.md", "old, edited on feature\n")
+    sb.git(repo, "commit", "-q", "-am", "feature: bump config")
+    sb.git(repo, "checkout", "-q", "main")
+    sb.write("repo/config.yml", "version: 3\nname: app-main\n")
+    sb.git(repo, "rm", "-q", "docs/old.md")
+    sb.git(repo, "commit", "-q", "-am", "main: bump config, drop docs")
+    sb.run(["git", "merge", "--no-edit", "feature"], cwd=repo, code=1, expect=["CONFLICT (modify/delete)"],
+           visible="vcs-error", tool="git", note="git merge with a content and a modify/delete conflict")
+    sb.git(repo, "merge", "--abort")
+    sb.run(["git", "cherry-pick", "feature"], cwd=repo, code=1, expect=["could not apply"], visible="vcs-error",
+           tool="git", note="git cherry-pick of a conflicting commit")
+    sb.git(repo, "cherry-pick", "--abort")
+    sb.run(["git", "revert", "--no-edit", "HEAD~1"], cwd=repo, code=1, expect_re=r"could not revert|CONFLICT",
+           visible="vcs-error", tool="git", note="git revert of an older commit that conflicts")
+    sb.git(repo, "revert", "--abort")
+    sb.write("repo/config.yml", "version: 4\nname: wip\n")
+    sb.git(repo, "stash", "-q")
+    sb.write("repo/config.yml", "version: 5\nname: other\n")
+    sb.git(repo, "commit", "-q", "-am", "other")
+    sb.run(["git", "stash", "pop"], cwd=repo, code=1, expect=["CONFLICT"], visible="vcs-error", tool="git",
+           note="git stash pop that conflicts")
+    sb.git(repo, "checkout", "-q", "--", ".", ok_codes=(0, 1))
+    sb.git(repo, "reset", "-q", "--hard")
+    sb.git(repo, "checkout", "-q", "feature")
+    sb.run(["git", "rebase", "main"], cwd=repo, code=1, expect=["could not apply"], visible="vcs-error", tool="git",
+           note="git rebase of a feature branch onto a main that changed the same lines")
+    sb.git(repo, "rebase", "--abort")
+    sb.run(["git", "pull", "--rebase", ".", "main"], cwd=repo, code=1, expect_re=r"could not apply|CONFLICT",
+           visible="vcs-error", tool="git", note="git pull --rebase from a conflicting branch")
+
+
+@extra_scenario("vcs-error", "extra-git-refs-state", "git", needs=("git",))
+def _(sb: Sandbox):
+    repo = sb.git_repo("repo", {"a.txt": "a\n"}, bare_copy="origin.git")
+    sb.git(repo, "remote", "add", "origin", str(sb.p("origin.git")))
+    sb.git(repo, "fetch", "-q", "origin")
+    sb.run(["git", "push", "upstream", "main"], cwd=repo, code=128, expect=["does not appear to be a git repository"],
+           visible="vcs-error", tool="git", note="git push to a remote name that is not configured")
+    sb.run(["git", "fetch", "origin", "release/2.4"], cwd=repo, code=128, expect=["couldn't find remote ref"],
+           visible="vcs-error", tool="git", note="git fetch of a branch the remote does not have")
+    sb.run(["git", "checkout", "release/2.4"], cwd=repo, code=1, expect=["did not match"], visible="vcs-error",
+           tool="git", note="git checkout of a branch that does not exist")
+    sb.git(repo, "checkout", "-q", "--detach", "HEAD")
+    sb.run(["git", "push", "origin", "HEAD"], cwd=repo, code=1, expect=["not a full refname"],
+           visible="vcs-error", tool="git", note="git push HEAD from a detached HEAD: 'not a full refname'")
+    sb.git(repo, "checkout", "-q", "main")
+    other = sb.p("other")
+    sb.setup(["git", "clone", "-q", str(sb.p("origin.git")), str(other)])
+    sb.write("other/b.txt", "b\n")
+    sb.git(other, "add", "b.txt")
+    sb.git(other, "commit", "-q", "-m", "b")
+    sb.git(other, "push", "-q", "origin", "main")
+    sb.write("repo/c.txt", "c\n")
+    sb.git(repo, "add", "c.txt")
+    sb.git(repo, "commit", "-q", "-m", "c")
+    sb.run(["git", "push", "origin", "main"], cwd=repo, code=1, expect=["rejected"], visible="vcs-error", tool="git",
+           note="git push rejected: the remote has commits this clone does not (fetch first)")
+    (repo / ".git" / "index.lock").write_text("")
+    sb.run(["git", "add", "c.txt"], cwd=repo, code=128, expect=["index.lock"], visible="vcs-error", tool="git",
+           note="git add with a stale index.lock from a killed job")
+    (repo / ".git" / "index.lock").unlink()
+    sb.write("repo/a.txt", "local edit\n")
+    sb.git(repo, "checkout", "-q", "-b", "topic", "HEAD~1")
+    sb.write("repo/a.txt", "a on topic\n")
+    sb.git(repo, "commit", "-q", "-am", "topic")
+    sb.write("repo/a.txt", "uncommitted\n")
+    sb.run(["git", "checkout", "main"], cwd=repo, code=1, expect=["would be overwritten"], visible="vcs-error",
+           tool="git", note="git checkout with local changes that would be overwritten")
+    sb.git(repo, "checkout", "-q", "--", "a.txt")
+    sb.run(["git", "commit", "-m", "release"], cwd=repo, code=1, expect=["nothing to commit"], visible="unknown",
+           tool="git", note="git commit with nothing to commit: exit 1, 'nothing to commit, working tree clean'")
+
+
+# --------------------------------------------------------- extra: code-error
+
+@extra_scenario("code-error", "extra-compile-errors", "gcc", needs=("gcc",))
+def _(sb: Sandbox):
+    sb.write("src/parse.c", "#include <stdio.h>\nint parse(const char *s) {\n  int n = 0;\n"
+             "  for (; *s; s++) n = n * 10 + (*s - '0');\n  return count;\n}\n")
+    sb.run(["gcc", "-c", "src/parse.c"], code=1, expect=["undeclared"], visible="code-error",
+           note="gcc: an undeclared identifier")
+    if have("make"):
+        sb.write("Makefile", "parse.o: src/parse.c\n\t$(CC) -Wall -c $<\n")
+        sb.run(["make"], code=2, expect=["undeclared"], visible="code-error", tool="make",
+               note="the same through make")
+    if have("g++"):
+        sb.write("src/util.cpp", "#include <string>\n#include <vector>\nint total(const std::vector<int>& v) "
+                 "{\n  std::string s = v.size();\n  return s;\n}\n")
+        sb.run(["g++", "-c", "src/util.cpp"], code=1, expect=["error:"], visible="code-error", tool="g++",
+               note="g++: type errors")
+    if have("rustc"):
+        sb.write("src/lib.rs", "pub fn area(w: u32, h: u32) -> u64 {\n    w * h\n}\n")
+        sb.run(["rustc", "--crate-type", "lib", "--edition", "2021", "-o", sb.p("liba.rlib"), "src/lib.rs"],
+               code=1, expect=["mismatched types"], visible="code-error", tool="rustc", timeout=20,
+               note="rustc: mismatched types")
+    if have("javac"):
+        sb.write("src/App.java", "public class App {\n  public static void main(String[] a) {\n"
+                 "    List<String> xs = new ArrayList<>();\n    System.out.println(xs);\n  }\n}\n")
+        sb.run(["javac", "-d", "out", "src/App.java"], code=1, expect=["cannot find symbol"], visible="code-error",
+               tool="javac", timeout=20, note="javac: missing imports (cannot find symbol)")
+
+
+@extra_scenario("code-error", "extra-test-failures", "python3")
+def _(sb: Sandbox):
+    sb.write("tests/test_price.py", """
+        import unittest
+
+        def apply_discount(price, pct):
+            return price - price * pct / 10
+
+        class PriceTest(unittest.TestCase):
+            def test_discount(self):
+                self.assertEqual(apply_discount(100, 15), 85)
+        """)
+    sb.run(["python3", "-m", "unittest", "-v", "tests/test_price.py"], code=1, expect=["AssertionError"],
+           visible="code-error", note="python unittest with a failing assertion")
+    if have("node"):
+        sb.write("test/slug.test.js", """
+            const test = require('node:test');
+            const assert = require('node:assert');
+            const slug = (s) => s.toLowerCase().replace(' ', '-');
+            test('slugifies titles', () => {
+              assert.strictEqual(slug('Hello Big World'), 'hello-big-world');
+            });
+            """)
+        sb.run(["node", "--test", "test/"], code=1, expect_re=r"not ok|fail", visible="code-error", tool="node",
+               timeout=15, note="node --test with a failing strictEqual")
+    sb.write("tests/run.sh", """
+        #!/bin/sh
+        fail=0
+        got=$(echo "3 4" | awk '{print $1 * $2}')
+        if [ "$got" != "7" ]; then echo "FAIL: sum: expected 7, got $got"; fail=1; else echo "PASS: sum"; fi
+        exit $fail
+        """, mode=0o755)
+    sb.run(["sh", "tests/run.sh"], code=1, expect=["FAIL: sum"], visible="code-error", tool="sh",
+           note="a shell test script printing FAIL")
+    if have("perl"):
+        sb.run(["perl", "-MTest::More", "-e", "is(join(',', sort (10, 9, 100)), '9,10,100', 'numeric sort'); "
+                "done_testing;"], code=1, expect=["Failed test"], visible="code-error", tool="perl",
+               note="perl Test::More with a failing is()")
+
+
+@extra_scenario("code-error", "extra-runtime-errors", "python3")
+def _(sb: Sandbox):
+    sb.write("build_index.py", "import json\n\ndef load(items):\n    return {i['id']: i for i in items}\n\n"
+             "data = [{'id': 1, 'name': 'a'}, {'name': 'b'}]\nprint(len(load(data)))\n")
+    sb.run(["python3", "build_index.py"], code=1, expect=["KeyError"], visible="code-error",
+           note="python KeyError in a build script")
+    sb.run(["python3", "-c", "def render(tpl, **kw):\n    return tpl.format(**kw)\nprint(render('{a}', b=1) + 1)"],
+           code=1, expect=["KeyError"], visible="code-error", note="python str.format KeyError")
+    sb.write("bad_syntax.py", "def main()\n    print('hi')\n")
+    sb.run(["python3", "-m", "py_compile", "bad_syntax.py"], code=1, expect=["SyntaxError"], visible="code-error",
+           note="python -m py_compile of a file with a syntax error")
+    if have("node"):
+        sb.write("app.js", "const cfg = { plugins: undefined };\nconst names = cfg.plugins.map(p => p.name);\n"
+                 "console.log(names);\n")
+        sb.run(["node", "app.js"], code=1, expect=["Cannot read properties of undefined"], visible="code-error",
+               tool="node", note="node TypeError reading .map of undefined")
+        sb.write("check.js", "function f() {\n  return {\n    a: 1,,\n  };\n}\n")
+        sb.run(["node", "--check", "check.js"], code=1, expect=["SyntaxError"], visible="code-error", tool="node",
+               note="node --check of a file with a syntax error")
+        sb.run(["node", "-e", "const total = items.reduce((a, b) => a + b, 0);"], code=1,
+               expect=["ReferenceError"], visible="code-error", tool="node", note="node ReferenceError")
+    if have("perl"):
+        sb.run(["perl", "-e", "use strict; my $cfg; print $cfg->name, \"\\n\";"], code=255,
+               expect=["Can't call method"], visible="code-error", tool="perl", note="perl calling a method on undef")
+    sb.write("deploy.sh", "#!/bin/bash\nif [ -n \"$CI\" ]; then\n  echo ci\nfi\nfor x in a b; do\n  echo $x\n")
+    sb.run(["bash", "deploy.sh"], code=2, expect=["syntax error"], visible="code-error", tool="bash",
+           note="bash script with a missing 'done'")
+
+
+# ------------------------------------------------------------ extra: unknown
+
+@extra_scenario("unknown", "extra-silent-failures", "sh")
+def _(sb: Sandbox):
+    sb.run(["test", "-f", "dist/app.js"], code=1, visible="unknown", tool="test",
+           note="test -f of a missing build output: exit 1, no output")
+    sb.write("a.txt", "x\n")
+    sb.write("b.txt", "y\n")
+    sb.run(["cmp", "-s", "a.txt", "b.txt"], code=1, visible="unknown", tool="cmp", note="cmp -s of two files: exit 1")
+    sb.run(["diff", "-q", "a.txt", "b.txt"], code=1, expect=["differ"], visible="unknown", tool="diff",
+           note="diff -q: 'Files a.txt and b.txt differ', exit 1")
+    sb.run(sh("echo 'Build step finished.'; exit 3"), code=3, expect=["finished"], visible="unknown",
+           note="a script that says it finished and exits 3")
+    sb.run(["python3", "-c", "import sys\nprint('checking release notes')\nsys.exit(2)"], code=2, visible="unknown",
+           tool="python3", note="python sys.exit(2) after an unrelated line")
+    if have("make"):
+        sb.write("Makefile", "check:\n\t@test -s CHANGELOG.md\n")
+        sb.run(["make", "check"], code=2, expect=["Error 1"], visible="code-error", tool="make",
+               note="make recipe failing silently: only make's '*** [Makefile:2: check] Error 1'")
+
+
+# ------------------------------------------------- extra: GitHub runner (doubles)
+# The same documented lines as above, in other contexts (after jobs, through
+# the service wrapper, other connection errors of the .NET client).
+
+@extra_scenario("registration-removed", "extra-registration-contexts", "runner-double", runner_kind="github")
+def _(sb: Sandbox):
+    lines = connected_lines() + job_lines() + job_lines("test (node 20)", "2026-01-05 10:20:01Z",
+                                                        "2026-01-05 10:31:44Z", "Failed") + [REG_DELETED_LISTENING]
+    sb.run(runner_double(sb, lines, 0), code=0, expect=["no longer exists"], visible="registration-removed",
+           note="double: two jobs (one failed), then told the runner no longer exists while listening; exit 0")
+    if have("node"):
+        cmd = runner_double(sb, ["", REG_DELETED_SESSION], 1)
+        sb.run(service_double(sb, cmd), code=0, tool="runner-double",
+               expect=["registration has been deleted", "Runner listener exited with error code 1"],
+               visible="registration-removed",
+               note="double in service mode: the registration was deleted at session creation; the service "
+                    "wrapper prints its lines and exits 0")
+
+
+@extra_scenario("runner-offline", "extra-connect-errors", "runner-double", runner_kind="github")
+def _(sb: Sandbox):
+    for msg in ("No such host is known. (pipelines.actions.githubusercontent.com:443)",
+                "The SSL connection could not be established, see inner exception.",
+                "Response status code does not indicate success: 502 (Bad Gateway)."):
+        lines = connected_lines() + job_lines() + \
+            [f"2026-01-05 12:00:09Z: Runner connect error: {msg} Retrying until reconnected."]
+        sb.run(runner_double(sb, lines, None, via_run_sh=True), kill_after=1.0, sig=15,
+               expect=["Runner connect error"], visible="runner-offline",
+               note=f"double through run.sh: after a job the runner lost GitHub ({msg[:40]}...); it keeps retrying "
+                    "and was stopped by its supervisor (SIGTERM)")
+
+
+# ---- end of the extra training set
+
+
+# ==========================================================================
 # driver
 # ==========================================================================
 
 def assign_splits(cases: list[dict]) -> dict[str, list[str]]:
     """Per label: sort its scenario names, hold out index % 4 == 2, and at
-    least one (the last) when that picks none.  The fresh scenarios are not
-    part of this rule (so adding them changes no train/held-out membership):
-    their cases are all "fresh"."""
+    least one (the last) when that picks none.  The fresh and the extra
+    scenarios are not part of this rule (so adding them changes no
+    train/held-out membership): their cases are all "fresh" / all "train"."""
     fresh = {s.name for s in SCENARIOS if s.fresh}
+    extra = {s.name for s in SCENARIOS if s.extra}
     by_label: dict[str, set] = defaultdict(set)
     for c in cases:
-        if c["scenario"] not in fresh:
+        if c["scenario"] not in fresh and c["scenario"] not in extra:
             by_label[c["label"]].add(c["scenario"])
     held: dict[str, list[str]] = {}
     for label, names in by_label.items():
@@ -5591,6 +6681,8 @@ def assign_splits(cases: list[dict]) -> dict[str, list[str]]:
     for c in cases:
         if c["scenario"] in fresh:
             c["split"] = "fresh"
+        elif c["scenario"] in extra:
+            c["split"] = "train"
         else:
             c["split"] = "held-out" if c["scenario"] in held[c["label"]] else "train"
     return held
@@ -5668,6 +6760,13 @@ def summary(cases, skipped, rejected, held) -> str:
     if nfresh:
         out.append(f"fresh (blind): {nfresh} cases, confusable {sum(fresh_conf.values())}/{nfresh} = "
                    f"{100 * sum(fresh_conf.values()) / nfresh:.1f} %")
+    extra_names = {s.name for s in SCENARIOS if s.extra}
+    extra_cases = [c for c in cases if c["scenario"] in extra_names]
+    if extra_cases:
+        econf = sum(1 for c in extra_cases if c["confusable"])
+        out.append(f"extra (always train): {len(extra_cases)} cases from "
+                   f"{len({c['scenario'] for c in extra_cases})} scenarios, confusable {econf}/{len(extra_cases)} = "
+                   f"{100 * econf / len(extra_cases):.1f} %")
     if skipped:
         out.append("skipped scenarios:")
         out += [f"  {sc.label}/{sc.name}: {why}" for sc, why in skipped]
@@ -5686,7 +6785,8 @@ failure's category, so this corpus is for fitting and measuring the classifier t
 reads a runner's output tail (and exit code / signal) and names the category.
 {fresh_total} of them (`split` = `fresh`) are a blind test set made after the classifier
 was built: never use them to fit or tune anything, only to measure (see "The fresh
-blind set" below).
+blind set" below). {extra_total} of them come from the extra training scenarios, added
+later to widen the training data: they are always `train` (see "The extra training set").
 
 Every case is a real command that really failed, in a small sandbox made for it: a
 2 MiB tmpfs for "disk full", a closed loopback port, a loopback server that never
@@ -5767,8 +6867,13 @@ code or signal tells).
 training case: for each label, the label's scenario names (those that produced cases)
 are sorted and every 4th one starting from the 3rd (index % 4 == 2) is `held-out`;
 when that picks none (a label with fewer than three scenarios), the last one is held
-out. {held_total} cases are held out. This rule only sees the scenarios that are not fresh,
-so adding fresh scenarios changes no train/held-out membership.
+out. {held_total} cases are held out. This rule only sees the scenarios that are neither
+fresh nor extra, so adding fresh or extra scenarios changes no train/held-out membership.
+
+The extra scenarios (`extra_scenario` in the script, names starting with `extra-`) are
+always `train`, whatever the rule above would say, and the rule does not see them: the
+held-out rule sorts exactly the same scenario names as before they were added, so every
+older case keeps its split.
 
 `fresh` is a third split: every case of a fresh scenario, whatever the rule above would
 say ({fresh_total} cases). Do not fit, tune, pick thresholds or choose features on them;
@@ -5805,6 +6910,53 @@ wrappers and bad invocations; and runner doubles printing other documented lines
 Fresh scenarios per label:
 
 {fresh_list}
+
+## The extra training set
+
+The extra scenarios (`extra_scenario` in the script) were added after the fresh set to
+widen the training data: more tools and, above all, more wordings of the same causes, so
+that a classifier fitted on `train` does not learn one tool's phrasing per category. They
+are real failures staged like the others, each case checks its expected exit code or
+signal and substring, and all their cases are `train` (never `held-out`, never `fresh`).
+They stage: ENOSPC from python `shutil.copytree`, node `writeFileSync`, `tar -czf`, `zip`,
+`sqlite3 .backup`, `dd status=progress`, make writing objects, `git clone --depth 1` and a
+release script; `command -v`/`hash`/`type`/`which` checks with their own "X is required" /
+"Please install X" lines, `os.execvp`, perl `system`, node `execFileSync`, `exec`, `env`,
+make, xargs and `npm run` around missing programs; python imports (plain, `from x.y`,
+`-m`, inside unittest), node `require`/ESM/relative imports, missing C/C++ headers for cc,
+make and g++, `ld` missing libraries, `pkg-config --exists` checks, perl modules;
+connection refused for curl/wget/git/python/node/psql/pip and a wait-for-db script, HTTP
+502/503 for curl/wget/python/git/npm, resets, servers closing without a response, DNS
+failures for curl/getent/python/git; OOM kills of xz, a make recipe, a unittest's child
+and node, `ulimit -v` for a unittest, python and a C++ program, node heap limits directly
+and through npm; EMFILE for python pipes and node promises, SIGXFSZ/EFBIG and SIGXCPU for
+cp/python/dd/node and the shell's own reports, E2BIG for sh/python/perl, thread limits as
+`nobody`; truncated or garbled archives for python tarfile/zipfile, gzip, zstd, xz, bzip2
+and unzip, a garbled sqlite cache, a sourceless `.pyc` with a bad magic number, a corrupt
+git loose object, pip hash and npm integrity mismatches and a `sha256sum -c` check;
+`nobody` writing/reading/executing, a read-only mount for cp/python/node/sqlite/make,
+`Operation not permitted` from chown/ulimit/date/setuid/kill; wsgiref/xmlrpc/perl/node/
+java/C++ servers on a held port, `make serve` and a background server whose log is not
+shown; C++ null dereference, SIGFPE, stack overflow, faulthandler, a python driver, make
+and shells around a crashing binary; curl/wget/python/node fetch/ssh/psql against a
+server that never answers, `timeout` in several wrappers, `subprocess` timeouts, a
+wait-for-port script; merge/cherry-pick/revert/stash/rebase/pull conflicts, missing
+remotes and refs, a detached HEAD push, a rejected push, `index.lock`, local changes,
+nothing to commit; compile errors for gcc/make/g++/rustc/javac, failing tests in
+unittest/`node --test`/a shell script/Test::More, runtime and syntax errors in
+python/node/perl/bash, `py_compile` and `node --check`; silent checks; and runner
+doubles printing the documented lines in other contexts.
+
+Judgement calls of the extra set: `git commit` with nothing to commit is `vcs-error`
+(visible `unknown`); `which` finding nothing, `wget -q` refused (exit 4) and `getent`
+(exit 2) print nothing (visible `unknown`); a sourceless `.pyc` with a bad magic number is
+`corrupt-cache` although it reads `ImportError`; a unittest whose child was OOM-killed is
+`out-of-memory` (visible `code-error`: `FAILED (errors=1)` comes last); a CI step that
+wraps a segfaulting binary in `ERROR: unit tests failed` is `crashed`.
+
+Extra scenarios per label:
+
+{extra_list}
 
 ## The GitHub runner doubles
 
@@ -5928,13 +7080,24 @@ def write_readme(cases, skipped, held, table):
     fresh_list = "\n".join(f"- `{label}`: " + ", ".join(f"`{n}`" for n in fresh_scen[label])
                            for label in LABELS if fresh_scen.get(label))
     fconf = sum(1 for c in fresh if c["confusable"])
+    extra_names = {s.name for s in SCENARIOS if s.extra}
+    extra = [c for c in cases if c["scenario"] in extra_names]
+    extra_scen: dict[str, list[str]] = defaultdict(list)
+    for c in extra:
+        if c["scenario"] not in extra_scen[c["label"]]:
+            extra_scen[c["label"]].append(c["scenario"])
+    extra_list = "\n".join(f"- `{label}`: " + ", ".join(f"`{n}`" for n in extra_scen[label])
+                           for label in LABELS if extra_scen.get(label))
+    econf = sum(1 for c in extra if c["confusable"])
+    extra_list += (f"\n\n{len(extra)} cases from {sum(len(v) for v in extra_scen.values())} scenarios; "
+                   f"{econf} ({100 * econf / max(len(extra), 1):.1f} %) are confusable.")
     fresh_list += (f"\n\n{len(fresh)} cases from {sum(len(v) for v in fresh_scen.values())} scenarios; "
                    f"{fconf} ({100 * fconf / max(len(fresh), 1):.1f} %) are confusable.")
     text = README_TEMPLATE.format(
         total=total, max_lines=MAX_LINES, table="```\n" + table + "\n```",
         conf_n=nconf, conf_pct=100 * nconf / max(total, 1),
         held_total=sum(1 for c in cases if c["split"] == "held-out"), skipped=sk,
-        fresh_total=len(fresh), fresh_list=fresh_list)
+        fresh_total=len(fresh), fresh_list=fresh_list, extra_total=len(extra), extra_list=extra_list)
     OUT_README.write_text(text.rstrip() + "\n")
 
 
@@ -5947,7 +7110,7 @@ def main():
     if not IS_ROOT:
         log("note: not root: scenarios that need mounts, cgroups, unshare or setpriv are skipped")
     selected = [s for s in SCENARIOS
-                if not args.only or any(o in s.name or o == s.label or (o == "fresh" and s.fresh)
+                if not args.only or any(o in s.name or o == s.label or (o == "fresh" and s.fresh) or (o == "extra" and s.extra)
                                         for o in args.only)]
     t0 = time.monotonic()
     cases, skipped, rejected = run_all(selected, args.show or bool(args.only))
