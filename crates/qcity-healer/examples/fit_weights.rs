@@ -30,6 +30,23 @@ fn main() {
         std::fs::write(dir.join("weights.json"), &json).expect("write weights.json");
         println!("wrote corpus/weights.json");
     }
+    // What one diagnosis costs the healer: every case classified 20 times.
+    let started = std::time::Instant::now();
+    let mut lines = 0;
+    for _ in 0..20 {
+        for c in &cases {
+            lines += c.lines.len();
+            std::hint::black_box(qcity_healer::classify::classify_with(&model, &c.input()));
+        }
+    }
+    let took = started.elapsed();
+    println!(
+        "classifying: {:.0} µs per failure on average ({} failures, {:.0} lines each on average, {:.2} µs per line)",
+        took.as_secs_f64() * 1e6 / (20 * cases.len()) as f64,
+        cases.len(),
+        lines as f64 / (20 * cases.len()) as f64,
+        took.as_secs_f64() * 1e6 / lines as f64
+    );
     let confusable = cases.iter().filter(|c| c.confusable).count();
     println!(
         "corpus: {} cases ({} confusable, {:.0} %), training {} , held-out {}",
@@ -174,6 +191,15 @@ fn cross_validate(train: &[&Case]) {
             let test_on: Vec<&Case> = train.iter().copied().filter(in_fold).collect();
             let m = corpus::fit(&fit_on, lambda, EPOCHS);
             let s = corpus::score(&m, &test_on);
+            if std::env::args().any(|a| a == "--cv-errors") && lambda == LAMBDA {
+                for (id, label, v) in &s.wrong {
+                    println!(
+                        "  out of fold, wrong: {id}: {label} taken for {} {:?}",
+                        v.phrase(),
+                        v.cues
+                    );
+                }
+            }
             correct += s.correct;
             total += s.cases;
         }

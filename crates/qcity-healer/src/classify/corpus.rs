@@ -71,11 +71,18 @@ pub fn load(text: &str) -> Result<Vec<Case>, String> {
             kind: s("runner_kind").unwrap_or_else(|| "command".into()),
             code: num("code"),
             signal: num("signal"),
+            // The script runs each scenario in `/tmp/corpus/SCENARIO`: a path a runner's
+            // output never has, whose words (`tmpfs`, `oom`…) would teach the label.
             lines: v["lines"]
                 .as_array()
                 .ok_or_else(|| at("no lines"))?
                 .iter()
-                .filter_map(|l| l.as_str().map(str::to_string))
+                .filter_map(|l| l.as_str())
+                .map(|l| {
+                    let scenario = v["scenario"].as_str().unwrap_or_default();
+                    l.replace(&format!("/tmp/corpus/{scenario}"), "/work/job")
+                        .replace("/tmp/corpus", "/work")
+                })
                 .collect(),
             confusable: v["confusable"].as_bool().unwrap_or(false),
             split: match s("split").as_deref() {

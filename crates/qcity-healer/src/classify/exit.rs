@@ -47,6 +47,7 @@ pub const FEATURES: &[ExitFeature] = &[
     ef("curl:56", C::Network, 1.5),
     ef("tool:timeout", C::Timeout, 1.5),
     ef("wget:4", C::Network, 1.5),
+    ef("getent:2", C::Network, 1.5),
     ef("git:128", C::VcsError, 0.3),
     ef("cargo:101", C::CodeError, 0.5),
     ef("docker:125", C::Network, 0.3),
@@ -144,6 +145,8 @@ pub fn features(
         ("curl", 52) => Some("curl:52"),
         ("curl", 56) => Some("curl:56"),
         ("wget", 4) => Some("wget:4"),
+        // getent: the key (a host name) was not found.
+        ("getent", 2) => Some("getent:2"),
         ("git", 128) => Some("git:128"),
         ("cargo", 101) => Some("cargo:101"),
         ("docker", 125) => Some("docker:125"),

@@ -81,12 +81,11 @@ pub fn classify(input: &Input<'_>) -> Verdict {
 
 /// The active features of `input`, and for each line the cues it fired.
 pub fn features(input: &Input<'_>) -> (Vec<usize>, Vec<(usize, Vec<usize>)>) {
-    let set = cues::set();
     let mut active = vec![false; model::feature_count()];
     let mut per_line = Vec::new();
     for (i, line) in input.lines.iter().enumerate() {
         let line = cut(line, LINE_MAX);
-        let hits: Vec<usize> = set.matches(line).into_iter().collect();
+        let hits = cues::matches(line);
         if hits.is_empty() {
             continue;
         }
@@ -162,14 +161,22 @@ pub fn classify_with(model: &Model, input: &Input<'_>) -> Verdict {
     }
 }
 
+/// Words too common to tell failures apart.
+const STOP_WORDS: &[&str] = &[
+    "the", "and", "for", "from", "with", "this", "that", "was", "are", "were", "has", "have",
+    "had", "you", "your", "its", "into", "will", "can", "all", "any", "see", "more", "use", "work",
+    "job", "tmp", "home", "root", "usr", "bin", "lib", "var",
+];
+
 /// The words of `lines`: lowercase runs of 3 to 24 ASCII letters (numbers, paths' digits and
 /// hex ids say nothing twice).
 pub fn words(lines: &[String]) -> std::collections::HashSet<String> {
     let mut out = std::collections::HashSet::new();
     for line in lines {
         for w in cut(line, LINE_MAX).split(|c: char| !c.is_ascii_alphabetic()) {
-            if (3..=24).contains(&w.len()) {
-                out.insert(w.to_ascii_lowercase());
+            let w = w.to_ascii_lowercase();
+            if (3..=24).contains(&w.len()) && !STOP_WORDS.contains(&w.as_str()) {
+                out.insert(w);
             }
         }
     }

@@ -19,7 +19,7 @@ const FITTED: &str = include_str!("../../corpus/weights.json");
 
 /// The fit's pull toward the priors (chosen by cross-validation on the training part:
 /// `cargo run -p qcity-healer --example fit_weights -- --cv`).
-pub const LAMBDA: f64 = 0.02;
+pub const LAMBDA: f64 = 0.01;
 /// Gradient steps of the fit.
 pub const EPOCHS: usize = 1500;
 /// How much harder words are pulled toward 0 than cues toward their priors.
