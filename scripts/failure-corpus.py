@@ -6783,9 +6783,12 @@ README_TEMPLATE = """\
 line, made by `scripts/failure-corpus.py`. The healer picks its first action from a
 failure's category, so this corpus is for fitting and measuring the classifier that
 reads a runner's output tail (and exit code / signal) and names the category.
-{fresh_total} of them (`split` = `fresh`) are a blind test set made after the classifier
-was built: never use them to fit or tune anything, only to measure (see "The fresh
-blind set" below). {extra_total} of them come from the extra training scenarios, added
+{fresh_total} of them (`split` = `fresh`) are a blind test set made after the first
+classifier was built, which measured it once, blind (`bench/README.md`). Since then the
+classifier is fitted on three quarters of the fresh scenarios and measured on the other
+quarter with the held-out part (`corpus::parts` in `crates/qcity-healer`: per label,
+sorted by name, every 4th fresh scenario from the 3rd is measured); see "The fresh blind
+set" below. {extra_total} of them come from the extra training scenarios, added
 later to widen the training data: they are always `train` (see "The extra training set").
 
 Every case is a real command that really failed, in a small sandbox made for it: a
