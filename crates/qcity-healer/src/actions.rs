@@ -127,6 +127,16 @@ async fn wait_free(case: &Case<'_>, addr: &str) -> Result<(), String> {
             Ok(Ok(_)) => {}
             _ => return Ok(()),
         }
+        // The restart policy may have started the runner meanwhile, and the port is its own
+        // once it has stayed up past its bind (a second).
+        let now = qcity_platform::clock::now_ms();
+        let ours = case.engine.status().iter().any(|s| {
+            s.name == case.trigger.runner
+                && matches!(s.state, qcity_types::RunnerState::Running { since_ms, .. } if now - since_ms >= 1_000)
+        });
+        if ours {
+            return Ok(());
+        }
         if Instant::now() + delay > deadline {
             return Err(format!("{addr} is still taken"));
         }

@@ -11,4 +11,5 @@ mod launcher;
 mod learning;
 mod locks;
 mod loops;
+mod ports;
 mod start;
