@@ -244,19 +244,23 @@ pub fn append_report(data_root: &Path, records: &[BuildRecord]) -> Result<(), Ru
     let path = report_path(data_root);
     let dir = path.parent().expect("a report path has a directory");
     qcity_platform::private::create_dir(dir).map_err(io(dir))?;
-    let mut all: Vec<BuildRecord> = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| RunError::Report {
-            path: path.clone(),
-            error,
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io(&path)(e)),
-    };
-    all.extend_from_slice(records);
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(&all).expect("records serialise");
-    qcity_platform::private::write(&tmp, &text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))
+    // Jobs that end in the daemon append to the same file: one writer at a time.
+    qcity_platform::private::update_locked(&path, |old| {
+        let mut all: Vec<serde_json::Value> = match old {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|error| RunError::Report {
+                path: path.clone(),
+                error,
+            })?,
+            None => Vec::new(),
+        };
+        all.extend(
+            records
+                .iter()
+                .map(|r| serde_json::to_value(r).expect("records serialise")),
+        );
+        Ok(serde_json::to_vec_pretty(&all).expect("records serialise"))
+    })
+    .map_err(io(&path))?
 }
 
 /// [`run`] for a caller without an async runtime (the CLI).

@@ -274,28 +274,20 @@ pub fn append_report(data_root: &Path, entry: &JobReport<'_>) -> Result<(), Arti
     let dir = path.parent().expect("a report path has a directory");
     qcity_platform::private::create_dir(dir).map_err(io(dir))?;
     // Jobs end concurrently, and `qcity build` appends too: one writer at a time.
-    let lock_path = path.with_extension("json.lock");
-    let lock = qcity_platform::private::options()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&lock_path)
-        .map_err(io(&lock_path))?;
-    // SAFETY: flock on a descriptor we own; released when `lock` is closed.
-    unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
-    let mut all: Vec<serde_json::Value> = match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|error| ArtifactError::Report {
-            path: path.clone(),
-            error,
-        })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io(&path)(e)),
-    };
-    all.push(serde_json::to_value(entry).expect("a report entry serialises"));
-    let tmp = path.with_extension("json.tmp");
-    let text = serde_json::to_vec_pretty(&all).expect("records serialise");
-    qcity_platform::private::write(&tmp, &text).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io(&path))
+    qcity_platform::private::update_locked(&path, |old| {
+        let mut all: Vec<serde_json::Value> = match old {
+            Some(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|error| ArtifactError::Report {
+                    path: path.clone(),
+                    error,
+                })?
+            }
+            None => Vec::new(),
+        };
+        all.push(serde_json::to_value(entry).expect("a report entry serialises"));
+        Ok(serde_json::to_vec_pretty(&all).expect("records serialise"))
+    })
+    .map_err(io(&path))?
 }
 
 #[cfg(test)]

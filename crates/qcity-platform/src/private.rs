@@ -29,6 +29,44 @@ pub fn write(path: &Path, bytes: &[u8]) -> io::Result<()> {
     f.write_all(bytes)
 }
 
+/// Rewrites `path` (mode 0600) from what it holds now, with one writer at a time across
+/// processes: an exclusive `flock` on `PATH.lock` is held from the read to the rename, so two
+/// writers appending to the same file (`qcity build` and a job ending in the daemon) cannot
+/// both read the old contents and lose one's entry. `update` gets the current bytes (`None`
+/// when there is no file) and returns the new ones; the file is replaced atomically.
+pub fn update_locked<E>(
+    path: &Path,
+    update: impl FnOnce(Option<Vec<u8>>) -> Result<Vec<u8>, E>,
+) -> Result<Result<(), E>, io::Error> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)?;
+    // SAFETY: flock on a descriptor we own; released when `lock` is closed below.
+    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let current = match std::fs::read(path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let bytes = match update(current) {
+        Ok(b) => b,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    write(&tmp, &bytes)?;
+    std::fs::rename(&tmp, path)?;
+    drop(lock);
+    Ok(Ok(()))
+}
+
 /// Narrows every directory under `root` (itself included) to 0700 and every file to at most
 /// its owner's bits; returns how many it changed. Symbolic links are left alone.
 pub fn narrow_tree(root: &Path) -> io::Result<usize> {
@@ -59,6 +97,40 @@ mod tests {
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn concurrent_locked_updates_lose_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("report.txt");
+        let writers: Vec<_> = (0..4)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    for i in 0..25 {
+                        update_locked(&path, |old| {
+                            let mut text = old.unwrap_or_default();
+                            // Slow the read-modify-write so that writers would overlap.
+                            std::thread::sleep(std::time::Duration::from_micros(200));
+                            text.extend_from_slice(format!("{w}-{i}\n").as_bytes());
+                            Ok::<_, ()>(text)
+                        })
+                        .unwrap()
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 100, "every append kept");
+        assert_eq!(mode(&path), 0o600);
+        // An update that fails leaves the file as it was.
+        let r = update_locked(&path, |_| Err::<Vec<u8>, _>("bad"));
+        assert_eq!(r.unwrap(), Err("bad"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     }
 
     #[test]
