@@ -74,10 +74,12 @@ pub fn network_target(f: &Failure) -> Option<String> {
             Some("443"),
         ),
     ];
-    let failing = Regex::new(NETWORK_DOWN).ok()?;
+    let failing = compiled(NETWORK_DOWN)?;
     let lines: Vec<&String> = f.lines.iter().filter(|l| failing.is_match(l)).collect();
-    for (re, port) in PATTERNS {
-        let Ok(re) = Regex::new(re) else { continue };
+    for (pattern, port) in PATTERNS {
+        let Some(re) = compiled(pattern) else {
+            continue;
+        };
         for line in &lines {
             let Some(c) = re.captures(line) else { continue };
             let host = &c[1];
@@ -90,9 +92,24 @@ pub fn network_target(f: &Failure) -> Option<String> {
     None
 }
 
-fn any_line(f: &Failure, re: &str) -> bool {
-    // The patterns below are constants and compile; a failure to compile matches nothing.
-    Regex::new(re).is_ok_and(|re| f.lines.iter().any(|l| re.is_match(l)))
+/// A constant pattern of this file, compiled once: a diagnosis must not pay for compiling
+/// them again (in a crash storm that was most of the daemon's time). A pattern that does not
+/// compile matches nothing (the tests use each of them).
+fn compiled(pattern: &'static str) -> Option<Regex> {
+    type Cache = std::collections::HashMap<&'static str, Option<Regex>>;
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<Cache>> = std::sync::OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    cache
+        .entry(pattern)
+        .or_insert_with(|| Regex::new(pattern).ok())
+        .clone()
+}
+
+fn any_line(f: &Failure, re: &'static str) -> bool {
+    compiled(re).is_some_and(|re| f.lines.iter().any(|l| re.is_match(l)))
 }
 
 /// A runner that says it is outdated: updated, whatever else its output shows (a runner
@@ -225,11 +242,10 @@ fn stale_lock(f: &Failure, v: &Verdict) -> Option<std::path::PathBuf> {
 
 /// The `host:port` a port-in-use failure names: `:::3000`, `0.0.0.0:8080`, `port 5000`.
 pub fn port_target(f: &Failure) -> Option<String> {
-    let re = Regex::new(
+    let re = compiled(
         r"(?i)(?:(\d{1,3}(?:\.\d{1,3}){3}|localhost|\[?::\]?)?:(\d{2,5})\b|\bport (\d{2,5})\b)",
-    )
-    .ok()?;
-    let taken = Regex::new(r"(?i)address already in use|EADDRINUSE|in use|already").ok()?;
+    )?;
+    let taken = compiled(r"(?i)address already in use|EADDRINUSE|in use|already")?;
     let verdict = f.verdict();
     let lines = verdict
         .evidence
