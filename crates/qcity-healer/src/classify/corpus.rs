@@ -127,7 +127,7 @@ pub fn vocabulary(cases: &[&Case]) -> Vec<String> {
     use std::collections::{BTreeMap, BTreeSet};
     let mut seen: BTreeMap<String, (usize, BTreeSet<&str>)> = BTreeMap::new();
     for c in cases {
-        for w in super::words(&c.lines) {
+        for w in super::words::words(&c.lines) {
             let e = seen.entry(w).or_default();
             e.0 += 1;
             e.1.insert(&c.scenario);

@@ -7,6 +7,7 @@
 //! - `cues`: what a line can say.
 //! - `exit`: what the end of a process says.
 //! - `kernel`: what the kernel says (its OOM kills).
+//! - `words`: the words of an output, the model's learned features besides the cues.
 //! - `model`: the weights, their priors and their fit.
 //! - `corpus`: the labelled failures the weights are fitted and measured on.
 
@@ -15,6 +16,7 @@ pub mod cues;
 pub mod exit;
 pub mod kernel;
 pub mod model;
+pub mod words;
 
 use qcity_types::FailureCategory;
 
@@ -159,28 +161,6 @@ pub fn classify_with(model: &Model, input: &Input<'_>) -> Verdict {
             .map(str::to_string)
             .collect(),
     }
-}
-
-/// Words too common to tell failures apart.
-const STOP_WORDS: &[&str] = &[
-    "the", "and", "for", "from", "with", "this", "that", "was", "are", "were", "has", "have",
-    "had", "you", "your", "its", "into", "will", "can", "all", "any", "see", "more", "use", "work",
-    "job", "tmp", "home", "root", "usr", "bin", "lib", "var",
-];
-
-/// The words of `lines`: lowercase runs of 3 to 24 ASCII letters (numbers, paths' digits and
-/// hex ids say nothing twice).
-pub fn words(lines: &[String]) -> std::collections::HashSet<String> {
-    let mut out = std::collections::HashSet::new();
-    for line in lines {
-        for w in cut(line, LINE_MAX).split(|c: char| !c.is_ascii_alphabetic()) {
-            let w = w.to_ascii_lowercase();
-            if (3..=24).contains(&w.len()) && !STOP_WORDS.contains(&w.as_str()) {
-                out.insert(w);
-            }
-        }
-    }
-    out
 }
 
 /// `s` cut to at most `max` bytes, at a character boundary.

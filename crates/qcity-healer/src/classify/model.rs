@@ -195,7 +195,7 @@ impl Model {
 
     /// The feature indices of the words of `lines` that the model knows.
     pub fn word_features(&self, lines: &[String]) -> Vec<usize> {
-        let words = super::words(lines);
+        let words = super::words::words(lines);
         self.vocab
             .iter()
             .enumerate()
