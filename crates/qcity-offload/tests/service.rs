@@ -11,6 +11,7 @@ use qcity_offload::Offload;
 use qcity_testkit::Harness;
 use qcity_types::{EventKind, JobRun, JobState, JobStep};
 use serde_json::json;
+use support::groups::{group_alive, kill_group};
 
 fn set(root: &Path, entry: &str, file: &str, value: &str) {
     std::fs::create_dir_all(root.join(entry)).unwrap();
@@ -364,32 +365,11 @@ fn kill_remote_groups(remote: &Path) -> Vec<i32> {
         if e.path().extension().is_some_and(|x| x == "pgid") {
             let text = std::fs::read_to_string(e.path()).unwrap();
             let pgid: i32 = text.trim().parse().expect("a pgid");
-            // SAFETY: kill(2) has no memory preconditions.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            kill_group(pgid);
             groups.push(pgid);
         }
     }
     groups
-}
-
-/// Whether a live process is in group `pgid`, read from /proc. A zombie is not alive: its
-/// parent may be an init that does not reap orphans.
-fn group_alive(pgid: i32) -> bool {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .any(|stat| {
-            // `pid (comm) state ppid pgrp ...`: comm may hold spaces, so read after the last `)`.
-            let mut rest = stat
-                .rsplit_once(')')
-                .map_or("", |(_, r)| r)
-                .split_whitespace();
-            let state = rest.next();
-            let pgrp = rest.nth(1).and_then(|p| p.parse::<i32>().ok());
-            pgrp == Some(pgid) && !matches!(state, Some("Z" | "X"))
-        })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
