@@ -22,9 +22,6 @@ use qcity_types::FailureCategory;
 
 use model::{K, Model};
 
-/// Lines longer than this are cut before the cues read them (a minified bundle or a base64
-/// blob says nothing, and costs).
-const LINE_MAX: usize = 600;
 /// Evidence lines kept per verdict.
 const EVIDENCE_MAX: usize = 5;
 /// A destructive fix (deleting caches or work dirs, removing a lock) needs at least this
@@ -86,7 +83,7 @@ pub fn features(input: &Input<'_>) -> (Vec<usize>, Vec<(usize, Vec<usize>)>) {
     let mut active = vec![false; model::feature_count()];
     let mut per_line = Vec::new();
     for (i, line) in input.lines.iter().enumerate() {
-        let line = cut(line, LINE_MAX);
+        let line = words::head(line);
         let hits = cues::matches(line);
         if hits.is_empty() {
             continue;
@@ -163,18 +160,6 @@ pub fn classify_with(model: &Model, input: &Input<'_>) -> Verdict {
     }
 }
 
-/// `s` cut to at most `max` bytes, at a character boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,11 +202,5 @@ mod tests {
         let v = verdict(&["starting", "done 3 of 9"], Some(1), None, "worker");
         assert_eq!(v.category, FailureCategory::Unknown);
         assert!(!v.sure() || v.category == FailureCategory::Unknown);
-    }
-
-    #[test]
-    fn long_lines_are_cut_at_a_character_boundary() {
-        let s = "é".repeat(400);
-        assert!(cut(&s, LINE_MAX).len() <= LINE_MAX);
     }
 }

@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
-/// Lines longer than this are cut before their words are read (as the cues do).
-const LINE_MAX: usize = 600;
+/// Lines longer than this are cut before the cues and the words read them (a minified
+/// bundle or a base64 blob says nothing, and costs).
+pub(crate) const LINE_MAX: usize = 600;
 
 /// Words too common to tell failures apart.
 const STOP_WORDS: &[&str] = &[
@@ -18,7 +19,7 @@ const STOP_WORDS: &[&str] = &[
 pub fn words(lines: &[String]) -> HashSet<String> {
     let mut out = HashSet::new();
     for line in lines {
-        for w in cut(line, LINE_MAX).split(|c: char| !c.is_ascii_alphabetic()) {
+        for w in head(line).split(|c: char| !c.is_ascii_alphabetic()) {
             let w = w.to_ascii_lowercase();
             if (3..=24).contains(&w.len()) && !STOP_WORDS.contains(&w.as_str()) {
                 out.insert(w);
@@ -28,21 +29,22 @@ pub fn words(lines: &[String]) -> HashSet<String> {
     out
 }
 
-/// `s` cut to at most `max` bytes, at a character boundary.
-fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
+/// What the classifier reads of `line`: its first [`LINE_MAX`] bytes, cut at a character
+/// boundary.
+pub(crate) fn head(line: &str) -> &str {
+    &line[..line.floor_char_boundary(LINE_MAX)]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_lines_are_cut_at_a_character_boundary() {
+        let s = "é".repeat(400);
+        assert!(head(&s).len() <= LINE_MAX);
+        assert_eq!(head("short"), "short");
+    }
 
     #[test]
     fn words_are_lowercase_letter_runs_without_the_common_ones() {
