@@ -199,7 +199,7 @@ fn builtin(spec: &HealSpec, f: &Failure, v: &Verdict, probe_kind: &str) -> Optio
         C::ResourceLimit => ("resource-limit", less_concurrency()),
         C::PermissionDenied => ("permission-denied", Ok(vec![HealAction::Escalate])),
         C::PortInUse => {
-            let wait = match port_target(f) {
+            let wait = match port_target(f, v) {
                 Some(addr) => HealAction::WaitFree(addr),
                 None => HealAction::WaitMs(NETWORK_PAUSE_MS),
             };
@@ -240,14 +240,14 @@ fn stale_lock(f: &Failure, v: &Verdict) -> Option<std::path::PathBuf> {
         .find_map(|l| crate::stale_lock::named_lock(l))
 }
 
-/// The `host:port` a port-in-use failure names: `:::3000`, `0.0.0.0:8080`, `port 5000`.
-pub fn port_target(f: &Failure) -> Option<String> {
+/// The `host:port` a port-in-use failure names (in `v`'s evidence or its error lines):
+/// `:::3000`, `0.0.0.0:8080`, `port 5000`.
+pub fn port_target(f: &Failure, v: &Verdict) -> Option<String> {
     let re = compiled(
         r"(?i)(?:(\d{1,3}(?:\.\d{1,3}){3}|localhost|\[?::\]?)?:(\d{2,5})\b|\bport (\d{2,5})\b)",
     )?;
     let taken = compiled(r"(?i)address already in use|EADDRINUSE|in use|already")?;
-    let verdict = f.verdict();
-    let lines = verdict
+    let lines = v
         .evidence
         .iter()
         .chain(&f.lines)
