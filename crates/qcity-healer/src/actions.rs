@@ -116,47 +116,55 @@ fn clean(case: &Case<'_>, dirs: &[PathBuf], undo: &mut Vec<Aside>) -> Result<(),
     )
 }
 
-/// Waits with backoff (0.5 s doubling to 10 s) until nothing accepts a connection on `addr`
-/// any more, for up to ten validation windows.
+/// Waits until nothing accepts a connection on `addr` any more ([`wait_for`]).
 async fn wait_free(case: &Case<'_>, addr: &str) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_millis(case.spec.validate_ms.saturating_mul(10));
-    let mut delay = Duration::from_millis(500);
-    loop {
-        let connect = tokio::net::TcpStream::connect(addr);
-        match tokio::time::timeout(Duration::from_secs(3), connect).await {
-            Ok(Ok(_)) => {}
-            _ => return Ok(()),
+    wait_for(case, &format!("{addr} is still taken"), || async {
+        if !answers(addr).await {
+            return true;
         }
         // The restart policy may have started the runner meanwhile, and the port is its own
         // once it has stayed up past its bind (a second).
         let now = qcity_platform::clock::now_ms();
-        let ours = case.engine.status().iter().any(|s| {
+        case.engine.status().iter().any(|s| {
             s.name == case.trigger.runner
                 && matches!(s.state, qcity_types::RunnerState::Running { since_ms, .. } if now - since_ms >= 1_000)
-        });
-        if ours {
-            return Ok(());
-        }
-        if Instant::now() + delay > deadline {
-            return Err(format!("{addr} is still taken"));
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(10));
-    }
+        })
+    })
+    .await
 }
 
-/// Waits with backoff (0.5 s doubling to 10 s) until `addr` accepts a connection, for up to
-/// ten validation windows.
+/// Waits until `addr` accepts a connection ([`wait_for`]).
 async fn wait_tcp(case: &Case<'_>, addr: &str) -> Result<(), String> {
+    wait_for(case, &format!("{addr} still does not answer"), || {
+        answers(addr)
+    })
+    .await
+}
+
+/// Whether `addr` accepts a connection within 3 s.
+async fn answers(addr: &str) -> bool {
+    let connect = tokio::net::TcpStream::connect(addr);
+    matches!(
+        tokio::time::timeout(Duration::from_secs(3), connect).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Asks `done` with backoff (0.5 s doubling to 10 s) until it holds, for up to ten
+/// validation windows; `late` is the error after that.
+async fn wait_for<F, Fut>(case: &Case<'_>, late: &str, mut done: F) -> Result<(), String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
     let deadline = Instant::now() + Duration::from_millis(case.spec.validate_ms.saturating_mul(10));
     let mut delay = Duration::from_millis(500);
     loop {
-        let connect = tokio::net::TcpStream::connect(addr);
-        if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(3), connect).await {
+        if done().await {
             return Ok(());
         }
         if Instant::now() + delay > deadline {
-            return Err(format!("{addr} still does not answer"));
+            return Err(late.to_string());
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(10));
