@@ -67,21 +67,28 @@ fn main() {
         100.0 * fit_train.accuracy()
     );
     if args.iter().any(|a| a == "--train-errors") {
-        for (id, label, v) in &fit_train.wrong {
-            println!(
-                "  training, wrong: {id}: {label} taken for {} (next {} {:.2}) {:?}",
-                v.phrase(),
-                v.runner_up.0,
-                v.runner_up.1,
-                v.cues
-            );
-        }
+        print_wrong("training, wrong", &fit_train);
     }
-    let s = corpus::score(&model, &held);
-    let held_conf: Vec<&Case> = held.iter().copied().filter(|c| c.confusable).collect();
-    let sc = corpus::score(&model, &held_conf);
+    report("fitted, held-out part", &model, &held);
+    let fresh: Vec<&Case> = held
+        .iter()
+        .copied()
+        .filter(|c| c.split == Split::Fresh)
+        .collect();
+    if !fresh.is_empty() {
+        println!();
+        report("fitted, the measured fresh scenarios alone", &model, &fresh);
+    }
+}
+
+/// How `model` does on `cases`: accuracy (on the confusable ones too), destructive verdicts
+/// on a wrong category, the cases it got wrong, the confusion matrix.
+fn report(title: &str, model: &Model, cases: &[&Case]) {
+    let s = corpus::score(model, cases);
+    let confusable: Vec<&Case> = cases.iter().copied().filter(|c| c.confusable).collect();
+    let sc = corpus::score(model, &confusable);
     println!(
-        "fitted, held-out part: {:.1} % ({} of {}); confusable {:.1} % ({} of {}); destructive on a wrong category: {}",
+        "{title}: {:.1} % ({} of {}); confusable {:.1} % ({} of {}); destructive on a wrong category: {}",
         100.0 * s.accuracy(),
         s.correct,
         s.cases,
@@ -93,44 +100,21 @@ fn main() {
     for id in &s.destructive_wrong {
         println!("  destructive on a wrong category: {id}");
     }
+    print_wrong("wrong", &s);
+    print_matrix(&s);
+}
+
+/// Each case `s` got wrong, on a line after `what`: the label, the verdict, the runner-up and
+/// the features that spoke for the verdict.
+fn print_wrong(what: &str, s: &Score) {
     for (id, label, v) in &s.wrong {
         println!(
-            "  wrong: {id}: {label} taken for {} (next {} {:.2}) {:?}",
+            "  {what}: {id}: {label} taken for {} (next {} {:.2}) {:?}",
             v.phrase(),
             v.runner_up.0,
             v.runner_up.1,
             v.cues
         );
-    }
-    print_matrix(&s);
-    let fresh: Vec<&Case> = held
-        .iter()
-        .copied()
-        .filter(|c| c.split == Split::Fresh)
-        .collect();
-    if !fresh.is_empty() {
-        let f = corpus::score(&model, &fresh);
-        let fresh_conf: Vec<&Case> = fresh.iter().copied().filter(|c| c.confusable).collect();
-        let fc = corpus::score(&model, &fresh_conf);
-        println!();
-        println!(
-            "fitted, the measured fresh scenarios alone: {:.1} % ({} of {}); confusable {:.1} % ({} of {}); destructive on a wrong category: {}",
-            100.0 * f.accuracy(),
-            f.correct,
-            f.cases,
-            100.0 * fc.accuracy(),
-            fc.correct,
-            fc.cases,
-            f.destructive_wrong.len()
-        );
-        for (id, label, v) in &f.wrong {
-            println!(
-                "  wrong: {id}: {label} taken for {} {:?}",
-                v.phrase(),
-                v.cues
-            );
-        }
-        print_matrix(&f);
     }
 }
 
@@ -192,13 +176,7 @@ fn cross_validate(train: &[&Case]) {
             let m = corpus::fit(&fit_on, lambda, EPOCHS);
             let s = corpus::score(&m, &test_on);
             if std::env::args().any(|a| a == "--cv-errors") && lambda == LAMBDA {
-                for (id, label, v) in &s.wrong {
-                    println!(
-                        "  out of fold, wrong: {id}: {label} taken for {} {:?}",
-                        v.phrase(),
-                        v.cues
-                    );
-                }
+                print_wrong("out of fold, wrong", &s);
             }
             correct += s.correct;
             total += s.cases;
