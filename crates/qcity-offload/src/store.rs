@@ -194,26 +194,6 @@ impl Store {
         }
     }
 
-    /// Writes the object into `file` as it streams in.
-    pub async fn get_file(&self, key: &str, file: &Path) -> Result<(), StoreError> {
-        let got = self
-            .inner
-            .get(&self.path(key))
-            .await
-            .map_err(|e| self.err(key, e))?;
-        let io = |error| StoreError::Io {
-            path: file.to_path_buf(),
-            error,
-        };
-        let mut out = tokio::fs::File::create(file).await.map_err(io)?;
-        let mut stream = got.into_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.err(key, e))?;
-            out.write_all(&chunk).await.map_err(io)?;
-        }
-        out.flush().await.map_err(io)
-    }
-
     /// Every object under `prefix` (a `/`-separated key prefix).
     pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, StoreError> {
         let at = self.path(prefix.trim_end_matches('/'));
