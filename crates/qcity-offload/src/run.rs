@@ -24,6 +24,10 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
     let mut delay = Duration::from_millis(config.cloud.retries.delay_ms);
     let max_delay = Duration::from_millis(config.cloud.retries.max_delay_ms);
     let mut last_error: Option<ExecError> = None;
+    let keep = crate::keep::Keep::new(
+        config.cloud.store.clone(),
+        inner.engine.data_dir().root().to_path_buf(),
+    );
     for n in 0..tries {
         let place = order[n % order.len()].clone();
         if n > 0 {
@@ -70,10 +74,9 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
         inner.publish(&run, JobStep::Started, Some(&place), vec![], "");
         work.log
             .note(&format!("attempt {} of {tries} at {place}", n + 1));
-        let data_root = inner.engine.data_dir().root().to_path_buf();
         // The cache serves attempts here: a remote place has its own.
         if place == "local" && run.cache.is_none() {
-            run.cache = crate::keep::restore_cache(&config, &data_root, &work).await;
+            run.cache = keep.restore_cache(&work).await;
         }
         let result = {
             let _slot = inner.occupy(&place);
@@ -90,14 +93,13 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
                 if state == JobState::Succeeded
                     && let Some(cache) = run.cache.as_mut().filter(|_| local)
                 {
-                    crate::keep::save_cache(&config, &data_root, &work, cache).await;
+                    keep.save_cache(&work, cache).await;
                 }
                 finish(&inner, &mut run, &work, state, detail);
                 // The job is done once its artifacts are verified in place; their copy in
                 // the object store follows, and the record then names their keys.
                 if state == JobState::Succeeded && !run.artifacts.is_empty() {
-                    crate::keep::upload_artifacts(&config, &data_root, &work, &mut run.artifacts)
-                        .await;
+                    keep.upload_artifacts(&work, &mut run.artifacts).await;
                     inner.save(&run);
                 }
                 return;
