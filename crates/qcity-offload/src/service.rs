@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use qcity_config::{Config, JobSpec, OffloadMode, OffloadPolicy};
+use qcity_config::{Config, JobSpec};
 use qcity_engine::Engine;
 use qcity_types::{JobInfo, JobRun, JobState, JobStep, JobsView, Placement, TargetInfo};
 use tokio::sync::watch;
@@ -55,19 +55,12 @@ fn job<'a>(config: &'a Config, name: &str) -> Result<&'a JobSpec, OffloadError> 
         })
 }
 
-fn policy_word(p: OffloadPolicy) -> &'static str {
-    match p {
-        OffloadPolicy::Never => "never",
-        OffloadPolicy::Auto => "auto",
-        OffloadPolicy::Always => "always",
-    }
-}
-
-fn mode_word(m: OffloadMode) -> &'static str {
-    match m {
-        OffloadMode::LocalFirst => "local-first",
-        OffloadMode::Auto => "auto",
-        OffloadMode::CloudFirst => "cloud-first",
+/// The word serde gives a unit variant: the config file's own spelling (`OffloadPolicy`,
+/// `OffloadMode`: kebab-case), so the view never names them differently.
+fn word(v: impl serde::Serialize) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => unreachable!("a unit variant serialises as a string, not {other:?}"),
     }
 }
 
@@ -229,7 +222,7 @@ impl Offload {
             .map(|j| JobInfo {
                 name: j.name.clone(),
                 command: j.command.clone(),
-                offload: policy_word(j.offload).into(),
+                offload: word(j.offload),
                 inputs: j.inputs.clone(),
                 artifacts: j.artifacts.clone(),
                 last: recent.iter().find(|r| r.job == j.name).cloned(),
@@ -256,10 +249,34 @@ impl Offload {
             })
             .collect();
         JobsView {
-            mode: mode_word(config.cloud.mode).into(),
+            mode: word(config.cloud.mode),
             jobs,
             targets,
             running: recent.into_iter().filter(|r| !r.state.is_final()).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use qcity_config::{OffloadMode, OffloadPolicy};
+
+    #[test]
+    fn the_views_words_are_the_config_files() {
+        let policies = [
+            OffloadPolicy::Never,
+            OffloadPolicy::Auto,
+            OffloadPolicy::Always,
+        ];
+        assert_eq!(policies.map(super::word), ["never", "auto", "always"]);
+        let modes = [
+            OffloadMode::LocalFirst,
+            OffloadMode::Auto,
+            OffloadMode::CloudFirst,
+        ];
+        assert_eq!(
+            modes.map(super::word),
+            ["local-first", "auto", "cloud-first"]
+        );
     }
 }
