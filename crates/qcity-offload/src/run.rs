@@ -88,6 +88,7 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
             Ok(ran) => {
                 attempt.outcome = if ran.cancelled { "cancelled" } else { "ran" }.into();
                 attempt.exit_code = ran.code;
+                inner.ended(attempt);
                 let local = place == "local";
                 let (state, detail) = ended(&ran, local, &work, &mut run);
                 if state == JobState::Succeeded
@@ -107,6 +108,7 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
             Err(e) => {
                 attempt.outcome = e.outcome().into();
                 attempt.detail = e.to_string();
+                inner.ended(attempt);
                 let fails_over = e.fails_over();
                 last_error = Some(e);
                 if !fails_over {

@@ -1,7 +1,7 @@
 //! The daemon's offload service: jobs started, cancelled and listed; each target's health
 //! from its recent attempts and the jobs it runs now.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use qcity_config::{Config, JobSpec};
 use qcity_engine::Engine;
@@ -9,7 +9,7 @@ use qcity_types::{JobInfo, JobRun, JobState, JobStep, JobsView, Placement, Targe
 use tokio::sync::watch;
 
 pub use crate::inner::DOWN_FOR_MS;
-use crate::inner::{Inner, State};
+use crate::inner::Inner;
 use crate::placement::{Inputs, UnknownPlace};
 use crate::record::{RecordError, Records};
 
@@ -76,11 +76,7 @@ impl Offload {
             );
         }
         Offload {
-            inner: Arc::new(Inner {
-                engine,
-                records,
-                state: Mutex::new(State::default()),
-            }),
+            inner: Arc::new(Inner::new(engine, records)),
         }
     }
 
@@ -140,8 +136,8 @@ impl Offload {
             artifacts: Vec::new(),
             cache: None,
         };
+        self.inner.create(&run)?;
         let records = &self.inner.records;
-        records.create(&run)?;
         let log = crate::exec::Log::open(records.log_path(&id))
             .map_err(|e| OffloadError::Io(format!("{}: {e}", records.log_path(&id).display())))?;
         let reasons: Vec<String> = run
@@ -211,23 +207,29 @@ impl Offload {
         Ok(self.inner.records.log_from(id, from, max)?)
     }
 
-    /// The jobs, the targets with their health, the runs not ended.
+    /// The jobs, the targets with their health, the runs not ended: from what the service
+    /// keeps as its runs go, no record read.
     pub fn view(&self) -> JobsView {
         let config = self.inner.engine.config();
-        let recent = self.inner.records.list(None, 200);
-        let jobs = config
-            .manifest
-            .jobs
-            .iter()
-            .map(|j| JobInfo {
-                name: j.name.clone(),
-                command: j.command.clone(),
-                offload: word(j.offload),
-                inputs: j.inputs.clone(),
-                artifacts: j.artifacts.clone(),
-                last: recent.iter().find(|r| r.job == j.name).cloned(),
-            })
-            .collect();
+        let (jobs, running) = {
+            let s = self.inner.lock();
+            let jobs = config
+                .manifest
+                .jobs
+                .iter()
+                .map(|j| JobInfo {
+                    name: j.name.clone(),
+                    command: j.command.clone(),
+                    offload: word(j.offload),
+                    inputs: j.inputs.clone(),
+                    artifacts: j.artifacts.clone(),
+                    last: s.last.get(&j.name).cloned(),
+                })
+                .collect();
+            // Newest first.
+            let running = s.running.values().rev().cloned().collect();
+            (jobs, running)
+        };
         let targets = self
             .inner
             .health(&config)
@@ -252,7 +254,7 @@ impl Offload {
             mode: word(config.cloud.mode),
             jobs,
             targets,
-            running: recent.into_iter().filter(|r| !r.state.is_final()).collect(),
+            running,
         }
     }
 }

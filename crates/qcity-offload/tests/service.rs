@@ -185,6 +185,21 @@ async fn on_a_low_battery_auto_goes_remote_and_fails_over_home_when_the_host_is_
     // The host that could not be reached counts as down for the next placement.
     let view = s.offload.view();
     assert_eq!(view.targets[0].health, "down");
+    assert_eq!(
+        (view.targets[0].recent_ok, view.targets[0].recent_total),
+        (0, 1)
+    );
+    assert_eq!(view.jobs[0].last.as_ref().map(|r| &r.id), Some(&run.id));
+    assert!(view.running.is_empty(), "{:?}", view.running);
+    // A service started again reads the records once and knows the same.
+    let again = Offload::new(s.h.engine.clone());
+    let view = again.view();
+    assert_eq!(view.targets[0].health, "down");
+    assert_eq!(
+        (view.targets[0].recent_ok, view.targets[0].recent_total),
+        (0, 1)
+    );
+    assert_eq!(view.jobs[0].last.as_ref().map(|r| &r.id), Some(&run.id));
     let plan = s.offload.plan("build", None).unwrap();
     assert_eq!(
         plan.candidates
