@@ -104,6 +104,7 @@ class Live {
       heal: true,
       update: true,
       job: true,
+      fleet: true,
     };
     const types = Object.keys(every) as EventType[];
     for (const type of types) {

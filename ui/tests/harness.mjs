@@ -21,7 +21,7 @@ export async function until(what, fn, ms = 15000) {
   }
 }
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve) => {
     const s = createServer();
     s.listen(0, "127.0.0.1", () => {

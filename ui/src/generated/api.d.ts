@@ -191,6 +191,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/fleet": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The fleet as this node sees it: its name, capabilities and connection to NATS (or why not), the live nodes (heartbeat within three periods) with their capabilities, jobs running, load and version, the jobs waiting per capability, the runner manifest version applied from the fleet and the last refusal. Without a `fleet` section `configured` is false. */
+        get: operations["fleetView"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/fleet/manifest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Publishes a runner manifest signed by the master (minisign) to the fleet. It is checked first as each node will check it: signed by the key pinned in `fleet_manifest_key`, with a `version` newer than the fleet's. Each node then verifies it again, writes it and reloads; a node that refuses keeps its last good manifest and says why (a `fleet` event `manifest-refused`). */
+        post: operations["fleetPublishManifest"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/jobs": {
         parameters: {
             query?: never;
@@ -1108,6 +1142,11 @@ export interface components {
             /** @description Scheduled backups of the store and the config (`qcity backup`); absent: none. */
             backup?: components["schemas"]["BackupSettings"] | null;
             /**
+             * @description The minisign public key (`RWQ…`) that signs the fleet's runner manifest; without it
+             *     a node applies no manifest from the fleet.
+             */
+            fleet_manifest_key?: string | null;
+            /**
              * @description The healer: on, off, or dry run.
              * @default {
              *       "dry_run": false,
@@ -1193,7 +1232,7 @@ export interface components {
             message: string;
         };
         /** @description Every error's stable machine-readable code: clients switch on it, never on the message. */
-        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "unknown_channel" | "update_refused" | "update_busy" | "unknown_job" | "job_ended" | "internal";
+        ErrorCode: ("method_not_allowed" | "unknown_runner" | "unknown_task" | "unknown_user") | "unauthorized" | "forbidden" | "bad_request" | "payload_too_large" | "not_found" | "invalid_config" | "shutting_down" | "bad_credentials" | "too_many_attempts" | "host_not_allowed" | "foreign_origin" | "no_autotest" | "gate_closed" | "invalid_manifest" | "does_not_fit" | "disk_full" | "unknown_channel" | "update_refused" | "update_busy" | "unknown_job" | "job_ended" | "fleet_refused" | "internal";
         /** @description The escalation's event. */
         Escalated: {
             /** Format: uint64 */
@@ -1423,6 +1462,15 @@ export interface components {
             step: components["schemas"]["JobStep"];
             /** @constant */
             type: "job";
+        } | {
+            detail: string;
+            /** @description The node it happened at. */
+            node: string;
+            /** @description The job run it is about, if any. */
+            run?: string | null;
+            step: components["schemas"]["FleetStep"];
+            /** @constant */
+            type: "fleet";
         });
         /** @description A page of stored events. */
         EventPage: {
@@ -1488,6 +1536,77 @@ export interface components {
             score: number;
             /** Format: uint64 */
             successes: number;
+        };
+        /** @description A node of the fleet as its last heartbeat describes it. */
+        FleetNode: {
+            capabilities: string[];
+            /**
+             * Format: uint64
+             * @description Milliseconds since the epoch of its last heartbeat.
+             */
+            last_seen_ms: number;
+            /**
+             * Format: double
+             * @description 1-minute load average per CPU, when the node can read it.
+             */
+            load_per_cpu?: number | null;
+            /**
+             * Format: uint64
+             * @description The runner manifest version it applied from the fleet, if any.
+             */
+            manifest_version?: number | null;
+            /** Format: uint32 */
+            max_jobs: number;
+            name: string;
+            /** @description Fleet jobs it runs now, and how many it may. */
+            running: components["schemas"]["FleetRunning"][];
+            /** @description QCity's version on the node. */
+            version: string;
+        };
+        /** @description Jobs waiting for a node with this capability. */
+        FleetQueue: {
+            capability: string;
+            /** Format: uint64 */
+            waiting: number;
+        };
+        /** @description A job a node runs now. */
+        FleetRunning: {
+            capability: string;
+            job: string;
+            /** @description The run's id at the node that sent it (`JOB-…`). */
+            run: string;
+            /**
+             * Format: uint64
+             * @description Milliseconds since the epoch.
+             */
+            started_ms: number;
+        };
+        /** @description What a `fleet` event says happened. */
+        FleetStep: "connected" | "disconnected" | "took" | "done" | "duplicate" | "gave-up" | "manifest-applied" | "manifest-refused";
+        /** @description The fleet as this node sees it. */
+        FleetView: {
+            /** @description This node's capabilities. */
+            capabilities: string[];
+            /** @description Whether `qmoi_cloud_config.json` has a `fleet` section; without one the rest is empty. */
+            configured: boolean;
+            /** @description Whether this node is connected to NATS now. */
+            connected: boolean;
+            manifest_refused?: string | null;
+            /**
+             * Format: uint64
+             * @description The runner manifest version applied from the fleet, and the last refusal.
+             */
+            manifest_version?: number | null;
+            /** @description This node's name. */
+            node: string;
+            /** @description Live nodes (heartbeat within three periods), this one included when connected. */
+            nodes: components["schemas"]["FleetNode"][];
+            /** @description Why it is not connected, or other trouble, in words; empty when all is well. */
+            problem: string;
+            /** @description Jobs waiting in the queue per capability. */
+            queued: components["schemas"]["FleetQueue"][];
+            /** @description The servers it connects to. */
+            servers: string[];
         };
         /** @description Whether installing is allowed now, and if not, why. */
         Gate: {
@@ -1772,7 +1891,7 @@ export interface components {
              * @default false
              */
             dry_run: boolean;
-            /** @description `local`, `ssh:NAME` or `github:NAME`; without it the placement decides. */
+            /** @description `local`, `fleet`, `ssh:NAME` or `github:NAME`; without it the placement decides. */
             where?: string | null;
         };
         /** @description One run of a job: the API's `GET /api/v1/jobs/runs/{id}` and `qcity job show ID`. */
@@ -1807,12 +1926,19 @@ export interface components {
             artifacts?: string[];
             /** @description A cache restored before the command and saved after it succeeds. */
             cache?: components["schemas"]["CacheSpec"] | null;
+            /**
+             * @description On the fleet: the capability a node needs to take the job (`build-mac`; default
+             *     `any`, which every node has).
+             */
+            capability?: string | null;
             /** @description Program and arguments, as an argv array (no shell), run in the job's directory. */
             command: string[];
             /** @description Extra environment variables (not secrets: they travel with the job). */
             env?: {
                 [key: string]: string;
             };
+            /** @description On the fleet: capabilities tried in order when no live node has `capability`. */
+            fallback?: string[];
             /**
              * @description Files and directories (relative) sent with the job to an SSH host, and `git:REV`: the
              *     files of that commit of the repository the job's directory is in (`git archive`).
@@ -1912,6 +2038,24 @@ export interface components {
             health?: components["schemas"]["Health"] | null;
             readings?: components["schemas"]["Readings"] | null;
             resources: components["schemas"]["ProbeStatus"][];
+        };
+        /**
+         * @description `POST /api/v1/fleet/manifest`: a runner manifest and its minisign signature, as the
+         *     master signed them (`minisign -Sm runner_manifest.json`).
+         */
+        ManifestPublish: {
+            /**
+             * @description `runner_manifest.json`'s text, exactly as signed; it must have a `version` newer
+             *     than the fleet's.
+             */
+            manifest: string;
+            /** @description The `.minisig` text. */
+            signature: string;
+        };
+        /** @description What `POST /api/v1/fleet/manifest` answers: the version now published. */
+        ManifestPublished: {
+            /** Format: uint64 */
+            version: number;
         };
         /** @description The caller. */
         Me: {
@@ -2357,12 +2501,25 @@ export interface components {
              */
             jobs?: components["schemas"]["JobSpec"][];
             /**
+             * @description Fleet roles: a node's name (`*`: every node) to the capabilities it offers
+             *     (`build-linux`, `gpu`).
+             */
+            roles?: {
+                [key: string]: string[];
+            };
+            /**
              * @description Runners, each with a unique name.
              * @default []
              */
             runners: components["schemas"]["RunnerSpec"][];
             /** @description Commands run on a schedule or on demand, one instance at a time. */
             tasks?: components["schemas"]["TaskSpec"][];
+            /**
+             * Format: uint64
+             * @description This manifest's version: a fleet node refuses a published manifest that is not newer
+             *     than the one it applied.
+             */
+            version?: number | null;
         };
         /** @description One supervised program. */
         RunnerSpec: {
@@ -3445,6 +3602,113 @@ export interface operations {
             };
             /** @description The request named another host (`host_not_allowed`). */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    fleetView: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The fleet. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["FleetView"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request named another host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    fleetPublishManifest: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ManifestPublish"];
+            };
+        };
+        responses: {
+            /** @description Published. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ManifestPublished"];
+                };
+            };
+            /** @description A malformed body (`bad_request`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No valid token or session (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A viewer: this needs the master role (`forbidden`); or the request came from another origin (`foreign_origin`) or host (`host_not_allowed`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Refused (`fleet_refused`): no fleet here, not connected to NATS, no pinned key, a bad signature, or a version not newer than the fleet's. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is larger than the API takes (`payload_too_large`). */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };
