@@ -22,6 +22,8 @@ pkgs=(
   python3-aiosmtpd
   # The SSH offload: the system `ssh` it drives, and a private sshd on loopback for its tests.
   openssh-client openssh-server
+  # The fleet's tests: a real NATS server with JetStream (Debian's 2.9), started by the tests.
+  nats-server
   # `qcity status` on a terminal: `script` gives the CLI's test a pty (Essential in Debian;
   # listed for images that dropped it).
   bsdutils
@@ -35,4 +37,10 @@ if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+# The package starts its own server on port 4222 where systemd runs; the tests start theirs.
+if command -v systemctl >/dev/null && systemctl is-active --quiet nats-server 2>/dev/null; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo systemctl disable --now nats-server >/dev/null 2>&1 || true
 fi

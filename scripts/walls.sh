@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 CARGO=${CARGO:-cargo}
 fail=0
 engine_crates=(qcity-platform qcity-types qcity-config qcity-store qcity-engine qcity-healer
-  qcity-notify qcity-secrets qcity-status qcity-installer qcity-update qcity-logminer qcity-build qcity-offload qcity-api qcity-daemon qcity-client)
+  qcity-notify qcity-secrets qcity-status qcity-installer qcity-update qcity-logminer qcity-build qcity-offload qcity-fleet qcity-api qcity-daemon qcity-client)
 tree() { "$CARGO" tree -p "$1" --locked -e normal --prefix none "${@:2}" 2>/dev/null; }
 for c in "${engine_crates[@]}"; do
   if tree "$c" | grep -Eq '^(tauri|wry|gtk|webkit2gtk|tao|muda|tray-icon) '; then
@@ -28,7 +28,7 @@ declare -A owner=(
   [reqwest]="qcity-engine qcity-notify qcity-status qcity-offload"  # probes; chat channels; status pages; GitHub Actions
   [ureq]="qcity-installer qcity-client qcity"   # release downloads; the faces' API client
   [russh]="qcity-offload" [ssh2]="qcity-offload" [openssh]="qcity-offload"  # offload to SSH hosts
-  [async-nats]="" [nats]=""
+  [async-nats]="qcity-fleet" [nats]="qcity-fleet"  # the fleet over NATS JetStream
   [object_store]="qcity-offload" [aws-sdk-s3]="qcity-offload"  # artifacts and caches
   [lettre]="qcity-notify"       # the email channel
   [keyring]="qcity-secrets"

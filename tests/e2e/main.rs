@@ -11,6 +11,7 @@ mod cli;
 mod crash;
 mod daemon;
 mod disk_full;
+mod fleet;
 mod flood;
 mod heal;
 mod hooks;

@@ -24,9 +24,10 @@ impl From<OffloadError> for ApiError {
     }
 }
 
-/// A `where` as the API takes it: `local`, `ssh:NAME`, `github:NAME`.
+/// A `where` as the API takes it: `local`, `fleet`, `ssh:NAME`, `github:NAME`.
 pub fn valid_place(place: &str) -> bool {
     place == "local"
+        || place == "fleet"
         || place
             .split_once(':')
             .is_some_and(|(k, n)| matches!(k, "ssh" | "github") && crate::queries::valid_name(n))

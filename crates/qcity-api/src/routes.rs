@@ -175,6 +175,13 @@ fn table() -> Table {
             Master,
             post(cancel_job),
         ),
+        (Method::GET, "/api/v1/fleet", Master, get(fleet_view)),
+        (
+            Method::POST,
+            "/api/v1/fleet/manifest",
+            Master,
+            post(publish_manifest),
+        ),
         (Method::POST, "/api/v1/reload", Master, post(reload)),
         (Method::POST, "/api/v1/escalations", Master, post(escalate)),
         (Method::GET, "/api/v1/config", Master, get(config)),
@@ -793,7 +800,7 @@ async fn run_job(
         && !crate::jobs::valid_place(place)
     {
         return Err(ApiError::bad_request(
-            "`where` is local, ssh:NAME or github:NAME",
+            "`where` is local, fleet, ssh:NAME or github:NAME",
         ));
     }
     let offload = offload(&st)?;
@@ -863,6 +870,51 @@ async fn cancel_job(
     offload_blocking(move || offload.cancel(&id))
         .await
         .map(Json)
+}
+
+/// The fleet as this node sees it; `configured: false` without a fleet (or where no
+/// daemon runs jobs).
+async fn fleet_view(State(st): State<AppState>) -> Json<qcity_types::FleetView> {
+    let node = st.offload.as_ref().and_then(|o| o.fleet().cloned());
+    Json(match node {
+        Some(node) => node.view().await,
+        None => qcity_types::FleetView {
+            configured: false,
+            node: String::new(),
+            capabilities: Vec::new(),
+            connected: false,
+            servers: Vec::new(),
+            problem: "no fleet in qmoi_cloud_config.json".into(),
+            nodes: Vec::new(),
+            queued: Vec::new(),
+            manifest_version: st.engine.config().manifest.version,
+            manifest_refused: None,
+        },
+    })
+}
+
+/// Publishes a signed runner manifest to the fleet once it passes the check every node
+/// makes (the pinned key, a newer version).
+async fn publish_manifest(
+    State(st): State<AppState>,
+    body: Result<Json<qcity_types::ManifestPublish>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<qcity_types::ManifestPublished>, ApiError> {
+    let Json(req) = body.map_err(ApiError::body)?;
+    let refused = |m: String| ApiError::new(StatusCode::CONFLICT, ErrorCode::FleetRefused, m);
+    let node = st
+        .offload
+        .as_ref()
+        .and_then(|o| o.fleet().cloned())
+        .ok_or_else(|| refused("no fleet in qmoi_cloud_config.json".into()))?;
+    let signed = qcity_offload::fleet::SignedManifest {
+        manifest: req.manifest,
+        signature: req.signature,
+    };
+    let version = node
+        .publish_manifest(&signed)
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+    Ok(Json(qcity_types::ManifestPublished { version }))
 }
 
 /// The daemon's updater; none where the engine cannot restart itself (refused as such).

@@ -152,6 +152,7 @@ fn manifest(src: &mut Source) -> Option<RunnerManifest> {
     validate::restarts(&restarts, src);
     validate::tasks(&manifest.tasks, src);
     crate::offload_check::jobs(&manifest.jobs, src);
+    crate::offload_check::roles(&manifest.roles, src);
     manifest.runners = runners.into_iter().map(|(_, r)| r).collect();
     Some(manifest)
 }

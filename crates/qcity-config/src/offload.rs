@@ -40,6 +40,13 @@ pub struct JobSpec {
     /// Milliseconds a run may take before it is stopped (default 3 600 000).
     #[serde(default = "default_job_timeout")]
     pub timeout_ms: u64,
+    /// On the fleet: the capability a node needs to take the job (`build-mac`; default
+    /// `any`, which every node has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capability: Option<String>,
+    /// On the fleet: capabilities tried in order when no live node has `capability`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallback: Vec<String>,
 }
 
 fn default_job_timeout() -> u64 {
@@ -97,6 +104,58 @@ pub struct CloudConfig {
     /// Where artifacts and caches are kept.
     #[serde(default)]
     pub store: StoreSettings,
+    /// Several QCity machines sharing jobs over NATS JetStream; absent: nothing about NATS is
+    /// loaded or needed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetSettings>,
+}
+
+/// This machine in a fleet: the NATS servers, how it is known, how much it takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSettings {
+    /// NATS servers with JetStream: `nats://HOST:PORT` on loopback, `tls://HOST:PORT`
+    /// anywhere.
+    pub servers: Vec<String>,
+    /// Where the server's token is: `keyring://NAME` or `env://NAME` (none: no token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// This node's name in the fleet (default: the host name); its capabilities are the
+    /// runner manifest's `roles` for this name and for `*`, and `any`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// Fleet jobs this node runs at once (default 2; 0: it only sends jobs).
+    #[serde(default = "default_fleet_slots")]
+    pub max_jobs: u32,
+    /// Seconds without a progress ack before a job is given to another node (default 30).
+    #[serde(default = "default_ack_wait")]
+    pub ack_wait_seconds: u64,
+    /// Deliveries of one job before it is given up and escalated (default 5).
+    #[serde(default = "default_max_deliver")]
+    pub max_deliver: u32,
+    /// Seconds between this node's heartbeats; a node unseen for three is gone (default 5).
+    #[serde(default = "default_heartbeat")]
+    pub heartbeat_seconds: u64,
+    /// Seconds a job waits for a live node with its capability (or a fallback) before the
+    /// next place is tried (default 120).
+    #[serde(default = "default_fleet_wait")]
+    pub wait_seconds: u64,
+}
+
+fn default_fleet_slots() -> u32 {
+    2
+}
+fn default_ack_wait() -> u64 {
+    30
+}
+fn default_max_deliver() -> u32 {
+    5
+}
+fn default_heartbeat() -> u64 {
+    5
+}
+fn default_fleet_wait() -> u64 {
+    120
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use crate::offload::{CloudConfig, JobSpec, TargetSpec};
+use crate::offload::{CloudConfig, FleetSettings, JobSpec, TargetSpec};
 use crate::path::JsonPath;
 use crate::secret_ref::SecretRef;
 use crate::source::Source;
@@ -16,6 +16,26 @@ pub fn secret_field(s: &str) -> Result<SecretRef, String> {
         .and_then(|s| s.strip_suffix('}'))
         .unwrap_or(s);
     SecretRef::parse(inner)
+}
+
+const CAPABILITY_FORM: &str = "a capability is 1 to 64 letters, digits, `.`, `_` or `-`";
+
+/// The manifest's fleet roles: node names (or `*`) to well-formed capabilities.
+pub(crate) fn roles(roles: &std::collections::BTreeMap<String, Vec<String>>, src: &mut Source) {
+    for (node, caps) in roles {
+        let at = JsonPath::root().key("roles").key(node);
+        if node != "*" && !name_well_formed(node) {
+            src.error(
+                &at,
+                "a node name is 1 to 64 letters, digits, `.`, `_` or `-` (or `*`)",
+            );
+        }
+        for (j, cap) in caps.iter().enumerate() {
+            if !name_well_formed(cap) {
+                src.error(&at.index(j), CAPABILITY_FORM);
+            }
+        }
+    }
 }
 
 /// Every job: a unique well-formed name, a command, relative paths that stay inside the
@@ -47,6 +67,16 @@ pub(crate) fn jobs(jobs: &[JobSpec], src: &mut Source) {
             };
             if let Err(e) = checked {
                 src.error(&at.key("inputs").index(j), e);
+            }
+        }
+        if let Some(cap) = &job.capability
+            && !name_well_formed(cap)
+        {
+            src.error(&at.key("capability"), CAPABILITY_FORM);
+        }
+        for (j, cap) in job.fallback.iter().enumerate() {
+            if !name_well_formed(cap) {
+                src.error(&at.key("fallback").index(j), CAPABILITY_FORM);
             }
         }
         for (j, p) in job.artifacts.iter().enumerate() {
@@ -176,6 +206,9 @@ pub(crate) fn cloud(cloud: &CloudConfig, src: &mut Source) {
         }
         target_kind(target, &at, src);
     }
+    if let Some(fleet) = &cloud.fleet {
+        fleet_sane(fleet, src);
+    }
     let store = &cloud.store;
     let at = JsonPath::root().key("store");
     if let Some(url) = &store.url
@@ -207,6 +240,79 @@ pub(crate) fn cloud(cloud: &CloudConfig, src: &mut Source) {
     if store.cache_max_mb == 0 {
         src.error(&at.key("cache_max_mb"), "at least 1");
     }
+}
+
+/// Servers given, each `nats://` on loopback or `tls://`; the token a reference; the
+/// numbers in range.
+fn fleet_sane(fleet: &FleetSettings, src: &mut Source) {
+    let at = JsonPath::root().key("fleet");
+    if fleet.servers.is_empty() {
+        src.error(
+            &at.key("servers"),
+            "give at least one NATS server (nats://127.0.0.1:4222)",
+        );
+    }
+    for (i, url) in fleet.servers.iter().enumerate() {
+        if let Err(e) = nats_url(url) {
+            src.error(&at.key("servers").index(i), e);
+        }
+    }
+    if let Some(token) = &fleet.token
+        && let Err(e) = secret_field(token)
+    {
+        src.error(&at.key("token"), e);
+    }
+    if let Some(node) = &fleet.node
+        && !name_well_formed(node)
+    {
+        src.error(
+            &at.key("node"),
+            "a node name is 1 to 64 letters, digits, `.`, `_` or `-`",
+        );
+    }
+    for (field, value) in [
+        ("ack_wait_seconds", fleet.ack_wait_seconds),
+        ("heartbeat_seconds", fleet.heartbeat_seconds),
+        ("max_deliver", u64::from(fleet.max_deliver)),
+    ] {
+        if value == 0 {
+            src.error(&at.key(field), "at least 1");
+        }
+    }
+}
+
+/// `nats://HOST:PORT` to a loopback address, or `tls://HOST:PORT`: a token never crosses a
+/// network in clear.
+fn nats_url(url: &str) -> Result<(), String> {
+    let (rest, tls) = if let Some(r) = url.strip_prefix("tls://") {
+        (r, true)
+    } else if let Some(r) = url.strip_prefix("nats://") {
+        (r, false)
+    } else {
+        return Err(format!(
+            "`{url}`: write nats://HOST:PORT (loopback) or tls://HOST:PORT"
+        ));
+    };
+    let authority = rest.trim_end_matches('/');
+    if authority.is_empty() || authority.contains('/') {
+        return Err(format!("`{url}`: write nats://HOST:PORT, with no path"));
+    }
+    if !tls && !loopback_host(authority) {
+        return Err(format!(
+            "`{url}`: nats:// is accepted only on loopback; use tls:// to reach another machine"
+        ));
+    }
+    Ok(())
+}
+
+/// The host of `HOST[:PORT]` is `localhost` or a loopback address.
+fn loopback_host(authority: &str) -> bool {
+    let host = match authority.rsplit_once(':') {
+        Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+        _ => authority,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 fn target_kind(target: &TargetSpec, at: &JsonPath, src: &mut Source) {
@@ -316,19 +422,10 @@ fn http_root(url: &str) -> Result<(), String> {
     if authority.is_empty() {
         return Err(format!("`{url}` names no host"));
     }
-    if !tls {
-        let host = match authority.rsplit_once(':') {
-            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
-            _ => authority,
-        };
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let loopback =
-            host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback());
-        if !loopback {
-            return Err(format!(
-                "`{url}`: http:// is accepted only on loopback; use https://"
-            ));
-        }
+    if !tls && !loopback_host(authority) {
+        return Err(format!(
+            "`{url}`: http:// is accepted only on loopback; use https://"
+        ));
     }
     Ok(())
 }

@@ -26,6 +26,14 @@ pub struct RunnerManifest {
     /// (`qmoi_cloud_config.json` says where).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<crate::offload::JobSpec>,
+    /// This manifest's version: a fleet node refuses a published manifest that is not newer
+    /// than the one it applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
+    /// Fleet roles: a node's name (`*`: every node) to the capabilities it offers
+    /// (`build-linux`, `gpu`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Vec<String>>,
 }
 
 /// A task: a command run on a schedule (`every_ms` or `cron`) or on demand, one instance at
@@ -639,6 +647,10 @@ pub struct DeviceConfig {
     /// The status pages of the platforms the runners depend on (GitHub, GitLab, the clouds).
     #[serde(default)]
     pub platforms: PlatformSettings,
+    /// The minisign public key (`RWQ…`) that signs the fleet's runner manifest; without it
+    /// a node applies no manifest from the fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet_manifest_key: Option<String>,
 }
 
 /// Which status pages the daemon polls, and how often.

@@ -378,6 +378,9 @@ pub(crate) fn device(device: &DeviceConfig, src: &mut Source) {
     backup_schedule_in_range(device, src);
     notifications(device, src);
     platforms(device, src);
+    if let Some(key) = &device.fleet_manifest_key {
+        public_key_sane(key, &JsonPath::root().key("fleet_manifest_key"), src);
+    }
 }
 
 /// The interval in range; custom pages named once, at an allowed address.
@@ -708,20 +711,24 @@ fn release_source_sane(manifest: &str, public_key: &str, at: &JsonPath, src: &mu
     if let Err(e) = crate::release::url_allowed(manifest) {
         src.error(&at.key("manifest"), e);
     }
-    // The key file's text or its base64 line, as the verifier reads it.
+    public_key_sane(public_key, &at.key("public_key"), src);
+}
+
+/// A minisign public key: the key file's text or its base64 line, as the verifier reads it.
+fn public_key_sane(public_key: &str, at: &JsonPath, src: &mut Source) {
     let key_line = public_key
         .lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty() && !l.starts_with("untrusted comment:"));
     match key_line {
         None => src.error(
-            &at.key("public_key"),
-            "the minisign public key is required: releases are verified before install",
+            at,
+            "the minisign public key is required: what it signs is verified before use",
         ),
         Some(line) => {
             if minisign_verify::PublicKey::from_base64(line).is_err() {
                 src.error(
-                    &at.key("public_key"),
+                    at,
                     "not a minisign public key: expected the base64 of 42 bytes starting with `Ed` (`RWQ…`)",
                 );
             }

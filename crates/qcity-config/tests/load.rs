@@ -288,7 +288,7 @@ fn semantic_passes_report_every_bad_value_without_repairing_it() {
         "<dir>/qcity-device-config.json:1:66: supervisor.log_max_bytes: log_max_bytes 4095 is \
          less than 4096",
         "<dir>/qmoi_cloud_config.json:1:2: executors: unknown field `executors`, expected one \
-         of `$schema`, `mode`, `placement`, `targets`, `retries`, `store`",
+         of `$schema`, `mode`, `placement`, `targets`, `retries`, `store`, `fleet`",
     ];
     assert_eq!(errs, expected);
 }

@@ -117,3 +117,45 @@ fn a_token_in_the_file_a_clear_text_store_and_a_target_of_two_kinds_are_refused(
         ]
     );
 }
+
+#[test]
+fn a_fleet_is_read_with_its_defaults_and_roles() {
+    let manifest = r#"{"version": 3, "roles": {"*": ["linux"], "mac-mini": ["build-mac"]},
+        "jobs": [{"name": "app", "command": ["make"], "capability": "build-mac", "fallback": ["linux"]}]}"#;
+    let cloud = r#"{"fleet": {"servers": ["nats://127.0.0.1:4222"], "token": "env://NATS_TOKEN"}}"#;
+    let config = load(&[(MANIFEST, manifest), (CLOUD, cloud)]).unwrap();
+    let fleet = config.cloud.fleet.as_ref().unwrap();
+    assert_eq!(fleet.max_jobs, 2);
+    assert_eq!((fleet.ack_wait_seconds, fleet.max_deliver), (30, 5));
+    assert_eq!(fleet.node, None, "the host name by default");
+    assert_eq!(config.manifest.version, Some(3));
+    assert_eq!(config.manifest.roles["mac-mini"], ["build-mac"]);
+    assert_eq!(config.manifest.jobs[0].fallback, ["linux"]);
+    let without = load(&[(MANIFEST, r#"{"runners": []}"#)]).unwrap();
+    assert_eq!(
+        without.cloud.fleet, None,
+        "no fleet section: nothing about NATS"
+    );
+}
+
+#[test]
+fn bad_fleet_settings_are_named_by_file_line_and_field() {
+    let manifest = r#"{"roles": {"bad node!": ["ok"], "b": ["no spaces"]},
+"jobs": [{"name": "j", "command": ["true"], "capability": "a b"}]}"#;
+    let cloud = r#"{"fleet": {"servers": ["nats://10.0.0.5:4222", "http://x"], "token": "s3cr3t",
+"node": "", "ack_wait_seconds": 0}}"#;
+    let errs = load(&[(MANIFEST, manifest), (CLOUD, cloud)]).unwrap_err();
+    assert_eq!(
+        errs,
+        [
+            "<dir>/runner_manifest.json:1:25: roles[\"bad node!\"]: a node name is 1 to 64 letters, digits, `.`, `_` or `-` (or `*`)",
+            "<dir>/runner_manifest.json:1:39: roles.b[0]: a capability is 1 to 64 letters, digits, `.`, `_` or `-`",
+            "<dir>/runner_manifest.json:2:59: jobs[0].capability: a capability is 1 to 64 letters, digits, `.`, `_` or `-`",
+            "<dir>/qmoi_cloud_config.json:1:24: fleet.servers[0]: `nats://10.0.0.5:4222`: nats:// is accepted only on loopback; use tls:// to reach another machine",
+            "<dir>/qmoi_cloud_config.json:1:48: fleet.servers[1]: `http://x`: write nats://HOST:PORT (loopback) or tls://HOST:PORT",
+            "<dir>/qmoi_cloud_config.json:1:70: fleet.token: `s3cr3t` is not a secret reference: write keyring://NAME or env://NAME",
+            "<dir>/qmoi_cloud_config.json:2:9: fleet.node: a node name is 1 to 64 letters, digits, `.`, `_` or `-`",
+            "<dir>/qmoi_cloud_config.json:2:33: fleet.ack_wait_seconds: at least 1",
+        ]
+    );
+}

@@ -28,6 +28,8 @@ pub(crate) struct Inner {
     pub(crate) engine: Arc<Engine>,
     pub(crate) records: Records,
     pub(crate) state: Mutex<State>,
+    /// This daemon in the fleet, when `qmoi_cloud_config.json` has one.
+    pub(crate) fleet: Option<qcity_fleet::Node>,
 }
 
 #[derive(Default)]
@@ -100,6 +102,7 @@ impl Inner {
             state.note(run);
         }
         Inner {
+            fleet: crate::fleet::join(&engine),
             engine,
             records,
             state: Mutex::new(state),
@@ -164,6 +167,7 @@ impl Inner {
     pub(crate) fn health(&self, config: &Config) -> Vec<TargetHealth> {
         let now = qcity_platform::clock::now_ms();
         let s = self.lock();
+        let reached = |o: &str| matches!(o, "ran" | "cancelled");
         config
             .cloud
             .targets
@@ -171,7 +175,6 @@ impl Inner {
             .map(|t| {
                 let place = t.place();
                 let attempts = s.attempts.get(&place).map_or(&[][..], Vec::as_slice);
-                let reached = |o: &str| matches!(o, "ran" | "cancelled");
                 let down = attempts.first().and_then(|a| {
                     let recent = now - a.finished_ms.unwrap_or(0) < DOWN_FOR_MS;
                     (recent && !reached(&a.outcome)).then(|| a.detail.clone())
@@ -185,6 +188,23 @@ impl Inner {
                     place,
                 }
             })
+            .chain(self.fleet.as_ref().map(|node| {
+                // The fleet's load is its nodes' (this one's included); it is down while
+                // NATS is out of reach, not for an attempt that failed on one node.
+                let attempts = s
+                    .attempts
+                    .get(crate::fleet::PLACE)
+                    .map_or(&[][..], Vec::as_slice);
+                let nodes = node.nodes();
+                TargetHealth {
+                    place: crate::fleet::PLACE.into(),
+                    down: node.problem(),
+                    running: nodes.iter().map(|n| n.running.len() as u32).sum(),
+                    max_jobs: nodes.iter().map(|n| n.max_jobs).sum(),
+                    recent_ok: attempts.iter().filter(|a| reached(&a.outcome)).count() as u32,
+                    recent_total: attempts.len() as u32,
+                }
+            }))
             .collect()
     }
 }

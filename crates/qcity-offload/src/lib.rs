@@ -15,6 +15,9 @@
 //!   caches; `cache.rs`: actions/cache-style keys, restore by exact key then prefixes, the
 //!   archive checked by SHA-256, entries bounded by size with LRU eviction; `keep.rs` does
 //!   both around a run.
+//! - `fleet.rs`: the fleet (`qcity-fleet`, NATS JetStream) as the place `fleet`, and this
+//!   daemon as a fleet node: the jobs it takes run through the engine's launcher, the
+//!   runner manifest the fleet publishes is written and reloaded.
 //! - `service.rs`: the daemon's `Offload`: start, cancel, list; each target's health from its
 //!   recent attempts (`inner.rs` holds what it shares with its runs). `run.rs` drives one run
 //!   through its places (failover, backoff, escalation); `targets.rs` names each place's
@@ -23,6 +26,7 @@
 pub mod artifacts;
 pub mod cache;
 pub mod exec;
+pub mod fleet;
 pub mod github;
 mod inner;
 mod keep;

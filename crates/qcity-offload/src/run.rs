@@ -80,7 +80,7 @@ pub(crate) async fn drive(inner: Arc<Inner>, config: Config, mut run: JobRun, wo
         }
         let result = {
             let _slot = inner.occupy(&place);
-            crate::targets::dispatch(&place, &config, &work).await
+            crate::targets::dispatch(&place, &config, &work, inner.fleet.as_ref()).await
         };
         let attempt = run.attempts.last_mut().expect("pushed above");
         attempt.finished_ms = Some(qcity_platform::clock::now_ms());

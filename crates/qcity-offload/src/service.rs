@@ -98,7 +98,14 @@ impl Offload {
             std::slice::from_ref(&dir),
             &config.device.resources.power_supply_root,
         );
-        let targets = self.inner.health(config);
+        let mut targets = self.inner.health(config);
+        // The fleet is no place for a job whose capability no live node has.
+        if let Some(node) = &self.inner.fleet
+            && let Some(fleet) = targets.iter_mut().find(|t| t.place == crate::fleet::PLACE)
+            && fleet.down.is_none()
+        {
+            fleet.down = crate::fleet::unfit(node, job);
+        }
         Ok(crate::placement::decide(&Inputs {
             mode: config.cloud.mode,
             policy: job.offload,
@@ -209,6 +216,11 @@ impl Offload {
 
     /// The jobs, the targets with their health, the runs not ended: from what the service
     /// keeps as its runs go, no record read.
+    /// This daemon in the fleet, if it has one.
+    pub fn fleet(&self) -> Option<&qcity_fleet::Node> {
+        self.inner.fleet.as_ref()
+    }
+
     pub fn view(&self) -> JobsView {
         let config = self.inner.engine.config();
         let (jobs, running) = {
@@ -234,13 +246,8 @@ impl Offload {
             .inner
             .health(&config)
             .into_iter()
-            .zip(&config.cloud.targets)
-            .map(|(h, t)| TargetInfo {
-                address: match (&t.ssh, &t.github) {
-                    (Some(s), _) => format!("{}:{}", s.host, s.port),
-                    (_, Some(g)) => format!("{} {}", g.repo, g.workflow),
-                    _ => String::new(),
-                },
+            .map(|h| TargetInfo {
+                address: address(&config, &h.place),
                 health: if h.down.is_some() { "down" } else { "up" }.into(),
                 detail: h.down.clone().unwrap_or_default(),
                 running: h.running,
@@ -256,6 +263,24 @@ impl Offload {
             targets,
             running,
         }
+    }
+}
+
+/// `host:port` for SSH, `OWNER/REPO workflow` for GitHub, the NATS servers for the fleet.
+fn address(config: &Config, place: &str) -> String {
+    if place == crate::fleet::PLACE {
+        return config
+            .cloud
+            .fleet
+            .as_ref()
+            .map(|f| f.servers.join(", "))
+            .unwrap_or_default();
+    }
+    let target = config.cloud.targets.iter().find(|t| t.place() == place);
+    match target.map(|t| (&t.ssh, &t.github)) {
+        Some((Some(s), _)) => format!("{}:{}", s.host, s.port),
+        Some((_, Some(g))) => format!("{} {}", g.repo, g.workflow),
+        _ => String::new(),
     }
 }
 

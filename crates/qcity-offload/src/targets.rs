@@ -1,13 +1,26 @@
-//! A place's name to its executor: `local`, `ssh:NAME`, `github:NAME`.
+//! A place's name to its executor: `local`, `ssh:NAME`, `github:NAME`, `fleet`.
 
 use qcity_config::Config;
 
 use crate::exec::{ExecError, Ran, Work};
 
 /// Runs one attempt of `work` at `place`.
-pub(crate) async fn dispatch(place: &str, config: &Config, work: &Work) -> Result<Ran, ExecError> {
+pub(crate) async fn dispatch(
+    place: &str,
+    config: &Config,
+    work: &Work,
+    fleet: Option<&qcity_fleet::Node>,
+) -> Result<Ran, ExecError> {
     if place == "local" {
         return crate::local::run(work).await;
+    }
+    if place == crate::fleet::PLACE {
+        return match fleet {
+            Some(node) => crate::fleet::run(node, work).await,
+            None => Err(ExecError::Refused(
+                "no fleet in qmoi_cloud_config.json (a fleet added since QCity started needs a restart)".into(),
+            )),
+        };
     }
     let (kind, name) = place.split_once(':').unwrap_or((place, ""));
     let Some(target) = config.cloud.targets.iter().find(|t| t.name == name) else {

@@ -58,6 +58,9 @@ pub enum ErrorCode {
     UnknownJob,
     /// The job run has already ended (a cancel came too late).
     JobEnded,
+    /// The fleet refused: none is configured, it is not connected, or the manifest's
+    /// signature or version was refused (`message` says which).
+    FleetRefused,
     /// Something failed inside the engine (the store, a lock).
     Internal,
 }
@@ -77,6 +80,7 @@ impl ErrorCode {
             Self::UnknownTask => "unknown_task",
             Self::UnknownJob => "unknown_job",
             Self::JobEnded => "job_ended",
+            Self::FleetRefused => "fleet_refused",
             Self::UnknownUser => "unknown_user",
             Self::InvalidConfig => "invalid_config",
             Self::ShuttingDown => "shutting_down",
@@ -112,13 +116,33 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobRequest {
-    /// `local`, `ssh:NAME` or `github:NAME`; without it the placement decides.
+    /// `local`, `fleet`, `ssh:NAME` or `github:NAME`; without it the placement decides.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^(local|(ssh|github):[A-Za-z0-9._-]{1,64})$"))]
+    #[schemars(regex(pattern = r"^(local|fleet|(ssh|github):[A-Za-z0-9._-]{1,64})$"))]
     pub place: Option<String>,
     /// Only decide and answer the placement; nothing runs.
     #[serde(default)]
     pub dry_run: bool,
+}
+
+/// `POST /api/v1/fleet/manifest`: a runner manifest and its minisign signature, as the
+/// master signed them (`minisign -Sm runner_manifest.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestPublish {
+    /// `runner_manifest.json`'s text, exactly as signed; it must have a `version` newer
+    /// than the fleet's.
+    #[schemars(length(min = 2))]
+    pub manifest: String,
+    /// The `.minisig` text.
+    #[schemars(length(min = 1))]
+    pub signature: String,
+}
+
+/// What `POST /api/v1/fleet/manifest` answers: the version now published.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ManifestPublished {
+    pub version: u64,
 }
 
 /// What `POST /api/v1/jobs/{name}/run` answers: the run started, or for a dry run only the

@@ -197,6 +197,16 @@ pub enum EventKind {
         reasons: Vec<String>,
         detail: String,
     },
+    /// Something happened in the fleet: this node connected or lost NATS, took or finished a
+    /// job, dropped a duplicate, gave one up, applied or refused a runner manifest.
+    Fleet {
+        step: crate::fleet::FleetStep,
+        /// The node it happened at.
+        node: String,
+        /// The job run it is about, if any.
+        run: Option<String>,
+        detail: String,
+    },
 }
 
 /// A step of the healer's work on one failure.
@@ -263,7 +273,7 @@ impl AuthAction {
 
 impl EventKind {
     /// Every kind's wire name (what `type` says), as [`EventKind::name`] gives them.
-    pub const NAMES: [&'static str; 27] = [
+    pub const NAMES: [&'static str; 28] = [
         "engine-started",
         "engine-stopping",
         "runner-state",
@@ -291,6 +301,7 @@ impl EventKind {
         "heal",
         "update",
         "job",
+        "fleet",
     ];
 
     /// The stable wire name of this kind (`runner-state`, `control`…).
@@ -323,6 +334,7 @@ impl EventKind {
             Self::Heal { .. } => "heal",
             Self::Update { .. } => "update",
             Self::Job { .. } => "job",
+            Self::Fleet { .. } => "fleet",
         }
     }
 

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod colour;
 pub mod event;
+pub mod fleet;
 pub mod heal;
 pub mod health;
 pub mod job;
@@ -22,11 +23,12 @@ pub mod version;
 pub use api::{
     ApplyReport, AuditEntry, AuditVerdict, ControlOutcome, ErrorBody, ErrorCode, Escalated,
     EscalationRequest, EventPage, InstallStarted, JobRequest, JobStarted, LogTail, LoginRequest,
-    Me, NotifyChannel, PlatformIncident, PlatformState, PlatformStatus, PutUser, Queued, Role,
-    UserInfo,
+    ManifestPublish, ManifestPublished, Me, NotifyChannel, PlatformIncident, PlatformState,
+    PlatformStatus, PutUser, Queued, Role, UserInfo,
 };
 pub use colour::{Overall, colour, colour_of, overall};
 pub use event::{AuthAction, ControlAction, Event, EventKind, HealStep, QiPhase};
+pub use fleet::{FleetNode, FleetQueue, FleetRunning, FleetStep, FleetView};
 pub use heal::{FailureCategory, FixView, HealPlan, SignatureView};
 pub use health::{Colour, Health, ProbeState, ProbeStatus, health_of};
 pub use job::{

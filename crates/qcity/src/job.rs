@@ -22,7 +22,7 @@ pub enum JobCommand {
     Run {
         /// The job's name, as in the manifest's `jobs`
         name: String,
-        /// The place: local, ssh:NAME or github:NAME (no failover)
+        /// The place: local, fleet, ssh:NAME or github:NAME (no failover)
         #[arg(long = "where", value_name = "PLACE")]
         place: Option<String>,
         /// Only print where it would run and why; run nothing

@@ -8,6 +8,7 @@ mod build;
 mod commands;
 mod completions;
 mod exit;
+mod fleet;
 mod format;
 mod job;
 mod logfile;
@@ -118,6 +119,12 @@ enum Command {
     Job {
         #[command(subcommand)]
         command: job::JobCommand,
+    },
+    /// The fleet: QCity machines sharing jobs over NATS JetStream (`fleet` in
+    /// qmoi_cloud_config.json).
+    Fleet {
+        #[command(subcommand)]
+        command: fleet::FleetCommand,
     },
     /// List or run tasks.
     Task {
@@ -531,6 +538,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Reload => commands::reload(&data()?),
         Command::Autotest { json } => commands::autotest(&data()?, *json),
         Command::Job { command } => job::dispatch(&data()?, command),
+        Command::Fleet { command } => fleet::dispatch(&data()?, command),
         Command::Task { command } => match command {
             TaskCommand::List { json } => commands::task_list(&data()?, *json),
             TaskCommand::Run { name } => commands::task_run(&data()?, name),

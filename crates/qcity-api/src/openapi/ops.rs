@@ -5,10 +5,10 @@
 
 use qcity_types::{
     ApplyReport, AuditEntry, AuditVerdict, AutotestReport, ControlOutcome, ErrorBody, Escalated,
-    EscalationRequest, EventPage, HealPlan, InstallStarted, JobRequest, JobRun, JobStarted,
-    JobsView, LogTail, LoginRequest, MachineStatus, Me, NotifyChannel, PlatformStatus, PutUser,
-    Queued, RunOutcome, RunnerStatus, SignatureView, TaskInfo, TaskRun, UpdateStarted, UpdateView,
-    UserInfo,
+    EscalationRequest, EventPage, FleetView, HealPlan, InstallStarted, JobRequest, JobRun,
+    JobStarted, JobsView, LogTail, LoginRequest, MachineStatus, ManifestPublish, ManifestPublished,
+    Me, NotifyChannel, PlatformStatus, PutUser, Queued, RunOutcome, RunnerStatus, SignatureView,
+    TaskInfo, TaskRun, UpdateStarted, UpdateView, UserInfo,
 };
 
 use super::op::{
@@ -801,6 +801,49 @@ pub static OPS: &[Op] = &[
             description: "The update view.",
             body: Body::Json(schema::<UpdateView>),
         }],
+    },
+    Op {
+        method: "get",
+        path: "/api/v1/fleet",
+        id: "fleetView",
+        summary: "The fleet as this node sees it: its name, capabilities and connection to NATS (or why not), the live nodes (heartbeat within three periods) with their capabilities, jobs running, load and version, the jobs waiting per capability, the runner manifest version applied from the fleet and the last refusal. Without a `fleet` section `configured` is false.",
+        description: "",
+        params: &[],
+        query: None,
+        body: None,
+        replies: &[Reply {
+            status: 200,
+            description: "The fleet.",
+            body: Body::Json(schema::<FleetView>),
+        }],
+    },
+    Op {
+        method: "post",
+        path: "/api/v1/fleet/manifest",
+        id: "fleetPublishManifest",
+        summary: "Publishes a runner manifest signed by the master (minisign) to the fleet. It is checked first as each node will check it: signed by the key pinned in `fleet_manifest_key`, with a `version` newer than the fleet's. Each node then verifies it again, writes it and reloads; a node that refuses keeps its last good manifest and says why (a `fleet` event `manifest-refused`).",
+        description: "",
+        params: &[],
+        query: None,
+        body: Some(schema::<ManifestPublish>),
+        replies: &[
+            TOO_LARGE,
+            Reply {
+                status: 200,
+                description: "Published.",
+                body: Body::Json(schema::<ManifestPublished>),
+            },
+            Reply {
+                status: 400,
+                description: "A malformed body (`bad_request`).",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+            Reply {
+                status: 409,
+                description: "Refused (`fleet_refused`): no fleet here, not connected to NATS, no pinned key, a bad signature, or a version not newer than the fleet's.",
+                body: Body::Json(schema::<ErrorBody>),
+            },
+        ],
     },
     Op {
         method: "post",

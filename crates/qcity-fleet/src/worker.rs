@@ -1,0 +1,281 @@
+//! Taking jobs: one puller per capability of this node, each asking its capability's
+//! durable consumer for one job only while it holds a free slot, so the nodes with room
+//! take the work (load balancing by pull). A job is acked only after its result is
+//! recorded; until then progress acks keep it ours. A node that dies stops acking and the
+//! server hands the job to another node after the ack wait.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::kv::CreateErrorKind;
+use futures_util::StreamExt;
+use qcity_types::{FleetRunning, FleetStep};
+use tokio::sync::watch;
+
+use crate::host::{Assignment, Outcome};
+use crate::setup::{self, Ready};
+use crate::shared::Shared;
+use crate::wire::{self, FleetJob, FleetResult};
+
+/// How long one pull waits at the server for a job.
+const PULL_EXPIRES: Duration = Duration::from_secs(2);
+
+/// Starts a puller for each capability and follows the capabilities as they change.
+pub(crate) async fn keep_workers(shared: Arc<Shared>, ready: Ready) {
+    if shared.settings.fleet.max_jobs == 0 {
+        return;
+    }
+    let mut pullers: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
+    loop {
+        let wanted = shared.host.capabilities();
+        pullers.retain(|cap, task| {
+            let keep = wanted.contains(cap) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for cap in wanted {
+            if let std::collections::btree_map::Entry::Vacant(slot) = pullers.entry(cap) {
+                let cap = slot.key().clone();
+                slot.insert(tokio::spawn(pull(shared.clone(), ready.clone(), cap)));
+            }
+        }
+        tokio::time::sleep(shared.heartbeat()).await;
+    }
+}
+
+async fn pull(shared: Arc<Shared>, ready: Ready, cap: String) {
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let consumer = match setup::consumer(
+            &ready.jobs,
+            &cap,
+            shared.ack_wait(),
+            shared.settings.fleet.max_deliver,
+        )
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("fleet: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                continue;
+            }
+        };
+        delay = Duration::from_millis(200);
+        loop {
+            let Ok(permit) = shared.slots.clone().acquire_owned().await else {
+                return;
+            };
+            let batch = consumer
+                .batch()
+                .max_messages(1)
+                .expires(PULL_EXPIRES)
+                .messages()
+                .await;
+            let mut batch = match batch {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::debug!("fleet pull {cap}: {e}");
+                    break;
+                }
+            };
+            match batch.next().await {
+                Some(Ok(msg)) => {
+                    let shared = shared.clone();
+                    let ready = ready.clone();
+                    tokio::spawn(async move {
+                        take(&shared, &ready, msg).await;
+                        drop(permit);
+                    });
+                }
+                Some(Err(e)) => {
+                    tracing::debug!("fleet pull {cap}: {e}");
+                    break;
+                }
+                None => {}
+            }
+        }
+        // The consumer or the connection failed: find or make the consumer again.
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// One delivery of a job: skipped if its result is already recorded, else run with
+/// progress acks, its result recorded if none is, then acked.
+async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::Message) {
+    let delivery = msg.info().map(|i| i.delivered as u64).unwrap_or(1);
+    let job: FleetJob = match serde_json::from_slice(&msg.payload) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!("fleet: a job that is not one ({e}): dropped");
+            let _ = msg.ack_with(AckKind::Term).await;
+            return;
+        }
+    };
+    let host = &shared.host;
+    let client = ready.js.client();
+    // Subscribed before the result is looked up: a cancel recorded after that look is
+    // published after this subscription reached the server (one connection, in order),
+    // so it is heard; one recorded before is seen by the look.
+    let cancel_sub = client.subscribe(wire::cancel_subject(&job.run)).await;
+    if let Ok(Some(_)) = ready.results.get(&job.run).await {
+        host.news(
+            FleetStep::Duplicate,
+            Some(&job.run),
+            format!(
+                "{} of job {} came again (delivery {delivery}) but its result is recorded: not run again",
+                job.run, job.job
+            ),
+        );
+        let _ = msg.double_ack().await;
+        return;
+    }
+    let node = shared.settings.name.clone();
+    let started_ms = wire::now_ms();
+    shared.state().running.insert(
+        job.run.clone(),
+        FleetRunning {
+            run: job.run.clone(),
+            job: job.job.clone(),
+            capability: job.capability.clone(),
+            started_ms,
+        },
+    );
+    host.news(
+        FleetStep::Took,
+        Some(&job.run),
+        format!(
+            "{node} took job {} ({}, delivery {delivery}) from {}",
+            job.job, job.capability, job.origin
+        ),
+    );
+    let started = serde_json::json!({"node": node, "delivery": delivery, "at_ms": started_ms});
+    let _ = client
+        .publish(
+            wire::started_subject(&job.run),
+            started.to_string().into_bytes().into(),
+        )
+        .await;
+    tokio::spawn({
+        let shared = shared.clone();
+        let ready = ready.clone();
+        async move { crate::members::beat(&shared, &ready).await }
+    });
+
+    // Progress acks: the job stays this node's while it runs.
+    let every = shared.ack_wait() / 3;
+    let progress = async {
+        loop {
+            tokio::time::sleep(every).await;
+            let _ = msg.ack_with(AckKind::Progress).await;
+        }
+    };
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let cancel_watch = async move {
+        if let Ok(mut sub) = cancel_sub
+            && sub.next().await.is_some()
+        {
+            let _ = cancel_tx.send(true);
+        }
+        std::future::pending::<()>().await
+    };
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let forward = {
+        let client = client.clone();
+        let subject = wire::output_subject(&job.run);
+        async move {
+            while let Some(chunk) = out_rx.recv().await {
+                let _ = client.publish(subject.clone(), chunk.into()).await;
+            }
+        }
+    };
+    let dir = shared
+        .settings
+        .work_dir
+        .join(format!("{}-{delivery}", job.run));
+    let outcome = match std::fs::create_dir_all(&dir) {
+        Ok(()) => {
+            let run = host.run(Assignment {
+                job: job.clone(),
+                dir: dir.clone(),
+                output: Arc::new(move |b: &[u8]| {
+                    let _ = out_tx.send(b.to_vec());
+                }),
+                cancel: cancel_rx,
+            });
+            tokio::select! {
+                o = run => o,
+                _ = progress => unreachable!("progress acks never end"),
+                _ = cancel_watch => unreachable!("the cancel watch never ends"),
+            }
+        }
+        Err(e) => Outcome {
+            error: Some(format!("cannot make {}: {e}", dir.display())),
+            ..Outcome::default()
+        },
+    };
+    // The output sent so far goes out before the result does.
+    let _ = tokio::time::timeout(Duration::from_secs(5), forward).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    let result = FleetResult {
+        run: job.run.clone(),
+        node: node.clone(),
+        code: outcome.code,
+        signal: outcome.signal,
+        timed_out: outcome.timed_out,
+        cancelled: outcome.cancelled,
+        error: outcome.error.clone(),
+        delivery,
+        started_ms,
+        ended_ms: wire::now_ms(),
+    };
+    let bytes = serde_json::to_vec(&result).unwrap_or_default();
+    let recorded = ready.results.create(&job.run, bytes.into()).await;
+    shared.state().running.remove(&job.run);
+    match recorded {
+        Ok(_) => host.news(
+            FleetStep::Done,
+            Some(&job.run),
+            format!("{node} ran job {} to its end: {}", job.job, ended(&outcome)),
+        ),
+        Err(e) if e.kind() == CreateErrorKind::AlreadyExists => host.news(
+            FleetStep::Duplicate,
+            Some(&job.run),
+            format!(
+                "{node} ran {} of job {} again (delivery {delivery}), but its result was already recorded: this one is dropped",
+                job.run, job.job
+            ),
+        ),
+        Err(e) => {
+            // Not recorded: no ack, so the job comes again after the ack wait.
+            tracing::warn!("fleet: the result of {} was not recorded: {e}", job.run);
+            return;
+        }
+    }
+    if let Err(e) = msg.double_ack().await {
+        tracing::debug!("fleet: ack of {}: {e}", job.run);
+    }
+    crate::members::beat(shared, ready).await;
+}
+
+fn ended(o: &Outcome) -> String {
+    if let Some(e) = &o.error {
+        return e.clone();
+    }
+    if o.cancelled {
+        return "cancelled".into();
+    }
+    if o.timed_out {
+        return "timed out".into();
+    }
+    match (o.code, o.signal) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(s)) => format!("signal {s}"),
+        _ => "ended".into(),
+    }
+}

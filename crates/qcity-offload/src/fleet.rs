@@ -1,0 +1,284 @@
+//! The fleet as an offload place (`fleet`), and this daemon as a fleet node: the jobs it
+//! takes run through the engine's launcher like a local job, the runner manifest the fleet
+//! publishes is written and reloaded here, and what happens is a `fleet` event.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use qcity_config::{Config, FleetSettings, JobSpec};
+use qcity_engine::Engine;
+use qcity_engine::supervisor::launcher::{self, Launch};
+use qcity_fleet::wire::FleetJob;
+use qcity_fleet::{Assignment, Host, Node, NodeSettings, Outcome, Progress, SubmitError};
+use qcity_types::{EventKind, FleetStep};
+
+use crate::exec::{ExecError, Log, Ran, Work};
+
+pub use qcity_fleet::wire::SignedManifest;
+
+/// The fleet's place name (`--where fleet`).
+pub const PLACE: &str = "fleet";
+
+/// The capability every node has: a job that names none runs on any node.
+pub const ANY: &str = "any";
+
+/// This node's name: the setting's, else the host name.
+pub fn node_name(fleet: &FleetSettings) -> String {
+    fleet
+        .node
+        .clone()
+        .or_else(qcity_platform::host::name)
+        .unwrap_or_else(|| "qcity".into())
+}
+
+/// `node`'s capabilities: `any`, the manifest's roles for `*` and for its name.
+pub fn capabilities(config: &Config, node: &str) -> Vec<String> {
+    let roles = &config.manifest.roles;
+    let mut caps = vec![ANY.to_string()];
+    for key in ["*", node] {
+        for cap in roles.get(key).into_iter().flatten() {
+            if !caps.contains(cap) {
+                caps.push(cap.clone());
+            }
+        }
+    }
+    caps
+}
+
+/// Joins the fleet if `qmoi_cloud_config.json` has one; `None` (nothing loaded) if not.
+/// A token that cannot be read is an error event, and the node runs without the fleet.
+pub(crate) fn join(engine: &Arc<Engine>) -> Option<Node> {
+    let config = engine.config();
+    let fleet = config.cloud.fleet.clone()?;
+    let name = node_name(&fleet);
+    let host = Arc::new(DaemonHost {
+        engine: Arc::downgrade(engine),
+        name: name.clone(),
+    });
+    let token = match fleet.token.as_deref().map(qcity_config::secret_field) {
+        None => None,
+        Some(Ok(r)) => {
+            match qcity_secrets::read(&r) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    host.news(
+                    FleetStep::Disconnected,
+                    None,
+                    format!("the fleet's token cannot be read ({e}): this node stays out of the fleet"),
+                );
+                    return None;
+                }
+            }
+        }
+        Some(Err(e)) => {
+            tracing::error!("fleet token: {e}");
+            return None;
+        }
+    };
+    Some(Node::start(
+        NodeSettings {
+            fleet,
+            name,
+            token,
+            manifest_key: config.device.fleet_manifest_key.clone(),
+            work_dir: engine.data_dir().root().join("fleet"),
+            version: qcity_types::version::get().to_string(),
+        },
+        host,
+    ))
+}
+
+struct DaemonHost {
+    engine: Weak<Engine>,
+    name: String,
+}
+
+impl Host for DaemonHost {
+    fn run(&self, a: Assignment) -> BoxFuture<'static, Outcome> {
+        Box::pin(async move {
+            let env: Vec<(&String, &String)> = a.job.env.iter().collect();
+            let output = a.output.clone();
+            let launched = launcher::run(Launch {
+                argv: &a.job.command,
+                env: &env,
+                clear_env: false,
+                cwd: Some(&a.dir),
+                timeout: Duration::from_millis(a.job.timeout_ms),
+                grace: Duration::from_secs(10),
+                keep_output: 1,
+                inherit_fd: None,
+                sink: Some(Arc::new(move |b: &[u8]| output(b))),
+            });
+            tokio::select! {
+                f = launched => match f {
+                    Ok(f) => Outcome {
+                        code: f.code,
+                        signal: f.signal,
+                        timed_out: f.timed_out,
+                        ..Outcome::default()
+                    },
+                    Err(e) => Outcome { error: Some(e.to_string()), ..Outcome::default() },
+                },
+                // Dropping the launch kills the command's group.
+                _ = crate::exec::cancelled(a.cancel.clone()) => Outcome { cancelled: true, ..Outcome::default() },
+            }
+        })
+    }
+
+    fn capabilities(&self) -> Vec<String> {
+        match self.engine.upgrade() {
+            Some(e) => capabilities(&e.config(), &self.name),
+            None => vec![ANY.into()],
+        }
+    }
+
+    fn manifest_version(&self) -> Option<u64> {
+        self.engine.upgrade()?.config().manifest.version
+    }
+
+    fn apply_manifest(&self, text: String) -> BoxFuture<'static, Result<(), String>> {
+        let engine = self.engine.clone();
+        Box::pin(async move {
+            let engine = engine.upgrade().ok_or("QCity is stopping")?;
+            apply(&engine, &text).await
+        })
+    }
+
+    fn news(&self, step: FleetStep, run: Option<&str>, detail: String) {
+        if let Some(engine) = self.engine.upgrade() {
+            engine.bus().publish(EventKind::Fleet {
+                step,
+                node: self.name.clone(),
+                run: run.map(str::to_string),
+                detail,
+            });
+        }
+    }
+
+    fn load_per_cpu(&self) -> Option<f64> {
+        let load = qcity_platform::load::load_1m()?;
+        Some(load / qcity_platform::load::cpus().max(1) as f64)
+    }
+}
+
+/// Writes `text` as `runner_manifest.json` (the one it replaces kept beside it) and
+/// reloads; a manifest the engine refuses is taken back, and the last good one runs on.
+async fn apply(engine: &Engine, text: &str) -> Result<(), String> {
+    let dir = engine.config().dir;
+    let path = dir.join(qcity_config::MANIFEST_FILE);
+    let previous = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let write = |bytes: &[u8]| -> Result<(), String> {
+        let tmp = dir.join(".runner_manifest.json.fleet");
+        qcity_platform::private::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    write(text.as_bytes())?;
+    match engine.reload("fleet:manifest").await {
+        Ok(_) => {
+            let _ = qcity_platform::private::write(
+                &dir.join("runner_manifest.json.previous"),
+                &previous,
+            );
+            Ok(())
+        }
+        Err(e) => {
+            write(&previous)?;
+            Err(e.to_string())
+        }
+    }
+}
+
+/// The job as the queue carries it.
+fn fleet_job(work: &Work) -> FleetJob {
+    FleetJob {
+        run: work.id.clone(),
+        job: work.job.name.clone(),
+        capability: work.job.capability.clone().unwrap_or_else(|| ANY.into()),
+        command: work.job.command.clone(),
+        env: work.job.env.clone(),
+        timeout_ms: work.job.timeout_ms,
+        origin: String::new(),
+        published_ms: 0,
+    }
+}
+
+/// What the fleet cannot carry yet: the job's files. A job with inputs or artifacts is
+/// refused by the fleet (the next place is tried) rather than run without them.
+pub(crate) fn carries(job: &JobSpec) -> Result<(), String> {
+    if job.inputs.is_empty() && job.artifacts.is_empty() && job.cache.is_none() {
+        Ok(())
+    } else {
+        Err("the fleet runs jobs without inputs, artifacts or a cache".into())
+    }
+}
+
+struct ToLog<'a>(&'a Log);
+
+impl Progress for ToLog<'_> {
+    fn output(&self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+    fn note(&self, line: &str) {
+        self.0.note(line);
+    }
+}
+
+/// Why the fleet cannot take `job` now: no live node has its capability or a fallback.
+pub(crate) fn unfit(node: &Node, job: &JobSpec) -> Option<String> {
+    let nodes = node.nodes();
+    let wanted: Vec<&str> = std::iter::once(job.capability.as_deref().unwrap_or(ANY))
+        .chain(job.fallback.iter().map(String::as_str))
+        .collect();
+    let fits = nodes
+        .iter()
+        .any(|n| n.max_jobs > 0 && n.capabilities.iter().any(|c| wanted.contains(&c.as_str())));
+    (!fits).then(|| {
+        format!(
+            "no live node has {} ({} live node{})",
+            wanted.join(" or "),
+            nodes.len(),
+            if nodes.len() == 1 { "" } else { "s" }
+        )
+    })
+}
+
+/// One attempt of `work` on the fleet.
+pub(crate) async fn run(node: &Node, work: &Work) -> Result<Ran, ExecError> {
+    carries(&work.job).map_err(ExecError::Refused)?;
+    let fallback = work.job.fallback.clone();
+    let submitted = node
+        .submit(
+            fleet_job(work),
+            &fallback,
+            &ToLog(&work.log),
+            work.cancel.clone(),
+        )
+        .await
+        .map_err(|e| match e {
+            SubmitError::Unreachable(m) => ExecError::Unreachable(m),
+            SubmitError::GaveUp(m) => ExecError::Lost(m),
+        })?;
+    let r = submitted.result;
+    if let Some(error) = r.error.filter(|_| !r.cancelled) {
+        return Err(ExecError::Job(format!("on {}: {error}", r.node)));
+    }
+    work.log.note(&format!(
+        "ran on {} ({}, delivery {})",
+        if r.node.is_empty() {
+            "no node"
+        } else {
+            &r.node
+        },
+        submitted.capability,
+        r.delivery
+    ));
+    Ok(Ran {
+        code: r.code,
+        signal: r.signal,
+        timed_out: r.timed_out,
+        cancelled: r.cancelled,
+        artifacts: Vec::new(),
+    })
+}
