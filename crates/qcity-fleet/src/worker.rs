@@ -150,8 +150,11 @@ async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::M
         FleetStep::Took,
         Some(&job.run),
         format!(
-            "{node} took job {} ({}, delivery {delivery}) from {}",
-            job.job, job.capability, job.origin
+            "{node} took job {} ({}, delivery {delivery}) from {}, {} ms after it was sent",
+            job.job,
+            job.capability,
+            job.origin,
+            started_ms.saturating_sub(job.published_ms)
         ),
     );
     let started = serde_json::json!({"node": node, "delivery": delivery, "at_ms": started_ms});
