@@ -27,6 +27,8 @@ pub enum ManifestError {
     Version(String),
     #[error("version {offered} is not newer than the applied version {applied}")]
     NotNewer { offered: u64, applied: u64 },
+    #[error("version {offered} is older than version {newest}, which the fleet already published")]
+    Replayed { offered: u64, newest: u64 },
     #[error("not applied: {0}")]
     Apply(String),
 }
@@ -97,6 +99,8 @@ pub(crate) async fn publish(
 /// Follows the published manifest and applies each good, newer one.
 pub(crate) async fn watch(shared: Arc<Shared>, ready: Ready) {
     loop {
+        let floor = newest_signed(&shared, &ready).await;
+        shared.state().manifest_floor = floor;
         match ready.manifest.watch_with_history(MANIFEST_KEY).await {
             Ok(mut entries) => {
                 while let Some(entry) = entries.next().await {
@@ -110,13 +114,44 @@ pub(crate) async fn watch(shared: Arc<Shared>, ready: Ready) {
     }
 }
 
+/// The highest version among the well-signed manifests the bucket still holds (its
+/// history): a node that has applied none yet must not take an older one replayed over it.
+async fn newest_signed(shared: &Shared, ready: &Ready) -> Option<u64> {
+    let read = async {
+        let mut newest = None;
+        if let Ok(mut history) = ready.manifest.history(MANIFEST_KEY).await {
+            while let Some(Ok(entry)) = history.next().await {
+                if let Ok(signed) = serde_json::from_slice::<SignedManifest>(&entry.value)
+                    && let Ok(v) = check(&signed, shared.settings.manifest_key.as_deref(), None)
+                {
+                    newest = newest.max(Some(v));
+                }
+            }
+        }
+        newest
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(3), read)
+        .await
+        .ok()
+        .flatten()
+}
+
 async fn consider(shared: &Shared, bytes: &[u8]) {
     let host = &shared.host;
     let applied = host.manifest_version();
+    let floor = shared.state().manifest_floor;
     let checked = serde_json::from_slice::<SignedManifest>(bytes)
         .map_err(|e| ManifestError::Version(format!("not a signed manifest: {e}")))
         .and_then(|signed| {
             let version = check(&signed, shared.settings.manifest_key.as_deref(), applied)?;
+            // Below the newest well-signed version the fleet published is a replay, though
+            // this node applied none yet.
+            if let Some(newest) = floor.filter(|n| version < *n) {
+                return Err(ManifestError::Replayed {
+                    offered: version,
+                    newest,
+                });
+            }
             Ok((version, signed.manifest))
         });
     let outcome = match checked {
@@ -141,9 +176,12 @@ async fn consider(shared: &Shared, bytes: &[u8]) {
         Err(e) => {
             let why =
                 format!("runner manifest from the fleet refused, the last good one stays: {e}");
-            tracing::warn!("{why}");
-            shared.state().manifest_refused = Some(why.clone());
-            host.news(FleetStep::ManifestRefused, None, why);
+            // The same refusal seen again (after a reconnect) is not news.
+            let old = shared.state().manifest_refused.replace(why.clone());
+            if old.as_deref() != Some(why.as_str()) {
+                tracing::warn!("{why}");
+                host.news(FleetStep::ManifestRefused, None, why);
+            }
         }
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct State {
     /// Jobs running here, by run id.
     pub running: BTreeMap<String, FleetRunning>,
     pub manifest_refused: Option<String>,
+    /// The newest well-signed manifest version in the bucket's history when the watch began.
+    pub manifest_floor: Option<u64>,
     /// The live nodes as the last heartbeat round read them.
     pub nodes: Vec<FleetNode>,
 }

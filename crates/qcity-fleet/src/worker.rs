@@ -170,16 +170,20 @@ async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::M
         async move { crate::members::beat(&shared, &ready).await }
     });
 
-    // Progress acks: the job stays this node's while it runs.
+    // Progress acks: the job stays this node's while it runs. Each tick also looks for a
+    // result recorded meanwhile (a cancel sent while this node was cut off from NATS).
     let every = shared.ack_wait() / 3;
+    let (cancel_tx, cancel_rx) = watch::channel(false);
     let progress = async {
         loop {
             tokio::time::sleep(every).await;
             let _ = msg.ack_with(AckKind::Progress).await;
+            if let Ok(Some(_)) = ready.results.get(&job.run).await {
+                let _ = cancel_tx.send(true);
+            }
         }
     };
-    let (cancel_tx, cancel_rx) = watch::channel(false);
-    let cancel_watch = async move {
+    let cancel_watch = async {
         if let Ok(mut sub) = cancel_sub
             && sub.next().await.is_some()
         {

@@ -427,6 +427,30 @@ async fn a_published_manifest_is_applied_by_every_node_and_a_bad_one_refused() {
         assert!(refused.iter().any(|(_, d)| d.contains("not newer")));
         assert_eq!(host.news_of(FleetStep::ManifestApplied).len(), 1);
     }
+
+    // A node that joins now has applied no version yet; the bucket's newest entry is the
+    // replayed, well-signed version 1, but its history holds version 2: refused.
+    let _fresh = fleet.node_with("fresh", TestHost::new(&["any"], Mode::Run), pinned);
+    let fresh = fleet.host("fresh").clone();
+    eventually(
+        "the fresh node refuses the replayed version 1",
+        LONG,
+        || {
+            let fresh = fresh.clone();
+            async move {
+                fresh
+                    .news_of(FleetStep::ManifestRefused)
+                    .iter()
+                    .any(|(_, d)| {
+                        d.contains(
+                            "version 1 is older than version 2, which the fleet already published",
+                        )
+                    })
+            }
+        },
+    )
+    .await;
+    assert!(fresh.applied().is_empty(), "{:?}", fresh.applied());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
