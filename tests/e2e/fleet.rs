@@ -414,3 +414,43 @@ fn a_signed_manifest_is_applied_and_a_bad_or_older_one_refused() {
         "{status}"
     );
 }
+
+#[test]
+fn a_jobs_inputs_go_with_it_and_its_artifacts_come_home_checked() {
+    let Some(nats) = Nats::start() else { return };
+    let marks = tempfile::tempdir().unwrap();
+    let mut m: Value = serde_json::from_str(&manifest(marks.path(), 1)).unwrap();
+    m["jobs"].as_array_mut().unwrap().push(json!({
+        "name": "pack", "capability": "gpu", "working_dir": "work",
+        "inputs": ["src"], "artifacts": ["out/*.txt"],
+        "command": ["sh", "-c", "mkdir -p out && tr a-z A-Z < src/in.txt > out/up.txt && echo packed on $PWD"],
+    }));
+    let m = m.to_string();
+    let b = node(&nats, "b", 1, &m, None);
+    let mut sender = Daemon::new(&m);
+    let cloud = json!({"fleet": {"servers": [nats.url()], "node": "s", "max_jobs": 0,
+                                 "heartbeat_seconds": 1, "wait_seconds": 30}});
+    crate::support::write(
+        &sender.conf().join("qmoi_cloud_config.json"),
+        &cloud.to_string(),
+    );
+    std::fs::create_dir_all(sender.conf().join("work/src")).unwrap();
+    crate::support::write(&sender.conf().join("work/src/in.txt"), "hello fleet\n");
+    sender.spawn();
+    wait_nodes(&sender, 2);
+
+    let id = send(&sender, "pack");
+    let run = &wait_ended(&sender, std::slice::from_ref(&id), Duration::from_secs(60))[0];
+    assert_eq!(run["state"], "succeeded", "{run:#}");
+    let up = sender.conf().join("work/out/up.txt");
+    assert_eq!(std::fs::read_to_string(&up).unwrap(), "HELLO FLEET\n");
+    let (sha, _) = qcity_platform::checksum::sha256_file(&up).unwrap();
+    assert_eq!(run["artifacts"][0]["path"], "out/up.txt");
+    assert_eq!(run["artifacts"][0]["sha256"], sha.as_str());
+    let log = std::fs::read_to_string(sender.data().join(format!("jobs/{id}/output.log"))).unwrap();
+    let b_data = b.data().to_string_lossy().to_string();
+    assert!(log.contains(&format!("packed on {b_data}")), "{log}");
+    // The node kept nothing of the job once it was done.
+    let left: Vec<_> = std::fs::read_dir(b.data().join("fleet")).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -39,6 +39,9 @@ pub struct Assignment {
     pub output: OutputSink,
     /// Turns true when the job is cancelled.
     pub cancel: watch::Receiver<bool>,
+    /// The job's inputs as a tar archive (its SHA-256 checked), to unpack into `dir`
+    /// before the command runs.
+    pub inputs: Option<PathBuf>,
 }
 
 /// How a job ran here.
@@ -50,6 +53,8 @@ pub struct Outcome {
     pub cancelled: bool,
     /// Why it did not run to an exit, if it did not.
     pub error: Option<String>,
+    /// The files the job's `artifacts` globs matched in `dir`: relative path, SHA-256, size.
+    pub artifacts: Vec<(String, String, u64)>,
 }
 
 /// How this node joins the fleet.

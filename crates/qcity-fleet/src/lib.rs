@@ -15,6 +15,7 @@
 //! - `manifest.rs`: the runner manifest published signed (minisign) and applied by each
 //!   node only if the signature is good and the version newer.
 
+mod files;
 mod host;
 mod manifest;
 mod members;

@@ -247,4 +247,26 @@ impl Node {
             Some(format!("not connected to NATS: {}", st.problem))
         }
     }
+
+    /// Puts a job's inputs (a tar archive at `path`) where the node that takes it finds
+    /// them.
+    pub async fn put_inputs(
+        &self,
+        run: &str,
+        path: &std::path::Path,
+    ) -> Result<crate::wire::FileRef, FleetError> {
+        let ready = self.ready()?;
+        crate::files::put(&ready, &format!("{run}/inputs.tar"), "inputs.tar", path).await
+    }
+
+    /// Writes an artifact a node sent back to `dest`, refused unless its SHA-256 is the one
+    /// the node computed; the SHA-256 received.
+    pub async fn fetch(
+        &self,
+        file: &crate::wire::FileRef,
+        dest: &std::path::Path,
+    ) -> Result<String, FleetError> {
+        let ready = self.ready()?;
+        crate::files::get(&ready, file, dest).await
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, kv, stream};
+use async_nats::jetstream::{self, consumer, kv, object_store, stream};
 
 use crate::FleetError;
 use crate::wire::{self, JOBS_STREAM, JOBS_SUBJECTS};
@@ -20,6 +20,7 @@ pub(crate) struct Ready {
     pub nodes: kv::Store,
     pub results: kv::Store,
     pub manifest: kv::Store,
+    pub files: object_store::ObjectStore,
 }
 
 pub(crate) struct Limits {
@@ -43,7 +44,20 @@ pub(crate) async fn ensure(js: &jetstream::Context, limits: &Limits) -> Result<R
     let nodes = bucket(js, wire::NODES_BUCKET, 1, limits.heartbeat * 3).await?;
     let results = bucket(js, wire::RESULTS_BUCKET, 1, RESULTS_MAX_AGE).await?;
     let manifest = bucket(js, wire::MANIFEST_BUCKET, 5, Duration::ZERO).await?;
+    let files = match js.get_object_store(wire::FILES_BUCKET).await {
+        Ok(f) => f,
+        Err(_) => js
+            .create_object_store(object_store::Config {
+                bucket: wire::FILES_BUCKET.into(),
+                max_age: RESULTS_MAX_AGE,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| FleetError::Nats(format!("object store {}: {e}", wire::FILES_BUCKET)))?,
+    };
     Ok(Ready {
+        files,
         js: js.clone(),
         jobs,
         nodes,

@@ -12,6 +12,8 @@ pub const JOBS_SUBJECTS: &str = "qcity.jobs.>";
 pub const NODES_BUCKET: &str = "qcity-nodes";
 /// One result per job run (key: the run's id), written only if missing.
 pub const RESULTS_BUCKET: &str = "qcity-results";
+/// Jobs' inputs and artifacts (object store), `RUN/inputs.tar` and `RUN/DELIVERY/PATH`.
+pub const FILES_BUCKET: &str = "qcity-files";
 /// The signed runner manifest (key `manifest`).
 pub const MANIFEST_BUCKET: &str = "qcity-manifest";
 pub const MANIFEST_KEY: &str = "manifest";
@@ -51,6 +53,12 @@ pub struct FleetJob {
     pub timeout_ms: u64,
     /// The node that sent it.
     pub origin: String,
+    /// The inputs as one tar archive in the files bucket, if the job has any.
+    #[serde(default)]
+    pub inputs: Option<FileRef>,
+    /// Globs (relative) of the files the node sends back.
+    #[serde(default)]
+    pub artifacts: Vec<String>,
     /// When it was published, in milliseconds since the epoch.
     pub published_ms: u64,
 }
@@ -70,10 +78,23 @@ pub struct FleetResult {
     /// Why it did not run to an exit, if it did not.
     #[serde(default)]
     pub error: Option<String>,
+    /// The artifacts the node sent back, each in the files bucket with its SHA-256.
+    #[serde(default)]
+    pub artifacts: Vec<FileRef>,
     /// Which delivery of the job this was (1 for the first).
     pub delivery: u64,
     pub started_ms: u64,
     pub ended_ms: u64,
+}
+
+/// A file in the files bucket: its object, its path relative to the job's directory, its
+/// SHA-256 computed where it was made, its size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRef {
+    pub object: String,
+    pub path: String,
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 /// A node's heartbeat.

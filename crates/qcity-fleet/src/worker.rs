@@ -205,8 +205,12 @@ async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::M
         .settings
         .work_dir
         .join(format!("{}-{delivery}", job.run));
-    let outcome = match std::fs::create_dir_all(&dir) {
-        Ok(()) => {
+    let prepared = match std::fs::create_dir_all(&dir) {
+        Ok(()) => inputs(ready, &job, &dir).await,
+        Err(e) => Err(format!("cannot make {}: {e}", dir.display())),
+    };
+    let mut outcome = match prepared {
+        Ok(inputs) => {
             let run = host.run(Assignment {
                 job: job.clone(),
                 dir: dir.clone(),
@@ -214,6 +218,7 @@ async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::M
                     let _ = out_tx.send(b.to_vec());
                 }),
                 cancel: cancel_rx,
+                inputs,
             });
             tokio::select! {
                 o = run => o,
@@ -221,13 +226,26 @@ async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::M
                 _ = cancel_watch => unreachable!("the cancel watch never ends"),
             }
         }
-        Err(e) => Outcome {
-            error: Some(format!("cannot make {}: {e}", dir.display())),
+        Err(error) => Outcome {
+            error: Some(error),
             ..Outcome::default()
         },
     };
     // The output sent so far goes out before the result does.
     let _ = tokio::time::timeout(Duration::from_secs(5), forward).await;
+    let mut artifacts = Vec::new();
+    for (rel, _, _) in std::mem::take(&mut outcome.artifacts) {
+        // Under this delivery's own prefix: a second run of the job cannot overwrite what
+        // the recorded result names.
+        let object = format!("{}/{delivery}/{rel}", job.run);
+        match crate::files::put(ready, &object, &rel, &dir.join(&rel)).await {
+            Ok(f) => artifacts.push(f),
+            Err(e) => {
+                outcome.error = Some(format!("artifact {rel} not sent: {e}"));
+                break;
+            }
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let result = FleetResult {
         run: job.run.clone(),
@@ -237,6 +255,7 @@ async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::M
         timed_out: outcome.timed_out,
         cancelled: outcome.cancelled,
         error: outcome.error.clone(),
+        artifacts,
         delivery,
         started_ms,
         ended_ms: wire::now_ms(),
@@ -268,6 +287,22 @@ async fn take(shared: &Arc<Shared>, ready: &Ready, msg: async_nats::jetstream::M
         tracing::debug!("fleet: ack of {}: {e}", job.run);
     }
     crate::members::beat(shared, ready).await;
+}
+
+/// The job's inputs fetched into `dir` (their SHA-256 checked), if it has any.
+async fn inputs(
+    ready: &Ready,
+    job: &FleetJob,
+    dir: &std::path::Path,
+) -> Result<Option<std::path::PathBuf>, String> {
+    let Some(file) = &job.inputs else {
+        return Ok(None);
+    };
+    let dest = dir.join(".qcity-inputs.tar");
+    crate::files::get(ready, file, &dest)
+        .await
+        .map_err(|e| format!("the inputs: {e}"))?;
+    Ok(Some(dest))
 }
 
 fn ended(o: &Outcome) -> String {

@@ -667,3 +667,28 @@ async fn a_job_that_kills_every_node_is_given_up_after_max_deliveries() {
     );
     assert_eq!(fleet.host("s").news_of(FleetStep::GaveUp).len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_comes_back_only_with_the_sha256_its_sender_computed() {
+    let mut fleet = Fleet::new(json!({}));
+    let a = fleet.node("a", &["any"]);
+    wait_for_nodes(&a, &["a"]).await;
+    let src = fleet.work.path().join("in.tar");
+    std::fs::write(&src, vec![7u8; 300_000]).expect("write");
+    let sent = a.put_inputs("RUN-1", &src).await.expect("put");
+    assert_eq!(sent.bytes, 300_000);
+    let dest = fleet.work.path().join("back/in.tar");
+    let received = a.fetch(&sent, &dest).await.expect("fetch");
+    assert_eq!(received, sent.sha256);
+    assert_eq!(std::fs::read(&dest).expect("read"), vec![7u8; 300_000]);
+
+    let mut forged = sent.clone();
+    forged.sha256 = "0".repeat(64);
+    let refused = fleet.work.path().join("back/forged.tar");
+    let err = a
+        .fetch(&forged, &refused)
+        .await
+        .expect_err("a wrong SHA-256");
+    assert!(err.to_string().contains("its sender computed"), "{err}");
+    assert!(!refused.exists(), "nothing is left of a refused file");
+}

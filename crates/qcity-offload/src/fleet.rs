@@ -2,6 +2,7 @@
 //! takes run through the engine's launcher like a local job, the runner manifest the fleet
 //! publishes is written and reloaded here, and what happens is a `fleet` event.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -13,7 +14,7 @@ use qcity_fleet::wire::FleetJob;
 use qcity_fleet::{Assignment, Host, Node, NodeSettings, Outcome, Progress, SubmitError};
 use qcity_types::{EventKind, FleetStep};
 
-use crate::exec::{ExecError, Log, Ran, Work};
+use crate::exec::{Claim, ExecError, Log, Ran, Work};
 
 pub use qcity_fleet::wire::SignedManifest;
 
@@ -97,6 +98,14 @@ struct DaemonHost {
 impl Host for DaemonHost {
     fn run(&self, a: Assignment) -> BoxFuture<'static, Outcome> {
         Box::pin(async move {
+            if let Some(tar) = &a.inputs
+                && let Err(e) = unpack(tar, &a.dir).await
+            {
+                return Outcome {
+                    error: Some(format!("cannot unpack the inputs: {e}")),
+                    ..Outcome::default()
+                };
+            }
             let env: Vec<(&String, &String)> = a.job.env.iter().collect();
             let output = a.output.clone();
             let launched = launcher::run(Launch {
@@ -110,7 +119,7 @@ impl Host for DaemonHost {
                 inherit_fd: None,
                 sink: Some(Arc::new(move |b: &[u8]| output(b))),
             });
-            tokio::select! {
+            let mut outcome = tokio::select! {
                 f = launched => match f {
                     Ok(f) => Outcome {
                         code: f.code,
@@ -122,7 +131,19 @@ impl Host for DaemonHost {
                 },
                 // Dropping the launch kills the command's group.
                 _ = crate::exec::cancelled(a.cancel.clone()) => Outcome { cancelled: true, ..Outcome::default() },
+            };
+            if outcome.code == Some(0) && !a.job.artifacts.is_empty() {
+                match crate::artifacts::in_place(&a.dir, &a.job.artifacts) {
+                    Ok(claims) => {
+                        outcome.artifacts = claims
+                            .into_iter()
+                            .map(|c| (c.path.to_string_lossy().into_owned(), c.sha256, c.bytes))
+                            .collect();
+                    }
+                    Err(e) => outcome.error = Some(e.to_string()),
+                }
             }
+            outcome
         })
     }
 
@@ -201,16 +222,8 @@ fn fleet_job(work: &Work) -> FleetJob {
         timeout_ms: work.job.timeout_ms,
         origin: String::new(),
         published_ms: 0,
-    }
-}
-
-/// What the fleet cannot carry yet: the job's files. A job with inputs or artifacts is
-/// refused by the fleet (the next place is tried) rather than run without them.
-pub(crate) fn carries(job: &JobSpec) -> Result<(), String> {
-    if job.inputs.is_empty() && job.artifacts.is_empty() && job.cache.is_none() {
-        Ok(())
-    } else {
-        Err("the fleet runs jobs without inputs, artifacts or a cache".into())
+        inputs: None,
+        artifacts: work.job.artifacts.clone(),
     }
 }
 
@@ -246,15 +259,14 @@ pub(crate) fn unfit(node: &Node, job: &JobSpec) -> Option<String> {
 
 /// One attempt of `work` on the fleet.
 pub(crate) async fn run(node: &Node, work: &Work) -> Result<Ran, ExecError> {
-    carries(&work.job).map_err(ExecError::Refused)?;
+    crate::inputs::check(work)?;
+    let mut job = fleet_job(work);
+    if !work.job.inputs.is_empty() {
+        job.inputs = Some(send_inputs(node, work).await?);
+    }
     let fallback = work.job.fallback.clone();
     let submitted = node
-        .submit(
-            fleet_job(work),
-            &fallback,
-            &ToLog(&work.log),
-            work.cancel.clone(),
-        )
+        .submit(job, &fallback, &ToLog(&work.log), work.cancel.clone())
         .await
         .map_err(|e| match e {
             SubmitError::Unreachable(m) => ExecError::Unreachable(m),
@@ -274,11 +286,62 @@ pub(crate) async fn run(node: &Node, work: &Work) -> Result<Ran, ExecError> {
         submitted.capability,
         r.delivery
     ));
+    let mut artifacts = Vec::new();
+    for file in &r.artifacts {
+        let path = PathBuf::from(&file.path);
+        if !crate::artifacts::safe_relative(&path) {
+            return Err(ExecError::Job(format!(
+                "{} sent an artifact at `{}`, outside the job's directory",
+                r.node, file.path
+            )));
+        }
+        let received = node
+            .fetch(file, &work.staging.join(&path))
+            .await
+            .map_err(|e| ExecError::Job(format!("artifact from {}: {e}", r.node)))?;
+        artifacts.push(Claim {
+            path,
+            sha256: file.sha256.clone(),
+            bytes: file.bytes,
+            received: Some(received),
+        });
+    }
     Ok(Ran {
         code: r.code,
         signal: r.signal,
         timed_out: r.timed_out,
         cancelled: r.cancelled,
-        artifacts: Vec::new(),
+        artifacts,
     })
+}
+
+/// The inputs packed into the run's staging directory and put in the fleet's store.
+async fn send_inputs(node: &Node, work: &Work) -> Result<qcity_fleet::wire::FileRef, ExecError> {
+    let tar = work.staging.join(".inputs.tar");
+    let (dir, inputs, path) = (work.dir.clone(), work.job.inputs.clone(), tar.clone());
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::create(&path).map_err(|e| ("the inputs".to_string(), e))?;
+        crate::inputs::pack(&dir, &inputs, std::io::BufWriter::new(file))
+    })
+    .await
+    .map_err(|e| ExecError::Job(format!("packing the inputs: {e}")))?
+    .map_err(|(what, e)| ExecError::Job(format!("cannot send {what}: {e}")))?;
+    let sent = node
+        .put_inputs(&work.id, &tar)
+        .await
+        .map_err(|e| ExecError::Unreachable(format!("the inputs: {e}")));
+    let _ = std::fs::remove_file(&tar);
+    sent
+}
+
+/// Unpacks a job's inputs into its directory (the tar crate refuses entries that climb out).
+async fn unpack(tar: &std::path::Path, dir: &std::path::Path) -> std::io::Result<()> {
+    let (tar, dir) = (tar.to_path_buf(), dir.to_path_buf());
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&tar)?;
+        tar::Archive::new(file).unpack(&dir)?;
+        std::fs::remove_file(&tar)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }

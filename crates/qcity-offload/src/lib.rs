@@ -29,6 +29,7 @@ pub mod exec;
 pub mod fleet;
 pub mod github;
 mod inner;
+pub mod inputs;
 mod keep;
 pub mod local;
 pub mod placement;

@@ -172,6 +172,7 @@ async fn run_command(a: Assignment) -> Outcome {
         dir,
         output,
         mut cancel,
+        ..
     } = a;
     let Some((program, args)) = job.command.split_first() else {
         return Outcome {
@@ -268,6 +269,8 @@ pub fn job(run: &str, capability: &str, script: &str) -> FleetJob {
         timeout_ms: 60_000,
         origin: String::new(),
         published_ms: 0,
+        inputs: None,
+        artifacts: Vec::new(),
     }
 }
 

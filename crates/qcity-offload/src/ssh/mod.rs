@@ -29,7 +29,7 @@ use script::RemoteDir;
 
 /// Runs one attempt of `work` on the SSH host `target` (named `name` in the config).
 pub async fn run(name: &str, target: &SshTarget, work: &Work) -> Result<Ran, ExecError> {
-    inputs::check(work)?;
+    crate::inputs::check(work)?;
     let conn = tokio::select! {
         c = connect::open(target, &work.config_dir) => c?,
         _ = crate::exec::cancelled(work.cancel.clone()) => {
