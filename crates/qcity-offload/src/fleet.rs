@@ -4,12 +4,10 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use qcity_config::{Config, FleetSettings, JobSpec};
 use qcity_engine::Engine;
-use qcity_engine::supervisor::launcher::{self, Launch};
 use qcity_fleet::wire::FleetJob;
 use qcity_fleet::{Assignment, Host, Node, NodeSettings, Outcome, Progress, SubmitError};
 use qcity_types::{EventKind, FleetStep};
@@ -106,44 +104,34 @@ impl Host for DaemonHost {
                     ..Outcome::default()
                 };
             }
-            let env: Vec<(&String, &String)> = a.job.env.iter().collect();
-            let output = a.output.clone();
-            let launched = launcher::run(Launch {
+            let ran = crate::local::command(&crate::local::Command {
                 argv: &a.job.command,
-                env: &env,
-                clear_env: false,
-                cwd: Some(&a.dir),
-                timeout: Duration::from_millis(a.job.timeout_ms),
-                grace: Duration::from_secs(10),
-                keep_output: 1,
-                inherit_fd: None,
-                sink: Some(Arc::new(move |b: &[u8]| output(b))),
-            });
-            let mut outcome = tokio::select! {
-                f = launched => match f {
-                    Ok(f) => Outcome {
-                        code: f.code,
-                        signal: f.signal,
-                        timed_out: f.timed_out,
-                        ..Outcome::default()
-                    },
-                    Err(e) => Outcome { error: Some(e.to_string()), ..Outcome::default() },
+                env: &a.job.env,
+                dir: &a.dir,
+                timeout_ms: a.job.timeout_ms,
+                sink: a.output.clone(),
+                cancel: a.cancel.clone(),
+                artifacts: &a.job.artifacts,
+            })
+            .await;
+            match ran {
+                Ok(ran) => Outcome {
+                    code: ran.code,
+                    signal: ran.signal,
+                    timed_out: ran.timed_out,
+                    cancelled: ran.cancelled,
+                    error: None,
+                    artifacts: ran
+                        .artifacts
+                        .into_iter()
+                        .map(|c| (c.path.to_string_lossy().into_owned(), c.sha256, c.bytes))
+                        .collect(),
                 },
-                // Dropping the launch kills the command's group.
-                _ = crate::exec::cancelled(a.cancel.clone()) => Outcome { cancelled: true, ..Outcome::default() },
-            };
-            if outcome.code == Some(0) && !a.job.artifacts.is_empty() {
-                match crate::artifacts::in_place(&a.dir, &a.job.artifacts) {
-                    Ok(claims) => {
-                        outcome.artifacts = claims
-                            .into_iter()
-                            .map(|c| (c.path.to_string_lossy().into_owned(), c.sha256, c.bytes))
-                            .collect();
-                    }
-                    Err(e) => outcome.error = Some(e.to_string()),
-                }
+                Err(e) => Outcome {
+                    error: Some(e),
+                    ..Outcome::default()
+                },
             }
-            outcome
         })
     }
 
