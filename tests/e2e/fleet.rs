@@ -206,13 +206,28 @@ fn two_hundred_jobs_run_once_each_on_capable_nodes_through_five_kills() {
         json!(["any", "linux"])
     );
 
+    // One SIGKILL at a random moment of each fifth of the run (the seed is printed).
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        | 1;
+    eprintln!("kill moments seed: {seed}");
+    let kill_at: Vec<usize> = (0..5)
+        .map(|fifth| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            fifth * 40 + 5 + (seed % 30) as usize
+        })
+        .collect();
     let mut ids: BTreeMap<String, &str> = BTreeMap::new();
     let mut kills = 0;
     for i in 0..200 {
         let job = if i % 2 == 0 { "lin" } else { "gpu" };
         ids.insert(send(&sender, job), job);
-        // Every 40 jobs, SIGKILL a node that is running jobs, and start it again.
-        if i % 40 == 20 {
+        // SIGKILL a node that is running jobs, and start it again.
+        if kill_at.contains(&i) {
             let busy = wait_until("a node running a job", || {
                 let v = fleet(&sender);
                 v["nodes"].as_array()?.iter().find_map(|n| {
