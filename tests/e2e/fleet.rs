@@ -469,3 +469,35 @@ fn a_jobs_inputs_go_with_it_and_its_artifacts_come_home_checked() {
     let left: Vec<_> = std::fs::read_dir(b.data().join("fleet")).unwrap().collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn a_node_runs_only_the_jobs_its_own_manifest_defines() {
+    let Some(nats) = Nats::start() else { return };
+    let marks = tempfile::tempdir().unwrap();
+    let _b = node(&nats, "b", 1, &manifest(marks.path(), 1), None);
+    // The sender's manifest says something else under the same name, and has a job the
+    // node does not know.
+    let mut other: Value = serde_json::from_str(&manifest(marks.path(), 1)).unwrap();
+    other["jobs"][1]["command"] = json!(["sh", "-c", "echo pwned > \"$MARKS/pwned\""]);
+    other["jobs"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "unknown", "capability": "gpu", "command": ["true"]}));
+    let sender = node(&nats, "s", 0, &other.to_string(), None);
+    wait_nodes(&sender, 2);
+
+    let ids = [send(&sender, "gpu"), send(&sender, "unknown")];
+    let runs = wait_ended(&sender, &ids, Duration::from_secs(60));
+    for (run, why) in runs.iter().zip([
+        "job `gpu` differs from this node's runner manifest (version 1): publish one manifest to the fleet",
+        "job `unknown` is not in this node's runner manifest (version 1)",
+    ]) {
+        assert_eq!(run["state"], "failed", "{run:#}");
+        let log = text(&sender.qcity(&["job", "show", run["id"].as_str().unwrap()]).stdout);
+        assert!(log.contains(why), "{log}");
+    }
+    assert!(
+        !marks.path().join("pwned").exists(),
+        "the sender's command ran"
+    );
+}

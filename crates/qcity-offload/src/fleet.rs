@@ -95,7 +95,22 @@ struct DaemonHost {
 
 impl Host for DaemonHost {
     fn run(&self, a: Assignment) -> BoxFuture<'static, Outcome> {
+        // What runs is this node's own manifest's job: the queue only names it. Anyone who
+        // can publish to NATS can ask for a job, not make a node run any command.
+        let spec = match self.engine.upgrade() {
+            Some(engine) => own_job(&engine.config(), &a.job),
+            None => Err("QCity is stopping".to_string()),
+        };
         Box::pin(async move {
+            let spec = match spec {
+                Ok(spec) => spec,
+                Err(error) => {
+                    return Outcome {
+                        error: Some(error),
+                        ..Outcome::default()
+                    };
+                }
+            };
             if let Some(tar) = &a.inputs
                 && let Err(e) = unpack(tar, &a.dir).await
             {
@@ -105,13 +120,13 @@ impl Host for DaemonHost {
                 };
             }
             let ran = crate::local::command(&crate::local::Command {
-                argv: &a.job.command,
-                env: &a.job.env,
+                argv: &spec.command,
+                env: &spec.env,
                 dir: &a.dir,
-                timeout_ms: a.job.timeout_ms,
+                timeout_ms: spec.timeout_ms,
                 sink: a.output.clone(),
                 cancel: a.cancel.clone(),
-                artifacts: &a.job.artifacts,
+                artifacts: &spec.artifacts,
             })
             .await;
             match ran {
@@ -169,6 +184,33 @@ impl Host for DaemonHost {
         let load = qcity_platform::load::load_1m()?;
         Some(load / qcity_platform::load::cpus().max(1) as f64)
     }
+}
+
+/// The job of this node's manifest that `job` names, if the queue's copy agrees with it
+/// (else the nodes run different manifests: publish one to the fleet).
+fn own_job(config: &Config, job: &FleetJob) -> Result<JobSpec, String> {
+    let version = config
+        .manifest
+        .version
+        .map_or("without a version".to_string(), |v| format!("version {v}"));
+    let spec = config
+        .manifest
+        .jobs
+        .iter()
+        .find(|j| j.name == job.job)
+        .ok_or_else(|| {
+            format!(
+                "job `{}` is not in this node's runner manifest ({version}): a node runs only the jobs its manifest defines",
+                job.job
+            )
+        })?;
+    if spec.command != job.command || spec.env != job.env || spec.artifacts != job.artifacts {
+        return Err(format!(
+            "job `{}` differs from this node's runner manifest ({version}): publish one manifest to the fleet",
+            job.job
+        ));
+    }
+    Ok(spec.clone())
 }
 
 /// Writes `text` as `runner_manifest.json` (the one it replaces kept beside it) and
