@@ -117,6 +117,8 @@ impl Node {
             job.capability
         ));
         let mut cancel = cancel;
+        let wait = Duration::from_secs(self.shared.settings.fleet.wait_seconds);
+        let mut orphaned: Option<Instant> = None;
         let mut poll = tokio::time::interval(Duration::from_secs(2));
         loop {
             tokio::select! {
@@ -139,7 +141,14 @@ impl Node {
                 Some(m) = gave_up.next() => {
                     let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
                     if v["stream_seq"].as_u64() == Some(seq) {
-                        return self.give_up(&ready, job, seq, v["deliveries"].as_u64()).await;
+                        let why = format!(
+                            "job {} was delivered {} times and no node finished it",
+                            job.job,
+                            v["deliveries"]
+                                .as_u64()
+                                .unwrap_or(u64::from(self.shared.settings.fleet.max_deliver))
+                        );
+                        return self.give_up(&ready, job, seq, why).await;
                     }
                 }
                 _ = poll.tick() => {
@@ -148,6 +157,23 @@ impl Node {
                         && let Ok(result) = serde_json::from_slice::<FleetResult>(&bytes)
                     {
                         return Ok(self.finish(&mut output, progress, job, result).await);
+                    }
+                    // Every node that could take or finish the job is gone: withdrawn after
+                    // the wait, rather than waiting for ever (not judged while cut off).
+                    let nodes = self.nodes();
+                    let takers = nodes.iter().any(|n| {
+                        n.max_jobs > 0 && n.capabilities.contains(&job.capability)
+                    });
+                    if takers || nodes.is_empty() {
+                        orphaned = None;
+                    } else if orphaned.get_or_insert_with(Instant::now).elapsed() >= wait {
+                        let why = format!(
+                            "no live node has {} any more: job {} withdrawn after {} s",
+                            job.capability,
+                            job.job,
+                            wait.as_secs()
+                        );
+                        return self.give_up(&ready, job, seq, why).await;
                     }
                 }
                 true = cancelled(&mut cancel) => {
@@ -263,20 +289,16 @@ impl Node {
         }
     }
 
-    /// Delivered the maximum number of times without a result: the job leaves the queue
-    /// and a result saying so is recorded, so a late finish is dropped.
+    /// Delivered the maximum number of times without a result, or no node left to take it:
+    /// the job leaves the queue and a result saying so is recorded, so a late finish is
+    /// dropped.
     async fn give_up(
         &self,
         ready: &Ready,
         job: FleetJob,
         seq: u64,
-        deliveries: Option<u64>,
+        why: String,
     ) -> Result<Submitted, SubmitError> {
-        let why = format!(
-            "job {} was delivered {} times and no node finished it",
-            job.job,
-            deliveries.unwrap_or(u64::from(self.shared.settings.fleet.max_deliver))
-        );
         let _ = ready.jobs.delete_message(seq).await;
         let result = FleetResult {
             run: job.run.clone(),

@@ -692,3 +692,45 @@ async fn a_file_comes_back_only_with_the_sha256_its_sender_computed() {
     assert!(err.to_string().contains("its sender computed"), "{err}");
     assert!(!refused.exists(), "nothing is left of a refused file");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_whose_only_capable_node_died_is_withdrawn_not_awaited_for_ever() {
+    let mut fleet = Fleet::new(json!({"wait_seconds": 2}));
+    let sender = fleet.node_with("s", TestHost::new(&["any"], Mode::Run), |s| {
+        s.fleet.max_jobs = 0
+    });
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let doomed = Doomed::start(
+        &mut fleet,
+        "h",
+        TestHost::new(&["any", "x"], Mode::Hang).with_started(started_tx),
+    );
+    wait_for_nodes(&sender, &["h", "s"]).await;
+    let run = "JOB-orphan";
+    let submitting = tokio::spawn({
+        let sender = sender.clone();
+        async move { submit(&sender, job(run, "x", "true"), &[]).await }
+    });
+    let taken = tokio::time::timeout(LONG, started.recv()).await;
+    assert_eq!(taken, Ok(Some(run.to_string())));
+    doomed.die();
+
+    let (result, _) = tokio::time::timeout(LONG, submitting)
+        .await
+        .expect("the submit ends")
+        .expect("the submit task");
+    match result {
+        Err(SubmitError::GaveUp(why)) => assert!(
+            why.contains("no live node has x any more: job job-JOB-orphan withdrawn after 2 s"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    let recorded = recorded_results(&fleet.server.url()).await;
+    assert!(recorded[run].error.is_some(), "{:?}", recorded[run]);
+    // A capable node that comes later does not run the withdrawn job.
+    let _late = fleet.node("late", &["any", "x"]);
+    wait_for_nodes(&sender, &["late", "s"]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(fleet.host("late").took().is_empty());
+}
