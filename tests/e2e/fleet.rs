@@ -371,6 +371,19 @@ fn a_signed_manifest_is_applied_and_a_bad_or_older_one_refused() {
         text(&out.stdout),
         "runner manifest version 2 published to the fleet\n"
     );
+    let published: Vec<Value> = publisher
+        .events("fleet")
+        .into_iter()
+        .filter(|e| e["step"] == "manifest-published")
+        .collect();
+    assert_eq!(published.len(), 1, "{published:#?}");
+    assert!(
+        published[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("runner manifest version 2 published to the fleet by master"),
+        "{published:#?}"
+    );
     wait_until("b applies version 2", || {
         (fleet(&b)["manifest_version"] == 2).then_some(())
     });

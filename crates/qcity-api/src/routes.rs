@@ -897,6 +897,8 @@ async fn fleet_view(State(st): State<AppState>) -> Json<qcity_types::FleetView> 
 /// makes (the pinned key, a newer version).
 async fn publish_manifest(
     State(st): State<AppState>,
+    Extension(p): Extension<Principal>,
+    headers: HeaderMap,
     body: Result<Json<qcity_types::ManifestPublish>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<qcity_types::ManifestPublished>, ApiError> {
     let Json(req) = body.map_err(ApiError::body)?;
@@ -914,6 +916,16 @@ async fn publish_manifest(
         .publish_manifest(&signed)
         .await
         .map_err(|e| refused(e.to_string()))?;
+    // Audited like every event, with who published it.
+    st.engine.bus().publish(qcity_types::EventKind::Fleet {
+        step: qcity_types::FleetStep::ManifestPublished,
+        node: node.name().to_string(),
+        run: None,
+        detail: format!(
+            "runner manifest version {version} published to the fleet by {}",
+            p.actor(&headers)
+        ),
+    });
     Ok(Json(qcity_types::ManifestPublished { version }))
 }
 

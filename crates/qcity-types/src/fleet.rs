@@ -20,6 +20,9 @@ pub enum FleetStep {
     Duplicate,
     /// A job was delivered the maximum number of times without a result: given up.
     GaveUp,
+    /// A master published a signed runner manifest to the fleet from this node (`detail`:
+    /// its version and who).
+    ManifestPublished,
     /// A runner manifest from the fleet was verified and applied (`detail`: its version).
     ManifestApplied,
     /// A runner manifest from the fleet was refused (bad signature, not newer, invalid);

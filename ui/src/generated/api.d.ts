@@ -1582,7 +1582,7 @@ export interface components {
             started_ms: number;
         };
         /** @description What a `fleet` event says happened. */
-        FleetStep: "connected" | "disconnected" | "took" | "done" | "duplicate" | "gave-up" | "manifest-applied" | "manifest-refused";
+        FleetStep: "connected" | "disconnected" | "took" | "done" | "duplicate" | "gave-up" | "manifest-published" | "manifest-applied" | "manifest-refused";
         /** @description The fleet as this node sees it. */
         FleetView: {
             /** @description This node's capabilities. */
@@ -3512,7 +3512,7 @@ export interface operations {
                 /** @description Only events about this runner (or task). */
                 runner?: string;
                 /** @description Only events of this type. */
-                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "platform-changed" | "auth" | "qi-install" | "heal" | "update" | "job";
+                type?: "engine-started" | "engine-stopping" | "runner-state" | "runner-activity" | "probe-changed" | "resource-changed" | "task-finished" | "task-skipped" | "autotest-finished" | "escalation" | "notice" | "control" | "config-applied" | "config-rejected" | "reconciled" | "subscriber-lagged" | "store-failed" | "store-recovered" | "backup-taken" | "backup-failed" | "notify-failed" | "platform-changed" | "auth" | "qi-install" | "heal" | "update" | "job" | "fleet";
             };
             header?: never;
             path?: never;
