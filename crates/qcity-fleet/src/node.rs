@@ -36,7 +36,7 @@ impl Node {
                     ..State::default()
                 }),
                 ready,
-                client: Mutex::new(None),
+                pullers: std::sync::atomic::AtomicUsize::new(0),
             }),
         };
         tokio::spawn(node.clone().life());
@@ -63,7 +63,6 @@ impl Node {
                 }
             }
         };
-        *self.shared.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(client.clone());
         let js = async_nats::jetstream::new(client);
         let limits = setup::Limits {
             heartbeat: self.shared.heartbeat(),

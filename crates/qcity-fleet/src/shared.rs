@@ -16,7 +16,8 @@ pub(crate) struct Shared {
     pub slots: Arc<Semaphore>,
     pub state: Mutex<State>,
     pub ready: watch::Sender<Option<Ready>>,
-    pub client: Mutex<Option<async_nats::Client>>,
+    /// How many capabilities have a puller (they share the slots).
+    pub pullers: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Default)]

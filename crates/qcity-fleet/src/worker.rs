@@ -19,8 +19,11 @@ use crate::setup::{self, Ready};
 use crate::shared::Shared;
 use crate::wire::{self, FleetJob, FleetResult};
 
-/// How long one pull waits at the server for a job.
+/// How long one pull waits at the server for a job, holding a slot: long while every
+/// capability can hold one, short when they take turns (more capabilities than slots), so
+/// a job for the capability that waits for a slot does not wait long.
 const PULL_EXPIRES: Duration = Duration::from_secs(2);
+const PULL_EXPIRES_SHARED: Duration = Duration::from_millis(250);
 
 /// Starts a puller for each capability and follows the capabilities as they change.
 pub(crate) async fn keep_workers(shared: Arc<Shared>, ready: Ready) {
@@ -30,6 +33,9 @@ pub(crate) async fn keep_workers(shared: Arc<Shared>, ready: Ready) {
     let mut pullers: BTreeMap<String, tokio::task::JoinHandle<()>> = BTreeMap::new();
     loop {
         let wanted = shared.host.capabilities();
+        shared
+            .pullers
+            .store(wanted.len(), std::sync::atomic::Ordering::Relaxed);
         pullers.retain(|cap, task| {
             let keep = wanted.contains(cap) && !task.is_finished();
             if !keep {
@@ -71,10 +77,16 @@ async fn pull(shared: Arc<Shared>, ready: Ready, cap: String) {
             let Ok(permit) = shared.slots.clone().acquire_owned().await else {
                 return;
             };
+            let pullers = shared.pullers.load(std::sync::atomic::Ordering::Relaxed);
+            let expires = if pullers > shared.settings.fleet.max_jobs as usize {
+                PULL_EXPIRES_SHARED
+            } else {
+                PULL_EXPIRES
+            };
             let batch = consumer
                 .batch()
                 .max_messages(1)
-                .expires(PULL_EXPIRES)
+                .expires(expires)
                 .messages()
                 .await;
             let mut batch = match batch {
