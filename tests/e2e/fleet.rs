@@ -158,7 +158,12 @@ fn wait_ended(d: &Daemon, ids: &[String], within: Duration) -> Vec<Value> {
         let runs: Vec<Value> = ids.iter().map(|id| run_state(d, id)).collect();
         let open = runs
             .iter()
-            .filter(|r| matches!(r["state"].as_str(), Some("placed" | "running")))
+            .filter(|r| {
+                !matches!(
+                    r["state"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled")
+                )
+            })
             .count();
         if open == 0 {
             return runs;
@@ -166,7 +171,12 @@ fn wait_ended(d: &Daemon, ids: &[String], within: Duration) -> Vec<Value> {
         if Instant::now() > deadline {
             let logs: Vec<String> = runs
                 .iter()
-                .filter(|r| matches!(r["state"].as_str(), Some("placed" | "running")))
+                .filter(|r| {
+                    !matches!(
+                        r["state"].as_str(),
+                        Some("succeeded" | "failed" | "cancelled")
+                    )
+                })
                 .map(|r| {
                     let id = r["id"].as_str().unwrap_or_default();
                     let log =
