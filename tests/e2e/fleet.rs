@@ -20,6 +20,8 @@ struct Nats {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// More arguments (`--auth TOKEN`).
+    extra: Vec<String>,
 }
 
 impl Nats {
@@ -43,6 +45,7 @@ impl Nats {
             dir: tempfile::tempdir().unwrap(),
             port,
             child: None,
+            extra: Vec::new(),
         };
         n.run();
         Some(n)
@@ -53,6 +56,7 @@ impl Nats {
             .args(["-js", "-sd"])
             .arg(self.dir.path())
             .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -98,11 +102,24 @@ fn manifest(marks: &Path, version: u64) -> String {
 
 /// A node named `name` of the fleet on `nats`, taking `max_jobs` jobs at once.
 fn node(nats: &Nats, name: &str, max_jobs: u32, manifest: &str, key: Option<&str>) -> Daemon {
+    node_with(nats, name, max_jobs, manifest, key, |_, _| {})
+}
+
+/// [`node`], its config and environment adjusted before it starts.
+fn node_with(
+    nats: &Nats,
+    name: &str,
+    max_jobs: u32,
+    manifest: &str,
+    key: Option<&str>,
+    adjust: impl FnOnce(&mut Value, &mut Daemon),
+) -> Daemon {
     let mut d = Daemon::new(manifest);
-    let cloud = json!({"fleet": {
+    let mut cloud = json!({"fleet": {
         "servers": [nats.url()], "node": name, "max_jobs": max_jobs,
         "ack_wait_seconds": 2, "heartbeat_seconds": 1, "wait_seconds": 30, "max_deliver": 20,
     }});
+    adjust(&mut cloud, &mut d);
     crate::support::write(&d.conf().join("qmoi_cloud_config.json"), &cloud.to_string());
     let mut device = json!({"api": {"port": 0}, "supervisor": {"stop_grace_ms": 3000},
                             "platforms": {"enabled": false}});
@@ -522,5 +539,37 @@ fn a_node_runs_only_the_jobs_its_own_manifest_defines() {
     assert!(
         !marks.path().join("pwned").exists(),
         "the sender's command ran"
+    );
+}
+
+#[test]
+fn a_node_joins_a_server_that_wants_a_token_with_the_token_from_its_environment() {
+    let Some(mut nats) = Nats::start() else {
+        return;
+    };
+    nats.stop();
+    nats.extra = vec!["--auth".into(), "s3cr3t-fleet-token".into()];
+    nats.run();
+    let marks = tempfile::tempdir().unwrap();
+    let m = manifest(marks.path(), 1);
+    let with_token = node_with(&nats, "a", 1, &m, None, |cloud, d| {
+        cloud["fleet"]["token"] = json!("env://QCITY_TEST_NATS_TOKEN");
+        d.env
+            .push(("QCITY_TEST_NATS_TOKEN".into(), "s3cr3t-fleet-token".into()));
+    });
+    let without = node(&nats, "b", 1, &m, None);
+    wait_nodes(&with_token, 1);
+    let refused = wait_until("the node without the token says why", || {
+        let v = fleet(&without);
+        let problem = v["problem"].as_str()?.to_lowercase();
+        (v["connected"] == false && problem.contains("authorization")).then_some(problem)
+    });
+    assert!(!refused.contains("s3cr3t"), "{refused}");
+    // The token is in no answer and no event of the node that has it.
+    let view = fleet(&with_token).to_string();
+    let events = serde_json::to_string(&with_token.events("fleet")).unwrap();
+    assert!(
+        !view.contains("s3cr3t") && !events.contains("s3cr3t"),
+        "{view}\n{events}"
     );
 }
