@@ -58,7 +58,11 @@ impl Node {
             match self.connect().await {
                 Ok(c) => break c,
                 Err(e) => {
-                    self.shared.state().problem = e.to_string();
+                    // The connection's own words; the faces say "not connected" themselves.
+                    self.shared.state().problem = match e {
+                        FleetError::NotConnected(why) => why,
+                        other => other.to_string(),
+                    };
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
             }
