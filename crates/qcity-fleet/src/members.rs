@@ -44,6 +44,25 @@ pub(crate) async fn beat(shared: &Shared, ready: &Ready) {
     }
 }
 
+/// The first of `wanted` (a capability, then its fallbacks) that a live node taking jobs
+/// has; else why none can take the job.
+pub(crate) fn choose(nodes: &[FleetNode], wanted: &[&str]) -> Result<String, String> {
+    let taker = |cap: &str| {
+        nodes
+            .iter()
+            .any(|n| n.max_jobs > 0 && n.capabilities.iter().any(|c| c == cap))
+    };
+    match wanted.iter().find(|c| taker(c)) {
+        Some(cap) => Ok((*cap).to_string()),
+        None => Err(format!(
+            "no live node has {} ({} live node{})",
+            wanted.join(" or "),
+            nodes.len(),
+            if nodes.len() == 1 { "" } else { "s" }
+        )),
+    }
+}
+
 /// How long a read of the buckets may take: listing keys rides an ordered consumer that
 /// can wait for ever when an entry expires under it.
 const READ_WITHIN: Duration = Duration::from_secs(3);

@@ -239,6 +239,15 @@ impl Node {
         }
     }
 
+    /// The first of `capability` and its `fallback` that a live node has (as of the last
+    /// heartbeat round); else why no node can take the job.
+    pub fn fit(&self, capability: &str, fallback: &[String]) -> Result<String, String> {
+        let wanted: Vec<&str> = std::iter::once(capability)
+            .chain(fallback.iter().map(String::as_str))
+            .collect();
+        crate::members::choose(&self.nodes(), &wanted)
+    }
+
     /// Why this node cannot send jobs to the fleet now, if it cannot.
     pub fn problem(&self) -> Option<String> {
         let st = self.shared.state();

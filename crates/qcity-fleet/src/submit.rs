@@ -206,26 +206,18 @@ impl Node {
                     .await
                     .unwrap_or_default();
             }
-            let taker = |cap: &str| {
-                nodes
-                    .iter()
-                    .any(|n| n.max_jobs > 0 && n.capabilities.iter().any(|c| c == cap))
-            };
-            if let Some(cap) = wanted.iter().find(|c| taker(c)) {
-                if *cap != job.capability {
-                    progress.note(&format!(
-                        "no live node has {}: falling back to {cap}",
-                        job.capability
-                    ));
+            let why = match crate::members::choose(&nodes, &wanted) {
+                Ok(cap) => {
+                    if cap != job.capability {
+                        progress.note(&format!(
+                            "no live node has {}: falling back to {cap}",
+                            job.capability
+                        ));
+                    }
+                    return Ok(cap);
                 }
-                return Ok((*cap).to_string());
-            }
-            let why = format!(
-                "no live node has {} ({} live node{})",
-                wanted.join(" or "),
-                nodes.len(),
-                if nodes.len() == 1 { "" } else { "s" }
-            );
+                Err(why) => why,
+            };
             if since.elapsed() >= wait {
                 return Err(SubmitError::Unreachable(format!(
                     "{why} after {} s",

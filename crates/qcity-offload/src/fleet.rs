@@ -270,21 +270,8 @@ impl Progress for ToLog<'_> {
 
 /// Why the fleet cannot take `job` now: no live node has its capability or a fallback.
 pub(crate) fn unfit(node: &Node, job: &JobSpec) -> Option<String> {
-    let nodes = node.nodes();
-    let wanted: Vec<&str> = std::iter::once(job.capability.as_deref().unwrap_or(ANY))
-        .chain(job.fallback.iter().map(String::as_str))
-        .collect();
-    let fits = nodes
-        .iter()
-        .any(|n| n.max_jobs > 0 && n.capabilities.iter().any(|c| wanted.contains(&c.as_str())));
-    (!fits).then(|| {
-        format!(
-            "no live node has {} ({} live node{})",
-            wanted.join(" or "),
-            nodes.len(),
-            if nodes.len() == 1 { "" } else { "s" }
-        )
-    })
+    node.fit(job.capability.as_deref().unwrap_or(ANY), &job.fallback)
+        .err()
 }
 
 /// One attempt of `work` on the fleet.
