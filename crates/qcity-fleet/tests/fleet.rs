@@ -81,6 +81,40 @@ async fn submit(
     (result, progress)
 }
 
+/// A sender (no slots) sends `run` (capability x, `sh -c script`); node `h`, the only one
+/// with x, takes it and then dies as a machine would. The sender and its submit's task.
+async fn taken_by_a_node_that_dies(
+    fleet: &mut Fleet,
+    run: &'static str,
+    script: &'static str,
+) -> (
+    Node,
+    tokio::task::JoinHandle<(Result<Submitted, SubmitError>, Collect)>,
+) {
+    let sender = fleet.node_with("s", TestHost::new(&["any"], Mode::Run), |s| {
+        s.fleet.max_jobs = 0
+    });
+    let (started_tx, mut started) = mpsc::unbounded_channel();
+    let doomed = Doomed::start(
+        fleet,
+        "h",
+        TestHost::new(&["any", "x"], Mode::Hang).with_started(started_tx),
+    );
+    wait_for_nodes(&sender, &["h", "s"]).await;
+    let submitting = tokio::spawn({
+        let sender = sender.clone();
+        async move { submit(&sender, job(run, "x", script), &[]).await }
+    });
+    let taken = tokio::time::timeout(LONG, started.recv()).await;
+    assert_eq!(
+        taken,
+        Ok(Some(run.to_string())),
+        "the doomed node took the job"
+    );
+    doomed.die();
+    (sender, submitting)
+}
+
 /// A node on a runtime of its own, so the test can make it vanish at once (no more
 /// heartbeats, no more progress acks, its connection gone) as a machine that dies would.
 struct Doomed {
@@ -178,29 +212,9 @@ async fn jobs_run_once_each_on_nodes_with_their_capability() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_whose_node_dies_is_redelivered_and_finished_elsewhere() {
     let mut fleet = Fleet::new(json!({}));
-    let sender = fleet.node_with("s", TestHost::new(&["any"], Mode::Run), |s| {
-        s.fleet.max_jobs = 0
-    });
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let doomed = Doomed::start(
-        &mut fleet,
-        "h",
-        TestHost::new(&["any", "x"], Mode::Hang).with_started(started_tx),
-    );
-    wait_for_nodes(&sender, &["h", "s"]).await;
-
     let run = "JOB-redelivered";
-    let submitting = tokio::spawn({
-        let sender = sender.clone();
-        async move { submit(&sender, job(run, "x", "echo finished-$RUN"), &[]).await }
-    });
-    let taken = tokio::time::timeout(LONG, started.recv()).await;
-    assert_eq!(
-        taken,
-        Ok(Some(run.to_string())),
-        "the doomed node took the job"
-    );
-    doomed.die();
+    let (_sender, submitting) =
+        taken_by_a_node_that_dies(&mut fleet, run, "echo finished-$RUN").await;
 
     let _b = fleet.node("b", &["any", "x"]);
     let (result, progress) = submitting.await.expect("the submit task");
@@ -696,24 +710,8 @@ async fn a_file_comes_back_only_with_the_sha256_its_sender_computed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_whose_only_capable_node_died_is_withdrawn_not_awaited_for_ever() {
     let mut fleet = Fleet::new(json!({"wait_seconds": 2}));
-    let sender = fleet.node_with("s", TestHost::new(&["any"], Mode::Run), |s| {
-        s.fleet.max_jobs = 0
-    });
-    let (started_tx, mut started) = mpsc::unbounded_channel();
-    let doomed = Doomed::start(
-        &mut fleet,
-        "h",
-        TestHost::new(&["any", "x"], Mode::Hang).with_started(started_tx),
-    );
-    wait_for_nodes(&sender, &["h", "s"]).await;
     let run = "JOB-orphan";
-    let submitting = tokio::spawn({
-        let sender = sender.clone();
-        async move { submit(&sender, job(run, "x", "true"), &[]).await }
-    });
-    let taken = tokio::time::timeout(LONG, started.recv()).await;
-    assert_eq!(taken, Ok(Some(run.to_string())));
-    doomed.die();
+    let (sender, submitting) = taken_by_a_node_that_dies(&mut fleet, run, "true").await;
 
     let (result, _) = tokio::time::timeout(LONG, submitting)
         .await
